@@ -1,0 +1,267 @@
+"""The one write path for domain tables: every change is logged, then applied, in one transaction.
+
+A local write and a change received by sync go through the same `apply_change`, so a replica's
+tables are always what its change log says (`rebuild` proves it). Changes are grouped per
+program (partition) and numbered gap-free per (program, origin device).
+"""
+
+import json
+import threading
+
+from kiosk.clock import HybridClock, iso, now_utc
+from kiosk.db import device_id, transaction
+from kiosk.schema import APPEND_ONLY, ENTITIES
+
+DERIVED_TABLES = ("attendance",)
+
+_clocks: dict[str, HybridClock] = {}
+_clocks_lock = threading.Lock()
+
+
+class ChangeError(Exception):
+    """A change that cannot be applied; `reason` is a stable code."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def clock(db) -> HybridClock:
+    """The hybrid logical clock of this database's device, started past every stamp it holds."""
+    device = device_id(db)
+    with _clocks_lock:
+        if device not in _clocks:
+            hlc = HybridClock(device)
+            latest = db.execute("select max(hlc) from changes").fetchone()[0]
+            if latest:
+                hlc.observe(latest)
+            _clocks[device] = hlc
+        return _clocks[device]
+
+
+def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: str = "upsert") -> dict:
+    """Records a local change to one domain row and applies it; returns the change."""
+    with transaction(db):
+        origin = device_id(db)
+        seq = vector_seq(db, program_id, origin) + 1
+        _observe_own_latest(db, program_id, origin, seq - 1)
+        change = {
+            "program_id": program_id, "origin": origin, "seq": seq,
+            "entity": entity, "id": entity_id, "op": op, "hlc": clock(db).tick(),
+            "payload": _with_base(db, entity, entity_id, fields),
+        }
+        apply_change(db, change)
+    return change
+
+
+def _observe_own_latest(db, program_id: str, origin: str, seq: int) -> None:
+    """Another process (the CLI beside the server) may have written last: stay after its stamp."""
+    if seq:
+        row = db.execute("select hlc from changes where program_id = ? and origin = ? and seq = ?",
+                         [program_id, origin, seq]).fetchone()
+        clock(db).observe(row[0])
+
+
+def _with_base(db, entity: str, entity_id: str, fields: dict) -> dict:
+    """Adds the field stamps the writer saw, so a merge can tell an overwrite from a conflict."""
+    if entity in APPEND_ONLY:
+        return dict(fields)
+    clocks = _row_clocks(db, entity, entity_id)
+    base = {f: clocks[f][0] for f in fields if f in clocks}
+    return {**fields, "_base": base} if base else dict(fields)
+
+
+def vector_seq(db, program_id: str, origin: str) -> int:
+    """The highest contiguous seq applied from an origin in a program, 0 if none."""
+    row = db.execute(
+        "select seq from vectors where program_id = ? and origin = ?", [program_id, origin]
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def vector(db, program_id: str) -> dict[str, int]:
+    """This replica's version vector for a program: origin -> highest contiguous seq."""
+    rows = db.execute("select origin, seq from vectors where program_id = ?", [program_id])
+    return dict(rows.fetchall())
+
+
+def validate(change: dict) -> None:
+    """Checks a change's shape before it touches the database."""
+    if change.get("entity") not in ENTITIES:
+        raise ChangeError("unknown_entity", f"unknown entity {change.get('entity')!r}")
+    if change.get("op") not in ("upsert", "delete"):
+        raise ChangeError("bad_change", f"unknown op {change.get('op')!r}")
+    payload = change.get("payload")
+    if not isinstance(payload, dict):
+        raise ChangeError("bad_change", "payload must be an object")
+    unknown = set(payload) - set(ENTITIES[change["entity"]]) - {"_base"}
+    if unknown:
+        raise ChangeError("unknown_field", f"unknown fields {sorted(unknown)} for {change['entity']}")
+    for key in ("program_id", "origin", "id", "hlc"):
+        if not isinstance(change.get(key), str) or not change[key]:
+            raise ChangeError("bad_change", f"change needs a text {key}")
+    if not isinstance(change.get("seq"), int) or change["seq"] < 1:
+        raise ChangeError("bad_change", "seq must be a positive integer")
+
+
+def apply_change(db, change: dict) -> bool:
+    """Logs and applies one change in order; False if already applied (a resend is a no-op).
+
+    Must run inside a transaction; raises ChangeError("seq_gap") if an earlier change of the
+    same origin is missing.
+    """
+    validate(change)
+    have = vector_seq(db, change["program_id"], change["origin"])
+    if change["seq"] <= have:
+        return False
+    if change["seq"] != have + 1:
+        raise ChangeError("seq_gap", f"change {change['seq']} from {change['origin']} follows {have}")
+    db.execute(
+        "insert into changes (program_id, origin, seq, entity, entity_id, op, payload, hlc)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [change["program_id"], change["origin"], change["seq"], change["entity"], change["id"],
+         change["op"], json.dumps(change["payload"], ensure_ascii=False, separators=(",", ":")),
+         change["hlc"]],
+    )
+    db.execute(
+        "insert into vectors (program_id, origin, seq) values (?, ?, ?)"
+        " on conflict(program_id, origin) do update set seq = excluded.seq",
+        [change["program_id"], change["origin"], change["seq"]],
+    )
+    clock(db).observe(change["hlc"])
+    materialize(db, change)
+    return True
+
+
+def materialize(db, change: dict) -> None:
+    """Applies a logged change to its domain table."""
+    entity, entity_id = change["entity"], change["id"]
+    if db.execute("select 1 from tombstones where entity = ? and entity_id = ?",
+                  [entity, entity_id]).fetchone():
+        return
+    if change["op"] == "delete":
+        db.execute(f"delete from {entity} where id = ?", [entity_id])
+        db.execute("insert or replace into tombstones values (?, ?, ?)", [entity, entity_id, change["hlc"]])
+        db.execute("delete from row_clocks where entity = ? and entity_id = ?", [entity, entity_id])
+        return
+    if entity in APPEND_ONLY:
+        _append(db, change)
+    else:
+        _merge(db, change)
+
+
+def _append(db, change: dict) -> None:
+    fields = change["payload"]
+    columns = ["id", "program_id", *fields]
+    inserted = db.execute(
+        f"insert into {change['entity']} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+        " on conflict do nothing",
+        [change["id"], change["program_id"], *fields.values()],
+    ).rowcount
+    if inserted and change["entity"] == "scans":
+        derive_attendance(db, {"id": change["id"], "program_id": change["program_id"], **fields})
+
+
+def derive_attendance(db, scan: dict) -> None:
+    """Attendance per (participant, session): the earliest successful check-in, once."""
+    if scan.get("result") == "checked_in" and scan.get("direction", "in") == "in":
+        db.execute(
+            "insert into attendance (participant_id, session_id, program_id, first_at, first_scan_id)"
+            " values (?, ?, ?, ?, ?) on conflict(participant_id, session_id) do update set"
+            " first_at = excluded.first_at, first_scan_id = excluded.first_scan_id"
+            " where excluded.first_at < attendance.first_at",
+            [scan["participant_id"], scan["session_id"], scan["program_id"], scan["at"], scan["id"]],
+        )
+    elif scan.get("result") == "checked_out":
+        db.execute(
+            "update attendance set last_out_at = ? where participant_id = ? and session_id = ?"
+            " and (last_out_at is null or last_out_at < ?)",
+            [scan["at"], scan["participant_id"], scan["session_id"], scan["at"]],
+        )
+
+
+def _row_clocks(db, entity: str, entity_id: str) -> dict:
+    row = db.execute("select clocks from row_clocks where entity = ? and entity_id = ?",
+                     [entity, entity_id]).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def _merge(db, change: dict) -> None:
+    """Per-field last-writer-wins by HLC; a concurrent losing value goes to the conflict log."""
+    entity, entity_id, stamp = change["entity"], change["id"], change["hlc"]
+    payload = dict(change["payload"])
+    base = payload.pop("_base", {})
+    clocks = _row_clocks(db, entity, entity_id)
+    current = _row(db, entity, entity_id)
+    winners = {}
+    for field, value in payload.items():
+        held_stamp, held_base = clocks.get(field, (None, None))
+        if held_stamp is None or stamp > held_stamp:
+            if held_stamp and base.get(field) != held_stamp and current.get(field) != value:
+                _conflict(db, change, field, kept=(value, stamp), lost=(current.get(field), held_stamp))
+            winners[field] = value
+            clocks[field] = (stamp, base.get(field))
+        elif held_base != stamp and current.get(field) != value:
+            _conflict(db, change, field, kept=(current.get(field), held_stamp), lost=(value, stamp))
+    if not winners:
+        return
+    if current:
+        db.execute(f"update {entity} set {', '.join(f'{c} = ?' for c in winners)} where id = ?",
+                   [*winners.values(), entity_id])
+    else:
+        columns = ["id", "program_id", *winners]
+        db.execute(f"insert into {entity} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+                   [entity_id, change["program_id"], *winners.values()])
+    db.execute("insert or replace into row_clocks values (?, ?, ?)",
+               [entity, entity_id, json.dumps(clocks, separators=(",", ":"))])
+
+
+def _row(db, table: str, row_id: str) -> dict:
+    cursor = db.execute(f"select * from {table} where id = ?", [row_id])
+    row = cursor.fetchone()
+    return dict(zip([c[0] for c in cursor.description], row)) if row else {}
+
+
+def _conflict(db, change: dict, field: str, kept: tuple, lost: tuple) -> None:
+    lost_origin = change["origin"] if lost[1] == change["hlc"] else lost[1].split("-", 2)[2]
+    db.execute(
+        "insert into conflicts (entity, entity_id, field, kept_value, kept_hlc, lost_value,"
+        " lost_hlc, lost_origin, recorded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [change["entity"], change["id"], field, _text(kept[0]), kept[1], _text(lost[0]), lost[1],
+         lost_origin, iso(now_utc())],
+    )
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def changes_since(db, program_id: str, theirs: dict[str, int], limit: int = 500) -> list[dict]:
+    """The changes of a program that a replica with vector `theirs` lacks, in causal (HLC) order."""
+    mine = vector(db, program_id)
+    wanted = [(o, theirs.get(o, 0)) for o, s in mine.items() if s > theirs.get(o, 0)]
+    if not wanted:
+        return []
+    clauses = " or ".join("(origin = ? and seq > ?)" for _ in wanted)
+    rows = db.execute(
+        f"select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
+        f" where program_id = ? and ({clauses}) order by hlc, origin, seq limit ?",
+        [program_id, *[v for pair in wanted for v in pair], limit],
+    ).fetchall()
+    return [_change_from_row(r) for r in rows]
+
+
+def _change_from_row(row) -> dict:
+    program_id, origin, seq, entity, entity_id, op, payload, hlc = row
+    return {"program_id": program_id, "origin": origin, "seq": seq, "entity": entity,
+            "id": entity_id, "op": op, "payload": json.loads(payload), "hlc": hlc}
+
+
+def rebuild(source, target) -> int:
+    """Replays every change of `source` into an empty `target`; the domain tables must match."""
+    count = 0
+    with transaction(target):
+        for program_id, in source.execute("select distinct program_id from changes").fetchall():
+            for change in changes_since(source, program_id, {}, limit=-1):
+                count += apply_change(target, change)
+    return count

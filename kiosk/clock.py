@@ -1,0 +1,71 @@
+"""Record ids (UUIDv7) and the hybrid logical clock that orders changes across devices."""
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import uuid6
+
+
+def new_id() -> str:
+    """A new UUIDv7 as text: time-ordered, so indexes stay compact."""
+    return str(uuid6.uuid7())
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 text in UTC with milliseconds, the one time format stored."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """Reads a stored or submitted ISO 8601 time; naive times are taken as UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def format_hlc(physical_ms: int, counter: int, device: str) -> str:
+    """HLC stamps as text that sorts in clock order: `physical-counter-device`."""
+    return f"{physical_ms:013d}-{counter:05d}-{device}"
+
+
+def parse_hlc(stamp: str) -> tuple[int, int, str]:
+    """Splits an HLC stamp into (physical milliseconds, counter, device)."""
+    physical, counter, device = stamp.split("-", 2)
+    return int(physical), int(counter), device
+
+
+class HybridClock:
+    """A hybrid logical clock (Kulkarni et al.): wall time when it moves on, a counter when not.
+
+    `observe` takes in stamps from other devices so that our next stamp sorts after every
+    change we have seen, whatever our wall clock says.
+    """
+
+    def __init__(self, device: str, wall=lambda: int(time.time() * 1000)):
+        self.device = device
+        self._wall = wall
+        self._physical = 0
+        self._counter = 0
+        self._lock = threading.Lock()
+
+    def tick(self) -> str:
+        """A new stamp, later than every stamp this clock made or observed."""
+        with self._lock:
+            wall = self._wall()
+            if wall > self._physical:
+                self._physical, self._counter = wall, 0
+            else:
+                self._counter += 1
+            return format_hlc(self._physical, self._counter, self.device)
+
+    def observe(self, stamp: str) -> None:
+        """Moves the clock past a stamp received from elsewhere."""
+        physical, counter, _ = parse_hlc(stamp)
+        with self._lock:
+            if (physical, counter) > (self._physical, self._counter):
+                self._physical, self._counter = physical, counter

@@ -1,0 +1,117 @@
+"""The kiosk's SQLite database: connections, migrations, transactions, device identity."""
+
+import contextlib
+import sqlite3
+import uuid
+from pathlib import Path
+
+import sqlite_utils
+from flask import current_app, g
+from sqlite_utils.migrations import Migrations
+
+from kiosk import schema
+
+DB_NAME = "kiosk.db"
+DEVICE_FILE = "device_id"
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Opens the database in WAL mode with foreign keys on; statements autocommit unless in `transaction`."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return sqlite_utils.Database(conn)
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database):
+    """One write transaction; nested calls become savepoints through `db.atomic()`.
+
+    The outer transaction starts with BEGIN IMMEDIATE so two writers queue on the lock instead
+    of failing when a read transaction tries to upgrade.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.execute("COMMIT")
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Applies every pending migration."""
+    schema.migrations.apply(db)
+
+
+def open_data_dir(data_dir: Path) -> sqlite_utils.Database:
+    """Opens (creating if needed) the database of a data folder, migrated, with a checked device id."""
+    db = connect(Path(data_dir) / DB_NAME)
+    migrate(db)
+    ensure_device_id(db, Path(data_dir))
+    return db
+
+
+def device_id(db: sqlite_utils.Database) -> str:
+    """This database's device id."""
+    return db.execute("select value from meta where key = 'device_id'").fetchone()[0]
+
+
+def ensure_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
+    """Keeps the device id in the database and in a file beside it; mints a new one if they differ.
+
+    A database restored from a backup or a cloned disk carries an old id whose sequence numbers
+    the world has already seen past; a new id gives its future changes a fresh, unused stream.
+    """
+    marker = data_dir / DEVICE_FILE
+    row = db.execute("select value from meta where key = 'device_id'").fetchone()
+    stored = row[0] if row else None
+    on_disk = marker.read_text().strip() if marker.exists() else None
+    if stored and stored == on_disk:
+        return stored
+    return rotate_device_id(db, data_dir)
+
+
+def rotate_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
+    """Mints a new device id for this database and writes it to the marker file.
+
+    Also used by sync when a peer has seen more of our own stream than we hold: we are a
+    restored backup, and must not reuse sequence numbers the world already has.
+    """
+    chosen = str(uuid.uuid4())
+    with transaction(db):
+        db.execute("insert or replace into meta (key, value) values ('device_id', ?)", [chosen])
+    marker = Path(data_dir) / DEVICE_FILE
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(chosen)
+    tmp.replace(marker)
+    return chosen
+
+
+def get_db() -> sqlite_utils.Database:
+    """The request's database connection, opened on first use."""
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(_error=None) -> None:
+    """Closes the request's connection, if one was opened."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def init_app(app) -> None:
+    """Migrates the database and registers connection clean-up on the app."""
+    data = Path(app.config["DATA_DIR"])
+    db = open_data_dir(data)
+    app.config["DEVICE_ID"] = device_id(db)
+    db.close()
+    app.teardown_appcontext(close_db)

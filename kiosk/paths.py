@@ -1,0 +1,33 @@
+"""Where the kiosk finds its bundled files and keeps its data."""
+
+import os
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def asset_dir(name: str) -> Path:
+    """The folder of bundled `static`, `templates` or `translations` files.
+
+    A source checkout keeps them at the top of the repository; a wheel carries them inside the
+    package.
+    """
+    checkout = PACKAGE.parent / name
+    return checkout if checkout.is_dir() else PACKAGE / name
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder used when neither `--data` nor `KIOSK_DATA` is given."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "attendance-kiosk"
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data folder: the explicit one, else `KIOSK_DATA`, else the per-user default; created."""
+    chosen = Path(explicit or os.environ.get("KIOSK_DATA") or default_data_dir())
+    chosen.mkdir(parents=True, exist_ok=True)
+    return chosen

@@ -1,0 +1,132 @@
+"""Tables, through sqlite-utils migrations, and the registry of synced entities.
+
+Domain tables (ENTITIES) are written only through `kiosk.changes`, which logs every change;
+`attendance` is derived from scans; `users`, `meta` and the sync tables are local to a device.
+"""
+
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("kiosk")
+
+# Entity name -> (table, fields a change may set). The id and program_id are implicit.
+ENTITIES: dict[str, tuple[str, ...]] = {
+    "programs": ("title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "created_at"),
+    "sites": ("name", "kind", "address"),
+    "cohorts": ("number", "title", "site_id", "starts_on", "ends_on"),
+    "sessions": ("cohort_id", "day", "slot", "opens_at", "closes_at", "site_id", "title"),
+    "targets": ("cohort_id", "role", "area_code", "area_name", "expected"),
+    "participants": (
+        "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
+        "province_code", "district_code", "subdistrict_code", "community", "phone",
+        "nid_hash", "nid_last4", "status", "source_key", "registered_via", "created_at",
+    ),
+    "badges": ("participant_id", "code", "issued_at", "revoked_at"),
+    "scans": (
+        "participant_id", "session_id", "code", "result", "direction", "device_id",
+        "operator", "at", "nonce",
+    ),
+}
+# Entities that are only ever appended: no per-field clocks, a repeated id is a no-op.
+APPEND_ONLY = frozenset({"scans"})
+
+
+@migrations(name="0001_initial")
+def initial(db):
+    db.executescript(
+        """
+        create table meta (key text primary key, value text not null);
+        create table programs (
+            id text primary key, program_id text not null, title text not null,
+            organizer text, fiscal_year integer, signing_key text not null,
+            certificate_rule text, created_at text
+        );
+        create table sites (
+            id text primary key, program_id text not null references programs(id),
+            name text not null, kind text not null default 'venue', address text
+        );
+        create table cohorts (
+            id text primary key, program_id text not null references programs(id),
+            number integer not null, title text, site_id text references sites(id),
+            starts_on text, ends_on text
+        );
+        create unique index cohorts_number on cohorts(program_id, number);
+        create table sessions (
+            id text primary key, program_id text not null references programs(id),
+            cohort_id text not null references cohorts(id), day text not null,
+            slot text not null default 'day', opens_at text not null default '06:00',
+            closes_at text not null default '18:00', site_id text references sites(id), title text
+        );
+        create index sessions_day on sessions(day);
+        create table targets (
+            id text primary key, program_id text not null references programs(id),
+            cohort_id text references cohorts(id), role text, area_code text, area_name text,
+            expected integer not null
+        );
+        create table participants (
+            id text primary key, program_id text not null references programs(id),
+            cohort_id text references cohorts(id), title text, first_name text not null,
+            last_name text not null, role text not null default 'participant', position text,
+            organization text, province_code text, district_code text, subdistrict_code text,
+            community text, phone text, nid_hash text, nid_last4 text,
+            status text not null default 'active', source_key text, registered_via text,
+            created_at text
+        );
+        create index participants_cohort on participants(cohort_id);
+        create index participants_source on participants(program_id, source_key);
+        create table badges (
+            id text primary key, program_id text not null references programs(id),
+            participant_id text not null references participants(id), code text not null unique,
+            issued_at text, revoked_at text
+        );
+        create index badges_participant on badges(participant_id);
+        create table scans (
+            id text primary key, program_id text not null references programs(id),
+            participant_id text references participants(id), session_id text references sessions(id),
+            code text, result text not null, direction text not null default 'in',
+            device_id text not null, operator text, at text not null, nonce text
+        );
+        create unique index scans_nonce on scans(device_id, nonce) where nonce is not null;
+        create index scans_session on scans(session_id, participant_id);
+        create table attendance (
+            participant_id text not null references participants(id),
+            session_id text not null references sessions(id),
+            program_id text not null, first_at text not null, first_scan_id text not null,
+            last_out_at text,
+            primary key (participant_id, session_id)
+        );
+        create index attendance_session on attendance(session_id);
+
+        -- the change log of DESIGN.md "Sync": every origin's changes, per program partition
+        create table changes (
+            program_id text not null, origin text not null, seq integer not null,
+            entity text not null, entity_id text not null, op text not null,
+            payload text not null, hlc text not null,
+            primary key (program_id, origin, seq)
+        );
+        create index changes_hlc on changes(program_id, hlc);
+        create table vectors (
+            program_id text not null, origin text not null, seq integer not null,
+            primary key (program_id, origin)
+        );
+        create table row_clocks (
+            entity text not null, entity_id text not null, clocks text not null,
+            primary key (entity, entity_id)
+        );
+        create table tombstones (
+            entity text not null, entity_id text not null, hlc text not null,
+            primary key (entity, entity_id)
+        );
+        create table conflicts (
+            id integer primary key, entity text not null, entity_id text not null,
+            field text not null, kept_value text, kept_hlc text, lost_value text,
+            lost_hlc text not null, lost_origin text, recorded_at text not null,
+            resolved_at text
+        );
+
+        create table users (
+            id text primary key, username text not null unique, display_name text,
+            role text not null, password_hash text not null, token_hash text unique,
+            created_at text not null
+        );
+        """
+    )
