@@ -1,0 +1,391 @@
+"""The `kiosk` command: demo, event set-up, roster import, badges, accounts, serving."""
+
+import socket
+from datetime import date
+from pathlib import Path
+
+import click
+
+from kiosk import auth, events
+from kiosk.db import open_data_dir
+from kiosk.paths import data_dir
+from kiosk.people import PeopleError
+
+DOMAIN_ERRORS = (events.EventError, auth.AuthError, PeopleError)
+
+
+class Context:
+    """What every command gets: the data folder and, opened on demand, its database."""
+
+    def __init__(self, folder: str | None):
+        self.folder = data_dir(folder)
+        self._db = None
+
+    @property
+    def db(self):
+        if self._db is None:
+            self._db = open_data_dir(self.folder)
+        return self._db
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _fail(exc: Exception):
+    reason = getattr(exc, "reason", "error")
+    raise click.ClickException(f"{exc} [{reason}]")
+
+
+def _progress(label: str):
+    """A progress callback drawing a bar on stderr; returns (callback, finish)."""
+    state = {"bar": None}
+
+    def update(done: int, total: int):
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+            state["bar"].__enter__()
+        state["bar"].update(done - state["bar"].pos)
+
+    def finish():
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+
+    return update, finish
+
+
+@click.group()
+@click.option("--data", "folder", envvar="KIOSK_DATA", type=click.Path(file_okay=False),
+              help="Data folder (database, keys, files). Default: KIOSK_DATA or a per-user folder.")
+@click.version_option(package_name="attendance-kiosk")
+@click.pass_context
+def cli(ctx, folder):
+    """Attendance kiosk for Thai training workshops: works at a venue with no internet.
+
+    \b
+    Example:
+        kiosk demo && kiosk serve
+    """
+    ctx.obj = Context(folder)
+
+
+@cli.command()
+@pass_ctx
+def demo(ctx):
+    """Create the demo event (Bangkok community-committee orientation) and a demo login.
+
+    Cohort 1 (200 people from 8 districts) meets today and tomorrow, so check-in works at once.
+    Running it again keeps the event and gives the demo coordinator a new password.
+
+    \b
+    Example:
+        kiosk --data ./demo-data demo
+    """
+    from kiosk.demo import create_demo
+
+    update, finish = _progress("Creating demo participants")
+    result = create_demo(ctx.db, ctx.folder, progress=update)
+    finish()
+    click.echo(("Created" if result["created"] else "Kept") + " the demo program in " + str(ctx.folder))
+    click.echo(f"Coordinator login: {result['username']} / {result['password']}")
+
+
+@cli.group()
+def program():
+    """Programs (โครงการ)."""
+
+
+@program.command("add")
+@click.argument("title")
+@click.option("--organizer", default="", help="Organizing office.")
+@click.option("--fiscal-year", type=int, help="Fiscal year, Buddhist era (e.g. 2570).")
+@click.option("--min-percent", type=int, default=80, show_default=True, help="Attendance needed for a certificate.")
+@pass_ctx
+def program_add(ctx, title, organizer, fiscal_year, min_percent):
+    """Create a program and print its id.
+
+    \b
+    Example:
+        kiosk program add "อบรมผู้นำการเปลี่ยนแปลง" --organizer "สำนักงานพัฒนาชุมชนจังหวัด" --fiscal-year 2570
+    """
+    try:
+        click.echo(events.create_program(ctx.db, title, organizer, fiscal_year, min_percent))
+    except DOMAIN_ERRORS as exc:
+        _fail(exc)
+
+
+@program.command("list")
+@pass_ctx
+def program_list(ctx):
+    """List programs with their cohorts.
+
+    \b
+    Example:
+        kiosk program list
+    """
+    for p in events.programs(ctx.db):
+        click.echo(f"{p['id']}  {p['title']}")
+        for c in events.cohorts(ctx.db, p["id"]):
+            click.echo(f"    cohort {c['number']:>3}  {c['starts_on']} – {c['ends_on']}")
+
+
+@cli.group()
+def cohort():
+    """Cohorts (รุ่น) and their session days."""
+
+
+@cohort.command("add")
+@click.argument("number", type=int)
+@click.option("--program", "program_ref", help="Program id or title prefix (needed if several).")
+@click.option("--start", "start", required=True, help="First day: 2026-11-21 or 21/11/2569.")
+@click.option("--days", type=int, default=1, show_default=True, help="Number of session days.")
+@click.option("--site", default="", help="Venue name (created if new).")
+@pass_ctx
+def cohort_add(ctx, number, program_ref, start, days, site):
+    """Add a cohort with one session per day.
+
+    \b
+    Example:
+        kiosk cohort add 1 --start 28/02/2562 --days 4 --site "โรงแรมปรินซ์พาเลซ"
+    """
+    try:
+        found = events.find_program(ctx.db, program_ref)
+        site_id = _site(ctx.db, found["id"], site) if site else None
+        cohort_id = events.add_cohort(ctx.db, found["id"], number, events.parse_day(start), days, site_id)
+    except DOMAIN_ERRORS as exc:
+        _fail(exc)
+    click.echo(cohort_id)
+
+
+def _site(db, program_id: str, name: str) -> str:
+    for s in events.sites(db, program_id):
+        if s["name"] == name:
+            return s["id"]
+    return events.add_site(db, program_id, name)
+
+
+@cohort.command("session")
+@click.argument("number", type=int)
+@click.option("--program", "program_ref", help="Program id or title prefix.")
+@click.option("--day", required=True, help="2026-11-21 or 21/11/2569.")
+@click.option("--slot", type=click.Choice(["day", "morning", "afternoon"]), default="day", show_default=True)
+@click.option("--opens", help="Check-in opens, HH:MM.")
+@click.option("--closes", help="Check-in closes, HH:MM.")
+@pass_ctx
+def cohort_session(ctx, number, program_ref, day, slot, opens, closes):
+    """Add a session (a day or a half-day slot) to a cohort.
+
+    \b
+    Example:
+        kiosk cohort session 1 --day 2026-11-23 --slot morning --opens 07:30 --closes 12:00
+    """
+    try:
+        found = events.find_program(ctx.db, program_ref)
+        chosen = events.get_cohort(ctx.db, found["id"], number) or _fail(events.EventError("unknown_cohort", f"no cohort {number}"))
+        click.echo(events.add_session(ctx.db, chosen["id"], events.parse_day(day), slot, opens, closes))
+    except DOMAIN_ERRORS as exc:
+        _fail(exc)
+
+
+@cli.command("target")
+@click.argument("expected", type=int)
+@click.option("--program", "program_ref", help="Program id or title prefix.")
+@click.option("--cohort", "number", type=int, help="Cohort number (default: the whole program).")
+@click.option("--role", type=click.Choice(["participant", "speaker", "staff", "observer"]))
+@click.option("--province", default="")
+@click.option("--district", default="")
+@click.option("--subdistrict", default="")
+@pass_ctx
+def target(ctx, expected, program_ref, number, role, province, district, subdistrict):
+    """Set an expected head count (per cohort, role and/or area).
+
+    \b
+    Example:
+        kiosk target 15 --cohort 1 --province "จ.ลำปาง" --district "อ.เมือง" --subdistrict "ต.พระบาท"
+    """
+    try:
+        found = events.find_program(ctx.db, program_ref)
+        cohort_id = events.get_cohort(ctx.db, found["id"], number)["id"] if number else None
+        click.echo(events.add_target(ctx.db, found["id"], expected, cohort_id, role, province, district, subdistrict))
+    except (TypeError, *DOMAIN_ERRORS) as exc:
+        _fail(exc)
+
+
+@cli.command("import-roster")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cohort", "number", type=int, required=True, help="Cohort number.")
+@click.option("--program", "program_ref", help="Program id or title prefix.")
+@click.option("--skip-bad", is_flag=True, help="Import the good rows even if some rows are bad.")
+@pass_ctx
+def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
+    """Import a roster (CSV in UTF-8 or cp874/TIS-620, or XLSX; Thai or English headers).
+
+    Nothing is imported if any row is bad, unless --skip-bad. Importing the same file again
+    changes nothing; an edited file updates the people it changed.
+
+    \b
+    Example:
+        kiosk import-roster roster.xlsx --cohort 1
+    """
+    from kiosk.roster import RosterError, import_roster
+
+    try:
+        found = events.find_program(ctx.db, program_ref)
+        chosen = events.get_cohort(ctx.db, found["id"], number)
+        if not chosen:
+            raise events.EventError("unknown_cohort", f"no cohort {number} in {found['title']}")
+        update, finish = _progress("Importing")
+        result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
+        finish()
+    except (RosterError, *DOMAIN_ERRORS) as exc:
+        _fail(exc)
+    for problem in result.problems:
+        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}", err=True)
+    if not result.imported:
+        raise click.ClickException(f"{len(result.problems)} bad rows; nothing imported")
+    click.echo(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}")
+
+
+@cli.command()
+@click.option("--cohort", "number", type=int, required=True, help="Cohort number.")
+@click.option("--program", "program_ref", help="Program id or title prefix.")
+@click.option("--out", required=True, type=click.Path(), help="PDF file, or folder for --format png.")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "png"]), default="pdf", show_default=True)
+@pass_ctx
+def badges(ctx, number, program_ref, out, fmt):
+    """Print a cohort's badges: A4 PDF sheets (8 a page, cut marks) or one PNG each.
+
+    \b
+    Example:
+        kiosk badges --cohort 1 --out badges.pdf
+    """
+    from kiosk.badges import RenderError, require_raqm, write_badge_pngs
+    from kiosk.documents import badge_sheet_pdf
+    from kiosk.issuance import cohort_cards
+
+    try:
+        require_raqm()
+        found = events.find_program(ctx.db, program_ref)
+        chosen = events.get_cohort(ctx.db, found["id"], number)
+        if not chosen:
+            raise events.EventError("unknown_cohort", f"no cohort {number}")
+    except (RenderError, *DOMAIN_ERRORS) as exc:
+        _fail(exc)
+    cards = cohort_cards(ctx.db, chosen["id"])
+    if fmt == "png":
+        with click.progressbar(cards, label="Drawing badges", file=click.get_text_stream("stderr")) as bar:
+            paths = write_badge_pngs(bar, out)
+        click.echo(f"{len(paths)} badges in {out}")
+        return
+    update, finish = _progress("Laying out badges")
+    badge_sheet_pdf(cards, out, progress=update)
+    finish()
+    click.echo(f"{len(cards)} badges in {out}")
+
+
+@cli.group()
+def user():
+    """Staff accounts of this kiosk."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(auth.ROLES), required=True)
+@click.password_option(help="Password (asked if not given).")
+@pass_ctx
+def user_add(ctx, name, role, password):
+    """Create a coordinator or check-in staff account.
+
+    \b
+    Example:
+        kiosk user add somchai --role staff
+    """
+    try:
+        auth.add_user(ctx.db, name, role, password)
+    except auth.AuthError as exc:
+        _fail(exc)
+    click.echo(f"{role} {name} created")
+
+
+@user.command("token")
+@click.argument("name")
+@pass_ctx
+def user_token(ctx, name):
+    """Make a new API token for an account (the old one stops working); printed once.
+
+    \b
+    Example:
+        kiosk user token somchai
+    """
+    try:
+        click.echo(auth.issue_token(ctx.db, name))
+    except auth.AuthError as exc:
+        _fail(exc)
+
+
+def lan_addresses() -> list[str]:
+    """This laptop's IPv4 addresses other than loopback, for tablets to open."""
+    found = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.add(info[4][0])
+    except OSError:
+        pass
+    return sorted(a for a in found if not a.startswith("127."))
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--https", is_flag=True, help="Serve HTTPS with a local certificate (camera scanning on tablets).")
+@pass_ctx
+def serve(ctx, host, port, threads, https):
+    """Serve the kiosk with waitress and print the addresses tablets should open.
+
+    \b
+    Example:
+        kiosk serve --port 8080
+    """
+    from kiosk import create_app
+
+    app = create_app({"DATA_DIR": str(ctx.folder), "HTTPS": https})
+    code = auth.setup_code(ctx.db, ctx.folder)
+    scheme = "https" if https else "http"
+    click.echo(f"Attendance kiosk, data in {ctx.folder}")
+    for address in ["127.0.0.1", *lan_addresses()]:
+        click.echo(f"  open {scheme}://{address}:{port}/")
+    if code:
+        click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
+    _start_background(app)
+    if https:
+        from kiosk.tls import serve_https
+
+        serve_https(app, host, port, ctx.folder, threads)
+    else:
+        from waitress import serve as waitress_serve
+
+        waitress_serve(app, host=host, port=port, threads=threads, ident="kiosk")
+
+
+def _start_background(app) -> None:
+    """The background syncer, when the sync part is installed and a central server is set."""
+    try:
+        from sync.syncer import start_for_app
+    except ImportError:
+        return
+    start_for_app(app)
+
+
+def _register_extensions() -> None:
+    try:
+        from sync.cli import register
+    except ImportError:
+        return
+    register(cli)
+
+
+_register_extensions()
+
+
+def main():
+    cli(prog_name="kiosk")

@@ -1,0 +1,63 @@
+"""Badges: issuing a participant's signed code, re-issuing (the old code is revoked)."""
+
+from kiosk import changes
+from kiosk.clock import iso, new_id, now_utc
+from kiosk.codes import make_code
+from kiosk.db import transaction
+from kiosk.events import cohort_by_id, get_program
+from kiosk.people import ROLE_NAMES_TH, area_label, full_name
+
+
+def program_keys(db) -> dict[str, bytes]:
+    """Program id -> badge-signing key, for every program this kiosk serves."""
+    rows = db.execute("select id, signing_key from programs").fetchall()
+    return {pid: bytes.fromhex(key) for pid, key in rows}
+
+
+def active_badge(db, participant_id: str) -> dict | None:
+    rows = list(db.query("select * from badges where participant_id = ? and revoked_at is null"
+                         " order by issued_at desc limit 1", [participant_id]))
+    return rows[0] if rows else None
+
+
+def issue_badge(db, participant: dict) -> str:
+    """A new badge code for a participant; any earlier badge of theirs is revoked."""
+    key = db.execute("select signing_key from programs where id = ?", [participant["program_id"]]).fetchone()[0]
+    now = iso(now_utc())
+    for old in db.query("select id from badges where participant_id = ? and revoked_at is null",
+                        [participant["id"]]):
+        changes.write(db, participant["program_id"], "badges", old["id"], {"revoked_at": now})
+    code = make_code(participant["program_id"], bytes.fromhex(key))
+    changes.write(db, participant["program_id"], "badges", new_id(), {
+        "participant_id": participant["id"], "code": code, "issued_at": now, "revoked_at": None,
+    })
+    return code
+
+
+def badge_card(participant: dict, code: str, cohort: dict | None, program: dict) -> dict:
+    """What a printed badge shows: no national ID, no phone."""
+    return {
+        "code": code, "title": participant.get("title") or "", "first_name": participant["first_name"],
+        "last_name": participant["last_name"], "full_name": full_name(participant),
+        "role": participant["role"], "role_th": ROLE_NAMES_TH.get(participant["role"], ""),
+        "position": participant.get("position") or "", "organization": participant.get("organization") or "",
+        "area": area_label(participant.get("province_code"), participant.get("district_code"),
+                           participant.get("subdistrict_code"), short=False),
+        "cohort": cohort["title"] if cohort else "", "program_title": program["title"],
+    }
+
+
+def cohort_cards(db, cohort_id: str) -> list[dict]:
+    """Badge cards for every active person of a cohort, issuing codes for those without one."""
+    cohort = cohort_by_id(db, cohort_id)
+    program = get_program(db, cohort["program_id"])
+    people = list(db.query(
+        "select p.*, b.code from participants p left join badges b on b.participant_id = p.id"
+        " and b.revoked_at is null where p.cohort_id = ? and p.status = 'active'"
+        " order by p.role = 'participant' desc, p.district_code, p.first_name", [cohort_id]))
+    cards = []
+    with transaction(db):
+        for person in people:
+            code = person["code"] or issue_badge(db, person)
+            cards.append(badge_card(person, code, cohort, program))
+    return cards

@@ -1,0 +1,253 @@
+"""Participants: Thai names, titles, areas, national IDs, and the one place they are written."""
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import geothai
+from geothai import normalize as area_key
+
+from kiosk import changes
+from kiosk.clock import iso, new_id, now_utc
+
+ROLES = ("participant", "speaker", "staff", "observer")
+ROLE_NAMES_TH = {"participant": "ผู้เข้าอบรม", "speaker": "วิทยากร", "staff": "เจ้าหน้าที่", "observer": "ผู้สังเกตการณ์"}
+ROLE_ALIASES = {
+    **{r: r for r in ROLES}, **{v: k for k, v in ROLE_NAMES_TH.items()},
+    "ผู้เข้ารับการอบรม": "participant", "ผู้เข้าร่วม": "participant", "ผู้สังเกตุการณ์": "observer",
+    "เจ้าหน้าที่ดำเนินการ": "staff", "trainee": "participant", "attendee": "participant",
+}
+# Long forms first so "นางสาว" is not read as "นาง" + "สาว…".
+TITLES = (
+    "ว่าที่ร้อยตรีหญิง", "ว่าที่ร้อยตรี", "ว่าที่ ร.ต.", "นางสาว", "น.ส.", "นาย", "นาง", "ดร.",
+    "ด.ช.", "ด.ญ.", "พ.ต.อ.", "พ.ต.ท.", "ร.ต.อ.", "จ.ส.อ.", "พระ", "Mr.", "Mrs.", "Ms.", "Miss", "Dr.",
+)
+TITLE_ALIASES = {"น.ส.": "นางสาว", "ว่าที่ ร.ต.": "ว่าที่ร้อยตรี", "นส.": "นางสาว"}
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Thai sara am typed as nikhahit + sara aa (with or without a tone mark between) is one letter.
+_SARA_AM = re.compile("\u0e4d([\u0e48-\u0e4b]?)\u0e32")
+_TONE_AFTER_NIKHAHIT = re.compile("\u0e4d([\u0e48-\u0e4b])")
+_PHONE = re.compile(r"^0\d{8,9}$")
+
+
+class PeopleError(Exception):
+    """A participant's data is not acceptable; `reason` is a stable code."""
+
+    def __init__(self, reason: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+
+def clean_text(text: str | None) -> str:
+    """NFC, no zero-width characters, Thai sara am composed, single spaces, trimmed."""
+    if text is None:
+        return ""
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", str(text)))
+    text = _TONE_AFTER_NIKHAHIT.sub("\\1\u0e4d", text)
+    text = _SARA_AM.sub("\\1\u0e33", text)
+    return " ".join(text.split())
+
+
+def split_title(full_name: str) -> tuple[str, str]:
+    """Splits a leading Thai or English title from a name: ('นางสาว', 'สมหญิง ใจดี')."""
+    name = clean_text(full_name)
+    for title in TITLES:
+        if name.startswith(title):
+            return TITLE_ALIASES.get(title, title), name[len(title):].strip()
+    return "", name
+
+
+def normalize_title(title: str | None) -> str:
+    """The long form of a title: 'น.ส.' → 'นางสาว'."""
+    title = clean_text(title)
+    return TITLE_ALIASES.get(title, title)
+
+
+def normalize_role(role: str | None) -> str:
+    """A role code from Thai or English text; empty means participant."""
+    key = clean_text(role).lower()
+    if not key:
+        return "participant"
+    if key not in ROLE_ALIASES:
+        raise PeopleError("unknown_role", f"unknown role {role!r}", "role")
+    return ROLE_ALIASES[key]
+
+
+def national_id_valid(nid: str) -> bool:
+    """A Thai national ID: 13 digits whose last is the mod-11 check digit of the first 12."""
+    if not re.fullmatch(r"\d{13}", nid):
+        return False
+    total = sum(int(d) * (13 - i) for i, d in enumerate(nid[:12]))
+    return (11 - total % 11) % 10 == int(nid[12])
+
+
+def national_id_fields(raw: str | None, program_key: str) -> dict:
+    """The stored form of a national ID (PDPA): a keyed hash and the last four digits."""
+    nid = re.sub(r"[\s-]", "", clean_text(raw))
+    if not nid:
+        return {"nid_hash": None, "nid_last4": None}
+    if not national_id_valid(nid):
+        raise PeopleError("bad_national_id", "national ID must be 13 digits with a valid check digit", "national_id")
+    digest = hmac.new(bytes.fromhex(program_key), nid.encode(), hashlib.sha256).hexdigest()
+    return {"nid_hash": digest, "nid_last4": nid[-4:]}
+
+
+def normalize_phone(raw: str | None) -> str:
+    """A Thai phone number as 10 (mobile) or 9 (landline) digits; +66 is read as 0."""
+    digits = re.sub(r"[\s\-().]", "", clean_text(raw))
+    if not digits:
+        return ""
+    if digits.startswith("+66"):
+        digits = "0" + digits[3:]
+    if not _PHONE.match(digits):
+        raise PeopleError("bad_phone", f"phone {raw!r} is not a Thai number", "phone")
+    return digits
+
+
+@dataclass(frozen=True)
+class Area:
+    province_code: str | None = None
+    district_code: str | None = None
+    subdistrict_code: str | None = None
+
+
+def _find_province(name: str):
+    key = area_key(name)
+    found = [p for p in geothai.provinces() if geothai.is_province(p, key)]
+    if not found:
+        raise PeopleError("unknown_area", f"unknown province {name!r}", "province")
+    return found[0]
+
+
+def _find_district(name: str, province_code: str | None):
+    key = area_key(name)
+    pool = geothai.districts(province_code) if province_code else [
+        d for p in geothai.provinces() for d in geothai.districts(p.code)]
+    found = [d for d in pool if geothai.is_district(d, key)]
+    if not found:
+        raise PeopleError("unknown_area", f"unknown district {name!r}", "district")
+    if len(found) > 1:
+        raise PeopleError("ambiguous_area", f"district {name!r} exists in several provinces; give the province", "district")
+    return found[0]
+
+
+def _find_subdistrict(name: str, district_code: str):
+    key = area_key(name)
+    found = [s for s in geothai.subdistricts(district_code) if key in (area_key(s.name_th), area_key(s.name_en))]
+    if not found:
+        raise PeopleError("unknown_area", f"unknown subdistrict {name!r} in this district", "subdistrict")
+    return found[0]
+
+
+def resolve_area(province: str = "", district: str = "", subdistrict: str = "") -> Area:
+    """Finds codes for an area written by hand ('กทม.', 'เขตดินแดง', 'ต.เกาะเต่า', 'อ.เมือง')."""
+    province, district, subdistrict = clean_text(province), clean_text(district), clean_text(subdistrict)
+    p = _find_province(province) if province else None
+    d = _find_district(district, p.code if p else None) if district else None
+    if subdistrict and not d:
+        raise PeopleError("unknown_area", "a subdistrict needs its district", "subdistrict")
+    s = _find_subdistrict(subdistrict, d.code) if subdistrict else None
+    return Area(p.code if p else (d.province_code if d else None), d.code if d else None, s.code if s else None)
+
+
+def area_label(province_code: str | None, district_code: str | None = None,
+               subdistrict_code: str | None = None, short: bool = False) -> str:
+    """Thai display of an area: 'แขวงดินแดง เขตดินแดง กรุงเทพมหานคร' or 'ต.เกาะเต่า อ.เกาะพะงัน จ.สุราษฎร์ธานี'."""
+    parts = []
+    bangkok = province_code == "10"
+    if subdistrict_code and (s := geothai.subdistrict(subdistrict_code)):
+        parts.append(("แขวง" if bangkok else "ต.") + s.name_th)
+    if district_code and (d := geothai.district(district_code)):
+        parts.append(d.name_th if bangkok else "อ." + d.name_th)
+    if province_code and (p := geothai.province(province_code)) and not (short and parts):
+        parts.append(p.name_th if bangkok else "จ." + p.name_th)
+    return " ".join(parts)
+
+
+_FORMULA = re.compile(r"^(?:[=+@\t\r]|-[^\d\s])")
+
+
+def reject_formula(value: str) -> None:
+    """Refuses text a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM`, `+cmd`)."""
+    if _FORMULA.match(value):
+        raise PeopleError("formula", f"cell looks like a spreadsheet formula: {value[:40]!r}")
+
+
+def participant_fields(data: dict, program_key: str) -> dict:
+    """Validated, normalised participant fields from raw input (a form, a roster row)."""
+    title = normalize_title(data.get("title"))
+    first, last = clean_text(data.get("first_name")), clean_text(data.get("last_name"))
+    if not title and first:
+        title, first = split_title(first)
+    if not first:
+        raise PeopleError("missing_name", "first name is required", "first_name")
+    if not last:
+        raise PeopleError("missing_name", "last name is required", "last_name")
+    for value in (title, first, last, data.get("position"), data.get("organization"), data.get("community")):
+        reject_formula(clean_text(value))
+    area = resolve_area(data.get("province", ""), data.get("district", ""), data.get("subdistrict", ""))
+    return {
+        "title": title, "first_name": first, "last_name": last,
+        "role": normalize_role(data.get("role")),
+        "position": clean_text(data.get("position")), "organization": clean_text(data.get("organization")),
+        "province_code": area.province_code, "district_code": area.district_code,
+        "subdistrict_code": area.subdistrict_code, "community": clean_text(data.get("community")),
+        "phone": normalize_phone(data.get("phone")),
+        **national_id_fields(data.get("national_id"), program_key),
+    }
+
+
+def add_participant(db, program_id: str, cohort_id: str | None, fields: dict, via: str) -> str:
+    """Creates a participant from validated fields; returns the new id."""
+    participant_id = new_id()
+    changes.write(db, program_id, "participants", participant_id, {
+        **fields, "cohort_id": cohort_id, "status": "active", "registered_via": via,
+        "created_at": iso(now_utc()),
+    })
+    return participant_id
+
+
+def update_participant(db, participant: dict, fields: dict) -> list[str]:
+    """Writes only the fields that changed; returns their names."""
+    changed = {k: v for k, v in fields.items() if participant.get(k) != v}
+    if changed:
+        changes.write(db, participant["program_id"], "participants", participant["id"], changed)
+    return sorted(changed)
+
+
+def get_participant(db, participant_id: str) -> dict | None:
+    """One participant row, or None."""
+    rows = list(db.query("select * from participants where id = ?", [participant_id]))
+    return rows[0] if rows else None
+
+
+def full_name(p: dict) -> str:
+    """Title, first and last name as Thai writes them: 'นางสาวสมหญิง ใจดี'."""
+    title = p.get("title") or ""
+    sep = " " if title[:1].isascii() and title else ""
+    return f"{title}{sep}{p['first_name']} {p['last_name']}".strip()
+
+
+def search(db, program_id: str | None, query: str, limit: int = 20) -> list[dict]:
+    """Participants whose name (any part, Thai or Latin) or phone contains the query."""
+    q = clean_text(query)
+    if len(q) < 2:
+        return []
+    digits = re.sub(r"\D", "", q)
+    like = f"%{q.lower()}%"
+    sql = ("select * from participants where (lower(first_name || ' ' || last_name) like ?"
+           " or lower(title || first_name || ' ' || last_name) like ? or lower(last_name) like ?")
+    args = [like, like, like]
+    if len(digits) >= 4 and digits == q.replace("-", "").replace(" ", ""):
+        sql += " or phone like ?"
+        args.append(f"%{digits}%")
+    sql += ")"
+    if program_id:
+        sql += " and program_id = ?"
+        args.append(program_id)
+    sql += " order by first_name, last_name limit ?"
+    args.append(limit)
+    return list(db.query(sql, args))

@@ -1,0 +1,138 @@
+"""Blueprints, and what they share: login, language, CSRF, the one JSON error shape."""
+
+import functools
+from datetime import date
+
+from flask import g, jsonify, redirect, render_template, request, send_from_directory, session, url_for
+from flask_babel import Babel, gettext as _
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from kiosk import auth
+from kiosk.db import get_db
+
+csrf = CSRFProtect()
+LANGUAGES = ("th", "en")
+THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม",
+               "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
+THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
+
+
+def select_locale() -> str:
+    """The language the user picked (?lang= remembered in the session), else Thai."""
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+    return session.get("lang", "th")
+
+
+def thai_date(day, short: bool = False, lang: str | None = None) -> str:
+    """A date as Thai writes it, with the Buddhist-era year: '21 พฤศจิกายน พ.ศ. 2569'."""
+    if isinstance(day, str):
+        day = date.fromisoformat(day[:10])
+    if (lang or _current_lang()) == "en":
+        return day.strftime("%d %b %Y" if short else "%d %B %Y").lstrip("0")
+    months = THAI_MONTHS_SHORT if short else THAI_MONTHS
+    era = "" if short else "พ.ศ. "
+    return f"{day.day} {months[day.month - 1]} {era}{day.year + 543}"
+
+
+def _current_lang() -> str:
+    try:
+        return session.get("lang", "th")
+    except RuntimeError:
+        return "th"
+
+
+def error_json(reason: str, message: str, status: int = 400):
+    """The one JSON error body: {"ok": false, "reason": CODE, "error": MESSAGE}."""
+    return jsonify({"ok": False, "reason": reason, "error": message}), status
+
+
+def current_user() -> dict | None:
+    """The logged-in staff member (session) or the bearer of a valid API token."""
+    if "user" not in g:
+        g.user = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            g.user = auth.user_for_token(get_db(), header[7:].strip())
+        elif session.get("user_id"):
+            g.user = auth.user_by_id(get_db(), session["user_id"])
+    return g.user
+
+
+def login_required(role: str | None = None):
+    """Staff pages and APIs: a login (or token), and the coordinator role where asked."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            wants_json = request.path.startswith("/api/")
+            if user is None:
+                if wants_json:
+                    return error_json("unauthenticated", _("Log in or send a staff API token."), 401)
+                return redirect(url_for("auth.login", next=request.full_path))
+            if role and user["role"] != role:
+                if wants_json:
+                    return error_json("forbidden", _("This needs a coordinator account."), 403)
+                return render_template("error.html", message=_("This page needs a coordinator account."), status=403), 403
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
+def _handle_http_error(exc: HTTPException):
+    reason = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "too_large"}.get(exc.code, "http_error")
+    if request.path.startswith("/api/"):
+        return error_json(reason, exc.description or exc.name, exc.code)
+    return render_template("error.html", message=exc.description or exc.name, status=exc.code), exc.code
+
+
+def _handle_csrf(exc: CSRFError):
+    if request.path.startswith("/api/"):
+        return error_json("csrf", exc.description, 400)
+    message = _("The form expired or was sent from elsewhere. Please go back, reload and try again.")
+    return render_template("error.html", message=message, status=400), 400
+
+
+def register_web(app) -> None:
+    """Wires the blueprints and shared helpers into the app."""
+    from kiosk.web import admin, api, auth_views
+
+    Babel(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    app.register_error_handler(CSRFError, _handle_csrf)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.jinja_env.filters["thai_date"] = thai_date
+    app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
+    for module in (auth_views, admin, api):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)
+    _register_optional(app)
+    app.add_url_rule("/fonts/<name>", "font", _font)
+    app.jinja_env.globals["url_map_endpoints"] = set(app.view_functions)
+
+
+def _font(name: str):
+    """Sarabun, served from the installed font package: no web font comes from the internet."""
+    from fontpkg_sarabun import ROOT
+
+    return send_from_directory(ROOT / "files", name, max_age=86400)
+
+
+def _register_optional(app) -> None:
+    """Blueprints of the door and sync parts, when present."""
+    import importlib
+
+    for name in ("kiosk.web.scan", "kiosk.web.sync_page", "sync.peer"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "register"):
+            module.register(app)
+        else:
+            app.register_blueprint(module.bp)

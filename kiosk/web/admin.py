@@ -1,0 +1,187 @@
+"""Coordinator pages: programs, cohorts, session days, sites, targets, rosters, badges, accounts."""
+
+import io
+from datetime import date
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+
+from kiosk import auth, events, reports
+from kiosk.db import get_db
+from kiosk.documents import badge_sheet_pdf
+from kiosk.issuance import cohort_cards
+from kiosk.people import ROLES, PeopleError
+from kiosk.roster import RosterError, import_roster
+from kiosk.web import login_required
+from kiosk.web.messages import message_for
+
+bp = Blueprint("admin", __name__)
+DOMAIN_ERRORS = (events.EventError, auth.AuthError, PeopleError)
+
+
+def _form(name: str) -> str:
+    return request.form.get(name, "").strip()
+
+
+def _program_or_404(program_id: str) -> dict:
+    return events.get_program(get_db(), program_id) or abort(404)
+
+
+def _cohort_or_404(cohort_id: str) -> dict:
+    return events.cohort_by_id(get_db(), cohort_id) or abort(404)
+
+
+@bp.get("/")
+@login_required()
+def home():
+    db = get_db()
+    today = date.today()
+    return render_template("home.html", programs=events.programs(db), today=today,
+                           sessions=reports.session_counts(db, events.sessions_on(db, today)))
+
+
+@bp.post("/programs")
+@login_required("coordinator")
+def create_program():
+    try:
+        year = int(_form("fiscal_year")) if _form("fiscal_year") else None
+        program_id = events.create_program(get_db(), _form("title"), _form("organizer"), year)
+    except ValueError:
+        flash(_("The fiscal year must be a number, such as 2570."), "error")
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+    else:
+        return redirect(url_for("admin.program", program_id=program_id))
+    return redirect(url_for("admin.home"))
+
+
+@bp.get("/programs/<program_id>")
+@login_required()
+def program(program_id):
+    db = get_db()
+    found = _program_or_404(program_id)
+    return render_template("program.html", program=found, cohorts=reports.cohort_summaries(db, program_id),
+                           sites=events.sites(db, program_id), targets=reports.target_progress(db, program_id),
+                           roles=ROLES)
+
+
+@bp.post("/programs/<program_id>/cohorts")
+@login_required("coordinator")
+def add_cohort(program_id):
+    _program_or_404(program_id)
+    try:
+        events.add_cohort(get_db(), program_id, int(_form("number") or 0), events.parse_day(_form("starts_on")),
+                          int(_form("days") or 1), _form("site_id") or None, _form("title"))
+        flash(_("Cohort added."), "ok")
+    except ValueError:
+        flash(_("Cohort number and days must be numbers."), "error")
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+    return redirect(url_for("admin.program", program_id=program_id))
+
+
+@bp.post("/programs/<program_id>/sites")
+@login_required("coordinator")
+def add_site(program_id):
+    _program_or_404(program_id)
+    try:
+        events.add_site(get_db(), program_id, _form("name"), _form("kind") or "venue", _form("address"))
+        flash(_("Site added."), "ok")
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+    return redirect(url_for("admin.program", program_id=program_id))
+
+
+@bp.post("/programs/<program_id>/targets")
+@login_required("coordinator")
+def add_target(program_id):
+    _program_or_404(program_id)
+    try:
+        events.add_target(get_db(), program_id, int(_form("expected") or -1), _form("cohort_id") or None,
+                          _form("role") or None, _form("province"), _form("district"), _form("subdistrict"))
+        flash(_("Target added."), "ok")
+    except ValueError:
+        flash(_("The expected count must be a number."), "error")
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+    return redirect(url_for("admin.program", program_id=program_id))
+
+
+@bp.get("/cohorts/<cohort_id>")
+@login_required()
+def cohort(cohort_id):
+    db = get_db()
+    found = _cohort_or_404(cohort_id)
+    return render_template("cohort.html", cohort=found, program=events.get_program(db, found["program_id"]),
+                           sessions=reports.session_counts(db, events.sessions(db, cohort_id)),
+                           people=reports.cohort_people(db, cohort_id))
+
+
+@bp.post("/cohorts/<cohort_id>/sessions")
+@login_required("coordinator")
+def add_session(cohort_id):
+    _cohort_or_404(cohort_id)
+    try:
+        events.add_session(get_db(), cohort_id, events.parse_day(_form("day")), _form("slot") or "day",
+                           _form("opens_at") or None, _form("closes_at") or None, title=_form("title"))
+        flash(_("Session added."), "ok")
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+    return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+
+
+@bp.post("/sessions/<session_id>/split")
+@login_required("coordinator")
+def split_session(session_id):
+    session = events.get_session(get_db(), session_id) or abort(404)
+    try:
+        events.split_day(get_db(), session_id)
+        flash(_("The day is now a morning and an afternoon session."), "ok")
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"]))
+
+
+@bp.post("/cohorts/<cohort_id>/roster")
+@login_required("coordinator")
+def upload_roster(cohort_id):
+    db = get_db()
+    found = _cohort_or_404(cohort_id)
+    upload = request.files.get("file")
+    if not upload or not upload.filename:
+        flash(_("Choose a CSV or Excel file."), "error")
+        return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+    try:
+        result = import_roster(db, upload.read(), events.get_program(db, found["program_id"]), found,
+                               upload.filename, skip_bad=bool(request.form.get("skip_bad")))
+    except RosterError as exc:
+        flash(message_for(exc), "error")
+        return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+    return render_template("roster_result.html", cohort=found, result=result, messages=message_for)
+
+
+@bp.get("/cohorts/<cohort_id>/badges.pdf")
+@login_required()
+def badges_pdf(cohort_id):
+    found = _cohort_or_404(cohort_id)
+    folder = current_app.config["DATA_DIR"]
+    path = badge_sheet_pdf(cohort_cards(get_db(), cohort_id), f"{folder}/badges-{found['number']}.pdf")
+    return send_file(io.BytesIO(path.read_bytes()), mimetype="application/pdf",
+                     download_name=f"badges-cohort-{found['number']}.pdf")
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@login_required("coordinator")
+def users():
+    db = get_db()
+    token = None
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "token":
+                token = auth.issue_token(db, _form("username"))
+            else:
+                auth.add_user(db, _form("username"), _form("role"), request.form.get("password", ""), _form("display_name"))
+                flash(_("Account created."), "ok")
+        except auth.AuthError as exc:
+            flash(message_for(exc), "error")
+    return render_template("users.html", users=auth.users(db), token=token)

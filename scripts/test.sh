@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Installs everything the tests need, then runs every test (unit, web, browser, sync faults, PostgreSQL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

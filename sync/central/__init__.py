@@ -1,0 +1,58 @@
+"""The central server: a Flask app storing every device's changes, with coordinators' dashboards.
+
+`create_app(config)` reads CENTRAL_DATABASE (an SQLAlchemy URL; default an SQLite file in
+CENTRAL_DATA), then `KIOSK_CENTRAL_*` environment variables.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, request
+
+from kiosk.paths import asset_dir
+from sync.central.api import CentralBackend
+from sync.central.storage import Storage
+from sync.server import install_error_pages, make_blueprint
+
+
+def default_url(data: str | os.PathLike) -> str:
+    return f"sqlite:///{Path(data).resolve() / 'central.db'}"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The central server's app; one Storage per app, at `app.extensions['central_storage']`."""
+    app = Flask(__name__, template_folder=str(asset_dir("templates")), static_folder=str(asset_dir("static")))
+    app.config.from_mapping(CENTRAL_DATA=os.environ.get("KIOSK_CENTRAL_DATA", "central-data"),
+                            CENTRAL_DATABASE=None, BABEL_DEFAULT_LOCALE="th",
+                            BABEL_TRANSLATION_DIRECTORIES=str(asset_dir("translations")),
+                            MAX_CONTENT_LENGTH=None)
+    app.config.from_prefixed_env("KIOSK_CENTRAL")
+    app.config.from_mapping(config or {})
+    Path(app.config["CENTRAL_DATA"]).mkdir(parents=True, exist_ok=True)
+    url = app.config["CENTRAL_DATABASE"] or default_url(app.config["CENTRAL_DATA"])
+    storage = Storage(url)
+    app.extensions["central_storage"] = storage
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.get_meta("secret_key") or _new_key(storage)
+    _babel(app)
+    backend = CentralBackend(storage)
+    app.register_blueprint(make_blueprint("central_sync", lambda: backend))
+    from sync.central import views
+    app.register_blueprint(views.bp)
+    install_error_pages(app)
+    return app
+
+
+def _new_key(storage: Storage) -> str:
+    key = secrets.token_hex(32)
+    storage.set_meta("secret_key", key)
+    return key
+
+
+def _babel(app: Flask) -> None:
+    from flask_babel import Babel
+
+    def locale():
+        return request.args.get("lang") or request.cookies.get("lang") or "th"
+
+    Babel(app, locale_selector=locale)

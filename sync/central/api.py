@@ -1,0 +1,66 @@
+"""The central server's side of the sync protocol: enrolment, hello, push and pull over Storage."""
+
+import time
+
+from sync.protocol import SyncError, check_batch, check_protocol, check_vector
+
+PULL_LIMIT = 2000
+
+
+class CentralBackend:
+    """Answers sync requests from enrolled devices, storing into a `Storage`."""
+
+    def __init__(self, storage):
+        self.storage = storage
+        self.lookup = storage.lookup
+        self.remember_nonce = storage.remember_nonce
+
+    def enrol(self, body: dict) -> dict:
+        """Exchanges a one-time code for a device secret."""
+        check_protocol(body)
+        code = body.get("code")
+        if not isinstance(code, str):
+            raise SyncError("bad_request", "enrolment needs a code")
+        return self.storage.enrol(code, body.get("device_id"), body.get("name"))
+
+    def hello(self, device: str, offset: float, body: dict) -> dict:
+        """Vectors of the programs the device asks for or is enrolled for, and the server time."""
+        check_protocol(body)
+        asked = body.get("programs") or {}
+        if not isinstance(asked, dict):
+            raise SyncError("bad_request", "programs maps program ids to vectors")
+        allowed = self.storage.device_programs(device)
+        wanted = set(asked) | set(allowed or [])
+        if allowed is not None:
+            wanted &= set(allowed)
+        origin = body.get("origin") if isinstance(body.get("origin"), str) else None
+        self.storage.record_contact(device, offset, origin=origin)
+        return {"server_id": self.storage.server_id, "server_time": time.time(), "clock_offset_s": offset,
+                "programs": {pid: self.storage.vector(pid) for pid in sorted(wanted)}}
+
+    def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:
+        """Applies one batch whole and answers the new vector (the acknowledgement)."""
+        program_id, batch = check_batch(body)
+        self.storage.check_program(device, program_id)
+        vector = self.storage.push(program_id, batch, pusher=device, before_commit=before_commit, offset=offset)
+        if after_commit:
+            after_commit()
+        self.storage.record_contact(device, offset, synced=True, pushed=len(batch))
+        return {"program_id": program_id, "vector": vector}
+
+    def pull(self, device: str, offset: float, body: dict) -> dict:
+        """A batch of the changes the device lacks, oldest HLC first."""
+        check_protocol(body)
+        program_id = body.get("program_id")
+        if not isinstance(program_id, str):
+            raise SyncError("bad_request", "pull needs a program_id")
+        self.storage.check_program(device, program_id)
+        theirs = check_vector(body.get("vector"))
+        limit = body.get("limit", 500)
+        limit = min(limit, PULL_LIMIT) if isinstance(limit, int) and limit > 0 else 500
+        vector = self.storage.vector(program_id)
+        if not vector:
+            raise SyncError("unknown_program", f"no changes of program {program_id} here")
+        found, more = self.storage.pull(program_id, theirs, limit)
+        self.storage.record_contact(device, offset, synced=True, pulled=len(found))
+        return {"program_id": program_id, "changes": found, "more": more, "vector": vector}

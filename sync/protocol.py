@@ -1,0 +1,133 @@
+"""The sync protocol's shapes: version, batch limits, the error type, and body encoding.
+
+One protocol serves a kiosk talking to the central server, two kiosks at one venue, and a USB
+bundle. Every request and answer is a JSON object, optionally gzip-compressed; errors read
+`{"ok": false, "reason": CODE, "error": MESSAGE}`.
+"""
+
+import gzip
+import json
+
+PROTOCOL = 1
+BATCH_CHANGES = 500
+BATCH_BYTES = 1024 * 1024          # uncompressed JSON of one batch, roughly
+MAX_REQUEST_BYTES = 8 * 1024 * 1024  # compressed or not, refused before it is read
+MAX_INFLATED_BYTES = 64 * 1024 * 1024  # a gzip bomb stops here
+SKEW_FLAG_SECONDS = 600
+
+# reason -> HTTP status; reason codes never change once shipped.
+STATUS = {
+    "bad_json": 400, "bad_request": 400, "protocol_version": 400, "seq_gap": 409,
+    "unknown_entity": 422, "unknown_field": 422, "bad_change": 422, "payload_too_large": 413,
+    "wrong_program": 403, "unknown_program": 404, "unauthenticated": 401, "unenrolled": 401,
+    "revoked_device": 403, "replayed": 401, "origin_mismatch": 409, "bad_code": 403,
+    "bundle_truncated": 400, "bundle_tampered": 400, "unreachable": 503, "server_error": 500,
+}
+
+
+class SyncError(Exception):
+    """A refused sync request or a failed sync; `reason` is a stable code."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.reason, 400)
+
+    def body(self) -> dict:
+        return {"ok": False, "reason": self.reason, "error": str(self)}
+
+
+def dumps(obj) -> bytes:
+    """Canonical compact JSON bytes (sorted keys, UTF-8): what is signed and hashed."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def encode_body(obj, compress: bool = True) -> tuple[bytes, dict]:
+    """The request body bytes and the headers that describe them."""
+    raw = dumps(obj)
+    headers = {"Content-Type": "application/json"}
+    if compress and len(raw) > 1024:
+        raw = gzip.compress(raw, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    return raw, headers
+
+
+def decode_body(raw: bytes, encoding: str | None) -> dict:
+    """Reads a request body into an object; raises SyncError("bad_json") for anything else."""
+    if encoding == "gzip":
+        raw = _inflate(raw)
+    elif encoding not in (None, "", "identity"):
+        raise SyncError("bad_request", f"unsupported Content-Encoding {encoding!r}")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SyncError("bad_json", f"body is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise SyncError("bad_json", "body must be a JSON object")
+    return obj
+
+
+def _inflate(raw: bytes) -> bytes:
+    decompressor = gzip.zlib.decompressobj(16 + gzip.zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(raw, MAX_INFLATED_BYTES)
+    except gzip.zlib.error as exc:
+        raise SyncError("bad_json", f"body is not valid gzip: {exc}") from None
+    if decompressor.unconsumed_tail:
+        raise SyncError("payload_too_large", "inflated body exceeds the limit")
+    return out
+
+
+def check_protocol(body: dict) -> None:
+    """Refuses a request from a newer (or missing) protocol version."""
+    version = body.get("protocol")
+    if version != PROTOCOL:
+        raise SyncError("protocol_version", f"protocol {version!r} is not supported (this side speaks {PROTOCOL})")
+
+
+def check_batch(body: dict) -> tuple[str, list[dict]]:
+    """A push body's program id and changes, checked for shape and partition."""
+    check_protocol(body)
+    program_id, changes = body.get("program_id"), body.get("changes")
+    if not isinstance(program_id, str) or not program_id:
+        raise SyncError("bad_request", "a batch needs a program_id")
+    if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+        raise SyncError("bad_request", "changes must be a list of objects")
+    if len(changes) > 5 * BATCH_CHANGES:
+        raise SyncError("payload_too_large", f"{len(changes)} changes in one batch")
+    for change in changes:
+        if change.get("program_id") != program_id:
+            raise SyncError("wrong_program", f"change of program {change.get('program_id')!r} in a batch of {program_id!r}")
+    return program_id, changes
+
+
+def check_vector(vector) -> dict[str, int]:
+    """A version vector from the wire: origin -> non-negative int."""
+    if vector is None:
+        return {}
+    if not isinstance(vector, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in vector.items()):
+        raise SyncError("bad_request", "a vector maps origin ids to non-negative integers")
+    return vector
+
+
+def same_change(a: dict, b: dict) -> bool:
+    """True if two changes with the same (program, origin, seq) carry the same content."""
+    return all(a.get(k) == b.get(k) for k in ("entity", "id", "op", "hlc", "payload"))
+
+
+def split_batches(changes: list[dict], max_changes: int = BATCH_CHANGES, max_bytes: int = BATCH_BYTES):
+    """Cuts a list of changes into batches of at most `max_changes` and about `max_bytes`."""
+    batch, size = [], 0
+    for change in changes:
+        length = len(dumps(change))
+        if batch and (len(batch) >= max_changes or size + length > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(change)
+        size += length
+    if batch:
+        yield batch

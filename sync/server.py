@@ -1,0 +1,131 @@
+"""The server side of the protocol as a Flask blueprint, shared by the central server and a kiosk
+that serves its peers: reading bodies within limits, checking signatures, one error shape.
+
+A backend object does the work: `lookup(device)`, `remember_nonce(device, nonce)`,
+`enrol(body)`, `hello(device, offset, body)`, `push(device, offset, body)`,
+`pull(device, offset, body)`; each returns a dict or raises SyncError.
+"""
+
+import logging
+import os
+import threading
+import time
+
+from flask import Blueprint, jsonify, request
+
+from sync import auth
+from sync.protocol import MAX_REQUEST_BYTES, SyncError, decode_body
+
+log = logging.getLogger(__name__)
+SIGNED = ("hello", "push", "pull")
+
+
+class TestHooks:
+    """Fault-test hooks read from the environment; all off in normal use.
+
+    SYNC_TEST_FAIL_EVERY=n        every n-th sync request fails with 503 (odd turns before it is
+                                  handled, even turns after it was handled and committed);
+    SYNC_TEST_DELAY_BEFORE_COMMIT=s   a push sleeps s seconds inside its transaction;
+    SYNC_TEST_DELAY_AFTER_COMMIT=s    a push sleeps s seconds after committing, before answering;
+    SYNC_TEST_DELAY_FROM_PUSH=k   the delays start with the k-th push (default 1).
+    """
+
+    def __init__(self, env=os.environ):
+        self.fail_every = int(env.get("SYNC_TEST_FAIL_EVERY") or 0)
+        self.before = float(env.get("SYNC_TEST_DELAY_BEFORE_COMMIT") or 0)
+        self.after = float(env.get("SYNC_TEST_DELAY_AFTER_COMMIT") or 0)
+        self.from_push = int(env.get("SYNC_TEST_DELAY_FROM_PUSH") or 1)
+        self._requests = self._pushes = self._failures = 0
+        self._lock = threading.Lock()
+
+    def next_request(self) -> str | None:
+        """'before' or 'after' when this request must fail, else None."""
+        if not self.fail_every:
+            return None
+        with self._lock:
+            self._requests += 1
+            if self._requests % self.fail_every:
+                return None
+            self._failures += 1
+            return "before" if self._failures % 2 else "after"
+
+    def next_push(self) -> int:
+        with self._lock:
+            self._pushes += 1
+            return self._pushes
+
+    def delay(self, which: str, push_number: int) -> None:
+        seconds = self.before if which == "before" else self.after
+        if seconds and push_number >= self.from_push:
+            log.warning("test hook: push %d sleeps %.1fs %s commit", push_number, seconds, which)
+            time.sleep(seconds)
+
+
+def error_response(exc: SyncError):
+    return jsonify(exc.body()), exc.status
+
+
+def read_body() -> dict:
+    """The request body as an object, refused (413) before reading if longer than the limit."""
+    length = request.content_length
+    if length is not None and length > MAX_REQUEST_BYTES:
+        raise SyncError("payload_too_large", f"request of {length} bytes exceeds {MAX_REQUEST_BYTES}")
+    raw = request.stream.read(MAX_REQUEST_BYTES + 1)
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise SyncError("payload_too_large", f"request exceeds {MAX_REQUEST_BYTES} bytes")
+    return raw, decode_body(raw, request.headers.get("Content-Encoding"))
+
+
+def make_blueprint(name: str, get_backend) -> Blueprint:
+    """The sync API (`/api/sync/<endpoint>`) over the backend `get_backend()` returns."""
+    bp = Blueprint(name, __name__, url_prefix="/api/sync")
+    hooks = TestHooks()
+
+    @bp.post("/<endpoint>")
+    def api(endpoint):
+        if endpoint not in ("enrol", *SIGNED):
+            return error_response(SyncError("bad_request", f"no endpoint {endpoint}"))[0], 404
+        failing = hooks.next_request()
+        if failing == "before":
+            return jsonify({"ok": False, "reason": "unreachable", "error": "test hook"}), 503
+        try:
+            answer = _handle(get_backend(), endpoint, hooks)
+        except SyncError as exc:
+            return error_response(exc)
+        if failing == "after":
+            return jsonify({"ok": False, "reason": "unreachable", "error": "test hook (after)"}), 503
+        return jsonify({"ok": True, **answer})
+
+    return bp
+
+
+def _handle(backend, endpoint: str, hooks: TestHooks) -> dict:
+    raw, body = read_body()
+    if endpoint == "enrol":
+        return backend.enrol(body)
+    device, offset = auth.verify(request.headers, request.method, request.path, raw,
+                                 backend.lookup, backend.remember_nonce)
+    if endpoint == "push":
+        number = hooks.next_push()
+        return backend.push(device, offset, body, lambda: hooks.delay("before", number),
+                            lambda: hooks.delay("after", number))
+    return getattr(backend, endpoint)(device, offset, body)
+
+
+def install_error_pages(app) -> None:
+    """JSON errors for the API even when Flask itself refuses (413, 404, 405, 500)."""
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        if not request.path.startswith("/api/"):
+            return exc
+        reason = {413: "payload_too_large", 404: "bad_request", 405: "bad_request"}.get(exc.code, "bad_request")
+        return jsonify({"ok": False, "reason": reason, "error": exc.description}), exc.code
+
+    @app.errorhandler(Exception)
+    def _crash(exc):
+        if isinstance(exc, HTTPException):
+            return _http_error(exc)
+        log.exception("sync request failed")
+        return jsonify({"ok": False, "reason": "server_error", "error": "internal error"}), 500
