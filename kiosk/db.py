@@ -52,6 +52,7 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 def open_data_dir(data_dir: Path) -> sqlite_utils.Database:
     """Opens (creating if needed) the database of a data folder, migrated, with a checked device id."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
     db = connect(Path(data_dir) / DB_NAME)
     migrate(db)
     ensure_device_id(db, Path(data_dir))

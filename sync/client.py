@@ -1,0 +1,235 @@
+"""The kiosk's sync client: hello, push what the other side lacks, pull what we lack.
+
+The sender trusts only acknowledgements: after each pushed batch the receiver answers its new
+vector, and the next batch starts from there. A crash anywhere means a resend, and a resend is
+a no-op. The same client talks to the central server and to another kiosk.
+"""
+
+import logging
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from kiosk import changes
+from kiosk.db import device_id, open_data_dir
+from sync import auth, replica
+from sync.protocol import PROTOCOL, SyncError, encode_body, split_batches
+from sync.state import SyncState, normal_url
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class HttpTransport:
+    """Signed JSON requests to a sync server, retried with backoff on network errors and 5xx.
+
+    Each attempt is signed afresh (a new nonce), so a retry is never refused as a replay.
+    """
+
+    def __init__(self, url: str, device: str | None = None, secret: str | None = None,
+                 timeout=(5, 120), attempts: int = 4, backoff: float = 0.5, session=None):
+        self.url = normal_url(url)
+        self.device, self.secret = device, secret
+        self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
+        self.session = session or requests.Session()
+        self.base_path = urlsplit(self.url).path
+
+    def call(self, endpoint: str, body: dict) -> dict:
+        """POSTs `body` to /api/sync/<endpoint>; returns the answer or raises SyncError."""
+        raw, headers = encode_body(body)
+        path = f"{self.base_path}/api/sync/{endpoint}"
+        failure = None
+        for attempt in range(self.attempts):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            signed = dict(headers)
+            if endpoint != "enrol":
+                signed.update(auth.sign(self.device, self.secret, "POST", path, raw))
+            try:
+                response = self.session.post(self.url + "/api/sync/" + endpoint, data=raw,
+                                             headers=signed, timeout=self.timeout)
+            except requests.RequestException as exc:
+                failure = SyncError("unreachable", f"{self.url} unreachable: {exc.__class__.__name__}")
+                continue
+            if response.status_code in RETRY_STATUS:
+                failure = SyncError("unreachable", f"{self.url} answered {response.status_code}")
+                continue
+            return _answer(response)
+        raise failure
+
+
+def _answer(response) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        reason = "payload_too_large" if response.status_code == 413 else "bad_request"
+        raise SyncError(reason, f"server answered {response.status_code} without JSON") from None
+    if not data.get("ok"):
+        raise SyncError(data.get("reason", "bad_request"), data.get("error", "refused"))
+    return data
+
+
+def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "central") -> dict:
+    """Exchanges a one-time code for a device secret and remembers the remote in sync.db."""
+    db = open_data_dir(Path(data_dir))
+    try:
+        me = device_id(db)
+    finally:
+        db.close()
+    transport = HttpTransport(url)
+    answer = transport.call("enrol", {"protocol": PROTOCOL, "code": code, "device_id": me, "name": name})
+    SyncState(data_dir).save_remote(normal_url(url), kind, answer["device_id"], answer["secret"],
+                                    answer.get("server_id"), answer.get("programs"))
+    return answer
+
+
+def sync_once(target, url: str | None = None, credentials: dict | None = None, progress=None,
+              transport=None) -> dict:
+    """One full sync with a remote (the central server unless `url` names another); a summary dict.
+
+    `target` is a data folder (or a (db, data_dir) pair). `credentials` is
+    {"device_id", "secret"}; by default those saved at enrolment are used. `progress(event, n)`
+    is called after each batch.
+    """
+    data_dir, db, own = _open(target)
+    state = SyncState(data_dir)
+    try:
+        remote = credentials or state.remote(url)
+        if remote is None:
+            raise SyncError("unenrolled", "no central server is enrolled: run `kiosk enrol URL CODE`")
+        url = normal_url(url or remote["url"])
+        transport = transport or HttpTransport(url, remote["device_id"], remote["secret"])
+        run = state.start_run(url)
+        try:
+            summary = Session(db, data_dir, transport, state, url, progress).run()
+        except SyncError as exc:
+            state.finish_run(run, False, reason=exc.reason, error=str(exc))
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded for the sync page, then re-raised
+            state.finish_run(run, False, reason="server_error", error=repr(exc))
+            raise
+        state.finish_run(run, True, summary["pushed"], summary["pulled"], offset=summary["clock_offset_s"])
+        return summary
+    finally:
+        if own:
+            db.close()
+
+
+def _open(target):
+    if isinstance(target, tuple):
+        db, data_dir = target
+        return Path(data_dir), db, False
+    data_dir = Path(target)
+    return data_dir, open_data_dir(data_dir), True
+
+
+class Session:
+    """One sync run of one kiosk database with one remote."""
+
+    MAX_RESTARTS = 5
+
+    def __init__(self, db, data_dir, transport, state=None, url="", progress=None):
+        self.db, self.data_dir, self.transport = db, Path(data_dir), transport
+        self.state, self.url, self.progress = state, url, progress or (lambda event, n: None)
+        self.summary = {"pushed": 0, "pulled": 0, "programs": {}, "clock_offset_s": None, "rotated": []}
+
+    def run(self) -> dict:
+        programs = self.hello()
+        for program_id, theirs in programs.items():
+            self.sync_program(program_id, theirs)
+        return self.summary
+
+    def hello(self) -> dict[str, dict]:
+        mine = {pid: changes.vector(self.db, pid) for pid in replica.local_programs(self.db)}
+        answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine})
+        self.summary["clock_offset_s"] = answer.get("clock_offset_s")
+        self.summary["server_id"] = answer.get("server_id")
+        return answer.get("programs", {})
+
+    def sync_program(self, program_id: str, theirs: dict) -> None:
+        for _ in range(self.MAX_RESTARTS):
+            try:
+                if replica.own_origin_ahead(self.db, program_id, theirs):
+                    self.recover(program_id, device_id(self.db), theirs)
+                theirs = self.push(program_id, theirs)
+                self.pull(program_id)
+                self.summary["programs"][program_id] = changes.vector(self.db, program_id)
+                return
+            except SyncError as exc:
+                if exc.reason == "seq_gap":
+                    theirs = self.hello().get(program_id, {})
+                elif exc.reason == "origin_mismatch" and self.diverged(program_id, theirs):
+                    theirs = self.hello().get(program_id, {})
+                else:
+                    raise
+        raise SyncError("server_error", f"program {program_id} did not converge after {self.MAX_RESTARTS} tries")
+
+    def push(self, program_id: str, theirs: dict) -> dict:
+        """Sends what the remote lacks, one acknowledged batch at a time; returns its last vector."""
+        while True:
+            pending = changes.changes_since(self.db, program_id, theirs, limit=500)
+            if not pending:
+                return theirs
+            batch = next(split_batches(pending))
+            answer = self.transport.call("push", {"protocol": PROTOCOL, "program_id": program_id, "changes": batch})
+            acked = answer["vector"]
+            if not any(acked.get(c["origin"], 0) >= c["seq"] for c in batch):
+                raise SyncError("bad_request", "the remote did not acknowledge the batch")
+            theirs = acked
+            self.summary["pushed"] += len(batch)
+            if self.state:
+                self.state.set_acked(self.url, program_id, acked)
+            self.progress("pushed", len(batch))
+
+    def pull(self, program_id: str) -> None:
+        """Takes what we lack, applying each batch whole."""
+        while True:
+            try:
+                answer = self.transport.call("pull", {"protocol": PROTOCOL, "program_id": program_id,
+                                                      "vector": changes.vector(self.db, program_id)})
+            except SyncError as exc:
+                if exc.reason == "unknown_program":
+                    return
+                raise
+            batch = answer["changes"]
+            if batch:
+                self.summary["pulled"] += replica.apply_batch(self.db, program_id, batch)
+                self.progress("pulled", len(batch))
+            if self.state:
+                self.state.set_acked(self.url, program_id, answer["vector"])
+            if not answer.get("more") or not batch:
+                return
+
+    def diverged(self, program_id: str, theirs: dict) -> bool:
+        """After "origin_mismatch": does the remote hold another history of one of our origins?"""
+        for origin, seq in changes.vector(self.db, program_id).items():
+            if seq > 0 and theirs.get(origin, 0) > 0 and self.recover(program_id, origin, theirs):
+                return True
+        return False
+
+    def recover(self, program_id: str, origin: str, theirs: dict) -> bool:
+        """Compares the remote's history of `origin` with ours; adopts theirs where they differ."""
+        floor = min(self.state.acked(self.url, program_id).get(origin, 0) if self.state else 0,
+                    changes.vector_seq(self.db, program_id, origin))
+        probe = {**theirs, origin: floor}
+        theirs_changes = []
+        while True:
+            answer = self.transport.call("pull", {"protocol": PROTOCOL, "program_id": program_id,
+                                                  "vector": probe, "limit": 2000})
+            mine = [c for c in answer["changes"] if c["origin"] == origin]
+            theirs_changes += mine
+            if not answer.get("more") or not mine:
+                break
+            probe[origin] = max(c["seq"] for c in mine)
+        split = replica.first_divergence(self.db, program_id, origin, theirs_changes)
+        mine_top = changes.vector_seq(self.db, program_id, origin)
+        if split is None and origin == device_id(self.db) and theirs.get(origin, 0) > mine_top:
+            split = mine_top + 1  # they hold more of our stream: we are a restored backup
+        if split is None:
+            return False
+        new_id = replica.adopt_their_history(self.db, self.data_dir, program_id, origin, split)
+        log.warning("remote holds another history of %s from seq %d: now writing as %s", origin, split, new_id)
+        self.summary["rotated"].append({"old": origin, "new": new_id, "from_seq": split})
+        return True

@@ -1,0 +1,119 @@
+"""A kiosk serving the sync protocol to its peers (laptop to laptop at one venue).
+
+The same endpoints as the central server (`/api/sync/…`) over the kiosk's own database through
+`kiosk.changes`. Peers pair like devices enrol with the central server: the coordinator makes a
+one-time pairing code here (`kiosk pair-code`) and the other laptop runs `kiosk enrol URL CODE`.
+"""
+
+import time
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from kiosk import changes
+from kiosk.db import device_id, open_data_dir, rotate_device_id
+from sync import replica
+from sync.protocol import PROTOCOL, SyncError, check_batch, check_protocol, check_vector
+from sync.server import install_error_pages, make_blueprint
+from sync.state import SyncState
+
+PULL_LIMIT = 2000
+
+
+class PeerBackend:
+    """Answers sync requests from paired kiosks against this kiosk's database."""
+
+    def __init__(self, data_dir, get_db=None):
+        self.data_dir = Path(data_dir)
+        self.state = SyncState(self.data_dir)
+        self._get_db = get_db
+        self.lookup = self.state.client
+        self.remember_nonce = self.state.remember_nonce
+
+    def _db(self):
+        if self._get_db is not None:
+            return self._get_db(), False
+        return open_data_dir(self.data_dir), True
+
+    def _with_db(self, work):
+        db, own = self._db()
+        try:
+            return work(db)
+        finally:
+            if own:
+                db.close()
+
+    def enrol(self, body: dict) -> dict:
+        """Pairs a kiosk with a one-time code made here."""
+        check_protocol(body)
+        secret = self.state.pair(str(body.get("code", "")), body.get("device_id"), body.get("name"))
+        me = self._with_db(device_id)
+        return {"device_id": body["device_id"], "secret": secret, "server_id": me, "programs": None}
+
+    def hello(self, device: str, offset: float, body: dict) -> dict:
+        check_protocol(body)
+        asked = body.get("programs") or {}
+        if not isinstance(asked, dict):
+            raise SyncError("bad_request", "programs maps program ids to vectors")
+        self.state.client_contact(device, offset)
+
+        def work(db):
+            for program_id, theirs in asked.items():
+                if replica.own_origin_ahead(db, program_id, check_vector(theirs)):
+                    rotate_device_id(db, self.data_dir)  # we are a restored backup: stop reusing seqs
+            wanted = set(asked) | set(replica.local_programs(db))
+            return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
+                    "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)}}
+        return self._with_db(work)
+
+    def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:
+        program_id, batch = check_batch(body)
+
+        def work(db):
+            replica.apply_batch(db, program_id, batch)
+            return changes.vector(db, program_id)
+        vector = self._with_db(work)
+        if after_commit:
+            after_commit()
+        return {"program_id": program_id, "vector": vector}
+
+    def pull(self, device: str, offset: float, body: dict) -> dict:
+        check_protocol(body)
+        program_id = body.get("program_id")
+        if not isinstance(program_id, str):
+            raise SyncError("bad_request", "pull needs a program_id")
+        theirs = check_vector(body.get("vector"))
+        limit = body.get("limit", 500)
+        limit = min(limit, PULL_LIMIT) if isinstance(limit, int) and limit > 0 else 500
+
+        def work(db):
+            found = changes.changes_since(db, program_id, theirs, limit=limit + 1)
+            return {"program_id": program_id, "changes": found[:limit], "more": len(found) > limit,
+                    "vector": changes.vector(db, program_id)}
+        return self._with_db(work)
+
+
+def _backend() -> PeerBackend:
+    app = current_app
+    if "sync_peer" not in app.extensions:
+        from kiosk.db import get_db
+        app.extensions["sync_peer"] = PeerBackend(app.config["DATA_DIR"], get_db=get_db)
+    return app.extensions["sync_peer"]
+
+
+# The kiosk app registers this blueprint (url prefix /api/sync) to serve its peers.
+bp = make_blueprint("sync_peer", _backend)
+
+
+def create_peer_app(data_dir) -> Flask:
+    """A bare app serving only the peer endpoints of a data folder (tests, `kiosk peer-serve`)."""
+    app = Flask(__name__)
+    app.config.update(DATA_DIR=str(data_dir), DATABASE=str(Path(data_dir) / "kiosk.db"))
+    open_data_dir(Path(data_dir)).close()
+    app.extensions["sync_peer"] = PeerBackend(data_dir)
+    app.register_blueprint(bp)
+    install_error_pages(app)
+    return app
+
+
+__all__ = ["bp", "PeerBackend", "create_peer_app", "PROTOCOL"]

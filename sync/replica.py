@@ -1,0 +1,92 @@
+"""A kiosk database as a sync replica: which programs it holds, applying a received batch whole,
+and recovering when another replica holds a different history for one of our origins.
+"""
+
+
+from kiosk import changes
+from kiosk.changes import ChangeError
+from kiosk.db import device_id, rotate_device_id, transaction
+from sync.protocol import SyncError, same_change
+
+
+def local_programs(db) -> list[str]:
+    """The programs this kiosk holds: those with rows or with changes in its log."""
+    rows = db.execute("select id from programs union select distinct program_id from vectors").fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def stored_change(db, program_id: str, origin: str, seq: int) -> dict | None:
+    row = db.execute("select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
+                     " where program_id = ? and origin = ? and seq = ?", [program_id, origin, seq]).fetchone()
+    return changes._change_from_row(row) if row else None
+
+
+def apply_batch(db, program_id: str, batch: list[dict]) -> int:
+    """Applies a batch whole in one transaction (with its vector advance); returns how many were new.
+
+    A change we already hold must be identical ("origin_mismatch" otherwise); a gap refuses the
+    whole batch ("seq_gap"). Nothing is applied unless everything is.
+    """
+    applied = 0
+    try:
+        with transaction(db):
+            for change in batch:
+                if change.get("program_id") != program_id:
+                    raise SyncError("wrong_program", "a change of another program in this batch")
+                changes.validate(change)
+                if change["seq"] <= changes.vector_seq(db, program_id, change["origin"]):
+                    held = stored_change(db, program_id, change["origin"], change["seq"])
+                    if held is None or not same_change(change, held):
+                        raise SyncError("origin_mismatch",
+                                        f"change {change['seq']} of {change['origin']} differs from the one held here")
+                    continue
+                applied += changes.apply_change(db, change)
+    except ChangeError as exc:
+        raise SyncError(exc.reason, str(exc)) from None
+    return applied
+
+
+def first_divergence(db, program_id: str, origin: str, theirs: list[dict]) -> int | None:
+    """The first seq at which another replica's changes of `origin` differ from ours, or None."""
+    for change in sorted(theirs, key=lambda c: c["seq"]):
+        held = stored_change(db, program_id, origin, change["seq"])
+        if held is None:
+            return None
+        if not same_change(change, held):
+            return change["seq"]
+    return None
+
+
+def adopt_their_history(db, data_dir, program_id: str, origin: str, from_seq: int) -> str:
+    """Another replica holds a different history of `origin` from `from_seq` on: theirs wins.
+
+    This happens to a kiosk restored from an older backup (it wrote new changes under seqs the
+    world had already seen). Our divergent changes are dropped from the log and re-issued under
+    a fresh device id, so nothing is lost; the other history then arrives by pull. Returns the
+    new device id.
+    """
+    rows = db.execute("select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
+                      " where program_id = ? and origin = ? and seq >= ? order by seq",
+                      [program_id, origin, from_seq]).fetchall()
+    ours = [changes._change_from_row(r) for r in rows]
+    with transaction(db):
+        new_id = rotate_device_id(db, data_dir) if origin == device_id(db) else device_id(db)
+        db.execute("delete from changes where program_id = ? and origin = ? and seq >= ?",
+                   [program_id, origin, from_seq])
+        if from_seq > 1:
+            db.execute("update vectors set seq = ? where program_id = ? and origin = ?",
+                       [from_seq - 1, program_id, origin])
+        else:
+            db.execute("delete from vectors where program_id = ? and origin = ?", [program_id, origin])
+        for change in ours:
+            payload = {k: v for k, v in change["payload"].items() if k != "_base"}
+            changes.write(db, program_id, change["entity"], change["id"], payload, op=change["op"])
+    return new_id
+
+
+def own_origin_ahead(db, program_id: str, theirs: dict[str, int]) -> bool:
+    """True if another replica has seen more of our own stream than we hold: we are a restored backup."""
+    me = device_id(db)
+    return theirs.get(me, 0) > changes.vector_seq(db, program_id, me)
+
+
