@@ -389,3 +389,7 @@ _register_extensions()
 
 def main():
     cli(prog_name="kiosk")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po, write_po
 
 from kiosk.paths import PACKAGE, asset_dir
 
-LOCALES = ("th", "en")
+LOCALES = ("th",)  # English is the msgid itself
 METHODS = [("**.py", "python"), ("**.html", "jinja2")]
 OPTIONS = {"**.html": {"extensions": "jinja2.ext.do"}}
 

@@ -15,7 +15,7 @@ import requests
 from kiosk import changes
 from kiosk.db import device_id, open_data_dir
 from sync import auth, replica
-from sync.protocol import PROTOCOL, SyncError, encode_body, split_batches
+from sync.protocol import PROTOCOL, SyncError, encode_body, same_change, split_batches
 from sync.state import SyncState, normal_url
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,10 @@ class HttpTransport:
     """
 
     def __init__(self, url: str, device: str | None = None, secret: str | None = None,
-                 timeout=(5, 120), attempts: int = 4, backoff: float = 0.5, session=None):
+                 timeout=(5, 120), attempts: int = 4, backoff: float = 0.5, session=None,
+                 clock_skew: float = 0.0):
         self.url = normal_url(url)
+        self.clock_skew = clock_skew  # tests: a kiosk whose clock is off
         self.device, self.secret = device, secret
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
         self.session = session or requests.Session()
@@ -46,7 +48,8 @@ class HttpTransport:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             signed = dict(headers)
             if endpoint != "enrol":
-                signed.update(auth.sign(self.device, self.secret, "POST", path, raw))
+                signed.update(auth.sign(self.device, self.secret, "POST", path, raw,
+                                         now=time.time() + self.clock_skew))
             try:
                 response = self.session.post(self.url + "/api/sync/" + endpoint, data=raw,
                                              headers=signed, timeout=self.timeout)
@@ -151,7 +154,7 @@ class Session:
     def sync_program(self, program_id: str, theirs: dict) -> None:
         for _ in range(self.MAX_RESTARTS):
             try:
-                if replica.own_origin_ahead(self.db, program_id, theirs):
+                if replica.own_origin_ahead(self.db, program_id, theirs) or not self.own_head_matches(program_id, theirs):
                     self.recover(program_id, device_id(self.db), theirs)
                 theirs = self.push(program_id, theirs)
                 self.pull(program_id)
@@ -201,6 +204,21 @@ class Session:
                 self.state.set_acked(self.url, program_id, answer["vector"])
             if not answer.get("more") or not batch:
                 return
+
+    def own_head_matches(self, program_id: str, theirs: dict) -> bool:
+        """Is the remote's last change of our own origin the one we hold under that seq?
+
+        A kiosk restored from a backup (with its device id file) writes new changes under seqs
+        the remote already holds from before the restore; this is how we notice.
+        """
+        me = device_id(self.db)
+        seq = theirs.get(me, 0)
+        if not seq or changes.vector_seq(self.db, program_id, me) < seq:
+            return True
+        answer = self.transport.call("pull", {"protocol": PROTOCOL, "program_id": program_id,
+                                              "vector": {**theirs, me: seq - 1}, "limit": 50})
+        head = [c for c in answer["changes"] if c["origin"] == me and c["seq"] == seq]
+        return not head or same_change(head[0], replica.stored_change(self.db, program_id, me, seq))
 
     def diverged(self, program_id: str, theirs: dict) -> bool:
         """After "origin_mismatch": does the remote hold another history of one of our origins?"""

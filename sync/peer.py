@@ -105,6 +105,14 @@ def _backend() -> PeerBackend:
 bp = make_blueprint("sync_peer", _backend)
 
 
+def register(app) -> None:
+    """Serves the peer endpoints on the kiosk app; they are signed, so CSRF does not apply."""
+    app.register_blueprint(bp)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(bp)
+
+
 def create_peer_app(data_dir) -> Flask:
     """A bare app serving only the peer endpoints of a data folder (tests, `kiosk peer-serve`)."""
     app = Flask(__name__)
@@ -116,4 +124,4 @@ def create_peer_app(data_dir) -> Flask:
     return app
 
 
-__all__ = ["bp", "PeerBackend", "create_peer_app", "PROTOCOL"]
+__all__ = ["bp", "register", "PeerBackend", "create_peer_app", "PROTOCOL"]

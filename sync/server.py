@@ -65,15 +65,15 @@ def error_response(exc: SyncError):
     return jsonify(exc.body()), exc.status
 
 
-def read_body() -> dict:
-    """The request body as an object, refused (413) before reading if longer than the limit."""
+def read_raw() -> bytes:
+    """The request body's bytes, refused (413) before reading if longer than the limit."""
     length = request.content_length
     if length is not None and length > MAX_REQUEST_BYTES:
         raise SyncError("payload_too_large", f"request of {length} bytes exceeds {MAX_REQUEST_BYTES}")
     raw = request.stream.read(MAX_REQUEST_BYTES + 1)
     if len(raw) > MAX_REQUEST_BYTES:
         raise SyncError("payload_too_large", f"request exceeds {MAX_REQUEST_BYTES} bytes")
-    return raw, decode_body(raw, request.headers.get("Content-Encoding"))
+    return raw
 
 
 def make_blueprint(name: str, get_backend) -> Blueprint:
@@ -100,11 +100,12 @@ def make_blueprint(name: str, get_backend) -> Blueprint:
 
 
 def _handle(backend, endpoint: str, hooks: TestHooks) -> dict:
-    raw, body = read_body()
+    raw = read_raw()
     if endpoint == "enrol":
-        return backend.enrol(body)
+        return backend.enrol(decode_body(raw, request.headers.get("Content-Encoding")))
     device, offset = auth.verify(request.headers, request.method, request.path, raw,
                                  backend.lookup, backend.remember_nonce)
+    body = decode_body(raw, request.headers.get("Content-Encoding"))
     if endpoint == "push":
         number = hooks.next_push()
         return backend.push(device, offset, body, lambda: hooks.delay("before", number),

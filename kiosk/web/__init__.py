@@ -3,7 +3,7 @@
 import functools
 from datetime import date
 
-from flask import g, jsonify, redirect, render_template, request, send_from_directory, session, url_for
+from flask import current_app, g, jsonify, redirect, render_template, request, send_from_directory, session, url_for
 from flask_babel import Babel, gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -111,7 +111,13 @@ def register_web(app) -> None:
     csrf.exempt(api.bp)
     _register_optional(app)
     app.add_url_rule("/fonts/<name>", "font", _font)
+    app.add_url_rule("/ca.pem", "ca_certificate", _ca_certificate)
     app.jinja_env.globals["url_map_endpoints"] = set(app.view_functions)
+
+
+def _ca_certificate():
+    """The kiosk's local CA, for tablets to install once before using camera scanning over HTTPS."""
+    return send_from_directory(current_app.config["DATA_DIR"], "ca.pem", mimetype="application/x-x509-ca-cert")
 
 
 def _font(name: str):

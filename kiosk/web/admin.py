@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 
 from kiosk import auth, events, reports
 from kiosk.db import get_db
-from kiosk.documents import badge_sheet_pdf
 from kiosk.issuance import cohort_cards
 from kiosk.people import ROLES, PeopleError
 from kiosk.roster import RosterError, import_roster
@@ -163,6 +162,8 @@ def upload_roster(cohort_id):
 @bp.get("/cohorts/<cohort_id>/badges.pdf")
 @login_required()
 def badges_pdf(cohort_id):
+    from kiosk.documents import badge_sheet_pdf  # fpdf2 loads only when badges are printed
+
     found = _cohort_or_404(cohort_id)
     folder = current_app.config["DATA_DIR"]
     path = badge_sheet_pdf(cohort_cards(get_db(), cohort_id), f"{folder}/badges-{found['number']}.pdf")

@@ -1,11 +1,149 @@
-"""The JSON API for scanners, tablets and scripts."""
+"""The JSON API for scanners, tablets and scripts.
 
-from flask import Blueprint, jsonify
+Every endpoint but /api/ping needs a staff session or `Authorization: Bearer TOKEN`. Errors have
+one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
+
+POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
+{"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601) and "direction" ("in" |
+"out"). What is a scan attempt and what is not:
+
+* a body over 16 KB (413 too_large), a body that is not JSON sent as application/json, or JSON
+  that is not an object (400 bad_json): not a scan, nothing is stored;
+* an object whose optional fields have the wrong type or form (400 bad_request): a client bug,
+  nothing is stored;
+* any other object is a scan attempt and is stored, successful or not: 200 for checked_in,
+  already_checked_in and checked_out; 422 for a code that is not ours (invalid_code,
+  wrong_program), 404 unknown_participant, 410 revoked_badge, 409 for the rest.
+"""
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+
+from kiosk import checkin
+from kiosk.clock import parse_iso
+from kiosk.db import get_db
+from kiosk.web import current_user, error_json, login_required
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_CHECKIN_BODY = 16 * 1024
+MAX_FIELD_LEN = 128
+
+CHECKIN_STATUS = {
+    checkin.REASON_INVALID_CODE: 422, checkin.REASON_WRONG_PROGRAM: 422,
+    checkin.REASON_UNKNOWN_PARTICIPANT: 404, checkin.REASON_REVOKED_BADGE: 410,
+}
+CHECKIN_MESSAGES = {
+    checkin.REASON_INVALID_CODE: _l("Not a badge of this event: mistyped, damaged or forged."),
+    checkin.REASON_WRONG_PROGRAM: _l("This badge belongs to another program."),
+    checkin.REASON_UNKNOWN_PARTICIPANT: _l("The badge is genuine but nobody on this kiosk holds it. Sync, or search by name."),
+    checkin.REASON_REVOKED_BADGE: _l("This badge was replaced by a newer one. Ask for the new badge or search by name."),
+    checkin.REASON_WRONG_COHORT: _l("This person belongs to another cohort or day."),
+    checkin.REASON_NO_OPEN_SESSION: _l("No session is open for check-in now."),
+    checkin.REASON_WITHDRAWN: _l("This person has withdrawn from the program."),
+    checkin.REASON_NOT_CHECKED_IN: _l("This person has not checked in to this session."),
+}
+THAI_LAYOUT_MESSAGE = _l("The code arrived as Thai letters: the scanner types through a Thai keyboard layout. "
+                         "Use the scan page, or switch the keyboard to English.")
 
 
 @bp.get("/ping")
 def ping():
     """A trivial endpoint: health checks, and the baseline of the check-in benchmark."""
     return jsonify({"ok": True})
+
+
+def _checkin_error(exc: checkin.CheckinError):
+    message = CHECKIN_MESSAGES.get(exc.reason, str(exc))
+    if exc.detail == "thai_layout":
+        message = THAI_LAYOUT_MESSAGE
+    body = {"ok": False, "reason": exc.reason, "error": str(message), "detail": exc.detail,
+            "participant": checkin.public_participant(exc.participant),
+            "session": checkin.public_session(exc.session), "replayed": exc.replayed}
+    return jsonify(body), CHECKIN_STATUS.get(exc.reason, 409)
+
+
+def _scan_request():
+    """(fields, None) from the request body, or (None, error response) if it is not a scan attempt."""
+    if (request.content_length or 0) > MAX_CHECKIN_BODY:
+        return None, error_json("too_large", _("The request is too large for a check-in."), 413)
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        return None, error_json("bad_json", _("Send a JSON object with Content-Type: application/json."), 400)
+    fields = {"code": body.get("code"), "participant_id": body.get("participant_id")}
+    for name in ("session", "nonce", "at", "direction", "participant_id"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_LEN):
+            return None, error_json("bad_request", _("Field %(name)s must be short text.", name=name), 400)
+        fields[name] = value or None
+    if fields["code"] is not None and fields["participant_id"]:
+        return None, error_json("bad_request", _("Send a code or a participant_id, not both."), 400)
+    if fields["direction"] not in (None, *checkin.DIRECTIONS):
+        return None, error_json("bad_request", _("direction is \"in\" or \"out\"."), 400)
+    try:
+        fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
+    except ValueError:
+        return None, error_json("bad_request", _("at must be an ISO 8601 time."), 400)
+    return fields, None
+
+
+@bp.post("/checkins")
+@login_required()
+def create_checkin():
+    """Checks a badge code (or a participant, for a forgotten badge) in or out of a session."""
+    fields, problem = _scan_request()
+    if problem:
+        return problem
+    try:
+        result = checkin.check_in(
+            get_db(), fields["code"], session_id=fields["session"], at=fields["at"],
+            operator=current_user()["username"], nonce=fields["nonce"],
+            direction=fields["direction"] or "in", participant_id=fields["participant_id"])
+    except checkin.CheckinError as exc:
+        return _checkin_error(exc)
+    return jsonify(result.as_json())
+
+
+@bp.get("/sessions")
+@login_required()
+def sessions():
+    """Today's sessions (venue time) with counts and whether each is open for check-in."""
+    return jsonify({"ok": True, "day": checkin.local_day().isoformat(),
+                    "sessions": checkin.door_sessions(get_db())})
+
+
+@bp.get("/sessions/<session_id>/attendance")
+@login_required()
+def session_attendance(session_id):
+    """Checked in / expected for one session, in total and by role."""
+    db = get_db()
+    session = checkin.get_door_session(db, session_id)
+    if session is None:
+        return error_json("not_found", _("No such session."), 404)
+    counts = checkin.session_attendance(db, session)
+    return jsonify({"ok": True, "session": checkin.public_session(session),
+                    "open": checkin.is_open(session), **counts})
+
+
+@bp.get("/participants/search")
+@login_required()
+def search_participants():
+    """People by any part of a Thai or Latin name, or phone; ?session= adds their check-in time."""
+    query = request.args.get("q", "")
+    if len(query) > MAX_FIELD_LEN:
+        return error_json("bad_request", _("The search is too long."), 400)
+    people = checkin.find_people(get_db(), query, request.args.get("session") or None)
+    return jsonify({"ok": True, "participants": people})
+
+
+@bp.post("/participants/<participant_id>/badge")
+@login_required()
+def reissue_badge(participant_id):
+    """A new badge for a lost one: the old code stops working at once."""
+    try:
+        code = checkin.reissue_badge(get_db(), participant_id)
+    except checkin.CheckinError as exc:
+        return _checkin_error(exc)
+    current_app.logger.info("badge reissued for %s by %s", participant_id, current_user()["username"])
+    return jsonify({"ok": True, "code": code,
+                    "badge_url": url_for("scan.badge_png", participant_id=participant_id, v=code[-4:])})

@@ -206,8 +206,8 @@ class Storage:
         """Revokes a device: its signed requests are refused from now on."""
         with self.engine.begin() as conn:
             done = conn.execute(update(devices).where(devices.c.id == device_id)
-                                .values(revoked_at=iso(now_utc()))).rowcount
-        return bool(done)
+                                .values(revoked_at=iso(now_utc())).returning(devices.c.id)).first()
+        return done is not None
 
     def lookup(self, device_id: str):
         """(secret, revoked) of a device, or None: what `auth.verify` needs."""
@@ -220,8 +220,8 @@ class Storage:
         """Stores a request nonce; False if this device used it before (a replay)."""
         with self.engine.begin() as conn:
             inserted = conn.execute(self.insert(nonces).values(device_id=device_id, nonce=nonce, seen_at=time.time())
-                                    .on_conflict_do_nothing()).rowcount
-        return inserted == 1
+                                    .on_conflict_do_nothing().returning(nonces.c.nonce)).first()
+        return inserted is not None
 
     def prune_nonces(self) -> None:
         with self.engine.begin() as conn:
@@ -287,6 +287,22 @@ class Storage:
             if change["origin"] == self.server_id and pusher is not None:
                 raise SyncError("origin_mismatch", "a device cannot send changes in the server's name")
         return self._retrying(lambda conn: self._apply(conn, program_id, batch, pusher, source, offset, before_commit))
+
+    def push_many(self, batches: list[tuple[str, list[dict]]], source: str) -> None:
+        """Applies several batches (a USB bundle) in one transaction: all or nothing."""
+        for program_id, batch in batches:
+            for change in batch:
+                try:
+                    validate(change)
+                except ChangeError as exc:
+                    raise SyncError(exc.reason, str(exc)) from None
+                if change["program_id"] != program_id:
+                    raise SyncError("wrong_program", "a change of another program in this batch")
+
+        def work(conn):
+            for program_id, batch in batches:
+                self._apply(conn, program_id, batch, None, source, None)
+        self._retrying(work)
 
     def _apply(self, conn, program_id, batch, pusher, source, offset, before_commit=None) -> dict[str, int]:
         by_origin: dict[str, list[dict]] = {}

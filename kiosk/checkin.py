@@ -1,0 +1,449 @@
+"""Check-in at the door: one scan, one decision, one stored attempt.
+
+`check_in` verifies the badge signature first (no database work beyond the program keys), then
+decides and records inside ONE write transaction (BEGIN IMMEDIATE): two devices racing for the
+same person queue on the lock, so one gets `checked_in`, the other `already_checked_in`, and
+attendance (derived from scans by `kiosk.changes`) counts the person once.
+
+Every attempt is stored as a `scans` change, failures too, with its reason in `result`. A failed
+attempt belongs to the program of the code it carried (signature or tag), else of the session
+staff chose, else of a session open at that moment, else to the first program; a kiosk with no
+program at all has nowhere to put it and stores nothing.
+
+Check-in windows are local time (Asia/Bangkok) against `sessions.opens_at`/`closes_at`,
+`opens_at <= HH:MM < closes_at`. A check-out needs only a session of that day that has opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from kiosk import changes
+from kiosk.clock import iso, new_id, now_utc, parse_iso
+from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
+from kiosk.db import device_id, transaction
+from kiosk.events import cohort_by_id, get_program, sessions_on
+from kiosk.issuance import active_badge, badge_card, issue_badge, program_keys
+from kiosk.people import ROLE_NAMES_TH, area_label, full_name, get_participant, search
+from kiosk.reports import session_attendance
+
+REASON_CHECKED_IN = "checked_in"
+REASON_ALREADY_CHECKED_IN = "already_checked_in"
+REASON_CHECKED_OUT = "checked_out"
+REASON_INVALID_CODE = "invalid_code"
+REASON_WRONG_PROGRAM = "wrong_program"
+REASON_UNKNOWN_PARTICIPANT = "unknown_participant"
+REASON_REVOKED_BADGE = "revoked_badge"
+REASON_WRONG_COHORT = "wrong_cohort"
+REASON_NO_OPEN_SESSION = "no_open_session"
+REASON_WITHDRAWN = "withdrawn"
+REASON_NOT_CHECKED_IN = "not_checked_in"
+
+SUCCESSES = frozenset({REASON_CHECKED_IN, REASON_ALREADY_CHECKED_IN, REASON_CHECKED_OUT})
+DIRECTIONS = ("in", "out")
+# Longest code text kept on a failed scan: a 10 MB paste is not worth storing.
+STORED_CODE_LEN = 64
+
+MESSAGES = {
+    REASON_INVALID_CODE: "not a badge code of this kiosk (mistyped or forged)",
+    REASON_WRONG_PROGRAM: "a badge of another program",
+    REASON_UNKNOWN_PARTICIPANT: "no participant holds this badge",
+    REASON_REVOKED_BADGE: "this badge was replaced by a newer one",
+    REASON_WRONG_COHORT: "this person belongs to another cohort",
+    REASON_NO_OPEN_SESSION: "no session is open for check-in now",
+    REASON_WITHDRAWN: "this person has withdrawn",
+    REASON_NOT_CHECKED_IN: "this person has not checked in to this session",
+}
+
+
+def _local_zone():
+    """Asia/Bangkok; a fixed UTC+7 where no tz database exists (Thailand has had no DST since 1920)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Asia/Bangkok")
+    except Exception:  # ZoneInfoNotFoundError on a Windows Python without `tzdata`
+        return timezone(timedelta(hours=7), "ICT")
+
+
+LOCAL_ZONE = _local_zone()
+
+
+class CheckinError(Exception):
+    """A scan that checked no one in (or out); `reason` is a stable code, the rest is context."""
+
+    def __init__(self, message: str, reason: str, *, program_id: str | None = None,
+                 participant: dict | None = None, session: dict | None = None,
+                 replayed: bool = False, detail: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.detail = detail
+        self.program_id = program_id
+        self.participant = participant
+        self.session = session
+        self.replayed = replayed
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    """A successful scan: `status` is checked_in, already_checked_in or checked_out."""
+
+    status: str
+    participant: dict
+    session: dict
+    first_checked_in_at: str | None
+    scan_id: str
+    at: str
+    replayed: bool = False
+
+    @property
+    def program_id(self) -> str:
+        return self.participant["program_id"]
+
+    def as_json(self) -> dict:
+        """The API's body for this result (no national ID, no phone)."""
+        return {
+            "ok": True, "status": self.status, "participant": public_participant(self.participant),
+            "session": public_session(self.session), "first_checked_in_at": self.first_checked_in_at,
+            "first_checked_in_time": local_hhmm(self.first_checked_in_at), "at": self.at,
+            "scan_id": self.scan_id, "replayed": self.replayed,
+        }
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a scan claims before the database is asked: a verified code, or a staff override."""
+
+    code: str | None
+    program_id: str | None = None
+    participant_id: str | None = None
+    error: CheckinError | None = None
+
+
+def check_in(db, code: str | None = None, session_id: str | None = None, at=None,
+             device: str | None = None, operator: str | None = None, nonce: str | None = None,
+             direction: str = "in", participant_id: str | None = None) -> CheckinResult:
+    """Checks a badge `code` (or, as a staff override, a `participant_id`) in or out of a session.
+
+    The session is the one open at `at` (default now) for the person's cohort unless staff
+    chose `session_id`. The attempt is stored whatever the outcome; the same `nonce` from the
+    same `device` again returns (or raises) the first outcome and stores nothing new.
+    Raises CheckinError with a REASON_* code.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}")
+    moment = _moment(at)
+    claim = _claim(db, code, participant_id)
+    with transaction(db):
+        device = device or device_id(db)
+        earlier = _scan_by_nonce(db, device, nonce)
+        if earlier:
+            outcome = _replay(db, earlier)
+        else:
+            scan_id = new_id()
+            outcome = _decide(db, claim, session_id, moment, direction, scan_id)
+            _record(db, outcome, claim, session_id, moment, direction, scan_id,
+                    {"device_id": device, "operator": operator, "nonce": nonce})
+    if isinstance(outcome, CheckinError):
+        raise outcome
+    return outcome
+
+
+def _moment(at) -> datetime:
+    if at is None:
+        return now_utc()
+    if isinstance(at, datetime):
+        return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return parse_iso(at)
+
+
+def local_hhmm(stamp: str | None) -> str | None:
+    """'08:15' in venue time for a stored UTC time."""
+    return parse_iso(stamp).astimezone(LOCAL_ZONE).strftime("%H:%M") if stamp else None
+
+
+def local_day(moment: datetime | None = None):
+    """The venue's calendar day at `moment` (default now)."""
+    return (moment or now_utc()).astimezone(LOCAL_ZONE).date()
+
+
+# --- the claim: signature first, no database -----------------------------------------------
+
+
+def _claim(db, code, participant_id: str | None) -> _Claim:
+    if participant_id is not None:
+        return _Claim(code=None, participant_id=str(participant_id))
+    if not isinstance(code, str):
+        return _Claim(None, error=CheckinError(MESSAGES[REASON_INVALID_CODE], REASON_INVALID_CODE))
+    keys = program_keys(db)
+    try:
+        return _Claim(normalize_code(code), program_id=verify_code(code, keys))
+    except CodeError as exc:
+        stored = normalize_code(code[:STORED_CODE_LEN * 2])[:STORED_CODE_LEN] or None
+        detail = "thai_layout" if _has_thai(code[:STORED_CODE_LEN]) else exc.detail
+        error = CheckinError(_code_message(exc, detail), exc.reason, program_id=_tag_owner(stored, keys),
+                             detail=detail)
+        return _Claim(stored, program_id=error.program_id, error=error)
+
+
+def _has_thai(text: str) -> bool:
+    return any("\u0e00" <= ch <= "\u0e7f" for ch in text)
+
+
+def _code_message(exc: CodeError, detail: str) -> str:
+    if detail == "thai_layout":
+        return "the code arrived as Thai letters: the scanner typed through a Thai keyboard layout"
+    if exc.reason == REASON_WRONG_PROGRAM:
+        return MESSAGES[REASON_WRONG_PROGRAM]
+    return MESSAGES[REASON_INVALID_CODE] + f" ({exc.detail})"
+
+
+def _tag_owner(code: str | None, keys: dict) -> str | None:
+    """The program whose tag a rejected code bears: a forged code of ours is stored as ours."""
+    if not code:
+        return None
+    return next((pid for pid in keys if program_tag(pid) == code[:TAG_LEN]), None)
+
+
+# --- the decision, inside the transaction ---------------------------------------------------
+
+
+def _decide(db, claim: _Claim, session_id, moment, direction, scan_id):
+    """A CheckinResult, or the CheckinError to store and raise."""
+    try:
+        participant = _participant(db, claim)
+        session = _session_for(db, participant, session_id, moment, direction)
+        return _mark(db, participant, session, moment, direction, scan_id)
+    except CheckinError as exc:
+        return exc
+
+
+def _participant(db, claim: _Claim) -> dict:
+    if claim.error:
+        raise claim.error
+    if claim.participant_id is not None:
+        person = get_participant(db, claim.participant_id)
+        if not person:
+            raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT)
+    else:
+        person = _holder(db, claim)
+    if person["status"] == "withdrawn":
+        raise CheckinError(MESSAGES[REASON_WITHDRAWN], REASON_WITHDRAWN, program_id=person["program_id"],
+                           participant=person)
+    return person
+
+
+def _holder(db, claim: _Claim) -> dict:
+    """The participant holding a verified badge code."""
+    rows = list(db.query(
+        "select p.*, b.revoked_at as badge_revoked_at from badges b"
+        " join participants p on p.id = b.participant_id where b.code = ?", [claim.code]))
+    if not rows:
+        raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT,
+                           program_id=claim.program_id)
+    person = rows[0]
+    if person.pop("badge_revoked_at"):
+        raise CheckinError(MESSAGES[REASON_REVOKED_BADGE], REASON_REVOKED_BADGE,
+                           program_id=person["program_id"], participant=person)
+    return person
+
+
+_SESSION_SQL = ("select s.*, c.number as cohort_number from sessions s"
+                " join cohorts c on c.id = s.cohort_id")
+
+
+def _session_for(db, person: dict, session_id, moment, direction) -> dict:
+    if session_id:
+        return _chosen_session(db, person, session_id, moment, direction)
+    day, hhmm = _local(moment)
+    sql = _SESSION_SQL + " where s.program_id = ? and s.day = ? and s.opens_at <= ?"
+    args = [person["program_id"], day, hhmm]
+    if direction == "in":
+        sql, args = sql + " and s.closes_at > ?", [*args, hhmm]
+    open_now = list(db.query(sql + " order by s.opens_at desc", args))
+    mine = [s for s in open_now if s["cohort_id"] == person["cohort_id"]]
+    if mine:
+        return mine[0]
+    if open_now:
+        raise _error(REASON_WRONG_COHORT, person, open_now[0])
+    raise _error(REASON_NO_OPEN_SESSION, person)
+
+
+def _chosen_session(db, person: dict, session_id: str, moment, direction) -> dict:
+    session = get_door_session(db, session_id)
+    if session is None:
+        raise CheckinError("no such session", REASON_NO_OPEN_SESSION, program_id=person["program_id"],
+                           participant=person)
+    if session["program_id"] != person["program_id"]:
+        raise _error(REASON_WRONG_PROGRAM, person, session)
+    if session["cohort_id"] != person["cohort_id"]:
+        raise _error(REASON_WRONG_COHORT, person, session)
+    if not is_open(session, moment, direction):
+        raise _error(REASON_NO_OPEN_SESSION, person, session)
+    return session
+
+
+def _error(reason: str, person: dict, session: dict | None = None) -> CheckinError:
+    return CheckinError(MESSAGES[reason], reason, program_id=person["program_id"], participant=person,
+                        session=session)
+
+
+def _local(moment: datetime) -> tuple[str, str]:
+    local = moment.astimezone(LOCAL_ZONE)
+    return local.date().isoformat(), local.strftime("%H:%M")
+
+
+def is_open(session: dict, moment: datetime | None = None, direction: str = "in") -> bool:
+    """Whether a session takes check-ins (or, for "out", check-outs) at `moment`."""
+    day, hhmm = _local(moment or now_utc())
+    if session["day"] != day or hhmm < session["opens_at"]:
+        return False
+    return direction == "out" or hhmm < session["closes_at"]
+
+
+def _mark(db, person: dict, session: dict, moment, direction, scan_id) -> CheckinResult:
+    row = db.execute("select first_at from attendance where participant_id = ? and session_id = ?",
+                     [person["id"], session["id"]]).fetchone()
+    if direction == "out":
+        if not row:
+            raise _error(REASON_NOT_CHECKED_IN, person, session)
+        status, first_at = REASON_CHECKED_OUT, row[0]
+    elif row:
+        status, first_at = REASON_ALREADY_CHECKED_IN, row[0]
+    else:
+        status, first_at = REASON_CHECKED_IN, iso(moment)
+    return CheckinResult(status, person, session, first_at, scan_id, iso(moment))
+
+
+# --- storing and replaying ------------------------------------------------------------------
+
+
+def _record(db, outcome, claim: _Claim, session_id, moment, direction, scan_id, origin: dict) -> None:
+    """Stores the attempt as a scans change (attendance follows from a checked_in scan)."""
+    if isinstance(outcome, CheckinResult):
+        program_id, result = outcome.program_id, outcome.status
+        person, session = outcome.participant, outcome.session
+    else:
+        program_id, result = outcome.program_id, outcome.reason
+        person, session = outcome.participant, outcome.session
+        program_id = program_id or _fallback_program(db, session_id, moment)
+    if program_id is None:
+        return  # no program on this kiosk at all: nothing to attribute the attempt to
+    changes.write(db, program_id, "scans", scan_id, {
+        "participant_id": person["id"] if person else None,
+        "session_id": session["id"] if session else None,
+        "code": claim.code, "result": result, "direction": direction, **origin, "at": iso(moment),
+    })
+
+
+def _fallback_program(db, session_id, moment) -> str | None:
+    """The program of a chosen session, else of a session open now, else the first program."""
+    if session_id and (session := get_door_session(db, session_id)):
+        return session["program_id"]
+    day, hhmm = _local(moment)
+    row = db.execute("select program_id from sessions where day = ? and opens_at <= ? and closes_at > ?"
+                     " order by opens_at limit 1", [day, hhmm, hhmm]).fetchone()
+    row = row or db.execute("select id from programs order by created_at, id limit 1").fetchone()
+    return row[0] if row else None
+
+
+def _scan_by_nonce(db, device: str, nonce: str | None) -> dict | None:
+    if not nonce:
+        return None
+    rows = list(db.query("select * from scans where device_id = ? and nonce = ?", [device, nonce]))
+    return rows[0] if rows else None
+
+
+def _replay(db, scan: dict):
+    """The first outcome of a nonce, rebuilt from its stored scan."""
+    person = get_participant(db, scan["participant_id"]) if scan["participant_id"] else None
+    session = get_door_session(db, scan["session_id"]) if scan["session_id"] else None
+    if scan["result"] not in SUCCESSES:
+        return CheckinError(MESSAGES.get(scan["result"], scan["result"]), scan["result"],
+                            program_id=scan["program_id"], participant=person, session=session, replayed=True)
+    row = db.execute("select first_at from attendance where participant_id = ? and session_id = ?",
+                     [scan["participant_id"], scan["session_id"]]).fetchone()
+    return CheckinResult(scan["result"], person, session, row[0] if row else scan["at"], scan["id"],
+                         scan["at"], replayed=True)
+
+
+# --- what the door screen shows -------------------------------------------------------------
+
+
+def get_door_session(db, session_id: str) -> dict | None:
+    """A session with its cohort number."""
+    rows = list(db.query(_SESSION_SQL + " where s.id = ?", [session_id]))
+    return rows[0] if rows else None
+
+
+def public_participant(p: dict | None) -> dict | None:
+    """What the door may show about a person: no national ID, no phone."""
+    if not p:
+        return None
+    return {
+        "id": p["id"], "title": p.get("title") or "", "first_name": p["first_name"],
+        "last_name": p["last_name"], "name": full_name(p), "role": p["role"],
+        "role_name": ROLE_NAMES_TH.get(p["role"], p["role"]), "position": p.get("position") or "",
+        "organization": p.get("organization") or "", "status": p["status"], "cohort_id": p["cohort_id"],
+        "area": area_label(p.get("province_code"), p.get("district_code"), p.get("subdistrict_code"),
+                           short=True),
+    }
+
+
+def public_session(s: dict | None) -> dict | None:
+    """A session as the API shows it."""
+    if not s:
+        return None
+    return {key: s.get(key) for key in ("id", "program_id", "cohort_id", "cohort_number", "day", "slot",
+                                        "opens_at", "closes_at", "title")}
+
+
+def door_sessions(db, moment: datetime | None = None) -> list[dict]:
+    """Today's sessions (venue time) with their counts and whether check-in is open now."""
+    moment = moment or now_utc()
+    out = []
+    for s in sessions_on(db, local_day(moment)):
+        counts = session_attendance(db, s)
+        out.append({**public_session(s), "program_title": s["program_title"], "open": is_open(s, moment),
+                    **counts})
+    return out
+
+
+def find_people(db, query: str, session_id: str | None = None, limit: int = 20) -> list[dict]:
+    """People matching any part of a Thai or Latin name, or a phone number, for a forgotten badge.
+
+    Each carries the last digits of the phone (to tell namesakes apart) and, when a session is
+    given, the time they checked in to it.
+    """
+    people = search(db, None, query, limit)
+    present = {}
+    if session_id and people:
+        marks = ",".join("?" * len(people))
+        present = dict(db.execute(
+            f"select participant_id, first_at from attendance where session_id = ? and participant_id in ({marks})",
+            [session_id, *[p["id"] for p in people]]).fetchall())
+    return [{**public_participant(p), "phone_tail": (p.get("phone") or "")[-4:],
+             "checked_in_at": present.get(p["id"]), "checked_in_time": local_hhmm(present.get(p["id"]))}
+            for p in people]
+
+
+def reissue_badge(db, participant_id: str) -> str:
+    """A new badge code for someone who lost theirs; the old code is revoked in the same transaction."""
+    with transaction(db):
+        person = get_participant(db, participant_id)
+        if not person:
+            raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT)
+        if person["status"] == "withdrawn":
+            raise _error(REASON_WITHDRAWN, person)
+        return issue_badge(db, person)
+
+
+def badge_of(db, participant_id: str) -> dict | None:
+    """The printable badge card of a participant's current code, or None."""
+    person = get_participant(db, participant_id)
+    badge = person and active_badge(db, participant_id)
+    if not badge:
+        return None
+    cohort = cohort_by_id(db, person["cohort_id"]) if person["cohort_id"] else None
+    return badge_card(person, badge["code"], cohort, get_program(db, person["program_id"]))

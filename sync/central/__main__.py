@@ -1,0 +1,3 @@
+from sync.central.cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""`kiosk-central`: run the central server and look after its devices (also `kiosk central …`)."""
+
+import sys
+from pathlib import Path
+
+import click
+
+from sync.protocol import MAX_REQUEST_BYTES, SyncError
+
+
+def _storage(ctx):
+    from sync.central import default_url
+    from sync.central.storage import Storage
+    central = ctx.find_object(CentralOptions)
+    url = central.db or default_url(central.ensure_data())
+    return Storage(url)
+
+
+class CentralOptions:
+    def __init__(self, data: str, db: str | None):
+        self.data, self.db = data, db
+
+    def ensure_data(self) -> Path:
+        Path(self.data).mkdir(parents=True, exist_ok=True)
+        return Path(self.data)
+
+
+@click.group()
+@click.option("--data", "data", envvar="KIOSK_CENTRAL_DATA", default="central-data", show_default=True,
+              help="Folder of the central server's files (and its SQLite database by default).")
+@click.option("--db", "db", envvar="KIOSK_CENTRAL_DATABASE", default=None,
+              help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/dbname.")
+@click.pass_context
+def main(ctx, data, db):
+    """The central server: stores every kiosk's changes and shows totals across venues."""
+    ctx.obj = CentralOptions(data, db)
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_context
+def serve(ctx, host, port, threads):
+    """Serves the sync API and the dashboards.
+
+    Example: kiosk-central --db postgresql+psycopg://kiosk@localhost/central serve --port 8090
+    """
+    import waitress
+
+    from sync.central import create_app
+    options = ctx.find_object(CentralOptions)
+    app = create_app({"CENTRAL_DATA": str(options.ensure_data()), "CENTRAL_DATABASE": options.db})
+    click.echo(f"central server {app.extensions['central_storage'].server_id} on http://{host}:{port}", err=True)
+    sys.stderr.flush()
+    waitress.serve(app, host=host, port=port, threads=threads, max_request_body_size=MAX_REQUEST_BYTES + 1,
+                   channel_timeout=300, ident="kiosk-central")
+
+
+@main.command("enrol-code")
+@click.option("--name", default=None, help="A name for the device that will use it.")
+@click.option("--program", "programs", multiple=True, help="Limit the device to these program ids.")
+@click.option("--hours", default=24.0, show_default=True, help="How long the code stays valid.")
+@click.option("--qr", "qr_file", type=click.Path(dir_okay=False), default=None, help="Also write a QR PNG here.")
+@click.pass_context
+def enrol_code(ctx, name, programs, hours, qr_file):
+    """Makes a one-time enrolment code for a kiosk.
+
+    Example: kiosk-central enrol-code --name "Door A" --qr code.png
+    """
+    storage = _storage(ctx)
+    code = storage.create_enrol_code(name, list(programs) or None, hours)
+    if qr_file:
+        from sync.central.views import qr_png
+        Path(qr_file).write_bytes(qr_png(code))
+    click.echo(code)
+
+
+@main.command()
+@click.argument("device_id")
+@click.pass_context
+def revoke(ctx, device_id):
+    """Revokes a device: its requests are refused from now on.
+
+    Example: kiosk-central revoke 1b4e28ba-2fa1-11d2-883f-0016d3cca427
+    """
+    if not _storage(ctx).revoke(device_id):
+        raise click.ClickException(f"no device {device_id}")
+    click.echo(f"revoked {device_id}")
+
+
+@main.command()
+@click.pass_context
+def devices(ctx):
+    """Lists enrolled devices, their last sync and clock offset.
+
+    Example: kiosk-central devices
+    """
+    for d in _storage(ctx).device_list():
+        flag = " CLOCK OFF" if d["skewed"] else ""
+        click.echo(f"{d['id']}  {d['name'] or '-'}  last sync {d['last_sync_at'] or '-'}  "
+                   f"offset {d['clock_offset_s']}s{flag}  {'REVOKED' if d['revoked_at'] else ''}")
+
+
+@main.command("import-bundle")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def import_bundle(ctx, file):
+    """Stores a USB bundle made by a kiosk; importing it twice changes nothing.
+
+    Example: kiosk-central import-bundle /media/usb/door-a.jsonl.gz
+    """
+    from sync.bundle import import_central
+    try:
+        result = import_central(_storage(ctx), file)
+    except SyncError as exc:
+        raise click.ClickException(f"{exc.reason}: {exc}") from None
+    click.echo(f"{result['applied']} new of {result['changes']} changes ({', '.join(result['programs'])})")
+
+
+@main.command("export-bundle")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--program", "programs", multiple=True, help="Only these program ids.")
+@click.pass_context
+def export_bundle(ctx, file, programs):
+    """Writes every change of the programs into a USB bundle for a kiosk with no network.
+
+    Example: kiosk-central export-bundle --program PROGRAM_ID /media/usb/central.jsonl.gz
+    """
+    from sync.bundle import export_central
+    try:
+        manifest = export_central(_storage(ctx), file, list(programs) or None)
+    except SyncError as exc:
+        raise click.ClickException(f"{exc.reason}: {exc}") from None
+    click.echo(f"wrote {sum(p['changes'] for p in manifest['programs'].values())} changes to {file}")
+
+
+@main.command("set-password")
+@click.password_option()
+@click.pass_context
+def set_password(ctx, password):
+    """Sets the password of the dashboards (HTTP Basic, any user name).
+
+    Example: kiosk-central set-password
+    """
+    from werkzeug.security import generate_password_hash
+    _storage(ctx).set_meta("admin_password_hash", generate_password_hash(password))
+    click.echo("password set")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Fault test: SIGKILL the real server while check-ins stream in; nothing answered 2xx is lost.
+
+Clients keep a nonce per person and, after the restart, retry what got no answer with the same
+nonce: each person ends with exactly one checked_in scan and one attendance.
+"""
+
+import threading
+import uuid
+
+import pytest
+import requests
+
+from kiosk import auth
+from kiosk.db import open_data_dir
+
+from door import open_event
+from server import KioskServer
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 4
+KILL_AFTER = 60
+
+
+def test_kill_9_mid_stream_loses_no_acknowledged_check_in(data_dir):
+    db = open_data_dir(data_dir)
+    event = open_event(db, extra_people=400)
+    auth.add_user(db, "chief", "coordinator", "password123")
+    auth.add_user(db, "scanner", "staff", "password123")
+    headers = {"Authorization": "Bearer " + auth.issue_token(db, "scanner")}
+    people = event["people"]
+    nonces = {p["id"]: uuid.uuid4().hex for p in people}
+    acknowledged, unanswered = {}, []
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    server = KioskServer(data_dir).start()
+
+    def stream(share):
+        with requests.Session() as http:
+            for person in share:
+                body = {"code": person["code"], "nonce": nonces[person["id"]]}
+                try:
+                    response = http.post(server.url + "/api/checkins", json=body, headers=headers, timeout=5)
+                except requests.RequestException:
+                    with lock:
+                        unanswered.append(person)
+                    continue
+                with lock:
+                    if 200 <= response.status_code < 300:
+                        acknowledged[person["id"]] = response.json()
+                        if len(acknowledged) >= KILL_AFTER:
+                            enough.set()
+                    else:
+                        unanswered.append(person)
+
+    threads = [threading.Thread(target=stream, args=(people[i::CLIENTS],)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    assert enough.wait(60), server.log()
+    server.kill()
+    for t in threads:
+        t.join(120)
+    assert acknowledged and unanswered, "the kill must land mid-stream"
+    assert all(a["status"] == "checked_in" for a in acknowledged.values())
+
+    server.start()
+    try:
+        stored = {r[0] for r in db.execute("select participant_id from attendance").fetchall()}
+        assert set(acknowledged) <= stored  # every 2xx answer survived the kill
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+        with requests.Session() as http:  # the clients' retries, same nonces
+            for person in unanswered:
+                body = {"code": person["code"], "nonce": nonces[person["id"]]}
+                response = http.post(server.url + "/api/checkins", json=body, headers=headers, timeout=10)
+                assert response.status_code == 200 and response.json()["status"] == "checked_in", response.text
+    finally:
+        server.stop()
+    counts = db.execute("select count(*), count(distinct participant_id) from attendance").fetchone()
+    assert counts == (len(people), len(people))
+    ins = db.execute("select count(*) from scans where result = 'checked_in'").fetchone()[0]
+    assert ins == len(people)
+    db.close()

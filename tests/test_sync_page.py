@@ -1,0 +1,93 @@
+"""The coordinator's sync page on the kiosk, the peer API inside the kiosk app, the background
+syncer, and the central server's dashboards."""
+
+import time
+
+from sync_helpers import CentralServer, Kiosk, enrol
+
+from sync.central import create_app as create_central
+from sync.syncer import Syncer, status
+
+
+def test_sync_page_shows_how_to_enrol_before_a_central_server_is_known(coordinator):
+    page = coordinator.get("/sync/")
+    assert page.status_code == 200
+    assert "kiosk enrol URL CODE" in page.get_data(as_text=True)
+
+
+def test_sync_page_is_for_coordinators_only(staff):
+    assert staff.get("/sync/").status_code == 403
+
+
+def test_sync_now_sends_the_waiting_changes(tmp_path, coordinator, app, event):
+    server = CentralServer(tmp_path / "central").start()
+    try:
+        kiosk = Kiosk(app.config["DATA_DIR"])
+        enrol(kiosk, server.url, server.storage())
+        waiting = status(app.config["DATA_DIR"])["pending"]
+        assert waiting > 0
+        assert f"<strong>{waiting}</strong>" in coordinator.get("/sync/").get_data(as_text=True)
+        assert coordinator.post("/sync/now").status_code == 302
+        page = coordinator.get("/sync/").get_data(as_text=True)
+        assert "<strong>0</strong>" in page
+        assert status(app.config["DATA_DIR"])["last_success"]["pushed"] == waiting
+        assert server.storage().change_count() == waiting
+    finally:
+        server.kill()
+
+
+def test_peer_api_inside_the_kiosk_app_answers_in_the_one_error_shape(client):
+    response = client.post("/api/sync/hello", json={"protocol": 1})
+    assert response.status_code == 401
+    assert response.get_json() == {"ok": False, "reason": "unauthenticated", "error": "request is not signed"}
+
+
+def test_background_syncer_syncs_and_backs_off_while_unreachable(tmp_path):
+    server = CentralServer(tmp_path / "central").start()
+    kiosk = Kiosk(tmp_path / "door")
+    program = kiosk.create_program()
+    kiosk.scan_many(program, kiosk.register(program, 5))
+    enrol(kiosk, server.url, server.storage())
+    syncer = Syncer(kiosk.data_dir, interval=0.2).start()
+    try:
+        deadline = time.time() + 20
+        while status(kiosk.data_dir)["pending"] and time.time() < deadline:
+            time.sleep(0.1)
+        assert status(kiosk.data_dir)["pending"] == 0
+        server.kill()
+        kiosk.scan_many(program, [r[0] for r in kiosk.table("participants")][:1])
+        deadline = time.time() + 30
+        while syncer.failures < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert syncer.failures >= 2 and syncer.next_wait() >= 0.4   # backing off
+        server.start()
+        syncer.wake()
+        deadline = time.time() + 30
+        while status(kiosk.data_dir)["pending"] and time.time() < deadline:
+            syncer.wake()
+            time.sleep(0.2)
+        assert status(kiosk.data_dir)["pending"] == 0 and syncer.failures == 0
+    finally:
+        syncer.stop()
+        server.kill()
+
+
+def test_central_dashboard_shows_totals_across_venues(tmp_path):
+    from kiosk import changes
+    central = create_central({"CENTRAL_DATA": str(tmp_path / "central")})
+    storage = central.extensions["central_storage"]
+    door_a, door_b = Kiosk(tmp_path / "a"), Kiosk(tmp_path / "b")
+    program = door_a.create_program()
+    people = door_a.register(program, 4)
+    door_a.scan_many(program, people[:3])
+    pid = program["program_id"]
+    storage.push(pid, changes.changes_since(door_a.db, pid, {}, -1), source="test")
+    page = central.test_client().get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(as_text=True)
+    assert "อบรมผู้นำชุมชน" in page and "<strong>4</strong>" in page and "<strong>6</strong>" in page
+    devices = central.test_client().get("/devices", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert devices.status_code == 200
+    enrol_page = central.test_client().post("/enrol", data={"name": "door B"},
+                                            environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert b"data:image/png;base64," in enrol_page.data
+    assert central.test_client().get("/", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 403
+    door_b.close()

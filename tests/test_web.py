@@ -1,0 +1,126 @@
+"""Staff pages: login, first-start set-up code, roles, CSRF, event set-up forms, roster upload."""
+
+import io
+import re
+
+import pytest
+
+from kiosk import auth, create_app
+from kiosk.db import open_data_dir
+
+
+@pytest.mark.parametrize("path", ["/", "/users", "/programs/x", "/cohorts/x"])
+def test_staff_pages_need_a_login(client, db, path):
+    auth.add_user(db, "chief", "coordinator", "password123")
+    response = client.get(path)
+    assert response.status_code == 302 and "/login" in response.location
+
+
+def test_api_without_login_gets_the_json_error_shape(client):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.json["ok"] is False and response.json["reason"] == "not_found" and response.json["error"]
+
+
+def test_first_start_creates_the_coordinator_with_the_one_time_code(client, db, data_dir):
+    assert client.get("/login").location.endswith("/setup")
+    code = auth.setup_code(db, data_dir)
+    assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", code)
+    wrong = client.post("/setup", data={"code": "0000-0000-0000", "username": "chief", "password": "password123"})
+    assert wrong.status_code == 200 and not auth.has_coordinator(db)
+    right = client.post("/setup", data={"code": code.lower(), "username": "chief", "password": "password123"})
+    assert right.status_code == 302
+    assert auth.get_user(db, "chief")["role"] == "coordinator"
+    assert not (data_dir / "setup_code").exists()
+    again = client.post("/setup", data={"code": code, "username": "intruder", "password": "password123"})
+    assert again.status_code == 302 and auth.get_user(db, "intruder") is None
+
+
+def test_wrong_password_is_refused(client, db):
+    auth.add_user(db, "chief", "coordinator", "password123")
+    response = client.post("/login", data={"username": "chief", "password": "nope"})
+    assert response.status_code == 200 and b"flash error" in response.data
+
+
+def test_login_does_not_redirect_to_another_site(client, db):
+    auth.add_user(db, "chief", "coordinator", "password123")
+    response = client.post("/login?next=//evil.example/x", data={"username": "chief", "password": "password123"})
+    assert response.location == "/"
+
+
+def test_staff_cannot_open_coordinator_pages(staff):
+    assert staff.get("/users").status_code == 403
+    assert staff.post("/programs", data={"title": "x"}).status_code == 403
+
+
+def test_forms_need_a_csrf_token(data_dir, db):
+    app = create_app({"DATA_DIR": str(data_dir), "TESTING": True})
+    client = app.test_client()
+    auth.add_user(db, "chief", "coordinator", "password123")
+    response = client.post("/login", data={"username": "chief", "password": "password123"})
+    assert response.status_code == 400
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"username": "chief", "password": "password123", "csrf_token": token})
+    assert response.status_code == 302
+
+
+def test_session_cookie_is_http_only_and_secure_under_https(data_dir, db):
+    app = create_app({"DATA_DIR": str(data_dir), "HTTPS": True})
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_coordinator_sets_up_a_program_cohort_site_and_target(coordinator, db):
+    response = coordinator.post("/programs", data={"title": "อบรมผู้นำการเปลี่ยนแปลง", "organizer": "พช.", "fiscal_year": "2570"})
+    program_id = response.location.rsplit("/", 1)[1]
+    coordinator.post(f"/programs/{program_id}/sites", data={"name": "ศาลากลางจังหวัด", "kind": "venue"})
+    coordinator.post(f"/programs/{program_id}/cohorts", data={"number": "1", "starts_on": "2030-02-28", "days": "4"})
+    coordinator.post(f"/programs/{program_id}/targets", data={"expected": "15", "province": "ลำปาง", "district": "เมือง"})
+    page = coordinator.get(f"/programs/{program_id}").get_data(as_text=True)
+    assert "ศาลากลางจังหวัด" in page and "รุ่นที่ 1" in page
+    assert db.execute("select count(*) from sessions").fetchone()[0] == 4
+    assert db.execute("select area_code, expected from targets").fetchone() == ("5201", 15)
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"number": "1", "starts_on": "not a date", "days": "2"}, "Not a date"),
+    ({"number": "x", "starts_on": "2030-01-01"}, "must be numbers"),
+    ({"number": "1", "starts_on": "2030-01-01", "days": "99"}, "1 to 31 days"),
+])
+def test_bad_cohort_forms_say_why_and_change_nothing(coordinator, db, form, message):
+    program_id = coordinator.post("/programs", data={"title": "p"}).location.rsplit("/", 1)[1]
+    page = coordinator.post(f"/programs/{program_id}/cohorts", data=form, follow_redirects=True)
+    assert message in page.get_data(as_text=True)
+    assert db.execute("select count(*) from cohorts").fetchone()[0] == 0
+
+
+def test_roster_upload_reports_bad_rows_and_imports_nothing(coordinator, db, event):
+    data = "คำนำหน้า,ชื่อ,นามสกุล,เขต,จังหวัด\nนาย,ก้อง,ใจดี,ดินแดง,กรุงเทพมหานคร\nนาย,,ใจดี,ดินแดง,กรุงเทพมหานคร\n"
+    page = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster",
+                            data={"file": (io.BytesIO(data.encode()), "roster.csv")}, content_type="multipart/form-data")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<td>3</td>" in text
+    assert db.execute("select count(*) from participants where cohort_id = ?", [event["cohort2_id"]]).fetchone()[0] == 0
+
+
+def test_binary_roster_upload_is_refused_with_a_message(coordinator, event):
+    page = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster", follow_redirects=True,
+                            data={"file": (io.BytesIO(b"\x00\xff" * 500), "x.csv")}, content_type="multipart/form-data")
+    assert "not a CSV or Excel" in page.get_data(as_text=True) or "ไม่ใช่" in page.get_data(as_text=True)
+
+
+def test_badge_pdf_download_for_a_cohort(staff, event):
+    response = staff.get(f"/cohorts/{event['cohort_id']}/badges.pdf")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")
+
+
+def test_pages_are_thai_by_default_and_english_on_request(client, db):
+    auth.add_user(db, "chief", "coordinator", "password123")
+    assert "เข้าสู่ระบบ" in client.get("/login").get_data(as_text=True)
+    assert "Staff log in" in client.get("/login?lang=en").get_data(as_text=True)
+
+
+def test_fonts_are_served_by_the_kiosk(client):
+    response = client.get("/fonts/Sarabun-Regular.ttf")
+    assert response.status_code == 200 and len(response.data) > 50_000
