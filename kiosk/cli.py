@@ -1,6 +1,7 @@
 """The `kiosk` command: demo, event set-up, roster import, badges, accounts, serving."""
 
 import socket
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def _progress(label: str):
 
     def update(done: int, total: int):
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
             state["bar"].__enter__()
         state["bar"].update(done - state["bar"].pos)
 
@@ -272,7 +273,7 @@ def badges(ctx, number, program_ref, out, fmt):
         _fail(exc)
     cards = cohort_cards(ctx.db, chosen["id"])
     if fmt == "png":
-        with click.progressbar(cards, label="Drawing badges", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(cards, label="Drawing badges", file=sys.stderr) as bar:
             paths = write_badge_pngs(bar, out)
         click.echo(f"{len(paths)} badges in {out}")
         return

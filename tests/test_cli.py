@@ -1,0 +1,93 @@
+"""The `kiosk` command."""
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+
+from kiosk import auth
+from kiosk.cli import cli
+from kiosk.db import open_data_dir
+
+
+@pytest.fixture
+def run(tmp_path):
+    folder = tmp_path / "kiosk-data"
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(cli, ["--data", str(folder), *args], input=input, catch_exceptions=False)
+
+    invoke.folder = folder
+    return invoke
+
+
+def walk(group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if hasattr(command, "commands"):
+            yield from walk(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [p for p, c in walk(cli) if not hasattr(c, "commands")], ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output, result.output
+
+
+def test_demo_creates_cohort_one_today_and_prints_a_working_login(run):
+    result = run("demo")
+    assert result.exit_code == 0
+    password = result.output.split("coordinator / ")[1].split()[0]
+    db = open_data_dir(run.folder)
+    assert auth.authenticate(db, "coordinator", password)
+    counts = dict(db.execute("select role, count(*) from participants group by role").fetchall())
+    assert counts == {"participant": 180, "speaker": 6, "staff": 14}
+    assert db.execute("select count(*) from cohorts").fetchone()[0] == 10
+    assert db.execute("select count(distinct district_code) from participants where role = 'participant'").fetchone()[0] == 8
+    assert db.execute("select count(*) from sessions where day = date('now', 'localtime')").fetchone()[0] == 1
+    again = run("demo")
+    assert "Kept" in again.output and db.execute("select count(*) from participants").fetchone()[0] == 200
+
+
+def test_event_set_up_from_the_command_line(run):
+    program_id = run("program", "add", "อบรมผู้นำการเปลี่ยนแปลง", "--fiscal-year", "2570").output.strip()
+    assert run("cohort", "add", "1", "--start", "28/02/2562", "--days", "4", "--site", "โรงแรม").exit_code == 0
+    assert run("cohort", "session", "1", "--day", "2019-03-01", "--slot", "afternoon").exit_code == 0
+    assert run("target", "15", "--cohort", "1", "--province", "ลำปาง", "--district", "อ.เมือง").exit_code == 0
+    listing = run("program", "list").output
+    assert program_id in listing and "2019-02-28 – 2019-03-03" in listing
+    bad = run("cohort", "add", "1", "--start", "2019-02-28")
+    assert bad.exit_code == 1 and "duplicate_cohort" in bad.output
+
+
+def test_import_roster_reports_bad_rows_and_fails(run, tmp_path):
+    run("program", "add", "p")
+    run("cohort", "add", "1", "--start", "2030-01-01")
+    path = tmp_path / "roster.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ชื่อ", "นามสกุล", "จังหวัด"])
+        writer.writerow(["สมชาย", "ใจดี", "ลำปาง"])
+        writer.writerow(["สมศรี", "ใจดี", "จังหวัดไม่มี"])
+    result = run("import-roster", str(path), "--cohort", "1")
+    assert result.exit_code == 1 and "row 3: unknown_area" in result.output and "nothing imported" in result.output
+    assert run("import-roster", str(path), "--cohort", "1", "--skip-bad").exit_code == 0
+    assert open_data_dir(run.folder).execute("select count(*) from participants").fetchone()[0] == 1
+
+
+def test_users_and_tokens(run):
+    assert run("user", "add", "somchai", "--role", "staff", input="password123\npassword123\n").exit_code == 0
+    token = run("user", "token", "somchai").output.strip()
+    assert auth.user_for_token(open_data_dir(run.folder), token)["username"] == "somchai"
+    short = run("user", "add", "somsri", "--role", "staff", input="short\nshort\n")
+    assert short.exit_code == 1 and "weak_password" in short.output
+
+
+def test_badges_as_pdf_and_png(run, tmp_path):
+    run("demo")
+    pdf = tmp_path / "badges.pdf"
+    assert run("badges", "--cohort", "1", "--out", str(pdf)).exit_code == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    out = tmp_path / "png"
+    result = run("badges", "--cohort", "1", "--out", str(out), "--format", "png")
+    assert result.exit_code == 0 and len(list(out.glob("*.png"))) == 200
