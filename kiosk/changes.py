@@ -169,7 +169,7 @@ def derive_attendance(db, scan: dict) -> None:
             "insert into attendance (participant_id, session_id, program_id, first_at, first_scan_id)"
             " values (?, ?, ?, ?, ?) on conflict(participant_id, session_id) do update set"
             " first_at = excluded.first_at, first_scan_id = excluded.first_scan_id"
-            " where excluded.first_at < attendance.first_at",
+            " where (excluded.first_at, excluded.first_scan_id) < (attendance.first_at, attendance.first_scan_id)",
             [scan["participant_id"], scan["session_id"], scan["program_id"], scan["at"], scan["id"]],
         )
     elif scan.get("result") == "checked_out":

@@ -11,6 +11,7 @@ from kiosk import auth, events
 from kiosk.db import open_data_dir
 from kiosk.paths import data_dir
 from kiosk.people import PeopleError
+from sync import cli as sync_cli
 
 DOMAIN_ERRORS = (events.EventError, auth.AuthError, PeopleError)
 
@@ -369,23 +370,13 @@ def serve(ctx, host, port, threads, https):
 
 
 def _start_background(app) -> None:
-    """The background syncer, when the sync part is installed and a central server is set."""
-    try:
-        from sync.syncer import start_for_app
-    except ImportError:
-        return
-    start_for_app(app)
+    """The background syncer: every minute to the central server, once one is enrolled."""
+    from sync.syncer import Syncer
+
+    Syncer(app).start()
 
 
-def _register_extensions() -> None:
-    try:
-        from sync.cli import register
-    except ImportError:
-        return
-    register(cli)
-
-
-_register_extensions()
+sync_cli.register(cli)
 
 
 def main():

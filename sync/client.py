@@ -102,6 +102,8 @@ def sync_once(target, url: str | None = None, credentials: dict | None = None, p
         remote = credentials or state.remote(url)
         if remote is None:
             raise SyncError("unenrolled", "no central server is enrolled: run `kiosk enrol URL CODE`")
+        if not (url or remote.get("url")):
+            raise SyncError("bad_request", "which server? give a URL")
         url = normal_url(url or remote["url"])
         transport = transport or HttpTransport(url, remote["device_id"], remote["secret"])
         run = state.start_run(url)

@@ -97,6 +97,17 @@ class Kiosk:
         self.db.close()
 
 
+RUNNING: list = []
+
+
+@pytest.fixture
+def reap_servers():
+    """Kills every server a test started, even when the test fails half-way."""
+    yield
+    while RUNNING:
+        RUNNING.pop().kill()
+
+
 class CentralServer:
     """`kiosk-central serve` in a subprocess on a free port; kill() is SIGKILL for real."""
 
@@ -119,6 +130,7 @@ class CentralServer:
             [sys.executable, "-m", "sync.central", "--data", str(self.data_dir), "--db", self.db_url,
              "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
+        RUNNING.append(self)
         wait_http(self.url, self.proc)
         return self
 

@@ -5,18 +5,17 @@ import random
 import shutil
 import signal
 import time
-from datetime import timedelta
 
 import pytest
-from sync_helpers import CentralServer, Kiosk, assert_invariant, enrol, kiosk_sync_process
+from sync_helpers import CentralServer, Kiosk, assert_invariant, enrol, kiosk_sync_process, reap_servers  # noqa: F401
 
 from kiosk import changes
-from kiosk.clock import iso, now_utc
+
 from sync.client import HttpTransport, sync_once
 from sync.protocol import PROTOCOL, SyncError, split_batches
 from sync.state import SyncState
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reap_servers")]
 
 
 def _busy_kiosk(tmp_path, name="door-a", people=300) -> tuple[Kiosk, dict]:

@@ -3,7 +3,7 @@ syncer, and the central server's dashboards."""
 
 import time
 
-from sync_helpers import CentralServer, Kiosk, enrol
+from sync_helpers import CentralServer, Kiosk, enrol, reap_servers  # noqa: F401
 
 from sync.central import create_app as create_central
 from sync.syncer import Syncer, status
@@ -19,7 +19,7 @@ def test_sync_page_is_for_coordinators_only(staff):
     assert staff.get("/sync/").status_code == 403
 
 
-def test_sync_now_sends_the_waiting_changes(tmp_path, coordinator, app, event):
+def test_sync_now_sends_the_waiting_changes(tmp_path, coordinator, app, event, reap_servers):
     server = CentralServer(tmp_path / "central").start()
     try:
         kiosk = Kiosk(app.config["DATA_DIR"])
@@ -42,7 +42,7 @@ def test_peer_api_inside_the_kiosk_app_answers_in_the_one_error_shape(client):
     assert response.get_json() == {"ok": False, "reason": "unauthenticated", "error": "request is not signed"}
 
 
-def test_background_syncer_syncs_and_backs_off_while_unreachable(tmp_path):
+def test_background_syncer_syncs_and_backs_off_while_unreachable(tmp_path, reap_servers):
     server = CentralServer(tmp_path / "central").start()
     kiosk = Kiosk(tmp_path / "door")
     program = kiosk.create_program()

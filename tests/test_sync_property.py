@@ -5,12 +5,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sync_helpers import Kiosk
 
+from kiosk import changes
 from kiosk.db import transaction
+from sync import replica
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
 from sync.client import Session
@@ -126,6 +129,24 @@ class Converging(ThreeKiosks):
         super().teardown()
 
 
-Converging.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None,
+Converging.TestCase.settings = settings(max_examples=int(__import__("os").environ.get("SYNC_PROP_EXAMPLES", 20)), stateful_step_count=25, deadline=None,
                                         suppress_health_check=[HealthCheck.too_slow])
 test_three_kiosks_always_converge = Converging.TestCase
+
+
+def test_two_scans_in_the_same_millisecond_give_the_same_first_scan_everywhere(tmp_path):
+    door_a, door_b = Kiosk(tmp_path / "a"), Kiosk(tmp_path / "b")
+    program = door_a.create_program()
+    person = door_a.register(program, 1)[0]
+    pid = program["program_id"]
+    replica.apply_batch(door_b.db, pid, changes.changes_since(door_a.db, pid, {}, -1))
+    for kiosk in (door_a, door_b):
+        kiosk.scan(program, person, program["sessions"][0])
+        kiosk.db.execute("update scans set at = '2026-03-01T02:00:00.000Z'")  # same millisecond on both
+        kiosk.db.execute("update attendance set first_at = '2026-03-01T02:00:00.000Z'")
+    for kiosk, other in ((door_a, door_b), (door_b, door_a)):
+        mine = [c for c in changes.changes_since(kiosk.db, pid, {}, -1) if c["entity"] == "scans"]
+        for change in mine:
+            change["payload"]["at"] = "2026-03-01T02:00:00.000Z"
+        replica.apply_batch(other.db, pid, [c for c in mine if c["origin"] == kiosk.device_id])
+    assert door_a.table("attendance") == door_b.table("attendance")

@@ -98,7 +98,8 @@ def _handle_csrf(exc: CSRFError):
 
 def register_web(app) -> None:
     """Wires the blueprints and shared helpers into the app."""
-    from kiosk.web import admin, api, auth_views
+    from kiosk.web import admin, api, auth_views, scan, sync_page
+    from sync import peer
 
     Babel(app, locale_selector=select_locale)
     csrf.init_app(app)
@@ -106,13 +107,25 @@ def register_web(app) -> None:
     app.register_error_handler(HTTPException, _handle_http_error)
     app.jinja_env.filters["thai_date"] = thai_date
     app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
-    for module in (auth_views, admin, api):
+    for module in (auth_views, admin, api, scan, sync_page):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
-    _register_optional(app)
+    peer.register(app)
     app.add_url_rule("/fonts/<name>", "font", _font)
     app.add_url_rule("/ca.pem", "ca_certificate", _ca_certificate)
     app.jinja_env.globals["url_map_endpoints"] = set(app.view_functions)
+
+
+def _ca_certificate():
+    """The kiosk's local CA, for tablets to install once before using camera scanning over HTTPS."""
+    return send_from_directory(current_app.config["DATA_DIR"], "ca.pem", mimetype="application/x-x509-ca-cert")
+
+
+def _font(name: str):
+    """Sarabun, served from the installed font package: no web font comes from the internet."""
+    from fontpkg_sarabun import ROOT
+
+    return send_from_directory(ROOT / "files", name, max_age=86400)
 
 
 def _ca_certificate():

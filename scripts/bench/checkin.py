@@ -90,8 +90,21 @@ def serve(data_dir: Path, port: int, threads: int) -> subprocess.Popen:
     raise SystemExit("server did not start:\n" + (data_dir / "server.log").read_text())
 
 
-def drive(clients: int, jobs: list[list], send) -> dict:
-    """Runs each client's job list on its own thread and keep-alive session; latency stats."""
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def drive(clients: int, jobs: list[list], send, server_pid: int) -> dict:
+    """Runs each client's job list on its own thread and keep-alive session; latency stats.
+
+    CPU per request, of the server and of this client process, says who was the bottleneck
+    whatever else the machine was doing.
+    """
     latencies, failures, lock = [], [], threading.Lock()
     barrier = threading.Barrier(clients + 1)
 
@@ -113,12 +126,16 @@ def drive(clients: int, jobs: list[list], send) -> dict:
     for t in threads:
         t.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    server_cpu = cpu_seconds(server_pid) - server_cpu if server_cpu is not None else None
+    client_cpu = time.process_time() - client_cpu
     ordered = sorted(latencies)
     return {
+        "server_cpu_ms_per_request": round(server_cpu / len(ordered) * 1000, 3) if server_cpu else None,
+        "client_cpu_ms_per_request": round(client_cpu / len(ordered) * 1000, 3),
         "requests": len(ordered), "failed": len(failures), "seconds": round(elapsed, 3),
         "per_second": round(len(ordered) / elapsed, 1),
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
@@ -154,11 +171,12 @@ def main() -> None:
                 return response.status_code == 200 and response.json()["status"] == "checked_in"
 
             warm = codes[:args.clients * 10]
-            drive(args.clients, [[None] * 50] * args.clients, ping)
-            drive(args.clients, [warm[i::args.clients] for i in range(args.clients)], check_in)
-            pings = drive(args.clients, [[None] * (args.pings // args.clients)] * args.clients, ping)
+            pid = server.pid
+            drive(args.clients, [[None] * 50] * args.clients, ping, pid)
+            drive(args.clients, [warm[i::args.clients] for i in range(args.clients)], check_in, pid)
+            pings = drive(args.clients, [[None] * (args.pings // args.clients)] * args.clients, ping, pid)
             rest = codes[len(warm):]
-            checkins = drive(args.clients, [rest[i::args.clients] for i in range(args.clients)], check_in)
+            checkins = drive(args.clients, [rest[i::args.clients] for i in range(args.clients)], check_in, pid)
         finally:
             server.terminate()
             server.wait(10)
@@ -171,7 +189,8 @@ def main() -> None:
     sent = len(codes)
     print(json.dumps({
         "participants": args.people, "clients": args.clients, "server_threads": args.threads,
-        "cpus": os.cpu_count(), "build_seconds": round(build_seconds, 1),
+        "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+        "build_seconds": round(build_seconds, 1),
         "ping": pings, "checkin": checkins, "checkin_vs_ping": round(ratio, 3),
         "targets": {"throughput_ratio_ge_0.5": ratio >= 0.5, "checkin_p99_le_25ms": checkins["p99_ms"] <= 25},
         "people_sent": sent, "attendance_rows": attended[0], "distinct_attended": attended[1], "scans": scans,

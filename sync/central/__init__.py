@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.config["CENTRAL_DATA"]).mkdir(parents=True, exist_ok=True)
     url = app.config["CENTRAL_DATABASE"] or default_url(app.config["CENTRAL_DATA"])
     storage = Storage(url)
+    storage.prune_nonces()  # replays are refused for NONCE_DAYS; older nonces are let go at start
     app.extensions["central_storage"] = storage
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.get_meta("secret_key") or _new_key(storage)
     _babel(app)

@@ -1,4 +1,19 @@
-"""The central server's side of the sync protocol: enrolment, hello, push and pull over Storage."""
+"""The central server's side of the sync protocol: enrolment, hello, push and pull over Storage.
+
+Who may send which changes (the origin rule):
+
+* a device pushes changes of its own origin, and relays changes of other origins (a tablet's
+  kiosk B → laptop A → central), so a change's origin need not be the pusher;
+* a change the server already holds under (program, origin, seq) is accepted only if identical
+  (a resend); different content is refused whole with "origin_mismatch" — so no device can
+  rewrite what another device (or itself, before a restore) has already delivered;
+* no device may push changes in the central server's own origin ("origin_mismatch");
+* a device enrolled for some programs only may not push or pull others ("wrong_program").
+
+Not covered: a relaying device could invent changes of an origin the server has not yet heard
+from under those seqs. Changes carry no per-origin signature; closing that needs each origin to
+sign its own changes with its secret (a protocol 2 matter).
+"""
 
 import time
 
@@ -45,7 +60,6 @@ class CentralBackend:
         vector = self.storage.push(program_id, batch, pusher=device, before_commit=before_commit, offset=offset)
         if after_commit:
             after_commit()
-        self.storage.record_contact(device, offset, synced=True, pushed=len(batch))
         return {"program_id": program_id, "vector": vector}
 
     def pull(self, device: str, offset: float, body: dict) -> dict:

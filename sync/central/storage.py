@@ -28,6 +28,16 @@ from kiosk.clock import HybridClock, iso, now_utc
 from sync import auth
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError, same_change
 
+# Fields kept current in `fields` for the dashboards; the full rows live in the change log.
+MATERIALIZED = {
+    "programs": {"title", "organizer", "fiscal_year", "signing_key"},
+    "sites": {"name", "kind"},
+    "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
+    "sessions": {"cohort_id", "day", "slot", "site_id"},
+    "targets": {"cohort_id", "role", "area_code", "expected"},
+    "participants": {"cohort_id", "role", "status", "province_code"},
+    "badges": {"participant_id", "revoked_at"},
+}
 HLC = String(64).with_variant(String(64, collation="C"), "postgresql")
 NONCE_DAYS = 30
 
@@ -320,6 +330,10 @@ class Storage:
         self._check_held(conn, program_id, held)
         if fresh:
             self._store(conn, program_id, fresh, pusher, source, offset)
+        if pusher:
+            conn.execute(update(devices).where(devices.c.id == pusher).values(
+                last_seen_at=iso(now_utc()), last_sync_at=iso(now_utc()), pushed=devices.c.pushed + len(batch),
+                **({"clock_offset_s": round(offset, 3)} if offset is not None else {})))
         if before_commit:
             before_commit()
         return self.vector(program_id, conn)
@@ -368,8 +382,9 @@ class Storage:
                     scan_rows[c["id"]] = _scan_row(c, received_from, offset if c["origin"] in own_origins else None)
                 continue
             values = {"_deleted": True} if c["op"] == "delete" else c["payload"]
+            kept = MATERIALIZED.get(c["entity"], ())
             for name, value in values.items():
-                if name == "_base":
+                if name not in kept and name != "_deleted":
                     continue
                 key = (c["entity"], c["id"], name)
                 if key not in field_rows or c["hlc"] > field_rows[key]["hlc"]:

@@ -1,0 +1,207 @@
+"""Benchmark: N simulated kiosks push concurrently to a real central server (waitress, HTTP, signed,
+gzip), on SQLite and on PostgreSQL 15; prints JSON.
+
+The ceiling is the same change rows inserted by one plain bulk INSERT (executemany in one
+transaction) into a scratch table of the same shape, in the same database, in the same run.
+
+    .venv/bin/python scripts/bench/sync.py [--kiosks 20] [--participants 2000] [--scans 4000]
+"""
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Table  # noqa: E402
+
+from kiosk.clock import format_hlc  # noqa: E402
+from sync import auth  # noqa: E402
+from sync.central.storage import Storage, changes as changes_table, metadata  # noqa: E402
+from sync.protocol import PROTOCOL, encode_body, split_batches  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kiosk_changes(program_id, origin, cohort, sessions, participants, scans, start_ms) -> list[dict]:
+    """A kiosk's change stream, shaped exactly as kiosk.changes writes it."""
+    out, seq = [], 0
+
+    def add(entity, entity_id, payload):
+        nonlocal seq
+        seq += 1
+        out.append({"program_id": program_id, "origin": origin, "seq": seq, "entity": entity, "id": entity_id,
+                    "op": "upsert", "payload": payload, "hlc": format_hlc(start_ms + seq, 0, origin)})
+    people = [str(uuid.uuid4()) for _ in range(participants)]
+    for i, person in enumerate(people):
+        add("participants", person, {"cohort_id": cohort, "title": "นาย", "first_name": f"สมชาย{i}",
+                                     "last_name": "ใจดี", "role": "participant", "province_code": "10",
+                                     "phone": f"08{i:08d}", "status": "active", "registered_via": "roster"})
+    for i in range(scans):
+        add("scans", str(uuid.uuid4()), {"participant_id": people[i % participants],
+                                         "session_id": sessions[(i // participants) % len(sessions)],
+                                         "code": "A" * 20, "result": "checked_in", "direction": "in",
+                                         "device_id": origin, "operator": "door", "at": "2026-03-01T02:00:00.000Z",
+                                         "nonce": secrets.token_hex(8)})
+    return out
+
+
+def setup_changes(program_id, origin, cohort, sessions) -> list[dict]:
+    rows = [("programs", program_id, {"title": "bench", "signing_key": secrets.token_hex(32)}),
+            ("cohorts", cohort, {"number": 1})]
+    rows += [("sessions", s, {"cohort_id": cohort, "day": f"2026-03-0{i + 1}"}) for i, s in enumerate(sessions)]
+    return [{"program_id": program_id, "origin": origin, "seq": i + 1, "entity": e, "id": eid, "op": "upsert",
+             "payload": p, "hlc": format_hlc(1_700_000_000_000 + i, 0, origin)} for i, (e, eid, p) in enumerate(rows)]
+
+
+def start_server(data: Path, url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sync.central", "--data", str(data), "--db", url, "serve",
+                             "--host", "127.0.0.1", "--port", str(port), "--threads", "8"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        try:
+            requests.post(base + "/api/sync/hello", timeout=1)
+            return proc, base
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def push_all(base: str, device: str, secret: str, bodies: list[tuple[bytes, dict]], errors: list) -> None:
+    session = requests.Session()
+    for raw, headers in bodies:
+        signed = {**headers, **auth.sign(device, secret, "POST", "/api/sync/push", raw)}
+        response = session.post(base + "/api/sync/push", data=raw, headers=signed, timeout=300)
+        if response.status_code != 200:
+            errors.append(response.text[:200])
+            return
+
+
+def run_backend(name: str, url: str, work: Path, args) -> dict:
+    storage = Storage(url)
+    program_id, cohort = str(uuid.uuid4()), str(uuid.uuid4())
+    sessions = [str(uuid.uuid4()) for _ in range(2)]
+    storage.push(program_id, setup_changes(program_id, "coordinator-" + program_id[:8], cohort, sessions),
+                 source="bench")
+    kiosks = []
+    for k in range(args.kiosks):
+        origin = str(uuid.uuid4())
+        secret = storage.enrol(storage.create_enrol_code(), origin)["secret"]
+        stream = kiosk_changes(program_id, origin, cohort, sessions, args.participants, args.scans,
+                               1_700_000_100_000 + k * 10_000_000)
+        bodies = [encode_body({"protocol": PROTOCOL, "program_id": program_id, "changes": b})
+                  for b in split_batches(stream)]
+        kiosks.append((origin, secret, bodies, stream))
+    total = sum(len(k[3]) for k in kiosks)
+    proc, base = start_server(work / f"{name}-central", url)
+    errors: list = []
+    try:
+        threads = [threading.Thread(target=push_all, args=(base, o, s, b, errors)) for o, s, b, _ in kiosks]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        proc.kill()
+        proc.wait()
+    stored = storage.change_count() - len(setup_changes(program_id, "x", cohort, sessions))
+    ceiling = bulk_insert_ceiling(storage, [c for k in kiosks for c in k[3]])
+    rate = total / elapsed
+    storage.close()
+    return {"changes": total, "stored": stored, "errors": errors[:3], "seconds": round(elapsed, 2),
+            "changes_per_s": round(rate), "ceiling_rows_per_s": round(ceiling),
+            "fraction_of_ceiling": round(rate / ceiling, 3)}
+
+
+def bulk_insert_ceiling(storage: Storage, rows: list[dict]) -> float:
+    """Rows/s of one plain bulk INSERT of the same change rows into a same-shaped scratch table."""
+    scratch = Table("changes_ceiling", metadata, *[c._copy() for c in changes_table.columns], extend_existing=True)
+    scratch.drop(storage.engine, checkfirst=True)
+    scratch.create(storage.engine)
+    values = [{"program_id": c["program_id"], "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
+               "entity_id": c["id"], "op": c["op"], "payload": json.dumps(c["payload"], ensure_ascii=False),
+               "hlc": c["hlc"], "received_at": "2026-03-01T00:00:00.000Z", "received_from": c["origin"]}
+              for c in rows]
+    started = time.perf_counter()
+    with storage.engine.begin() as conn:
+        conn.execute(scratch.insert(), values)
+    elapsed = time.perf_counter() - started
+    scratch.drop(storage.engine)
+    metadata.remove(scratch)
+    return len(rows) / elapsed
+
+
+def _as_postgres(cmd):
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(prefix + cmd, check=True, capture_output=True)
+
+
+def postgres_cluster(work: Path):
+    base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+    port = free_port()
+    _as_postgres([str(PG_BIN / "initdb"), "-D", str(base / "data"), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--locale=C.UTF-8"])
+    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"), "-w", "-o",
+                  f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"])
+
+    def stop():
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "stop"])
+        shutil.rmtree(base, ignore_errors=True)
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kiosks", type=int, default=20)
+    parser.add_argument("--participants", type=int, default=2000)
+    parser.add_argument("--scans", type=int, default=4000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    result = {"kiosks": args.kiosks, "participants_per_kiosk": args.participants, "scans_per_kiosk": args.scans,
+              "cpus": os.cpu_count(), "targets": {"postgresql_changes_per_s": 5000, "fraction_of_ceiling": 0.3}}
+    try:
+        if "sqlite" in args.backends:
+            result["sqlite"] = run_backend("sqlite", f"sqlite:///{work / 'central.db'}", work, args)
+        if "postgresql" in args.backends:
+            if not (PG_BIN / "initdb").exists():
+                result["postgresql"] = {"skipped": f"{PG_BIN / 'initdb'} missing"}
+            else:
+                url, stop = postgres_cluster(work)
+                try:
+                    result["postgresql"] = run_backend("postgresql", url, work, args)
+                finally:
+                    stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
