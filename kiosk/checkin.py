@@ -251,11 +251,17 @@ def _participant(db, claim: _Claim) -> dict:
     return person
 
 
+def _rows(db, sql: str, args) -> list[dict]:
+    """Rows as dicts, straight from the connection: this runs at the door, on every scan."""
+    cursor = db.conn.execute(sql, args)
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
 def _holder(db, claim: _Claim) -> dict:
     """The participant holding a verified badge code."""
-    rows = list(db.query(
-        "select p.*, b.revoked_at as badge_revoked_at from badges b"
-        " join participants p on p.id = b.participant_id where b.code = ?", [claim.code]))
+    rows = _rows(db, "select p.*, b.revoked_at as badge_revoked_at from badges b"
+                     " join participants p on p.id = b.participant_id where b.code = ?", [claim.code])
     if not rows:
         raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT,
                            program_id=claim.program_id)
@@ -278,7 +284,7 @@ def _session_for(db, person: dict, session_id, moment, direction) -> dict:
     args = [person["program_id"], day, hhmm]
     if direction == "in":
         sql, args = sql + " and s.closes_at > ?", [*args, hhmm]
-    open_now = list(db.query(sql + " order by s.opens_at desc", args))
+    open_now = _rows(db, sql + " order by s.opens_at desc", args)
     mine = [s for s in open_now if s["cohort_id"] == person["cohort_id"]]
     if mine:
         return mine[0]
@@ -368,7 +374,7 @@ def _fallback_program(db, session_id, moment) -> str | None:
 def _scan_by_nonce(db, device: str, nonce: str | None) -> dict | None:
     if not nonce:
         return None
-    rows = list(db.query("select * from scans where device_id = ? and nonce = ?", [device, nonce]))
+    rows = _rows(db, "select * from scans where device_id = ? and nonce = ?", [device, nonce])
     return rows[0] if rows else None
 
 
@@ -390,7 +396,7 @@ def _replay(db, scan: dict):
 
 def get_door_session(db, session_id: str) -> dict | None:
     """A session with its cohort number."""
-    rows = list(db.query(_SESSION_SQL + " where s.id = ?", [session_id]))
+    rows = _rows(db, _SESSION_SQL + " where s.id = ?", [session_id])
     return rows[0] if rows else None
 
 

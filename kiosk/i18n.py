@@ -36,7 +36,8 @@ def extract() -> Catalog:
         for filename, lineno, message, comments, context in extract_from_dir(
                 root, METHODS, options_map=OPTIONS, keywords={"_": None, "gettext": None, "_l": None,
                                                                "lazy_gettext": None, "ngettext": (1, 2)}):
-            catalog.add(message, None, [(str(root / filename), lineno)], auto_comments=comments, context=context)
+            where = (root / filename).relative_to(PACKAGE.parent) if (root / filename).is_relative_to(PACKAGE.parent) else root / filename
+            catalog.add(message, None, [(where.as_posix(), lineno)], auto_comments=comments, context=context)
     return catalog
 
 

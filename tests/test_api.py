@@ -118,7 +118,7 @@ def test_bad_codes_get_their_reason_and_are_stored_as_failed_attempts(staff, db,
 
 
 def test_thai_code_says_the_keyboard_is_thai(staff, event, nine):
-    body = assert_error(staff.post("/api/checkins", json={"code": "ฟหกด", "at": nine}), 422, "invalid_code")
+    body = assert_error(staff.post("/api/checkins?lang=en", json={"code": "ฟหกด", "at": nine}), 422, "invalid_code")
     assert body["detail"] == "thai_layout" and "Thai" in body["error"]
 
 
