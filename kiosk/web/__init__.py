@@ -4,7 +4,7 @@ import functools
 from datetime import date
 
 from flask import current_app, g, jsonify, redirect, render_template, request, send_from_directory, session, url_for
-from flask_babel import Babel, gettext as _
+from flask_babel import Babel, gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -42,6 +42,15 @@ def _current_lang() -> str:
         return session.get("lang", "th")
     except RuntimeError:
         return "th"
+
+
+ROLE_LABELS = {"participant": _l("Participant"), "speaker": _l("Speaker"), "staff": _l("Staff"),
+               "observer": _l("Observer"), "coordinator": _l("Coordinator")}
+
+
+def role_label(role: str | None) -> str:
+    """A role code as the user reads it."""
+    return str(ROLE_LABELS.get(role, role or ""))
 
 
 def error_json(reason: str, message: str, status: int = 400):
@@ -106,6 +115,7 @@ def register_web(app) -> None:
     app.register_error_handler(CSRFError, _handle_csrf)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.jinja_env.filters["thai_date"] = thai_date
+    app.jinja_env.filters["role"] = role_label
     app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
     for module in (auth_views, admin, api, scan, sync_page):
         app.register_blueprint(module.bp)
