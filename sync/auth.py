@@ -54,7 +54,9 @@ def verify(headers, method: str, path: str, body: bytes, lookup, remember_nonce)
     """Checks a signed request; returns (device id, clock offset in seconds: server − device).
 
     `lookup(device)` returns (secret, revoked: bool) or None; `remember_nonce(device, nonce)`
-    returns False if the nonce was seen before. Raises SyncError with the refusal reason.
+    returns False if the nonce was seen before. With `remember_nonce=None` the caller records the
+    nonce itself (the central server does so in the transaction that applies the request).
+    Raises SyncError with the refusal reason.
     """
     device, timestamp, nonce, signature = (headers.get(h) for h in HEADERS)
     if not (device and timestamp and nonce and signature):
@@ -72,6 +74,6 @@ def verify(headers, method: str, path: str, body: bytes, lookup, remember_nonce)
         raise SyncError("unauthenticated", "bad signature")
     if revoked:
         raise SyncError("revoked_device", f"device {device} has been revoked")
-    if len(nonce) > 64 or not remember_nonce(device, nonce):
+    if len(nonce) > 64 or (remember_nonce is not None and not remember_nonce(device, nonce)):
         raise SyncError("replayed", "this request was already received")
     return device, time.time() - stamp

@@ -103,13 +103,22 @@ def _handle(backend, endpoint: str, hooks: TestHooks) -> dict:
     raw = read_raw()
     if endpoint == "enrol":
         return backend.enrol(decode_body(raw, request.headers.get("Content-Encoding")))
+    # A backend with `push_nonce` records a push's nonce in the transaction that applies it.
+    deferred = endpoint == "push" and getattr(backend, "push_nonce", False)
     device, offset = auth.verify(request.headers, request.method, request.path, raw,
-                                 backend.lookup, backend.remember_nonce)
-    body = decode_body(raw, request.headers.get("Content-Encoding"))
+                                 backend.lookup, None if deferred else backend.remember_nonce)
+    nonce = request.headers.get("X-Nonce")
+    try:
+        body = decode_body(raw, request.headers.get("Content-Encoding"))
+    except SyncError:
+        if deferred and not backend.remember_nonce(device, nonce):
+            raise SyncError("replayed", "this request was already received") from None
+        raise
     if endpoint == "push":
         number = hooks.next_push()
+        extra = {"nonce": nonce} if deferred else {}
         return backend.push(device, offset, body, lambda: hooks.delay("before", number),
-                            lambda: hooks.delay("after", number))
+                            lambda: hooks.delay("after", number), **extra)
     return getattr(backend, endpoint)(device, offset, body)
 
 

@@ -262,3 +262,10 @@ def test_chosen_session_of_another_cohort_is_wrong_cohort(staff, db, event, nine
     session = events.sessions(db, other)[0]
     body = {"code": event["people"][0]["code"], "session": session["id"], "at": nine}
     assert_error(staff.post("/api/checkins", json=body), 409, "wrong_cohort")
+
+
+def test_role_is_named_in_the_users_language(staff, event, nine):
+    code = event["people"][2]["code"]
+    thai = staff.post("/api/checkins?lang=th", json={"code": code, "at": nine}).get_json()
+    english = staff.post("/api/checkins?lang=en", json={"code": code, "at": nine}).get_json()
+    assert (thai["participant"]["role_name"], english["participant"]["role_name"]) == ("วิทยากร", "Speaker")

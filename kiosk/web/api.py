@@ -24,7 +24,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from kiosk import checkin
 from kiosk.clock import parse_iso
 from kiosk.db import connect, get_db
-from kiosk.web import current_user, error_json, login_required
+from kiosk.web import current_user, error_json, login_required, role_label
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -80,12 +80,19 @@ def ping():
     return jsonify({"ok": True})
 
 
+def _person(public: dict | None) -> dict | None:
+    """A participant for the API, with the role named in the user's language."""
+    if public:
+        public["role_name"] = role_label(public["role"])
+    return public
+
+
 def _checkin_error(exc: checkin.CheckinError):
     message = CHECKIN_MESSAGES.get(exc.reason, str(exc))
     if exc.detail == "thai_layout":
         message = THAI_LAYOUT_MESSAGE
     body = {"ok": False, "reason": exc.reason, "error": str(message), "detail": exc.detail,
-            "participant": checkin.public_participant(exc.participant),
+            "participant": _person(checkin.public_participant(exc.participant)),
             "session": checkin.public_session(exc.session), "replayed": exc.replayed}
     return jsonify(body), CHECKIN_STATUS.get(exc.reason, 409)
 
@@ -128,7 +135,9 @@ def create_checkin():
             direction=fields["direction"] or "in", participant_id=fields["participant_id"])
     except checkin.CheckinError as exc:
         return _checkin_error(exc)
-    return jsonify(result.as_json())
+    body = result.as_json()
+    _person(body["participant"])
+    return jsonify(body)
 
 
 @bp.get("/sessions")
@@ -160,7 +169,7 @@ def search_participants():
     if len(query) > MAX_FIELD_LEN:
         return error_json("bad_request", _("The search is too long."), 400)
     people = checkin.find_people(get_db(), query, request.args.get("session") or None)
-    return jsonify({"ok": True, "participants": people})
+    return jsonify({"ok": True, "participants": [_person(p) for p in people]})
 
 
 @bp.post("/participants/<participant_id>/badge")

@@ -53,11 +53,24 @@ class CentralBackend:
         return {"server_id": self.storage.server_id, "server_time": time.time(), "clock_offset_s": offset,
                 "programs": {pid: self.storage.vector(pid) for pid in sorted(wanted)}}
 
-    def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:
-        """Applies one batch whole and answers the new vector (the acknowledgement)."""
-        program_id, batch = check_batch(body)
-        self.storage.check_program(device, program_id)
-        vector = self.storage.push(program_id, batch, pusher=device, before_commit=before_commit, offset=offset)
+    push_nonce = True  # the push's nonce is stored in the push's own transaction
+
+    def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None,
+             nonce: str | None = None) -> dict:
+        """Applies one batch whole and answers the new vector (the acknowledgement).
+
+        The nonce, the device's program check, the changes, the read tables and the vector
+        advance are one transaction; a refused push still records its nonce (a replay of it is
+        refused as "replayed").
+        """
+        try:
+            program_id, batch = check_batch(body)
+        except SyncError:
+            if nonce is not None and not self.storage.remember_nonce(device, nonce):
+                raise SyncError("replayed", "this request was already received") from None
+            raise
+        vector = self.storage.push(program_id, batch, pusher=device, before_commit=before_commit, offset=offset,
+                                   nonce=nonce)
         if after_commit:
             after_commit()
         return {"program_id": program_id, "vector": vector}

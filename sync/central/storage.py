@@ -19,7 +19,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
-                        and_, create_engine, delete, event, func, or_, select, tuple_, update)
+                        and_, create_engine, delete, event, func, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -138,6 +138,7 @@ class Storage:
         self.server_id = self._ensure_server_id()
         self._clock = HybridClock(self.server_id)
         self._clock_lock = threading.Lock()
+        self._compiled: dict = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -281,12 +282,26 @@ class Storage:
             return [r[0] for r in conn.execute(select(vectors.c.program_id).distinct())]
 
     def push(self, program_id: str, batch: list[dict], pusher: str | None = None,
-             source: str | None = None, before_commit=None, offset: float | None = None) -> dict[str, int]:
+             source: str | None = None, before_commit=None, offset: float | None = None,
+             nonce: str | None = None) -> dict[str, int]:
         """Applies a batch whole, in one transaction with its vector advance; returns the new vector.
 
         Changes already held are skipped if identical and refused ("origin_mismatch") if not; a
-        change past the next expected seq of its origin refuses the batch ("seq_gap").
+        change past the next expected seq of its origin refuses the batch ("seq_gap"). With a
+        `nonce` (a signed request of `pusher`), the same transaction stores the nonce (a replay is
+        refused) and checks the device is neither revoked nor outside its programs; a refused
+        batch still leaves its nonce stored.
         """
+        try:
+            self._check_changes(program_id, batch, pusher)
+            return self._retrying(lambda conn: self._apply(conn, program_id, batch, pusher, source, offset,
+                                                           before_commit, nonce))
+        except SyncError as exc:
+            if nonce is not None and exc.reason != "replayed" and not self.remember_nonce(pusher, nonce):
+                raise SyncError("replayed", "this request was already received") from None
+            raise
+
+    def _check_changes(self, program_id: str, batch: list[dict], pusher: str | None) -> None:
         for change in batch:
             try:
                 validate(change)
@@ -296,25 +311,23 @@ class Storage:
                 raise SyncError("wrong_program", "a change of another program in this batch")
             if change["origin"] == self.server_id and pusher is not None:
                 raise SyncError("origin_mismatch", "a device cannot send changes in the server's name")
-        return self._retrying(lambda conn: self._apply(conn, program_id, batch, pusher, source, offset, before_commit))
 
     def push_many(self, batches: list[tuple[str, list[dict]]], source: str) -> None:
         """Applies several batches (a USB bundle) in one transaction: all or nothing."""
         for program_id, batch in batches:
-            for change in batch:
-                try:
-                    validate(change)
-                except ChangeError as exc:
-                    raise SyncError(exc.reason, str(exc)) from None
-                if change["program_id"] != program_id:
-                    raise SyncError("wrong_program", "a change of another program in this batch")
+            self._check_changes(program_id, batch, None)
 
         def work(conn):
             for program_id, batch in batches:
                 self._apply(conn, program_id, batch, None, source, None)
         self._retrying(work)
 
-    def _apply(self, conn, program_id, batch, pusher, source, offset, before_commit=None) -> dict[str, int]:
+    def _apply(self, conn, program_id, batch, pusher, source, offset, before_commit=None,
+               nonce=None) -> dict[str, int]:
+        if nonce is not None:
+            self._take_nonce(conn, pusher, nonce)
+        if pusher:
+            self._check_device(conn, pusher, program_id)
         by_origin: dict[str, list[dict]] = {}
         for change in batch:
             by_origin.setdefault(change["origin"], []).append(change)
@@ -324,50 +337,100 @@ class Storage:
             .with_for_update()).all())
         fresh, held = [], []
         for origin, group in by_origin.items():
-            new, old = _split_origin(origin, sorted(group, key=lambda c: c["seq"]), have.get(origin, 0))
+            group.sort(key=_seq)
+            new, old = _split_origin(origin, group, have.get(origin, 0))
             fresh += new
             held += old
         self._check_held(conn, program_id, held)
         if fresh:
             self._store(conn, program_id, fresh, pusher, source, offset)
         if pusher:
+            now = iso(now_utc())
             conn.execute(update(devices).where(devices.c.id == pusher).values(
-                last_seen_at=iso(now_utc()), last_sync_at=iso(now_utc()), pushed=devices.c.pushed + len(batch),
+                last_seen_at=now, last_sync_at=now, pushed=devices.c.pushed + len(batch),
                 **({"clock_offset_s": round(offset, 3)} if offset is not None else {})))
         if before_commit:
             before_commit()
         return self.vector(program_id, conn)
 
+    def _take_nonce(self, conn, device_id: str, nonce: str) -> None:
+        """Stores a request's nonce inside its transaction; refuses a replay."""
+        inserted = conn.execute(self.insert(nonces).values(device_id=device_id, nonce=nonce, seen_at=time.time())
+                                .on_conflict_do_nothing().returning(nonces.c.nonce)).first()
+        if inserted is None:
+            raise SyncError("replayed", "this request was already received")
+
+    def _check_device(self, conn, device_id: str, program_id: str) -> None:
+        """The pushing device is enrolled, not revoked, and allowed this program."""
+        row = conn.execute(select(devices.c.revoked_at, devices.c.programs).where(devices.c.id == device_id)).first()
+        if row is None:
+            raise SyncError("unenrolled", f"device {device_id} is not enrolled here")
+        if row[0]:
+            raise SyncError("revoked_device", f"device {device_id} has been revoked")
+        if row[1] and program_id not in json.loads(row[1]):
+            raise SyncError("wrong_program", f"this device is not enrolled for program {program_id}")
+
     def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
-        """Changes we already hold must match: nobody rewrites an origin's history."""
+        """Changes we already hold must match: nobody rewrites an origin's history.
+
+        One range query per origin loads the stored rows of the batch's (origin, seq) span.
+        """
         if not held:
             return
-        keys = [(c["origin"], c["seq"]) for c in held]
-        stored = {}
-        for start in range(0, len(keys), 400):
-            rows = conn.execute(select(changes).where(
-                changes.c.program_id == program_id,
-                tuple_(changes.c.origin, changes.c.seq).in_(keys[start:start + 400]))).mappings()
-            stored.update({(r["origin"], r["seq"]): _change_from_row(r) for r in rows})
+        spans: dict[str, list[int]] = {}
         for change in held:
-            if not same_change(change, stored.get((change["origin"], change["seq"]), {})):
+            span = spans.setdefault(change["origin"], [change["seq"], change["seq"]])
+            span[0], span[1] = min(span[0], change["seq"]), max(span[1], change["seq"])
+        stored = {}
+        for origin, (low, high) in spans.items():
+            rows = conn.execute(select(changes).where(
+                changes.c.program_id == program_id, changes.c.origin == origin,
+                changes.c.seq >= low, changes.c.seq <= high)).mappings()
+            stored.update({(r["origin"], r["seq"]): r for r in rows})
+        for change in held:
+            row = stored.get((change["origin"], change["seq"]))
+            if row is None or not _same_as_row(change, row):
                 raise SyncError("origin_mismatch",
                                 f"change {change['seq']} of {change['origin']} differs from the one already received")
 
+    def _executemany(self, conn, key: str, build, rows: list[dict]) -> None:
+        """Runs one INSERT statement for many rows of the same keys, compiled once per Storage.
+
+        The statement `build()` makes is compiled for this database the first time; later calls
+        hand the rows straight to the driver's executemany (psycopg pipelines it), which skips
+        SQLAlchemy's per-row parameter processing. The bench's bulk-INSERT ceiling uses it too.
+        """
+        if not rows:
+            return
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = build().compile(dialect=self.engine.dialect, column_keys=list(rows[0]))
+            self._compiled[key] = compiled
+        order = compiled.positiontup
+        params = [tuple(row[k] for k in order) for row in rows] if order else rows
+        conn.exec_driver_sql(compiled.string, params)
+
+    def bulk_insert(self, conn, table, rows: list[dict]) -> None:
+        """A plain bulk INSERT of rows into a table, the way the push path writes its rows."""
+        self._executemany(conn, f"insert:{table.name}:{id(table)}", table.insert, rows)
+
     def _store(self, conn, program_id, fresh, pusher, source, offset) -> None:
         now = iso(now_utc())
-        conn.execute(changes.insert(), [
+        sender = source or pusher
+        self._executemany(conn, "changes", changes.insert, [
             {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
              "entity_id": c["id"], "op": c["op"], "payload": _dump(c["payload"]), "hlc": c["hlc"],
-             "received_at": now, "received_from": source or pusher} for c in fresh])
+             "received_at": now, "received_from": sender} for c in fresh])
         tops: dict[str, int] = {}
         for c in fresh:
             tops[c["origin"]] = max(tops.get(c["origin"], 0), c["seq"])
-        stmt = self.insert(vectors)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["program_id", "origin"], set_={"seq": stmt.excluded.seq},
-            where=stmt.excluded.seq > vectors.c.seq),
-            [{"program_id": program_id, "origin": o, "seq": s} for o, s in sorted(tops.items())])
+
+        def vector_upsert():
+            stmt = self.insert(vectors)
+            return stmt.on_conflict_do_update(index_elements=["program_id", "origin"], set_={"seq": stmt.excluded.seq},
+                                              where=stmt.excluded.seq > vectors.c.seq)
+        self._executemany(conn, "vectors", vector_upsert,
+                          [{"program_id": program_id, "origin": o, "seq": s} for o, s in sorted(tops.items())])
         own = self._origins_of(conn, pusher) if pusher else set()
         self._materialize(conn, program_id, fresh, pusher or source, own, offset)
 
@@ -377,19 +440,21 @@ class Storage:
     def _materialize(self, conn, program_id, fresh, received_from, own_origins, offset) -> None:
         scan_rows, field_rows, firsts = {}, {}, {}
         for c in fresh:
-            if c["entity"] == "scans":
+            entity = c["entity"]
+            if entity == "scans":
                 if c["op"] == "upsert":
                     scan_rows[c["id"]] = _scan_row(c, received_from, offset if c["origin"] in own_origins else None)
                 continue
             values = {"_deleted": True} if c["op"] == "delete" else c["payload"]
-            kept = MATERIALIZED.get(c["entity"], ())
+            kept = MATERIALIZED.get(entity, ())
+            hlc = c["hlc"]
             for name, value in values.items():
                 if name not in kept and name != "_deleted":
                     continue
-                key = (c["entity"], c["id"], name)
-                if key not in field_rows or c["hlc"] > field_rows[key]["hlc"]:
-                    field_rows[key] = {"entity": c["entity"], "entity_id": c["id"], "field": name,
-                                       "program_id": program_id, "value": _dump(value), "hlc": c["hlc"]}
+                key = (entity, c["id"], name)
+                if key not in field_rows or hlc > field_rows[key]["hlc"]:
+                    field_rows[key] = {"entity": entity, "entity_id": c["id"], "field": name,
+                                       "program_id": program_id, "value": _dump(value), "hlc": hlc}
         for row in scan_rows.values():
             if row["result"] == "checked_in" and (row["direction"] or "in") == "in" and row["participant_id"]:
                 key = (row["participant_id"], row["session_id"])
@@ -397,24 +462,25 @@ class Storage:
                     firsts[key] = {"participant_id": key[0], "session_id": key[1], "program_id": program_id,
                                    "first_at": row["at"], "first_scan_id": row["id"]}
         self._upsert_fields(conn, [field_rows[k] for k in sorted(field_rows)])
-        if scan_rows:
-            conn.execute(self.insert(scans).on_conflict_do_nothing(index_elements=["id"]),
-                         [scan_rows[k] for k in sorted(scan_rows)])
-        if firsts:
+        self._executemany(conn, "scans", lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["id"]),
+                          [scan_rows[k] for k in sorted(scan_rows)])
+
+        def attendance_upsert():
             stmt = self.insert(attendance)
-            conn.execute(stmt.on_conflict_do_update(
+            return stmt.on_conflict_do_update(
                 index_elements=["participant_id", "session_id"],
                 set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
-                where=stmt.excluded.first_at < attendance.c.first_at), [firsts[k] for k in sorted(firsts)])
+                where=stmt.excluded.first_at < attendance.c.first_at)
+        self._executemany(conn, "attendance", attendance_upsert, [firsts[k] for k in sorted(firsts)])
 
     def _upsert_fields(self, conn, rows: list[dict]) -> None:
-        if not rows:
-            return
-        stmt = self.insert(fields)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["entity", "entity_id", "field"],
-            set_={"value": stmt.excluded.value, "hlc": stmt.excluded.hlc},
-            where=stmt.excluded.hlc > fields.c.hlc), rows)
+        def build():
+            stmt = self.insert(fields)
+            return stmt.on_conflict_do_update(
+                index_elements=["entity", "entity_id", "field"],
+                set_={"value": stmt.excluded.value, "hlc": stmt.excluded.hlc},
+                where=stmt.excluded.hlc > fields.c.hlc)
+        self._executemany(conn, "fields", build, rows)
 
     def pull(self, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:
         """The changes a replica with vector `theirs` lacks, in HLC (causal) order; and whether more wait."""
@@ -525,6 +591,17 @@ def _split_origin(origin: str, group: list[dict], have: int) -> tuple[list[dict]
         else:
             raise SyncError("seq_gap", f"change {change['seq']} from {origin} follows {expected - 1}")
     return new, held
+
+
+def _seq(change: dict) -> int:
+    return change["seq"]
+
+
+def _same_as_row(change: dict, row) -> bool:
+    """A change equals the stored row: compared as canonical text first, parsed only if it differs."""
+    if (change["entity"], change["id"], change["op"], change["hlc"]) != (row["entity"], row["entity_id"], row["op"], row["hlc"]):
+        return False
+    return _dump(change["payload"]) == row["payload"] or change["payload"] == json.loads(row["payload"])
 
 
 def _scan_row(change: dict, received_from, offset) -> dict:
