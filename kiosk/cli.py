@@ -2,7 +2,6 @@
 
 import socket
 import sys
-from datetime import date
 from pathlib import Path
 
 import click

@@ -108,7 +108,7 @@ def split_day(db, session_id: str) -> list[str]:
         raise EventError("bad_slot", "only a whole-day session can be split")
     if _one(db, "select 1 from scans where session_id = ? limit 1", [session_id]):
         raise EventError("session_in_use", "this session already has scans")
-    morning, afternoon = SLOTS["morning"], SLOTS["afternoon"]
+    morning = SLOTS["morning"]
     changes.write(db, session["program_id"], "sessions", session_id,
                   {"slot": "morning", "opens_at": morning[0], "closes_at": morning[1]})
     other = add_session(db, session["cohort_id"], date.fromisoformat(session["day"]), "afternoon",

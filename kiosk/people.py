@@ -227,7 +227,8 @@ def get_participant(db, participant_id: str) -> dict | None:
 def full_name(p: dict) -> str:
     """Title, first and last name as Thai writes them: 'นางสาวสมหญิง ใจดี'."""
     title = p.get("title") or ""
-    sep = " " if title[:1].isascii() and title else ""
+    latin = title[:1].isascii() or p["first_name"][:1].isascii()
+    sep = " " if title and latin else ""
     return f"{title}{sep}{p['first_name']} {p['last_name']}".strip()
 
 

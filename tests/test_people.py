@@ -73,3 +73,15 @@ def test_bad_phone_numbers_are_refused(raw):
                                        ("ผู้สังเกตการณ์", "observer")])
 def test_roles_from_thai_or_english(raw, role):
     assert normalize_role(raw) == role
+
+
+@pytest.mark.parametrize("person, name", [
+    ({"title": "นางสาว", "first_name": "สมหญิง", "last_name": "ใจดี"}, "นางสาวสมหญิง ใจดี"),
+    ({"title": "นาย", "first_name": "John", "last_name": "Smith"}, "นาย John Smith"),
+    ({"title": "Mr.", "first_name": "Somchai", "last_name": "Jaidee"}, "Mr. Somchai Jaidee"),
+    ({"title": "", "first_name": "สมชาย", "last_name": "ใจดี"}, "สมชาย ใจดี"),
+])
+def test_full_names_join_titles_as_thai_and_english_write_them(person, name):
+    from kiosk.people import full_name
+
+    assert full_name(person) == name

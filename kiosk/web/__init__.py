@@ -136,32 +136,3 @@ def _font(name: str):
     from fontpkg_sarabun import ROOT
 
     return send_from_directory(ROOT / "files", name, max_age=86400)
-
-
-def _ca_certificate():
-    """The kiosk's local CA, for tablets to install once before using camera scanning over HTTPS."""
-    return send_from_directory(current_app.config["DATA_DIR"], "ca.pem", mimetype="application/x-x509-ca-cert")
-
-
-def _font(name: str):
-    """Sarabun, served from the installed font package: no web font comes from the internet."""
-    from fontpkg_sarabun import ROOT
-
-    return send_from_directory(ROOT / "files", name, max_age=86400)
-
-
-def _register_optional(app) -> None:
-    """Blueprints of the door and sync parts, when present."""
-    import importlib
-
-    for name in ("kiosk.web.scan", "kiosk.web.sync_page", "sync.peer"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "register"):
-            module.register(app)
-        else:
-            app.register_blueprint(module.bp)
