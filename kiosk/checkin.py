@@ -19,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from kiosk import changes
-from kiosk.clock import iso, new_id, now_utc, parse_iso
+from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
 from kiosk.db import device_id, transaction
 from kiosk.events import cohort_by_id, get_program, sessions_on
@@ -59,17 +59,6 @@ MESSAGES = {
 }
 
 
-def _local_zone():
-    """Asia/Bangkok; a fixed UTC+7 where no tz database exists (Thailand has had no DST since 1920)."""
-    try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo("Asia/Bangkok")
-    except Exception:  # ZoneInfoNotFoundError on a Windows Python without `tzdata`
-        return timezone(timedelta(hours=7), "ICT")
-
-
-LOCAL_ZONE = _local_zone()
 
 
 class CheckinError(Exception):
@@ -179,10 +168,6 @@ def local_hhmm(stamp: str | None) -> str | None:
     """'08:15' in venue time for a stored UTC time."""
     return parse_iso(stamp).astimezone(LOCAL_ZONE).strftime("%H:%M") if stamp else None
 
-
-def local_day(moment: datetime | None = None):
-    """The venue's calendar day at `moment` (default now)."""
-    return (moment or now_utc()).astimezone(LOCAL_ZONE).date()
 
 
 # --- the claim: signature first, no database -----------------------------------------------

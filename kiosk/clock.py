@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import uuid6
 
@@ -10,6 +10,25 @@ import uuid6
 def new_id() -> str:
     """A new UUIDv7 as text: time-ordered, so indexes stay compact."""
     return str(uuid6.uuid7())
+
+
+def _venue_zone():
+    """Asia/Bangkok; a fixed UTC+7 where no tz database exists (Thailand has had no DST since 1920)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Asia/Bangkok")
+    except Exception:  # ZoneInfoNotFoundError on a Windows Python without `tzdata`
+        return timezone(timedelta(hours=7), "ICT")
+
+
+# Session days and check-in windows are venue time, whatever zone the laptop is set to.
+LOCAL_ZONE = _venue_zone()
+
+
+def local_day(moment: datetime | None = None) -> date:
+    """The venue's calendar day at `moment` (default now)."""
+    return (moment or now_utc()).astimezone(LOCAL_ZONE).date()
 
 
 def now_utc() -> datetime:

@@ -9,6 +9,7 @@ import secrets
 from datetime import date, timedelta
 
 from kiosk import auth, events
+from kiosk.clock import local_day
 from kiosk.db import transaction
 from kiosk.issuance import issue_badge
 from kiosk.people import add_participant, participant_fields
@@ -62,7 +63,7 @@ def demo_people(seed: int = 1) -> list[dict]:
 
 def create_demo(db, data_dir, today: date | None = None, progress=None) -> dict:
     """Creates the demo program (once) and a demo coordinator; returns what to print."""
-    today = today or date.today()
+    today = today or local_day()
     existing = [p for p in events.programs(db) if p["title"] == TITLE]
     program_id = existing[0]["id"] if existing else _create_program(db, today, progress)
     password = secrets.token_urlsafe(9)

@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from kiosk import auth, create_app, events
+from kiosk.clock import local_day
 from kiosk.db import open_data_dir
 from kiosk.issuance import issue_badge
 from kiosk.people import add_participant, participant_fields
@@ -44,7 +45,7 @@ def event(db):
     """A program with cohort 1 meeting today and tomorrow, three people with badges."""
     program_id = events.create_program(db, "อบรมผู้นำชุมชน", "สำนักพัฒนาสังคม", 2570)
     program = events.get_program(db, program_id)
-    cohort_id = events.add_cohort(db, program_id, 1, date.today(), 2)
+    cohort_id = events.add_cohort(db, program_id, 1, local_day(), 2)
     cohort2_id = events.add_cohort(db, program_id, 2, date(2030, 1, 7), 1)
     people = []
     for title, first, last, district, role in (

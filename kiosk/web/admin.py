@@ -1,7 +1,7 @@
 """Coordinator pages: programs, cohorts, session days, sites, targets, rosters, badges, accounts."""
 
 import io
-from datetime import date
+from kiosk.clock import local_day
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -34,7 +34,7 @@ def _cohort_or_404(cohort_id: str) -> dict:
 @login_required()
 def home():
     db = get_db()
-    today = date.today()
+    today = local_day()
     return render_template("home.html", programs=events.programs(db), today=today,
                            sessions=reports.session_counts(db, events.sessions_on(db, today)))
 

@@ -164,7 +164,7 @@ def bulk_insert_ceiling(storage: Storage, values: list[dict]) -> float:
     scratch.create(storage.engine)
     try:
         started = time.perf_counter()
-        with storage.engine.begin() as conn:
+        with storage.write() as conn:
             storage.bulk_insert(conn, scratch, values)
         elapsed = time.perf_counter() - started
     finally:

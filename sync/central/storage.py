@@ -13,9 +13,11 @@ each batch is deduplicated first because PostgreSQL refuses to touch a row twice
 """
 
 import json
+import re
 import threading
 import time
 import uuid
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
@@ -38,6 +40,7 @@ MATERIALIZED = {
     "participants": {"cohort_id", "role", "status", "province_code"},
     "badges": {"participant_id", "revoked_at"},
 }
+_NAMED_PARAM = re.compile(r"%\((\w+)\)s")
 HLC = String(64).with_variant(String(64, collation="C"), "postgresql")
 NONCE_DAYS = 30
 
@@ -117,14 +120,20 @@ def make_engine(url: str):
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
-            # writers queue on the lock instead of failing to upgrade a read transaction
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a writer takes the lock at BEGIN instead of failing to upgrade a read transaction;
+            # readers (WAL) neither wait for writers nor hold them up
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes") else "BEGIN")
         return engine
     return create_engine(url, pool_size=16, max_overflow=8, pool_pre_ping=True)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_encode_str = json.encoder.encode_basestring  # what _ENCODER does to a str, without its set-up
+
+
 def _dump(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Canonical JSON text: sorted keys, compact, UTF-8 kept (the same bytes for the same value)."""
+    return _encode_str(value) if type(value) is str else _ENCODER.encode(value)
 
 
 class Storage:
@@ -134,6 +143,7 @@ class Storage:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
         metadata.create_all(self.engine)
         self.server_id = self._ensure_server_id()
         self._clock = HybridClock(self.server_id)
@@ -143,12 +153,22 @@ class Storage:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def write(self):
+        """A write transaction. On SQLite the threads of this process queue on a lock first: the
+        database takes one writer at a time, and SQLite's own busy wait sleeps in steps of up to
+        100 ms, leaving the lock idle while writers sleep (other processes still get that wait)."""
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(writes=True)
+            with conn.begin():
+                yield conn
+
     def insert(self, table):
         """The dialect's INSERT that knows ON CONFLICT."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def _ensure_server_id(self) -> str:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(self.insert(meta).values(key="server_id", value=str(uuid.uuid4()))
                          .on_conflict_do_nothing(index_elements=["key"]))
             return conn.execute(select(meta.c.value).where(meta.c.key == "server_id")).scalar_one()
@@ -157,7 +177,7 @@ class Storage:
         """Runs `work(conn)` in a transaction, again on a lost race (new origin, deadlock, busy)."""
         for attempt in range(attempts):
             try:
-                with self.engine.begin() as conn:
+                with self.write() as conn:
                     return work(conn)
             except (IntegrityError, OperationalError) as exc:
                 if attempt == attempts - 1 or not _transient(exc):
@@ -171,7 +191,7 @@ class Storage:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(self.insert(meta).values(key=key, value=value)
                          .on_conflict_do_update(index_elements=["key"], set_={"value": value}))
 
@@ -181,7 +201,7 @@ class Storage:
                           hours: float = 24) -> str:
         """A one-time enrolment code, valid for `hours`; optionally limited to some programs."""
         code, now = auth.new_code(), now_utc()
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(enrol_codes.insert().values(
                 code_hash=auth.hash_code(code), name=name, programs=_dump(programs) if programs else None,
                 created_at=iso(now), expires_at=iso(now + timedelta(hours=hours))))
@@ -215,7 +235,7 @@ class Storage:
 
     def revoke(self, device_id: str) -> bool:
         """Revokes a device: its signed requests are refused from now on."""
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             done = conn.execute(update(devices).where(devices.c.id == device_id)
                                 .values(revoked_at=iso(now_utc())).returning(devices.c.id)).first()
         return done is not None
@@ -229,13 +249,13 @@ class Storage:
 
     def remember_nonce(self, device_id: str, nonce: str) -> bool:
         """Stores a request nonce; False if this device used it before (a replay)."""
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             inserted = conn.execute(self.insert(nonces).values(device_id=device_id, nonce=nonce, seen_at=time.time())
                                     .on_conflict_do_nothing().returning(nonces.c.nonce)).first()
         return inserted is not None
 
     def prune_nonces(self) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(delete(nonces).where(nonces.c.seen_at < time.time() - NONCE_DAYS * 86400))
 
     def device_programs(self, device_id: str) -> list[str] | None:
@@ -257,7 +277,7 @@ class Storage:
                   "pushed": devices.c.pushed + pushed, "pulled": devices.c.pulled + pulled}
         if synced:
             values["last_sync_at"] = now
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
             if origin and origin != self.server_id:
                 conn.execute(self.insert(device_origins).values(origin=origin, device_id=device_id)
@@ -402,13 +422,16 @@ class Storage:
         """
         if not rows:
             return
-        compiled = self._compiled.get(key)
-        if compiled is None:
+        found = self._compiled.get(key)
+        if found is None:
             compiled = build().compile(dialect=self.engine.dialect, column_keys=list(rows[0]))
-            self._compiled[key] = compiled
-        order = compiled.positiontup
-        params = [tuple(row[k] for k in order) for row in rows] if order else rows
-        conn.exec_driver_sql(compiled.string, params)
+            sql, order = compiled.string, compiled.positiontup
+            if order is None:  # named parameters (psycopg): made positional, tuples are cheaper than dicts
+                order = _NAMED_PARAM.findall(sql)
+                sql = _NAMED_PARAM.sub("%s", sql)
+            found = self._compiled[key] = (sql, tuple(order))
+        sql, order = found
+        conn.exec_driver_sql(sql, [tuple([row[k] for k in order]) for row in rows])
 
     def bulk_insert(self, conn, table, rows: list[dict]) -> None:
         """A plain bulk INSERT of rows into a table, the way the push path writes its rows."""
