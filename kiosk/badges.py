@@ -25,6 +25,8 @@ from fontpkg_sarabun import ROOT as _SARABUN_ROOT
 from PIL import Image, ImageDraw, ImageFont, features
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
+from kiosk.people import full_name
+
 FONT_REGULAR = Path(_SARABUN_ROOT) / "files" / "Sarabun-Regular.ttf"
 FONT_BOLD = Path(_SARABUN_ROOT) / "files" / "Sarabun-Bold.ttf"
 
@@ -52,7 +54,7 @@ _PAD = 4.0
 _QR_SIZE = 26.0
 _QR_X = BADGE_W - _PAD - _QR_SIZE
 _QR_Y = 14.0
-_LEFT_W = _QR_X - 3.0 - _PAD
+_LEFT_W = _QR_X - 5.0 - _PAD  # 4 QR modules of quiet zone beside the name
 _BAND_H = 12.0
 _PT = 25.4 / 72  # mm per point
 _SAFE_NAME = re.compile(r"[A-Z0-9]{1,64}")
@@ -119,11 +121,6 @@ def role_of(badge: dict) -> str:
     return role
 
 
-def full_name(badge: dict) -> str:
-    """Thai style: the title is written joined to the first name (นางสาวสมหญิง ชื่นทรวง)."""
-    return f"{badge['title']}{badge['first_name']} {badge['last_name']}".strip()
-
-
 def display_code(code: str) -> str:
     """The code in groups of four, for people to read (normalize_code drops the spaces)."""
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
@@ -163,7 +160,7 @@ def _name_lines(badge: dict, measure: Measure, y: float) -> tuple[list[Text], fl
         size = min(one_line_size, 18)
         baseline = y + 1.05 * size * _PT
         return [_line(measure, _PAD, baseline, _LEFT_W, name, size, 9, True)], baseline + 0.5 * size * _PT
-    first = f"{badge['title']}{badge['first_name']}"
+    first = full_name({**badge, "last_name": ""})
     size = min(15.0, _LEFT_W / max(measure(first, True), measure(badge["last_name"], True), 1e-6))
     size = max(size, 9.0)
     b1 = y + 1.05 * size * _PT

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, request
+from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir
 from sync.central.api import CentralBackend
@@ -26,7 +27,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(CENTRAL_DATA=os.environ.get("KIOSK_CENTRAL_DATA", "central-data"),
                             CENTRAL_DATABASE=None, BABEL_DEFAULT_LOCALE="th",
                             BABEL_TRANSLATION_DIRECTORIES=str(asset_dir("translations")),
-                            MAX_CONTENT_LENGTH=None)
+                            MAX_CONTENT_LENGTH=None, SESSION_COOKIE_NAME="kiosk_central_session",
+                            SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                            SESSION_COOKIE_SECURE=False, PERMANENT_SESSION_LIFETIME=12 * 3600)
     app.config.from_prefixed_env("KIOSK_CENTRAL")
     app.config.from_mapping(config or {})
     Path(app.config["CENTRAL_DATA"]).mkdir(parents=True, exist_ok=True)
@@ -37,9 +40,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.get_meta("secret_key") or _new_key(storage)
     _babel(app)
     backend = CentralBackend(storage)
-    app.register_blueprint(make_blueprint("central_sync", lambda: backend))
+    sync_api = make_blueprint("central_sync", lambda: backend)
+    app.register_blueprint(sync_api)
     from sync.central import views
     app.register_blueprint(views.bp)
+    csrf = CSRFProtect(app)
+    csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_pages(app)
     return app
 

@@ -51,7 +51,12 @@ def serve(ctx, host, port, threads):
     from sync.central import create_app
     options = ctx.find_object(CentralOptions)
     app = create_app({"CENTRAL_DATA": str(options.ensure_data()), "CENTRAL_DATABASE": options.db})
-    click.echo(f"central server {app.extensions['central_storage'].server_id} on http://{host}:{port}", err=True)
+    storage = app.extensions["central_storage"]
+    click.echo(f"central server {storage.server_id} on http://{host}:{port}", err=True)
+    code = storage.setup_code()
+    if code:
+        click.echo(f"First start: create the first coordinator at http://{host}:{port}/setup "
+                   f"with the one-time code {code} (or run: kiosk-central user add NAME)", err=True)
     sys.stderr.flush()
     waitress.serve(app, host=host, port=port, threads=threads, max_request_body_size=MAX_REQUEST_BYTES + 1,
                    channel_timeout=300, ident="kiosk-central")
@@ -135,17 +140,26 @@ def export_bundle(ctx, file, programs):
     click.echo(f"wrote {sum(p['changes'] for p in manifest['programs'].values())} changes to {file}")
 
 
-@main.command("set-password")
-@click.password_option()
-@click.pass_context
-def set_password(ctx, password):
-    """Sets the password of the dashboards (HTTP Basic, any user name).
+@main.group()
+def user():
+    """Coordinator accounts of the central server's pages."""
 
-    Example: kiosk-central set-password
+
+@user.command("add")
+@click.argument("name")
+@click.password_option(help="The password (asked for twice when not given).")
+@click.pass_context
+def user_add(ctx, name, password):
+    """Adds a coordinator account (at least 8 characters of password).
+
+    Example: kiosk-central user add somchai
     """
-    from werkzeug.security import generate_password_hash
-    _storage(ctx).set_meta("admin_password_hash", generate_password_hash(password))
-    click.echo("password set")
+    from kiosk.auth import AuthError
+    try:
+        _storage(ctx).add_user(name, password)
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added coordinator {name}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Writes use `INSERT … ON CONFLICT … DO UPDATE … WHERE`, which reads the sam
 each batch is deduplicated first because PostgreSQL refuses to touch a row twice in a statement.
 """
 
+import hmac
 import json
 import re
 import threading
@@ -21,10 +22,13 @@ from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
-                        and_, create_engine, delete, event, func, or_, select, update)
+                        and_, create_engine, delete, event, func, inspect, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from kiosk.auth import _USERNAME as USERNAME, AuthError
 from kiosk.changes import ChangeError, validate
 from kiosk.clock import HybridClock, iso, now_utc
 from sync import auth
@@ -40,6 +44,7 @@ MATERIALIZED = {
     "participants": {"cohort_id", "role", "status", "province_code"},
     "badges": {"participant_id", "revoked_at"},
 }
+_DUMMY_HASH = generate_password_hash("timing-equaliser")
 _NAMED_PARAM = re.compile(r"%\((\w+)\)s")
 HLC = String(64).with_variant(String(64, collation="C"), "postgresql")
 NONCE_DAYS = 30
@@ -56,6 +61,11 @@ devices = Table(
 device_origins = Table(
     "device_origins", metadata,
     Column("origin", String(64), primary_key=True), Column("device_id", String(64), nullable=False),
+)
+users = Table(
+    "central_users", metadata,
+    Column("id", String(64), primary_key=True), Column("username", String(40), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False), Column("created_at", String(32), nullable=False),
 )
 enrol_codes = Table(
     "enrol_codes", metadata,
@@ -82,26 +92,27 @@ vectors = Table(
     Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False),
 )
+# The read tables are keyed by program first, so the key serves the per-program reads and no
+# second index has to be kept up to date on every push.
 fields = Table(
     "fields", metadata,
-    Column("entity", String(32), primary_key=True), Column("entity_id", String(64), primary_key=True),
-    Column("field", String(40), primary_key=True), Column("program_id", String(64), nullable=False),
+    Column("program_id", String(64), primary_key=True), Column("entity", String(32), primary_key=True),
+    Column("entity_id", String(64), primary_key=True), Column("field", String(40), primary_key=True),
     Column("value", Text), Column("hlc", HLC, nullable=False),
-    Index("fields_program", "program_id", "entity", "field"),
 )
 scans = Table(
     "scans", metadata,
-    Column("id", String(64), primary_key=True), Column("program_id", String(64), nullable=False),
+    Column("program_id", String(64), primary_key=True), Column("id", String(64), primary_key=True),
     Column("participant_id", String(64)), Column("session_id", String(64)), Column("result", String(32)),
     Column("direction", String(8)), Column("device_id", String(64)), Column("at", String(40)),
     Column("origin", String(64), nullable=False), Column("received_from", String(80)),
-    Column("clock_offset_s", Float), Index("scans_program", "program_id", "session_id"),
+    Column("clock_offset_s", Float),
 )
 attendance = Table(
     "attendance", metadata,
-    Column("participant_id", String(64), primary_key=True), Column("session_id", String(64), primary_key=True),
-    Column("program_id", String(64), nullable=False), Column("first_at", String(40), nullable=False),
-    Column("first_scan_id", String(64), nullable=False), Index("attendance_program", "program_id"),
+    Column("program_id", String(64), primary_key=True), Column("participant_id", String(64), primary_key=True),
+    Column("session_id", String(64), primary_key=True), Column("first_at", String(40), nullable=False),
+    Column("first_scan_id", String(64), nullable=False),
 )
 
 
@@ -144,11 +155,30 @@ class Storage:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        self._rekey_read_tables()
         metadata.create_all(self.engine)
         self.server_id = self._ensure_server_id()
         self._clock = HybridClock(self.server_id)
         self._clock_lock = threading.Lock()
         self._compiled: dict = {}
+
+    def _rekey_read_tables(self) -> None:
+        """Moves read tables made before they were keyed by program first into the new shape."""
+        found = inspect(self.engine)
+        names = set(found.get_table_names())
+        old = [t for t in (fields, scans, attendance) if t.name in names
+               and found.get_pk_constraint(t.name)["constrained_columns"][0] != "program_id"]
+        if not old:
+            return
+        with self.write() as conn:
+            for table in old:
+                for index in found.get_indexes(table.name):
+                    conn.exec_driver_sql(f"DROP INDEX {index['name']}")
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {table.name}_old")
+                table.create(conn)
+                columns = ", ".join(c.name for c in table.columns)
+                conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {table.name}_old")
+                conn.exec_driver_sql(f"DROP TABLE {table.name}_old")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -194,6 +224,67 @@ class Storage:
         with self.write() as conn:
             conn.execute(self.insert(meta).values(key=key, value=value)
                          .on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+    # --- coordinators' accounts ---------------------------------------------------------------
+
+    def add_user(self, username: str, password: str, conn=None) -> str:
+        """A coordinator account on the central server; the password kept as a salted scrypt hash.
+
+        Raises kiosk.auth.AuthError (bad_username, weak_password, duplicate_user), as on a kiosk.
+        """
+        _check_account(username, password)
+        user_id = str(uuid.uuid4())
+        row = dict(id=user_id, username=username, created_at=iso(now_utc()),
+                   password_hash=generate_password_hash(password))
+        try:
+            if conn is not None:
+                conn.execute(users.insert().values(**row))
+            else:
+                with self.write() as own:
+                    own.execute(users.insert().values(**row))
+        except IntegrityError:
+            raise AuthError("duplicate_user", f"user {username} already exists") from None
+        return user_id
+
+    def authenticate(self, username: str, password: str) -> dict | None:
+        """The user if the password is right, else None (the same work either way)."""
+        with self.engine.connect() as conn:
+            user = conn.execute(select(users).where(users.c.username == (username or ""))).mappings().first()
+        ok = check_password_hash(user["password_hash"] if user else _DUMMY_HASH, password or "")
+        return dict(user) if user and ok else None
+
+    def user(self, user_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users.c.id, users.c.username).where(users.c.id == user_id)).mappings().first()
+        return dict(row) if row else None
+
+    def has_users(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(users.c.id).limit(1)).first() is not None
+
+    def setup_code(self) -> str | None:
+        """A fresh one-time code that creates the first coordinator (the previous one stops
+        working); None once an account exists. Only its hash is stored."""
+        if self.has_users():
+            return None
+        code = auth.new_code()
+        self.set_meta("setup_code_hash", auth.hash_code(code))
+        return code
+
+    def create_first_user(self, code: str, username: str, password: str) -> str:
+        """Uses the set-up code, once, to create the first coordinator."""
+        if self.has_users():
+            raise AuthError("setup_done", "a coordinator already exists")
+        expected = self.get_meta("setup_code_hash") or ""
+        if not expected or not hmac.compare_digest(expected, auth.hash_code(code or "")):
+            raise AuthError("bad_setup_code", "wrong set-up code")
+        _check_account(username, password)  # a typo in the form does not spend the code
+        with self.write() as conn:  # spent in the transaction that creates the account
+            spent = conn.execute(delete(meta).where(meta.c.key == "setup_code_hash", meta.c.value == expected)
+                                 .returning(meta.c.key)).first()
+            if spent is None:
+                raise AuthError("bad_setup_code", "wrong set-up code")
+            return self.add_user(username, password, conn)
 
     # --- enrolment and authentication -----------------------------------------------------------
 
@@ -485,13 +576,14 @@ class Storage:
                     firsts[key] = {"participant_id": key[0], "session_id": key[1], "program_id": program_id,
                                    "first_at": row["at"], "first_scan_id": row["id"]}
         self._upsert_fields(conn, [field_rows[k] for k in sorted(field_rows)])
-        self._executemany(conn, "scans", lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["id"]),
+        self._executemany(conn, "scans",
+                          lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["program_id", "id"]),
                           [scan_rows[k] for k in sorted(scan_rows)])
 
         def attendance_upsert():
             stmt = self.insert(attendance)
             return stmt.on_conflict_do_update(
-                index_elements=["participant_id", "session_id"],
+                index_elements=["program_id", "participant_id", "session_id"],
                 set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
                 where=stmt.excluded.first_at < attendance.c.first_at)
         self._executemany(conn, "attendance", attendance_upsert, [firsts[k] for k in sorted(firsts)])
@@ -500,7 +592,7 @@ class Storage:
         def build():
             stmt = self.insert(fields)
             return stmt.on_conflict_do_update(
-                index_elements=["entity", "entity_id", "field"],
+                index_elements=["program_id", "entity", "entity_id", "field"],
                 set_={"value": stmt.excluded.value, "hlc": stmt.excluded.hlc},
                 where=stmt.excluded.hlc > fields.c.hlc)
         self._executemany(conn, "fields", build, rows)
@@ -530,7 +622,8 @@ class Storage:
                     self._clock.observe(latest)
                 stamp = self._clock.tick()
             base = dict(conn.execute(select(fields.c.field, fields.c.hlc).where(
-                fields.c.entity == entity, fields.c.entity_id == entity_id, fields.c.field.in_(list(fields_)))).all())
+                fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id,
+                fields.c.field.in_(list(fields_)))).all())
             payload = {**fields_, "_base": base} if base and entity != "scans" else dict(fields_)
             change = {"program_id": program_id, "origin": self.server_id, "seq": seq, "entity": entity,
                       "id": entity_id, "op": op, "payload": payload, "hlc": stamp}
@@ -616,13 +709,22 @@ def _split_origin(origin: str, group: list[dict], have: int) -> tuple[list[dict]
     return new, held
 
 
+def _check_account(username: str, password: str) -> None:
+    """The same rules as a kiosk's accounts."""
+    if not USERNAME.match(username or ""):
+        raise AuthError("bad_username", "user name: 2–40 letters, digits, . _ -")
+    if len(password or "") < 8:
+        raise AuthError("weak_password", "password needs at least 8 characters")
+
+
 def _seq(change: dict) -> int:
     return change["seq"]
 
 
 def _same_as_row(change: dict, row) -> bool:
     """A change equals the stored row: compared as canonical text first, parsed only if it differs."""
-    if (change["entity"], change["id"], change["op"], change["hlc"]) != (row["entity"], row["entity_id"], row["op"], row["hlc"]):
+    if (change["entity"], change["id"], change["op"], change["hlc"]) != (
+            row["entity"], row["entity_id"], row["op"], row["hlc"]):
         return False
     return _dump(change["payload"]) == row["payload"] or change["payload"] == json.loads(row["payload"])
 

@@ -1,20 +1,26 @@
 """Coordinators' pages on the central server: totals across venues, devices, enrolment codes.
 
-Pages need the admin password (HTTP Basic, set with `kiosk-central set-password`); until one is
-set they answer only to the machine itself. Forms refuse posts from other origins.
+Every page needs a coordinator's login (a session cookie, HttpOnly, SameSite=Lax); forms carry a
+CSRF token (Flask-WTF). The first account is made at /setup with the one-time code that
+`kiosk-central serve` prints while none exists, or with `kiosk-central user add NAME`.
 """
 
 import base64
 import io
-from urllib.parse import urlsplit
+from urllib.parse import urlparse
 
 import qrcode
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from werkzeug.security import check_password_hash
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 
+from kiosk.auth import AuthError
+from kiosk.web.messages import message_for
 from sync.central import dashboards
 
 bp = Blueprint("central", __name__)
+OPEN = ("central.login", "central.setup")
+MESSAGES = {"bad_setup_code": _l("Wrong set-up code. It is printed where kiosk-central serve was started."),
+            "setup_done": _l("A coordinator account already exists: log in.")}
 
 
 def storage():
@@ -23,17 +29,65 @@ def storage():
 
 @bp.before_request
 def _guard():
-    stored = storage().get_meta("admin_password_hash")
-    if stored:
-        auth = request.authorization
-        if not auth or not check_password_hash(stored, auth.password or ""):
-            return ("", 401, {"WWW-Authenticate": 'Basic realm="kiosk-central"'})
-    elif request.remote_addr not in ("127.0.0.1", "::1"):
-        abort(403)
+    g.user = storage().user(session["central_user"]) if session.get("central_user") else None
+    if g.user is None and request.endpoint not in OPEN:
+        if not storage().has_users():
+            return redirect(url_for("central.setup"))
+        return redirect(url_for("central.login", next=request.full_path.rstrip("?")))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site: a login link must not bounce a coordinator elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlparse(target).netloc:
+        return target
+    return url_for("central.index")
+
+
+def _log_in(user_id: str):
+    session.clear()
+    session.permanent = True
+    session["central_user"] = user_id
+
+
+def _message(exc: AuthError) -> str:
+    text = MESSAGES.get(exc.reason)
+    return str(text) if text else message_for(exc)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if not storage().has_users():
+        return redirect(url_for("central.setup"))
     if request.method == "POST":
-        origin = request.headers.get("Origin") or request.headers.get("Referer")
-        if origin and urlsplit(origin).netloc != request.host:
-            abort(403)
+        user = storage().authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        if user:
+            _log_in(user["id"])
+            return redirect(_safe_next(request.args.get("next")))
+        flash(_("Wrong user name or password."), "error")
+        return render_template("central/login.html"), 401
+    return render_template("central/login.html")
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("central.login"))
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    if storage().has_users():
+        return redirect(url_for("central.login"))
+    if request.method == "POST":
+        try:
+            user_id = storage().create_first_user(request.form.get("code", ""), request.form.get("username", ""),
+                                                  request.form.get("password", ""))
+        except AuthError as exc:
+            flash(_message(exc), "error")
+            return render_template("central/setup.html"), 400
+        _log_in(user_id)
+        return redirect(url_for("central.index"))
+    return render_template("central/setup.html")
 
 
 @bp.get("/")

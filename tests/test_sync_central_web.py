@@ -1,0 +1,169 @@
+"""The central server's coordinator pages: a login with a session, CSRF on every form, the
+one-time set-up code for the first account, and `kiosk-central user add`."""
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from sync_helpers import CentralServer, reap_servers  # noqa: F401
+
+from sync.central import create_app
+from sync.central.cli import main as central_cli
+
+@pytest.fixture
+def app(tmp_path):
+    return create_app({"CENTRAL_DATA": str(tmp_path / "central")})
+
+
+@pytest.fixture
+def storage(app):
+    return app.extensions["central_storage"]
+
+
+def csrf_token(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def log_in(client, username="somchai", password="correct horse"):
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+@pytest.mark.parametrize("path", ["/", "/devices", "/enrol"])
+def test_central_pages_send_a_stranger_to_the_login_page(app, storage, path):
+    storage.add_user("somchai", "correct horse")
+    response = app.test_client().get(path)
+    assert response.status_code == 302 and response.location == f"/login?next={path}"
+
+
+def test_a_strangers_form_posts_do_nothing_even_with_a_csrf_token(app, storage):
+    storage.add_user("somchai", "correct horse")
+    device = storage.enrol(storage.create_enrol_code(), "d" * 36)["device_id"]
+    client = app.test_client()
+    assert client.post("/enrol", data={"name": "x"}).status_code == 400          # no token
+    token = csrf_token(client, "/login")                                         # a stranger's own token
+    for path in ("/enrol", f"/devices/{device}/revoke"):
+        response = client.post(path, data={"name": "x", "csrf_token": token})
+        assert response.status_code == 302 and response.location.startswith("/login")
+    assert storage.lookup(device)[1] is False
+
+
+def test_pages_answer_after_log_in_and_not_after_log_out(app, storage):
+    storage.add_user("somchai", "correct horse")
+    client = app.test_client()
+    response = log_in(client)
+    assert response.status_code == 302 and response.location == "/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and cookie.startswith("kiosk_central_session=")
+    assert client.get("/devices").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/devices")})
+    assert client.get("/devices").status_code == 302
+
+
+def test_login_goes_back_to_the_page_asked_for_but_never_to_another_site(app, storage):
+    storage.add_user("somchai", "correct horse")
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    form = {"username": "somchai", "password": "correct horse", "csrf_token": token}
+    assert client.post("/login?next=/devices", data=form).location == "/devices"
+    client = app.test_client()
+    form["csrf_token"] = csrf_token(client, "/login")
+    assert client.post("/login?next=//evil.example/x", data=form).location == "/"
+
+
+@pytest.mark.parametrize("username, password", [("somchai", "wrong password"), ("nobody", "correct horse"),
+                                                ("somchai", "")])
+def test_a_wrong_password_is_refused(app, storage, username, password):
+    storage.add_user("somchai", "correct horse")
+    client = app.test_client()
+    client.set_cookie("lang", "en")
+    response = log_in(client, username, password)
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_forms_need_the_csrf_token(app, storage):
+    storage.add_user("somchai", "correct horse")
+    client = app.test_client()
+    no_token = client.post("/login", data={"username": "somchai", "password": "correct horse"})
+    assert no_token.status_code == 400 and client.get("/").status_code == 302   # not logged in
+    log_in(client)
+    assert client.post("/enrol", data={"name": "door B"}).status_code == 400
+    assert client.post("/enrol", data={"name": "door B", "csrf_token": "forged"}).status_code == 400
+    code = storage.create_enrol_code()
+    device = storage.enrol(code, "d" * 36)["device_id"]
+    assert client.post(f"/devices/{device}/revoke").status_code == 400
+    assert storage.lookup(device) == (storage.lookup(device)[0], False)   # not revoked
+    good = client.post("/enrol", data={"name": "door B", "csrf_token": csrf_token(client, "/enrol")})
+    assert good.status_code == 200 and b"data:image/png;base64," in good.data
+
+
+def test_the_signed_device_api_needs_no_csrf_token(app, storage):
+    code = storage.create_enrol_code()
+    response = app.test_client().post("/api/sync/enrol", json={"protocol": 1, "code": code, "device_id": "e" * 36})
+    assert response.status_code == 200 and response.json["ok"] is True
+
+
+def test_the_set_up_code_creates_the_first_coordinator_once(app, storage):
+    client = app.test_client()
+    assert client.get("/").location == "/setup"
+    assert client.get("/login").location == "/setup"
+    code = storage.setup_code()
+    token = csrf_token(client, "/setup")
+    form = {"code": "WRON-GCOD-E123", "username": "somchai", "password": "correct horse", "csrf_token": token}
+    wrong = client.post("/setup", data=form)
+    assert wrong.status_code == 400 and not storage.has_users()
+    weak = client.post("/setup", data={**form, "code": code.lower(), "password": "short"})
+    assert weak.status_code == 400 and not storage.has_users()   # a typo does not spend the code
+    done = client.post("/setup", data={**form, "code": code.lower()})
+    assert done.status_code == 302 and done.location == "/"
+    assert client.get("/devices").status_code == 200               # logged in as the new coordinator
+    other = app.test_client()
+    assert other.get("/setup").location == "/login"
+    again = other.post("/setup", data={**form, "code": code, "username": "intruder",
+                                       "csrf_token": csrf_token(other, "/login")})
+    assert again.status_code == 302 and again.location == "/login"
+    with pytest.raises(Exception, match="already exists"):
+        storage.create_first_user(code, "intruder", "correct horse")
+    assert storage.authenticate("intruder", "correct horse") is None
+    assert storage.setup_code() is None
+
+
+def test_a_new_set_up_code_replaces_the_old_one(storage):
+    old, new = storage.setup_code(), storage.setup_code()
+    with pytest.raises(Exception, match="wrong set-up code"):
+        storage.create_first_user(old, "somchai", "correct horse")
+    storage.create_first_user(new, "somchai", "correct horse")
+    assert storage.authenticate("somchai", "correct horse")["username"] == "somchai"
+
+
+def test_user_add_asks_for_the_password_and_the_account_logs_in(tmp_path):
+    data = str(tmp_path / "central")
+    runner = CliRunner()
+    result = runner.invoke(central_cli, ["--data", data, "user", "add", "somchai"],
+                           input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0, result.output
+    assert "correct horse" not in result.output
+    mismatch = runner.invoke(central_cli, ["--data", data, "user", "add", "somying"], input="aaaaaaaa\nbbbbbbbb\n")
+    assert mismatch.exit_code != 0
+    duplicate = runner.invoke(central_cli, ["--data", data, "user", "add", "somchai"],
+                              input="another one\nanother one\n")
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    app = create_app({"CENTRAL_DATA": data})
+    client = app.test_client()
+    assert log_in(client).status_code == 302 and client.get("/").status_code == 200
+    assert app.extensions["central_storage"].authenticate("somying", "aaaaaaaa") is None
+
+
+def test_serve_prints_a_set_up_code_on_first_start_only(tmp_path, reap_servers):  # noqa: F811
+    server = CentralServer(tmp_path / "central").start()
+    server.kill()
+    printed = re.search(r"one-time code (\S+)", server.log.read_text()).group(1)
+    storage = server.storage()
+    storage.create_first_user(printed, "somchai", "correct horse")
+    server.log.write_text("")
+    server.start()
+    server.kill()
+    assert "one-time code" not in server.log.read_text()
