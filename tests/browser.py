@@ -11,8 +11,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def launch(playwright, **kwargs):
+def launch(playwright, extra_args=(), **kwargs):
     """A headless Chromium browser; skips the test where Debian's chromium is not installed."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kwargs)
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], **kwargs)

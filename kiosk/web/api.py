@@ -19,7 +19,7 @@ POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from kiosk import checkin
+from kiosk import camera, checkin
 from kiosk.clock import parse_iso
 from kiosk.db import get_db
 from kiosk.web import current_user, error_json, login_required, role_label
@@ -156,3 +156,17 @@ def reissue_badge(participant_id):
     current_app.logger.info("badge reissued for %s by %s", participant_id, current_user()["username"])
     return jsonify({"ok": True, "code": code,
                     "badge_url": url_for("scan.badge_png", participant_id=participant_id, v=code[-4:])})
+
+
+@bp.post("/decode")
+@login_required()
+def decode_frame():
+    """QR codes in one camera frame (the body is the image) for browsers without BarcodeDetector."""
+    if (request.content_length or 0) > camera.MAX_FRAME_BYTES:
+        return error_json("frame_too_large", _("A camera frame must be under 2 MB."), 413)
+    try:
+        codes = camera.decode_frame(request.get_data(cache=False))
+    except camera.FrameError as exc:
+        status = 413 if exc.reason == "frame_too_large" else 400
+        return error_json(exc.reason, str(exc), status)
+    return jsonify({"ok": True, "codes": codes})

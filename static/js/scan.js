@@ -113,6 +113,9 @@
     }
   }
 
+  // A code seen by the camera (camera.js) goes the same way as a scanner's Enter.
+  document.addEventListener("kiosk:code", (event) => sendCheckin({ code: String(event.detail) }));
+
   function submitScan() {
     const code = input.value.replace(/\s+/g, "");
     input.value = "";
