@@ -13,11 +13,10 @@ from flask import Flask, current_app
 from kiosk import changes
 from kiosk.db import device_id, open_data_dir, rotate_device_id
 from sync import replica
-from sync.protocol import PROTOCOL, SyncError, check_batch, check_protocol, check_vector
+from sync.protocol import PROTOCOL, SyncError, check_batch, check_protocol, check_pull, check_vector
 from sync.server import install_error_pages, make_blueprint
 from sync.state import SyncState
 
-PULL_LIMIT = 2000
 
 
 class PeerBackend:
@@ -78,13 +77,7 @@ class PeerBackend:
         return {"program_id": program_id, "vector": vector}
 
     def pull(self, device: str, offset: float, body: dict) -> dict:
-        check_protocol(body)
-        program_id = body.get("program_id")
-        if not isinstance(program_id, str):
-            raise SyncError("bad_request", "pull needs a program_id")
-        theirs = check_vector(body.get("vector"))
-        limit = body.get("limit", 500)
-        limit = min(limit, PULL_LIMIT) if isinstance(limit, int) and limit > 0 else 500
+        program_id, theirs, limit = check_pull(body)
 
         def work(db):
             found = changes.changes_since(db, program_id, theirs, limit=limit + 1)

@@ -104,6 +104,20 @@ def check_batch(body: dict) -> tuple[str, list[dict]]:
     return program_id, changes
 
 
+PULL_LIMIT = 2000
+
+
+def check_pull(body: dict) -> tuple[str, dict[str, int], int]:
+    """(program id, the puller's vector, batch size) of a pull request."""
+    check_protocol(body)
+    program_id = body.get("program_id")
+    if not isinstance(program_id, str):
+        raise SyncError("bad_request", "pull needs a program_id")
+    limit = body.get("limit", 500)
+    limit = min(limit, PULL_LIMIT) if isinstance(limit, int) and limit > 0 else 500
+    return program_id, check_vector(body.get("vector")), limit
+
+
 def check_vector(vector) -> dict[str, int]:
     """A version vector from the wire: origin -> non-negative int."""
     if vector is None:

@@ -22,6 +22,20 @@ def _form(name: str) -> str:
     return request.form.get(name, "").strip()
 
 
+def _attempt(action, done: str, not_a_number: str | None = None) -> bool:
+    """Runs one set-up action and flashes its outcome in the user's language; True if it worked."""
+    try:
+        action()
+    except ValueError:
+        flash(not_a_number or _("Numbers are expected here."), "error")
+        return False
+    except DOMAIN_ERRORS as exc:
+        flash(message_for(exc), "error")
+        return False
+    flash(done, "ok")
+    return True
+
+
 def _program_or_404(program_id: str) -> dict:
     return events.get_program(get_db(), program_id) or abort(404)
 
@@ -68,14 +82,10 @@ def program(program_id):
 @login_required("coordinator")
 def add_cohort(program_id):
     _program_or_404(program_id)
-    try:
-        events.add_cohort(get_db(), program_id, int(_form("number") or 0), events.parse_day(_form("starts_on")),
-                          int(_form("days") or 1), _form("site_id") or None, _form("title"))
-        flash(_("Cohort added."), "ok")
-    except ValueError:
-        flash(_("Cohort number and days must be numbers."), "error")
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    _attempt(lambda: events.add_cohort(
+        get_db(), program_id, int(_form("number") or 0), events.parse_day(_form("starts_on")),
+        int(_form("days") or 1), _form("site_id") or None, _form("title")),
+        _("Cohort added."), _("Cohort number and days must be numbers."))
     return redirect(url_for("admin.program", program_id=program_id))
 
 
@@ -83,11 +93,8 @@ def add_cohort(program_id):
 @login_required("coordinator")
 def add_site(program_id):
     _program_or_404(program_id)
-    try:
-        events.add_site(get_db(), program_id, _form("name"), _form("kind") or "venue", _form("address"))
-        flash(_("Site added."), "ok")
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    _attempt(lambda: events.add_site(get_db(), program_id, _form("name"), _form("kind") or "venue", _form("address")),
+             _("Site added."))
     return redirect(url_for("admin.program", program_id=program_id))
 
 
@@ -95,14 +102,10 @@ def add_site(program_id):
 @login_required("coordinator")
 def add_target(program_id):
     _program_or_404(program_id)
-    try:
-        events.add_target(get_db(), program_id, int(_form("expected") or -1), _form("cohort_id") or None,
-                          _form("role") or None, _form("province"), _form("district"), _form("subdistrict"))
-        flash(_("Target added."), "ok")
-    except ValueError:
-        flash(_("The expected count must be a number."), "error")
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    _attempt(lambda: events.add_target(
+        get_db(), program_id, int(_form("expected") or -1), _form("cohort_id") or None, _form("role") or None,
+        _form("province"), _form("district"), _form("subdistrict")),
+        _("Target added."), _("The expected count must be a number."))
     return redirect(url_for("admin.program", program_id=program_id))
 
 
@@ -120,12 +123,9 @@ def cohort(cohort_id):
 @login_required("coordinator")
 def add_session(cohort_id):
     _cohort_or_404(cohort_id)
-    try:
-        events.add_session(get_db(), cohort_id, events.parse_day(_form("day")), _form("slot") or "day",
-                           _form("opens_at") or None, _form("closes_at") or None, title=_form("title"))
-        flash(_("Session added."), "ok")
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    _attempt(lambda: events.add_session(
+        get_db(), cohort_id, events.parse_day(_form("day")), _form("slot") or "day", _form("opens_at") or None,
+        _form("closes_at") or None, title=_form("title")), _("Session added."))
     return redirect(url_for("admin.cohort", cohort_id=cohort_id))
 
 
@@ -133,11 +133,7 @@ def add_session(cohort_id):
 @login_required("coordinator")
 def split_session(session_id):
     session = events.get_session(get_db(), session_id) or abort(404)
-    try:
-        events.split_day(get_db(), session_id)
-        flash(_("The day is now a morning and an afternoon session."), "ok")
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    _attempt(lambda: events.split_day(get_db(), session_id), _("The day is now a morning and an afternoon session."))
     return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"]))
 
 

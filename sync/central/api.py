@@ -17,9 +17,7 @@ sign its own changes with its secret (a protocol 2 matter).
 
 import time
 
-from sync.protocol import SyncError, check_batch, check_protocol, check_vector
-
-PULL_LIMIT = 2000
+from sync.protocol import SyncError, check_batch, check_protocol, check_pull
 
 
 class CentralBackend:
@@ -77,14 +75,8 @@ class CentralBackend:
 
     def pull(self, device: str, offset: float, body: dict) -> dict:
         """A batch of the changes the device lacks, oldest HLC first."""
-        check_protocol(body)
-        program_id = body.get("program_id")
-        if not isinstance(program_id, str):
-            raise SyncError("bad_request", "pull needs a program_id")
+        program_id, theirs, limit = check_pull(body)
         self.storage.check_program(device, program_id)
-        theirs = check_vector(body.get("vector"))
-        limit = body.get("limit", 500)
-        limit = min(limit, PULL_LIMIT) if isinstance(limit, int) and limit > 0 else 500
         vector = self.storage.vector(program_id)
         if not vector:
             raise SyncError("unknown_program", f"no changes of program {program_id} here")

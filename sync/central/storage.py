@@ -21,7 +21,7 @@ import uuid
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
-from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (BigInteger, Column, Float, Index, MetaData, String, Table, Text,
                         and_, create_engine, delete, event, func, inspect, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
