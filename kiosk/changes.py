@@ -232,6 +232,12 @@ def _conflict(db, change: dict, field: str, kept: tuple, lost: tuple) -> None:
     )
 
 
+def mark_conflict_reviewed(db, conflict_id: int) -> None:
+    """A coordinator has looked at a merge conflict (the kept value stays)."""
+    db.execute("update conflicts set resolved_at = ? where id = ? and resolved_at is null",
+               [iso(now_utc()), conflict_id])
+
+
 def _text(value) -> str | None:
     return None if value is None else str(value)
 

@@ -143,8 +143,12 @@ def open_conflicts(data_dir, limit: int = 50) -> list[dict]:
     """Merge conflicts a coordinator has not reviewed yet, newest first."""
     db = connect(Path(data_dir) / DB_NAME)
     try:
-        cursor = db.execute("select id, entity, entity_id, field, kept_value, lost_value, lost_origin, recorded_at"
-                            " from conflicts where resolved_at is null order by id desc limit ?", [limit])
+        cursor = db.execute(
+            "select c.id, c.entity, c.entity_id, c.field, c.kept_value, c.lost_value, c.lost_origin, c.recorded_at,"
+            " coalesce(p.title || p.first_name || ' ' || p.last_name, s.name) as label from conflicts c"
+            " left join participants p on c.entity = 'participants' and p.id = c.entity_id"
+            " left join sites s on c.entity = 'sites' and s.id = c.entity_id"
+            " where c.resolved_at is null order by c.id desc limit ?", [limit])
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
     finally:

@@ -1,6 +1,7 @@
 """The coordinator's sync page on the kiosk, the peer API inside the kiosk app, the background
 syncer, and the central server's dashboards."""
 
+import io
 import time
 
 from sync_helpers import CentralServer, Kiosk, enrol, reap_servers  # noqa: F401
@@ -9,10 +10,60 @@ from sync.central import create_app as create_central
 from sync.syncer import Syncer, status
 
 
-def test_sync_page_shows_how_to_enrol_before_a_central_server_is_known(coordinator):
+def test_sync_page_offers_enrolment_before_a_central_server_is_known(coordinator):
     page = coordinator.get("/sync/")
     assert page.status_code == 200
-    assert "kiosk enrol URL CODE" in page.get_data(as_text=True)
+    assert 'action="/sync/enrol"' in page.get_data(as_text=True)
+
+
+def test_enrolment_from_the_browser_then_sync_now(tmp_path, coordinator, app, event, reap_servers):
+    server = CentralServer(tmp_path / "central").start()
+    try:
+        coordinator.get("/sync/?lang=en")
+        wrong = coordinator.post("/sync/enrol", data={"url": server.url, "code": "NOT-A-CODE"}, follow_redirects=True)
+        assert "Enrolment failed" in wrong.get_data(as_text=True)
+        assert status(app.config["DATA_DIR"])["central_url"] is None
+        code = server.storage().create_enrol_code("door 1")
+        right = coordinator.post("/sync/enrol", data={"url": server.url, "code": code}, follow_redirects=True)
+        assert "This kiosk is enrolled" in right.get_data(as_text=True)
+        assert coordinator.post("/sync/now").status_code == 302
+        assert status(app.config["DATA_DIR"])["pending"] == 0
+        assert server.storage().change_count() > 0
+    finally:
+        server.kill()
+
+
+def test_usb_bundle_download_and_upload_through_the_page(tmp_path, coordinator, app, db, event):
+    bundle = coordinator.get("/sync/bundle")
+    assert bundle.status_code == 200 and bundle.data[:2] == b"\x1f\x8b"
+    other = Kiosk(tmp_path / "other")
+    (tmp_path / "b.jsonl.gz").write_bytes(bundle.data)
+    from sync.bundle import import_kiosk
+
+    assert import_kiosk(other.db, tmp_path / "b.jsonl.gz", trust_new=True)["applied"] > 0
+    assert other.table("participants") == Kiosk(app.config["DATA_DIR"]).table("participants")
+    coordinator.get("/sync/?lang=en")
+    again = coordinator.post("/sync/bundle", data={"file": (io.BytesIO(bundle.data), "b.jsonl.gz")},
+                             content_type="multipart/form-data", follow_redirects=True)
+    assert "Bundle imported: 0 new of" in again.get_data(as_text=True)
+    before = db.execute("select count(*) from changes").fetchone()[0]
+    cut = coordinator.post("/sync/bundle", data={"file": (io.BytesIO(bundle.data[:-40]), "b.jsonl.gz")},
+                           content_type="multipart/form-data", follow_redirects=True)
+    assert "refused, nothing changed" in cut.get_data(as_text=True)
+    assert db.execute("select count(*) from changes").fetchone()[0] == before
+
+
+def test_conflicts_show_the_person_and_can_be_marked_reviewed(coordinator, db, event):
+    person = event["people"][0]
+    db.execute("insert into conflicts (entity, entity_id, field, kept_value, kept_hlc, lost_value, lost_hlc,"
+               " lost_origin, recorded_at) values ('participants', ?, 'phone', '0811111111', 'b', '0822222222',"
+               " 'a', 'dev', '2026-11-21T01:00:00.000Z')", [person["id"]])
+    page = coordinator.get("/sync/").get_data(as_text=True)
+    assert "นางสาวสมหญิง ใจดี" in page and "0822222222" in page
+    conflict_id = db.execute("select id from conflicts").fetchone()[0]
+    coordinator.post(f"/sync/conflicts/{conflict_id}")
+    assert "0822222222" not in coordinator.get("/sync/").get_data(as_text=True)
+    assert db.execute("select resolved_at is not null from conflicts").fetchone()[0] == 1
 
 
 def test_sync_page_is_for_coordinators_only(staff):

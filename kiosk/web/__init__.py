@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from kiosk import auth
+from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.db import get_db
 
 csrf = CSRFProtect()
@@ -35,6 +36,14 @@ def thai_date(day, short: bool = False, lang: str | None = None) -> str:
     months = THAI_MONTHS_SHORT if short else THAI_MONTHS
     era = "" if short else "พ.ศ. "
     return f"{day.day} {months[day.month - 1]} {era}{day.year + 543}"
+
+
+def local_datetime(stamp: str | None) -> str:
+    """A stored UTC time as venue date and time: '22 พ.ย. 2569 07:15'."""
+    if not stamp:
+        return ""
+    moment = parse_iso(stamp).astimezone(LOCAL_ZONE)
+    return f"{thai_date(moment.date(), short=True)} {moment:%H:%M}"
 
 
 def _current_lang() -> str:
@@ -116,6 +125,7 @@ def register_web(app) -> None:
     app.register_error_handler(HTTPException, _handle_http_error)
     app.jinja_env.filters["thai_date"] = thai_date
     app.jinja_env.filters["role"] = role_label
+    app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
     for module in (auth_views, admin, api, scan, sync_page):
         app.register_blueprint(module.bp)

@@ -1,32 +1,104 @@
 """The coordinator's day-end sync page: last successful sync, changes waiting to go, the central
-server's reachability, conflicts to review, and a "sync now" button."""
+server's reachability, conflicts to review, "sync now", enrolment, and USB bundles both ways."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+from kiosk.changes import mark_conflict_reviewed
+from kiosk.db import get_db
 from kiosk.web import login_required
+from sync import bundle
+from sync.client import enrol
 from sync.protocol import SyncError
 from sync.syncer import open_conflicts, status, sync_now
 
 bp = Blueprint("sync_page", __name__, url_prefix="/sync")
+MAX_BUNDLE_BYTES = 50 * 1024 * 1024
+
+
+def _back():
+    return redirect(url_for("sync_page.index"))
+
+
+def _data_dir() -> str:
+    return current_app.config["DATA_DIR"]
 
 
 @bp.get("/")
 @login_required(role="coordinator")
 def index():
-    data_dir = current_app.config["DATA_DIR"]
-    return render_template("sync.html", status=status(data_dir, probe=True), conflicts=open_conflicts(data_dir))
+    return render_template("sync.html", status=status(_data_dir(), probe=True), conflicts=open_conflicts(_data_dir()))
 
 
 @bp.post("/now")
 @login_required(role="coordinator")
 def now():
-    data_dir = current_app.config["DATA_DIR"]
     try:
-        summary = sync_now(data_dir)
+        summary = sync_now(_data_dir())
     except SyncError as exc:
         flash(_("Sync failed: %(error)s", error=str(exc)), "error")
     else:
         flash(_("Synced: %(pushed)d sent, %(pulled)d received.", pushed=summary["pushed"],
                 pulled=summary["pulled"]), "ok")
-    return redirect(url_for("sync_page.index"))
+    return _back()
+
+
+@bp.post("/enrol")
+@login_required(role="coordinator")
+def enrol_here():
+    url, code = request.form.get("url", "").strip(), request.form.get("code", "").strip()
+    if not url.startswith(("http://", "https://")) or not code:
+        flash(_("Give the central server's address (http://… or https://…) and the one-time code."), "error")
+        return _back()
+    try:
+        enrol(_data_dir(), url, code)
+    except SyncError as exc:
+        flash(_("Enrolment failed: %(error)s", error=str(exc)), "error")
+    else:
+        flash(_("This kiosk is enrolled. It syncs every minute while it runs."), "ok")
+    return _back()
+
+
+@bp.get("/bundle")
+@login_required(role="coordinator")
+def export_bundle():
+    """Every change this kiosk holds, as a USB bundle to carry to the central office."""
+    folder = Path(_data_dir()) / "bundles"
+    folder.mkdir(exist_ok=True)
+    path = folder / "kiosk-bundle.jsonl.gz"
+    bundle.export_kiosk(get_db(), path)
+    return send_file(path, mimetype="application/gzip", as_attachment=True, download_name="kiosk-bundle.jsonl.gz")
+
+
+@bp.post("/bundle")
+@login_required(role="coordinator")
+def import_bundle():
+    """Applies an uploaded bundle whole; a truncated or altered one is refused and changes nothing."""
+    upload = request.files.get("file")
+    if not upload or not upload.filename:
+        flash(_("Choose a bundle file (.jsonl.gz)."), "error")
+        return _back()
+    if (request.content_length or 0) > MAX_BUNDLE_BYTES:
+        flash(_("The bundle is too large."), "error")
+        return _back()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.jsonl.gz"
+        upload.save(path)
+        try:
+            result = bundle.import_kiosk(get_db(), path)
+        except SyncError as exc:
+            flash(_("The bundle was refused, nothing changed: %(error)s", error=str(exc)), "error")
+            return _back()
+    flash(_("Bundle imported: %(applied)d new of %(total)d changes.", applied=result["applied"],
+            total=result["changes"]), "ok")
+    return _back()
+
+
+@bp.post("/conflicts/<int:conflict_id>")
+@login_required(role="coordinator")
+def review(conflict_id):
+    mark_conflict_reviewed(get_db(), conflict_id)
+    return _back()
