@@ -4,6 +4,7 @@ import functools
 from datetime import date
 
 from flask import current_app, g, jsonify, redirect, render_template, request, send_from_directory, session, url_for
+from babel import Locale
 from flask_babel import Babel, gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -19,12 +20,16 @@ THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มี�
 THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 
-def select_locale() -> str:
+# Parsed once: Babel's Locale.parse looks for locale files on disk every time it runs.
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+def select_locale() -> Locale:
     """The language the user picked (?lang= remembered in the session), else Thai."""
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         session["lang"] = chosen
-    return session.get("lang", "th")
+    return _LOCALES.get(session.get("lang"), _LOCALES["th"])
 
 
 def thai_date(day, short: bool = False, lang: str | None = None) -> str:
