@@ -140,12 +140,21 @@ def test_door_journey_in_real_chromium(door):
         result.click()
         page.screenshot(path=str(ARTIFACTS / "scan-page.png"), full_page=True)
         expect(page.locator("#scan-code")).to_be_focused()  # ready for the next scan by itself
-        assert page.evaluate("window.__played") == ["ok.wav", "repeat.wav", "error.wav", "ok.wav"]
+
+        page.check("input[name=scan-direction][value=out]")  # the end of the day: people leave
+        expect(page.locator("#scan-code")).to_be_focused()
+        scan_trusted(page, cdp, first["code"])
+        expect(result).to_have_class(re.compile(r"\bok\b"))
+        expect(page.locator("#result-status")).to_have_text("Checked out")
+        assert page.evaluate("window.__played") == ["ok.wav", "repeat.wav", "error.wav", "ok.wav", "ok.wav"]
         assert errors == []
         browser.close()
 
     rows = db.execute("select result, code is null from scans order by rowid").fetchall()
-    assert rows == [("checked_in", 0), ("already_checked_in", 0), ("invalid_code", 0), ("checked_in", 1)]
+    assert rows == [("checked_in", 0), ("already_checked_in", 0), ("invalid_code", 0), ("checked_in", 1),
+                    ("checked_out", 0)]
+    assert db.execute("select last_out_at is not null from attendance where participant_id = ?",
+                      [first["id"]]).fetchone() == (1,)
     attended = {r[0] for r in db.execute("select participant_id from attendance").fetchall()}
     assert attended == {first["id"], second["id"]}
 

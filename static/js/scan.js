@@ -39,7 +39,8 @@
 
   function ownedByOtherField(target) {
     if (target === input) return false;
-    return !!(target && target.closest && target.closest("input, textarea, select, dialog, [contenteditable]"));
+    return !!(target && target.closest &&
+              target.closest("input:not([type=radio]), textarea, select, dialog, [contenteditable]"));
   }
 
   function insert(ch) {
@@ -85,6 +86,10 @@
     input.focus({ preventScroll: true });
   }
 
+  // Choosing arriving/leaving hands the keyboard straight back to the scanner.
+  document.querySelectorAll("input[name=scan-direction]").forEach((radio) =>
+    radio.addEventListener("change", () => input.focus({ preventScroll: true })));
+
   // --- posting a scan -----------------------------------------------------------------------
 
   function nonce() {
@@ -126,6 +131,8 @@
   async function sendCheckin(payload) {
     payload.nonce = nonce();
     if (sessionSelect.value) payload.session = sessionSelect.value;
+    const mode = document.querySelector("input[name=scan-direction]:checked");
+    if (mode && mode.value === "out") payload.direction = "out";
     const answer = await postJSON(door.dataset.checkinsUrl, payload, 2);
     showAnswer(answer);
     if (answer.json && answer.json.session) lastSessionId = answer.json.session.id;
