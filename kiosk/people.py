@@ -176,6 +176,15 @@ def reject_formula(value: str) -> None:
         raise PeopleError("formula", f"cell looks like a spreadsheet formula: {value[:40]!r}")
 
 
+def area_names(person: dict) -> dict:
+    """A person's area written out as names, as a form or a roster would hold them."""
+    province = geothai.province(person.get("province_code") or "")
+    district = geothai.district(person.get("district_code") or "")
+    subdistrict = geothai.subdistrict(person.get("subdistrict_code") or "")
+    return {"province": province.name_th if province else "", "district": district.name_th if district else "",
+            "subdistrict": subdistrict.name_th if subdistrict else ""}
+
+
 def participant_fields(data: dict, program_key: str) -> dict:
     """Validated, normalised participant fields from raw input (a form, a roster row)."""
     title = normalize_title(data.get("title"))
@@ -216,6 +225,24 @@ def update_participant(db, participant: dict, fields: dict) -> list[str]:
     if changed:
         changes.write(db, participant["program_id"], "participants", participant["id"], changed)
     return sorted(changed)
+
+
+def edit_participant(db, participant: dict, data: dict, program_key: str) -> list[str]:
+    """Validates an edit form like a roster row and writes only what changed; returns the fields.
+
+    A national ID left empty keeps the stored one: it is never shown, so it cannot be retyped.
+    """
+    fields = participant_fields(data, program_key)
+    if not clean_text(data.get("national_id")):
+        fields.pop("nid_hash"), fields.pop("nid_last4")
+    return update_participant(db, participant, fields)
+
+
+def set_status(db, participant: dict, status: str) -> bool:
+    """Withdraws ('withdrawn') or reinstates ('active') a participant; False if already so."""
+    if status not in ("active", "withdrawn"):
+        raise PeopleError("bad_status", "status is active or withdrawn", "status")
+    return bool(update_participant(db, participant, {"status": status}))
 
 
 def get_participant(db, participant_id: str) -> dict | None:

@@ -67,3 +67,11 @@ def target_progress(db, program_id: str) -> list[dict]:
         percent = round(100 * done / t["expected"]) if t["expected"] else 100
         out.append({**t, "attended": done, "percent": percent})
     return out
+
+
+def attendance_of(db, participant_id: str) -> list[dict]:
+    """A person's sessions with when they came and left (None when absent)."""
+    return list(db.query(
+        "select s.day, s.slot, s.opens_at, s.closes_at, a.first_at, a.last_out_at from participants p"
+        " join sessions s on s.cohort_id = p.cohort_id left join attendance a on a.session_id = s.id"
+        " and a.participant_id = p.id where p.id = ? order by s.day, s.opens_at", [participant_id]))

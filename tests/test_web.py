@@ -126,3 +126,43 @@ def test_pages_are_thai_by_default_and_english_on_request(client, db):
 def test_fonts_are_served_by_the_kiosk(client):
     response = client.get("/fonts/Sarabun-Regular.ttf")
     assert response.status_code == 200 and len(response.data) > 50_000
+
+
+def test_coordinator_corrects_a_name_and_the_change_is_logged_for_sync(coordinator, db, event):
+    person = event["people"][0]
+    page = coordinator.get(f"/participants/{person['id']}").get_data(as_text=True)
+    assert 'value="สมหญิง"' in page and 'value="เขตดินแดง"' in page
+    form = {"title": "นางสาว", "first_name": "สมหญิง", "last_name": "ใจงาม", "role": "participant",
+            "province": "กรุงเทพมหานคร", "district": "เขตดินแดง", "phone": "0812345678"}
+    assert coordinator.post(f"/participants/{person['id']}", data=form).status_code == 302
+    assert db.execute("select last_name from participants where id = ?", [person["id"]]).fetchone()[0] == "ใจงาม"
+    logged = db.execute("select payload from changes where entity = 'participants' and entity_id = ?"
+                        " order by seq desc limit 1", [person["id"]]).fetchone()[0]
+    assert '"last_name":"ใจงาม"' in logged and "first_name" not in logged  # only what changed travels
+
+
+def test_a_bad_edit_says_why_and_keeps_the_record(coordinator, db, event):
+    person = event["people"][0]
+    coordinator.get("/login?lang=en")
+    form = {"first_name": "สมหญิง", "last_name": "ใจดี", "province": "กรุงเทพมหานคร", "district": "ไม่มีเขตนี้",
+            "phone": "0812345678"}
+    page = coordinator.post(f"/participants/{person['id']}", data=form)
+    assert page.status_code == 200 and "Unknown province, district or subdistrict." in page.get_data(as_text=True)
+    assert 'value="ไม่มีเขตนี้"' in page.get_data(as_text=True)  # what was typed stays in the form
+    assert db.execute("select district_code from participants where id = ?", [person["id"]]).fetchone()[0] == "1026"
+
+
+def test_withdrawn_people_cannot_check_in_and_can_be_reinstated(coordinator, db, event):
+    from kiosk.checkin import CheckinError, check_in
+
+    person = event["people"][1]
+    coordinator.post(f"/participants/{person['id']}", data={"action": "withdrawn"})
+    with pytest.raises(CheckinError) as caught:
+        check_in(db, person["code"], session_id=event["sessions"][0]["id"])
+    assert caught.value.reason == "withdrawn"
+    coordinator.post(f"/participants/{person['id']}", data={"action": "active"})
+    assert db.execute("select status from participants where id = ?", [person["id"]]).fetchone()[0] == "active"
+
+
+def test_staff_cannot_edit_people(staff, event):
+    assert staff.get(f"/participants/{event['people'][0]['id']}").status_code == 403

@@ -6,7 +6,7 @@ from kiosk.clock import local_day
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
-from kiosk import auth, events, reports
+from kiosk import auth, events, people, reports
 from kiosk.db import get_db
 from kiosk.issuance import cohort_cards
 from kiosk.people import ROLES, PeopleError
@@ -153,6 +153,26 @@ def upload_roster(cohort_id):
         flash(message_for(exc), "error")
         return redirect(url_for("admin.cohort", cohort_id=cohort_id))
     return render_template("roster_result.html", cohort=found, result=result, messages=message_for)
+
+
+@bp.route("/participants/<participant_id>", methods=["GET", "POST"])
+@login_required("coordinator")
+def participant(participant_id):
+    """Correct a person's details, or withdraw / reinstate them; every change is logged for sync."""
+    db = get_db()
+    person = people.get_participant(db, participant_id) or abort(404)
+    program = events.get_program(db, person["program_id"])
+    form = request.form if request.method == "POST" else None
+    if form is not None:
+        action = form.get("action", "save")
+        if action in ("withdrawn", "active"):
+            _attempt(lambda: people.set_status(db, person, action), _("Saved."))
+            return redirect(url_for("admin.participant", participant_id=participant_id))
+        if _attempt(lambda: people.edit_participant(db, person, form.to_dict(), program["signing_key"]), _("Saved.")):
+            return redirect(url_for("admin.participant", participant_id=participant_id))
+    return render_template("participant.html", person=person, program=program, form=form or {**person, **people.area_names(person)},
+                           cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES,
+                           history=reports.attendance_of(db, participant_id))
 
 
 @bp.get("/cohorts/<cohort_id>/badges.pdf")
