@@ -26,9 +26,9 @@ class ChangeError(Exception):
         self.reason = reason
 
 
-def clock(db) -> HybridClock:
+def clock(db, device: str | None = None) -> HybridClock:
     """The hybrid logical clock of this database's device, started past every stamp it holds."""
-    device = device_id(db)
+    device = device or device_id(db)
     with _clocks_lock:
         if device not in _clocks:
             hlc = HybridClock(device)
@@ -43,23 +43,25 @@ def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: st
     """Records a local change to one domain row and applies it; returns the change."""
     with transaction(db):
         origin = device_id(db)
+        hlc = clock(db, origin)
         seq = vector_seq(db, program_id, origin) + 1
-        _observe_own_latest(db, program_id, origin, seq - 1)
+        _observe_own_latest(db, hlc, program_id, origin, seq - 1)
         change = {
             "program_id": program_id, "origin": origin, "seq": seq,
-            "entity": entity, "id": entity_id, "op": op, "hlc": clock(db).tick(),
+            "entity": entity, "id": entity_id, "op": op, "hlc": hlc.tick(),
             "payload": _with_base(db, entity, entity_id, fields),
         }
-        apply_change(db, change)
+        validate(change)
+        _log_and_apply(db, change, hlc)
     return change
 
 
-def _observe_own_latest(db, program_id: str, origin: str, seq: int) -> None:
+def _observe_own_latest(db, hlc: HybridClock, program_id: str, origin: str, seq: int) -> None:
     """Another process (the CLI beside the server) may have written last: stay after its stamp."""
     if seq:
         row = db.execute("select hlc from changes where program_id = ? and origin = ? and seq = ?",
                          [program_id, origin, seq]).fetchone()
-        clock(db).observe(row[0])
+        hlc.observe(row[0])
 
 
 def _with_base(db, entity: str, entity_id: str, fields: dict) -> dict:
@@ -91,6 +93,8 @@ def validate(change: dict) -> None:
         raise ChangeError("unknown_entity", f"unknown entity {change.get('entity')!r}")
     if change.get("op") not in ("upsert", "delete"):
         raise ChangeError("bad_change", f"unknown op {change.get('op')!r}")
+    if change["op"] == "delete" and change["entity"] in APPEND_ONLY:
+        raise ChangeError("bad_change", f"{change['entity']} are events and are never deleted")
     payload = change.get("payload")
     if not isinstance(payload, dict):
         raise ChangeError("bad_change", "payload must be an object")
@@ -116,6 +120,12 @@ def apply_change(db, change: dict) -> bool:
         return False
     if change["seq"] != have + 1:
         raise ChangeError("seq_gap", f"change {change['seq']} from {change['origin']} follows {have}")
+    _log_and_apply(db, change, clock(db))
+    return True
+
+
+def _log_and_apply(db, change: dict, hlc: HybridClock) -> None:
+    """Appends a validated, in-order change to the log, advances the vector, applies it."""
     db.execute(
         "insert into changes (program_id, origin, seq, entity, entity_id, op, payload, hlc)"
         " values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -128,14 +138,16 @@ def apply_change(db, change: dict) -> bool:
         " on conflict(program_id, origin) do update set seq = excluded.seq",
         [change["program_id"], change["origin"], change["seq"]],
     )
-    clock(db).observe(change["hlc"])
+    hlc.observe(change["hlc"])
     materialize(db, change)
-    return True
 
 
 def materialize(db, change: dict) -> None:
     """Applies a logged change to its domain table."""
     entity, entity_id = change["entity"], change["id"]
+    if entity in APPEND_ONLY:  # events are never deleted: no tombstone to look for
+        _append(db, change)
+        return
     if db.execute("select 1 from tombstones where entity = ? and entity_id = ?",
                   [entity, entity_id]).fetchone():
         return
@@ -144,10 +156,7 @@ def materialize(db, change: dict) -> None:
         db.execute("insert or replace into tombstones values (?, ?, ?)", [entity, entity_id, change["hlc"]])
         db.execute("delete from row_clocks where entity = ? and entity_id = ?", [entity, entity_id])
         return
-    if entity in APPEND_ONLY:
-        _append(db, change)
-    else:
-        _merge(db, change)
+    _merge(db, change)
 
 
 def _append(db, change: dict) -> None:

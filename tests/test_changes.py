@@ -156,3 +156,11 @@ def test_hybrid_clock_stays_ahead_of_what_it_observed_even_when_the_wall_clock_i
     clock.observe("0000000005000-00007-other")
     assert clock.tick() == "0000000005000-00008-dev"
     assert clock.tick() > "0000000005000-00008-dev"
+
+
+def test_scans_are_events_and_a_delete_of_one_is_refused(db):
+    change = {"program_id": "p", "origin": "o", "seq": 1, "entity": "scans", "id": "s", "op": "delete",
+              "payload": {}, "hlc": "0000000000001-00000-o"}
+    with pytest.raises(changes.ChangeError) as caught:
+        changes.validate(change)
+    assert caught.value.reason == "bad_change"
