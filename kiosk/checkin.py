@@ -122,22 +122,30 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     same `device` again returns (or raises) the first outcome and stores nothing new.
     Raises CheckinError with a REASON_* code.
     """
+    with _writer_turn(db):
+        outcome = check_in_outcome(db, code, session_id, at, device, operator, nonce, direction, participant_id)
+    if isinstance(outcome, CheckinError):
+        raise outcome
+    return outcome
+
+
+def check_in_outcome(db, code=None, session_id=None, at=None, device=None, operator=None, nonce=None,
+                     direction="in", participant_id=None) -> CheckinResult | CheckinError:
+    """`check_in`, returning the CheckinError instead of raising it: the attempt is stored either
+    way, so a caller batching several scans in one transaction keeps every record."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
     moment = _moment(at)
     claim = _claim(db, code, participant_id)
-    with _writer_turn(db), transaction(db):
+    with transaction(db):
         device = device or device_id(db)
         earlier = _scan_by_nonce(db, device, nonce)
         if earlier:
-            outcome = _replay(db, earlier)
-        else:
-            scan_id = new_id()
-            outcome = _decide(db, claim, session_id, moment, direction, scan_id)
-            _record(db, outcome, claim, session_id, moment, direction, scan_id,
-                    {"device_id": device, "operator": operator, "nonce": nonce})
-    if isinstance(outcome, CheckinError):
-        raise outcome
+            return _replay(db, earlier)
+        scan_id = new_id()
+        outcome = _decide(db, claim, session_id, moment, direction, scan_id)
+        _record(db, outcome, claim, session_id, moment, direction, scan_id,
+                {"device_id": device, "operator": operator, "nonce": nonce})
     return outcome
 
 

@@ -21,7 +21,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 
 from kiosk import camera, checkin
 from kiosk.clock import parse_iso
-from kiosk.db import get_db
+from kiosk.db import GroupCommitter, get_db
 from kiosk.web import current_user, error_json, login_required, role_label
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -101,13 +101,12 @@ def create_checkin():
     fields, problem = _scan_request()
     if problem:
         return problem
-    try:
-        result = checkin.check_in(
-            get_db(), fields["code"], session_id=fields["session"], at=fields["at"],
-            operator=current_user()["username"], nonce=fields["nonce"],
-            direction=fields["direction"] or "in", participant_id=fields["participant_id"])
-    except checkin.CheckinError as exc:
-        return _checkin_error(exc)
+    scan = {"code": fields["code"], "session_id": fields["session"], "at": fields["at"],
+            "operator": current_user()["username"], "nonce": fields["nonce"],
+            "direction": fields["direction"] or "in", "participant_id": fields["participant_id"]}
+    result = GroupCommitter.run(current_app.config["DATABASE"], lambda db: checkin.check_in_outcome(db, **scan))
+    if isinstance(result, checkin.CheckinError):
+        return _checkin_error(result)
     body = result.as_json()
     _person(body["participant"])
     return jsonify(body)

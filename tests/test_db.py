@@ -1,0 +1,59 @@
+"""The database helpers: the group-commit writer that the door's API writes through."""
+
+import threading
+
+import pytest
+
+from kiosk.db import GroupCommitter, connect
+
+
+@pytest.fixture
+def table(db):
+    db.execute("create table things (name text primary key)")
+    return db
+
+
+def test_jobs_from_many_threads_are_committed_and_a_failing_one_changes_nothing(table, data_dir):
+    path = str(data_dir / "kiosk.db")
+    errors = []
+
+    def insert(name):
+        def job(db):
+            db.execute("insert into things values (?)", [name])
+            if name.endswith("7"):
+                raise ValueError("job failed after writing")
+            return name
+        try:
+            assert GroupCommitter.run(path, job) == name
+        except ValueError:
+            errors.append(name)
+
+    threads = [threading.Thread(target=insert, args=(f"n{i}",)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = {r[0] for r in connect(path).execute("select name from things")}
+    assert sorted(errors) == ["n17", "n27", "n37", "n7"]
+    assert names == {f"n{i}" for i in range(40)} - set(errors)
+
+
+def test_an_answered_job_is_already_visible_to_other_connections(table, data_dir):
+    path = str(data_dir / "kiosk.db")
+    GroupCommitter.run(path, lambda db: db.execute("insert into things values ('seen')"))
+    assert connect(path).execute("select count(*) from things").fetchone()[0] == 1
+
+
+def test_an_idle_writer_ends_and_the_next_job_starts_a_new_one(table, data_dir, monkeypatch):
+    monkeypatch.setattr(GroupCommitter, "IDLE_SECONDS", 0.05)
+    path = str(data_dir / "kiosk.db")
+    GroupCommitter.run(path, lambda db: db.execute("insert into things values ('a')"))
+    first = GroupCommitter._all.get(path)
+    for _ in range(100):
+        if path not in GroupCommitter._all:
+            break
+        threading.Event().wait(0.02)
+    assert path not in GroupCommitter._all
+    GroupCommitter.run(path, lambda db: db.execute("insert into things values ('b')"))
+    assert GroupCommitter._all.get(path) is not first
+    assert connect(path).execute("select count(*) from things").fetchone()[0] == 2
