@@ -18,7 +18,7 @@ def _data_dir(ctx) -> Path:
     if isinstance(obj, dict):
         obj = obj.get("data") or obj.get("data_dir") or obj.get("DATA_DIR")
     elif obj is not None and not isinstance(obj, (str, os.PathLike)):
-        obj = getattr(obj, "data_dir", None) or getattr(obj, "data", None)
+        obj = getattr(obj, "folder", None)  # kiosk.cli.Context
     return data_dir(obj)
 
 

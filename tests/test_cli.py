@@ -91,3 +91,16 @@ def test_badges_as_pdf_and_png(run, tmp_path):
     out = tmp_path / "png"
     result = run("badges", "--cohort", "1", "--out", str(out), "--format", "png")
     assert result.exit_code == 0 and len(list(out.glob("*.png"))) == 200
+
+
+def test_sync_commands_use_the_data_folder_given_with_data(run, tmp_path, monkeypatch):
+    monkeypatch.delenv("KIOSK_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "default-home"))
+    run("demo")
+    bundle = tmp_path / "door.jsonl.gz"
+    result = run("export-bundle", str(bundle))
+    assert result.exit_code == 0, result.output
+    assert bundle.stat().st_size > 1000  # the demo's changes, not an empty default folder's
+    assert not (tmp_path / "default-home").exists()
+    unenrolled = run("sync")
+    assert unenrolled.exit_code == 1 and "unenrolled" in unenrolled.output
