@@ -136,7 +136,7 @@ def register_web(app) -> None:
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     peer.register(app)
-    app.add_url_rule("/fonts/<name>", "font", _font)
+    app.add_url_rule("/fonts/<name>", "font", serve_font)
     app.add_url_rule("/ca.pem", "ca_certificate", _ca_certificate)
     app.jinja_env.globals["url_map_endpoints"] = set(app.view_functions)
 
@@ -146,7 +146,7 @@ def _ca_certificate():
     return send_from_directory(current_app.config["DATA_DIR"], "ca.pem", mimetype="application/x-x509-ca-cert")
 
 
-def _font(name: str):
+def serve_font(name: str):
     """Sarabun, served from the installed font package: no web font comes from the internet."""
     from fontpkg_sarabun import ROOT
 

@@ -12,6 +12,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir
+from kiosk.web import serve_font
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
 from sync.server import install_error_pages, make_blueprint
@@ -47,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_pages(app)
+    app.add_url_rule("/fonts/<name>", "font", serve_font)  # Sarabun from the installed package, as on kiosks
     return app
 
 
