@@ -67,20 +67,40 @@ class GroupCommitter:
         self._jobs: queue.Queue = queue.Queue()
         threading.Thread(target=self._run, name="kiosk-writer", daemon=True).start()
 
+    _write_locks: dict[str, threading.Lock] = {}
+
     @classmethod
-    def run(cls, path: str | Path, job):
-        """Runs `job(db)` on the writer of the database at `path`; returns (or raises) what it did."""
+    def run(cls, path: str | Path, job, db: sqlite_utils.Database | None = None):
+        """Runs `job(db)` in a write transaction on the database at `path`; returns (or raises) its result.
+
+        With `db` given and no other write under way, the job runs at once on that connection:
+        a lone scan should not wait for a thread switch. Otherwise it joins the writer's next batch.
+        """
+        lock = cls._write_lock(str(path))
+        if db is not None and lock.acquire(blocking=False):
+            try:
+                with transaction(db):
+                    return job(db)
+            finally:
+                lock.release()
         done = concurrent.futures.Future()
         with cls._lock:  # so that an idle writer cannot leave between lookup and put
             writer = cls._all.get(str(path)) or cls._all.setdefault(str(path), cls(str(path)))
             writer._jobs.put((job, done))
         return done.result()
 
+    @classmethod
+    def _write_lock(cls, path: str) -> threading.Lock:
+        with cls._lock:
+            return cls._write_locks.setdefault(path, threading.Lock())
+
     def _run(self) -> None:
         db = connect(self.path)
+        lock = self._write_lock(self.path)
         try:
             while (batch := self._next_batch()) is not None:
-                self._commit(db, batch)
+                with lock:
+                    self._commit(db, batch)
         finally:
             db.close()
 

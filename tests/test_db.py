@@ -57,3 +57,22 @@ def test_an_idle_writer_ends_and_the_next_job_starts_a_new_one(table, data_dir, 
     GroupCommitter.run(path, lambda db: db.execute("insert into things values ('b')"))
     assert GroupCommitter._all.get(path) is not first
     assert connect(path).execute("select count(*) from things").fetchone()[0] == 2
+
+
+def test_a_lone_job_runs_at_once_on_the_callers_connection(table, data_dir):
+    path = str(data_dir / "kiosk.db")
+    seen = GroupCommitter.run(path, lambda d: (d.execute("insert into things values ('x')"), d)[1], db=table)
+    assert seen is table and not table.conn.in_transaction
+    assert connect(path).execute("select count(*) from things").fetchone()[0] == 1
+
+
+def test_a_lone_job_that_fails_leaves_nothing(table, data_dir):
+    path = str(data_dir / "kiosk.db")
+
+    def job(d):
+        d.execute("insert into things values ('y')")
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        GroupCommitter.run(path, job, db=table)
+    assert connect(path).execute("select count(*) from things").fetchone()[0] == 0

@@ -104,7 +104,8 @@ def create_checkin():
     scan = {"code": fields["code"], "session_id": fields["session"], "at": fields["at"],
             "operator": current_user()["username"], "nonce": fields["nonce"],
             "direction": fields["direction"] or "in", "participant_id": fields["participant_id"]}
-    result = GroupCommitter.run(current_app.config["DATABASE"], lambda db: checkin.check_in_outcome(db, **scan))
+    result = GroupCommitter.run(current_app.config["DATABASE"], lambda db: checkin.check_in_outcome(db, **scan),
+                                db=get_db())
     if isinstance(result, checkin.CheckinError):
         return _checkin_error(result)
     body = result.as_json()
