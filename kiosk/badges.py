@@ -158,12 +158,12 @@ def _name_lines(badge: dict, measure: Measure, y: float) -> tuple[list[Text], fl
     one_line_size = _LEFT_W / max(measure(name, True), 1e-6)
     if one_line_size >= 13 or not badge["last_name"]:
         size = min(one_line_size, 18)
-        baseline = y + 1.05 * size * _PT
+        baseline = y + 1.2 * size * _PT  # room for stacked marks (ที่, ชื่น) under the rule
         return [_line(measure, _PAD, baseline, _LEFT_W, name, size, 9, True)], baseline + 0.5 * size * _PT
     first = full_name({**badge, "last_name": ""})
     size = min(15.0, _LEFT_W / max(measure(first, True), measure(badge["last_name"], True), 1e-6))
     size = max(size, 9.0)
-    b1 = y + 1.05 * size * _PT
+    b1 = y + 1.2 * size * _PT  # room for stacked marks (ที่, ชื่น) under the rule
     b2 = b1 + 1.35 * size * _PT
     lines = [
         _line(measure, _PAD, b1, _LEFT_W, first, size, 9, True),
