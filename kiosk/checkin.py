@@ -17,14 +17,13 @@ Check-in windows are local time (Asia/Bangkok) against `sessions.opens_at`/`clos
 from __future__ import annotations
 
 import contextlib
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from kiosk import changes
 from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
-from kiosk.db import device_id, transaction
+from kiosk.db import GroupCommitter, device_id, transaction
 from kiosk.events import cohort_by_id, get_program, sessions_on
 from kiosk.issuance import active_badge, badge_card, issue_badge, program_keys
 from kiosk.people import ROLE_NAMES_TH, area_label, full_name, get_participant, search
@@ -149,18 +148,13 @@ def check_in_outcome(db, code=None, session_id=None, at=None, device=None, opera
     return outcome
 
 
-# Threads of one server queue here for the write lock. Left to SQLite, a waiting writer polls
-# with sleeps of up to 100 ms (its busy handler), which at the door turns a 1 ms check-in into a
-# 250 ms one whenever two scans meet; a mutex hands over the moment the writer before is done.
-_WRITERS = threading.Lock()
-
-
 @contextlib.contextmanager
 def _writer_turn(db):
+    """Queues behind the other writers of this database in this process (the API's group commit too)."""
     if db.conn.in_transaction:  # already inside the caller's transaction: it holds the lock
         yield
         return
-    with _WRITERS:
+    with GroupCommitter.write_lock(db):
         yield
 
 

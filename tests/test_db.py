@@ -76,3 +76,9 @@ def test_a_lone_job_that_fails_leaves_nothing(table, data_dir):
     with pytest.raises(ValueError):
         GroupCommitter.run(path, job, db=table)
     assert connect(path).execute("select count(*) from things").fetchone()[0] == 0
+
+
+def test_direct_writers_and_the_group_writer_share_one_lock_however_the_path_is_spelt(table, data_dir, monkeypatch):
+    monkeypatch.chdir(data_dir.parent)
+    relative = f"{data_dir.name}/../{data_dir.name}/kiosk.db"
+    assert GroupCommitter.write_lock(table) is GroupCommitter._write_lock(relative)
