@@ -1,0 +1,189 @@
+"""The one error contract: a base error with a stable `reason`, the registry of reasons, the JSON body.
+
+Every domain error derives from `KioskError`. Its `reason` is a code in `REASONS`, which gives the
+English message (the msgid; Thai comes from the catalog where the error is shown) and the HTTP
+status. The web layers (kiosk, peer sync, central) answer `error_body(...)` for JSON and render the
+translated message for pages; the CLI prints the same message. Reason codes never change once
+shipped. This module imports no Flask: the domain raises these errors without a web stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def N_(text: str) -> str:
+    """Marks a message for extraction into the catalog; it is translated where it is shown."""
+    return text
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    status: int
+    message: str
+
+
+REASONS: dict[str, Reason] = {}
+
+
+def _register(status: int, **messages: str) -> None:
+    for code, message in messages.items():
+        if code in REASONS:
+            raise ValueError(f"reason {code} registered twice")
+        REASONS[code] = Reason(code, status, message)
+
+
+# --- people, rosters, registration -------------------------------------------------------------
+_register(
+    400,
+    missing_name=N_("A first and last name are required."),
+    name_too_long=N_("The name is too long (100 characters at most)."),
+    field_too_long=N_("The text is too long."),
+    bad_text=N_("Use plain text: no HTML, no control characters."),
+    unknown_area=N_("Unknown province, district or subdistrict."),
+    ambiguous_area=N_("This district name exists in several provinces: give the province."),
+    bad_national_id=N_("The national ID must be 13 digits with a valid check digit."),
+    bad_phone=N_("The phone number is not a Thai number."),
+    unknown_role=N_("Unknown role: use participant, speaker, staff or observer."),
+    bad_status=N_("The status is active or withdrawn."),
+    formula=N_("The cell looks like a spreadsheet formula; type plain text."),
+    duplicate=N_("The same person appears twice in the file."),
+    empty_file=N_("The file is empty."),
+    not_a_roster=N_("This is not a CSV or Excel (.xlsx) file."),
+    old_excel=N_("Old .xls files cannot be read: save as .xlsx or CSV."),
+    bad_encoding=N_("The text is neither UTF-8 nor Thai Windows (TIS-620)."),
+    bad_xlsx=N_("The Excel file cannot be read."),
+    no_roster_sheet=N_("No sheet has a header row with name columns."),
+    no_header=N_("No header row with name columns (ชื่อ, นามสกุล)."),
+    too_many_rows=N_("The file has too many rows."),
+)
+_register(413, file_too_large=N_("The file is too large (10 MB at most)."))
+
+# --- event set-up ------------------------------------------------------------------------------
+_register(
+    400,
+    missing_title=N_("The program needs a title."),
+    bad_date=N_("Not a date: use 2026-11-21 or 21/11/2569."),
+    bad_days=N_("A cohort lasts 1 to 31 days."),
+    bad_slot=N_("Only a whole-day session can be split into morning and afternoon."),
+    bad_window=N_("The check-in window must run from an earlier to a later time (HH:MM)."),
+    bad_target=N_("The expected count cannot be negative."),
+    bad_kind=N_("A site is a venue or a remote office."),
+    choose_program=N_("Several programs exist: name one with --program."),
+)
+_register(409, duplicate_cohort=N_("This cohort number already exists."),
+          session_in_use=N_("This session already has scans."))
+_register(404, unknown_cohort=N_("No such cohort."), unknown_program=N_("No such program."),
+          unknown_session=N_("No such session."))
+
+# --- accounts ----------------------------------------------------------------------------------
+_register(
+    400,
+    bad_username=N_("User name: 2–40 letters, digits, dot, dash or underscore."),
+    bad_role=N_("The role is coordinator or staff."),
+    weak_password=N_("The password needs at least 8 characters."),
+)
+_register(403, bad_setup_code=N_("Wrong set-up code. It is printed in the window where the kiosk was started."),
+          setup_done=N_("A coordinator account already exists: log in."))
+_register(409, duplicate_user=N_("This user name is taken."))
+_register(404, unknown_user=N_("No such user."))
+
+# --- the door ----------------------------------------------------------------------------------
+_register(
+    409,
+    wrong_cohort=N_("This person belongs to another cohort or day."),
+    no_open_session=N_("No session is open for check-in now."),
+    withdrawn=N_("This person has withdrawn from the program."),
+    not_checked_in=N_("This person has not checked in to this session."),
+)
+_register(422, invalid_code=N_("Not a badge of this event: mistyped, damaged or forged."))
+_register(404, unknown_participant=N_(
+    "The badge is genuine but nobody on this kiosk holds it. Sync, or search by name."))
+_register(410, revoked_badge=N_(
+    "This badge was replaced by a newer one. Ask for the new badge or search by name."))
+_register(400, empty_frame=N_("No camera image was sent."), bad_image=N_("The camera image cannot be read."))
+_register(413, frame_too_large=N_("The camera image is too large."))
+
+# --- documents ---------------------------------------------------------------------------------
+_register(503, no_text_shaping=N_(
+    "Thai text shaping (Raqm) is missing on this computer: badges would print without tone marks."))
+
+# --- sync --------------------------------------------------------------------------------------
+_register(
+    400,
+    bad_json=N_("The request body is not a JSON object."),
+    protocol_version=N_("This device speaks another sync protocol version: update this kiosk."),
+    bundle_truncated=N_("The bundle file is incomplete (cut short while copying?)."),
+    bundle_tampered=N_("The bundle file was altered or is not a bundle of this program."),
+)
+_register(422, unknown_entity=N_("A change names an unknown kind of record."),
+          unknown_field=N_("A change names an unknown field."),
+          bad_change=N_("A change is malformed."))
+_register(409, seq_gap=N_("Changes arrived out of order; the sync will resend them."),
+          origin_mismatch=N_("A change claims another device's history."))
+_register(403, wrong_program=N_("This belongs to another program."),
+          revoked_device=N_("This device was revoked on the central server."),
+          bad_code=N_("The enrolment code is wrong, used or expired."))
+_register(401, unauthenticated=N_("Log in or send a staff API token."),
+          unenrolled=N_("This device is not enrolled with the central server."),
+          replayed=N_("This request was already received."))
+_register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
+
+# --- any request -------------------------------------------------------------------------------
+_register(400, bad_request=N_("The request is not valid."),
+          csrf=N_("The form expired or was sent from elsewhere. Please go back, reload and try again."))
+_register(403, forbidden=N_("You may not do this with this account."))
+_register(404, not_found=N_("There is no such page."))
+_register(405, method_not_allowed=N_("This address does not take this kind of request."))
+_register(413, payload_too_large=N_("The request is too large."))
+_register(429, too_many_requests=N_("Too many attempts: wait a moment and try again."))
+_register(500, server_error=N_("Something went wrong on this computer. Nothing was saved; please try again."))
+
+# Werkzeug's HTTP errors, by status, as reasons.
+HTTP_REASONS = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "payload_too_large", 429: "too_many_requests"}
+
+
+class KioskError(Exception):
+    """A refused act: `reason` is a stable code in REASONS; the text is the detail, in English.
+
+    `field` names the form field at fault; `detail` is a finer machine-readable cause.
+    A subclass may set `STATUS` to answer some reasons with another HTTP status in its domain.
+    """
+
+    STATUS: dict[str, int] = {}
+
+    def __init__(self, reason: str, message: str | None = None, *, field: str | None = None,
+                 detail: str | None = None):
+        super().__init__(message or (REASONS[reason].message if reason in REASONS else reason))
+        self.reason = reason
+        self.field = field
+        self.detail = detail
+
+    @property
+    def status(self) -> int:
+        if self.reason in self.STATUS:
+            return self.STATUS[self.reason]
+        return status_of(self.reason)
+
+    def body(self, message: str | None = None, **extra) -> dict:
+        """The JSON error body for this error, with `message` (translated) instead of the detail."""
+        return error_body(self.reason, message or str(self), **extra)
+
+
+def status_of(reason: str) -> int:
+    """The HTTP status of a reason; an unregistered one (a bug) answers 400, never a crash."""
+    found = REASONS.get(reason)
+    return found.status if found else 400
+
+
+def message_of(reason: str) -> str:
+    """The English message of a reason (translate it where it is shown)."""
+    found = REASONS.get(reason)
+    return found.message if found else reason
+
+
+def error_body(reason: str, message: str | None = None, **extra) -> dict:
+    """The one JSON error body: {"ok": false, "reason": CODE, "error": MESSAGE, ...extra}."""
+    return {"ok": False, "reason": reason, "error": message or message_of(reason), **extra}
