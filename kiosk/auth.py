@@ -12,6 +12,7 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from kiosk.errors import KioskError
 from kiosk.clock import iso, new_id, now_utc
 from kiosk.db import transaction
 
@@ -20,12 +21,8 @@ SETUP_FILE = "setup_code"
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,40}$")
 
 
-class AuthError(Exception):
-    """An account request that cannot be done; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class AuthError(KioskError):
+    """An account request that cannot be done."""
 
 
 def _token_hash(token: str) -> str:

@@ -25,6 +25,7 @@ from fontpkg_sarabun import ROOT as _SARABUN_ROOT
 from PIL import Image, ImageDraw, ImageFont, features
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
+from kiosk.errors import KioskError
 from kiosk.people import full_name
 
 FONT_REGULAR = Path(_SARABUN_ROOT) / "files" / "Sarabun-Regular.ttf"
@@ -60,7 +61,7 @@ _PT = 25.4 / 72  # mm per point
 _SAFE_NAME = re.compile(r"[A-Z0-9]{1,64}")
 
 
-class RenderError(Exception):
+class RenderError(KioskError):
     """Badges cannot be drawn correctly on this machine."""
 
 
@@ -107,6 +108,7 @@ def require_raqm() -> None:
     """Raise `RenderError` unless Pillow can shape Thai (Raqm layout with libfribidi)."""
     if not features.check("raqm"):
         raise RenderError(
+            "no_text_shaping",
             "Pillow cannot shape Thai text: its Raqm layout is unavailable. "
             "Install the system library libfribidi (Debian/Ubuntu: "
             "apt-get install libfribidi0) and restart."

@@ -5,16 +5,14 @@ import io
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
+from kiosk.errors import KioskError
+
 MAX_FRAME_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 
 
-class FrameError(Exception):
-    """A frame that cannot be read; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class FrameError(KioskError):
+    """A camera frame that cannot be read."""
 
 
 def decode_frame(data: bytes) -> list[str]:

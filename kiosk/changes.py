@@ -8,6 +8,7 @@ program (partition) and numbered gap-free per (program, origin device).
 import json
 import threading
 
+from kiosk.errors import KioskError
 from kiosk.clock import HybridClock, iso, now_utc
 from kiosk.db import device_id, transaction
 from kiosk.schema import APPEND_ONLY, ENTITIES
@@ -18,12 +19,8 @@ _clocks: dict[str, HybridClock] = {}
 _clocks_lock = threading.Lock()
 
 
-class ChangeError(Exception):
-    """A change that cannot be applied; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class ChangeError(KioskError):
+    """A change that cannot be applied."""
 
 
 def clock(db, device: str | None = None) -> HybridClock:

@@ -24,6 +24,7 @@ from kiosk import changes
 from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
 from kiosk.db import GroupCommitter, device_id, transaction
+from kiosk.errors import KioskError
 from kiosk.events import cohort_by_id, get_program, sessions_on
 from kiosk.issuance import active_badge, badge_card, issue_badge, program_keys
 from kiosk.people import ROLE_NAMES_TH, area_label, full_name, get_participant, search
@@ -60,15 +61,16 @@ MESSAGES = {
 
 
 
-class CheckinError(Exception):
+class CheckinError(KioskError):
     """A scan that checked no one in (or out); `reason` is a stable code, the rest is context."""
 
-    def __init__(self, message: str, reason: str, *, program_id: str | None = None,
+    # A badge of another program is bad input at the door (422); in a sync batch it is forbidden.
+    STATUS = {REASON_WRONG_PROGRAM: 422}
+
+    def __init__(self, reason: str, message: str | None = None, *, program_id: str | None = None,
                  participant: dict | None = None, session: dict | None = None,
                  replayed: bool = False, detail: str | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.detail = detail
+        super().__init__(reason, message, detail=detail)
         self.program_id = program_id
         self.participant = participant
         self.session = session
@@ -179,14 +181,14 @@ def _claim(db, code, participant_id: str | None) -> _Claim:
     if participant_id is not None:
         return _Claim(code=None, participant_id=str(participant_id))
     if not isinstance(code, str):
-        return _Claim(None, error=CheckinError(MESSAGES[REASON_INVALID_CODE], REASON_INVALID_CODE))
+        return _Claim(None, error=CheckinError(REASON_INVALID_CODE, MESSAGES[REASON_INVALID_CODE]))
     keys = program_keys(db)
     try:
         return _Claim(normalize_code(code), program_id=verify_code(code, keys))
     except CodeError as exc:
         stored = normalize_code(code[:STORED_CODE_LEN * 2])[:STORED_CODE_LEN] or None
         detail = "thai_layout" if _has_thai(code[:STORED_CODE_LEN]) else exc.detail
-        error = CheckinError(_code_message(exc, detail), exc.reason, program_id=_tag_owner(stored, keys),
+        error = CheckinError(exc.reason, _code_message(exc, detail), program_id=_tag_owner(stored, keys),
                              detail=detail)
         return _Claim(stored, program_id=error.program_id, error=error)
 
@@ -229,11 +231,11 @@ def _participant(db, claim: _Claim) -> dict:
     if claim.participant_id is not None:
         person = get_participant(db, claim.participant_id)
         if not person:
-            raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT)
+            raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT])
     else:
         person = _holder(db, claim)
     if person["status"] == "withdrawn":
-        raise CheckinError(MESSAGES[REASON_WITHDRAWN], REASON_WITHDRAWN, program_id=person["program_id"],
+        raise CheckinError(REASON_WITHDRAWN, MESSAGES[REASON_WITHDRAWN], program_id=person["program_id"],
                            participant=person)
     return person
 
@@ -250,11 +252,11 @@ def _holder(db, claim: _Claim) -> dict:
     rows = _rows(db, "select p.*, b.revoked_at as badge_revoked_at from badges b"
                      " join participants p on p.id = b.participant_id where b.code = ?", [claim.code])
     if not rows:
-        raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT,
+        raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT],
                            program_id=claim.program_id)
     person = rows[0]
     if person.pop("badge_revoked_at"):
-        raise CheckinError(MESSAGES[REASON_REVOKED_BADGE], REASON_REVOKED_BADGE,
+        raise CheckinError(REASON_REVOKED_BADGE, MESSAGES[REASON_REVOKED_BADGE],
                            program_id=person["program_id"], participant=person)
     return person
 
@@ -283,7 +285,7 @@ def _session_for(db, person: dict, session_id, moment, direction) -> dict:
 def _chosen_session(db, person: dict, session_id: str, moment, direction) -> dict:
     session = get_door_session(db, session_id)
     if session is None:
-        raise CheckinError("no such session", REASON_NO_OPEN_SESSION, program_id=person["program_id"],
+        raise CheckinError(REASON_NO_OPEN_SESSION, "no such session", program_id=person["program_id"],
                            participant=person)
     if session["program_id"] != person["program_id"]:
         raise _error(REASON_WRONG_PROGRAM, person, session)
@@ -295,7 +297,7 @@ def _chosen_session(db, person: dict, session_id: str, moment, direction) -> dic
 
 
 def _error(reason: str, person: dict, session: dict | None = None) -> CheckinError:
-    return CheckinError(MESSAGES[reason], reason, program_id=person["program_id"], participant=person,
+    return CheckinError(reason, MESSAGES[reason], program_id=person["program_id"], participant=person,
                         session=session)
 
 
@@ -370,7 +372,7 @@ def _replay(db, scan: dict):
     person = get_participant(db, scan["participant_id"]) if scan["participant_id"] else None
     session = get_door_session(db, scan["session_id"]) if scan["session_id"] else None
     if scan["result"] not in SUCCESSES:
-        return CheckinError(MESSAGES.get(scan["result"], scan["result"]), scan["result"],
+        return CheckinError(scan["result"], MESSAGES.get(scan["result"], scan["result"]),
                             program_id=scan["program_id"], participant=person, session=session, replayed=True)
     row = db.execute("select first_at from attendance where participant_id = ? and session_id = ?",
                      [scan["participant_id"], scan["session_id"]]).fetchone()
@@ -443,7 +445,7 @@ def reissue_badge(db, participant_id: str) -> str:
     with _writer_turn(db), transaction(db):
         person = get_participant(db, participant_id)
         if not person:
-            raise CheckinError(MESSAGES[REASON_UNKNOWN_PARTICIPANT], REASON_UNKNOWN_PARTICIPANT)
+            raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT])
         if person["status"] == "withdrawn":
             raise _error(REASON_WITHDRAWN, person)
         return issue_badge(db, person)

@@ -7,12 +7,10 @@ from pathlib import Path
 import click
 
 from kiosk import auth, events
+from kiosk.clikit import Group, fail
 from kiosk.db import open_data_dir
 from kiosk.paths import data_dir
-from kiosk.people import PeopleError
 from sync import cli as sync_cli
-
-DOMAIN_ERRORS = (events.EventError, auth.AuthError, PeopleError)
 
 
 class Context:
@@ -32,11 +30,6 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def _fail(exc: Exception):
-    reason = getattr(exc, "reason", "error")
-    raise click.ClickException(f"{exc} [{reason}]")
-
-
 def _progress(label: str):
     """A progress callback drawing a bar on stderr; returns (callback, finish)."""
     state = {"bar": None}
@@ -54,7 +47,7 @@ def _progress(label: str):
     return update, finish
 
 
-@click.group()
+@click.group(cls=Group)
 @click.option("--data", "folder", envvar="KIOSK_DATA", type=click.Path(file_okay=False),
               help="Data folder (database, keys, files). Default: KIOSK_DATA or a per-user folder.")
 @click.version_option(package_name="attendance-kiosk")
@@ -108,10 +101,7 @@ def program_add(ctx, title, organizer, fiscal_year, min_percent):
     Example:
         kiosk program add "อบรมผู้นำการเปลี่ยนแปลง" --organizer "สำนักงานพัฒนาชุมชนจังหวัด" --fiscal-year 2570
     """
-    try:
-        click.echo(events.create_program(ctx.db, title, organizer, fiscal_year, min_percent))
-    except DOMAIN_ERRORS as exc:
-        _fail(exc)
+    click.echo(events.create_program(ctx.db, title, organizer, fiscal_year, min_percent))
 
 
 @program.command("list")
@@ -148,12 +138,9 @@ def cohort_add(ctx, number, program_ref, start, days, site):
     Example:
         kiosk cohort add 1 --start 28/02/2562 --days 4 --site "โรงแรมปรินซ์พาเลซ"
     """
-    try:
-        found = events.find_program(ctx.db, program_ref)
-        site_id = _site(ctx.db, found["id"], site) if site else None
-        cohort_id = events.add_cohort(ctx.db, found["id"], number, events.parse_day(start), days, site_id)
-    except DOMAIN_ERRORS as exc:
-        _fail(exc)
+    found = events.find_program(ctx.db, program_ref)
+    site_id = _site(ctx.db, found["id"], site) if site else None
+    cohort_id = events.add_cohort(ctx.db, found["id"], number, events.parse_day(start), days, site_id)
     click.echo(cohort_id)
 
 
@@ -179,12 +166,9 @@ def cohort_session(ctx, number, program_ref, day, slot, opens, closes):
     Example:
         kiosk cohort session 1 --day 2026-11-23 --slot morning --opens 07:30 --closes 12:00
     """
-    try:
-        found = events.find_program(ctx.db, program_ref)
-        chosen = events.get_cohort(ctx.db, found["id"], number) or _fail(events.EventError("unknown_cohort", f"no cohort {number}"))
-        click.echo(events.add_session(ctx.db, chosen["id"], events.parse_day(day), slot, opens, closes))
-    except DOMAIN_ERRORS as exc:
-        _fail(exc)
+    found = events.find_program(ctx.db, program_ref)
+    chosen = events.get_cohort(ctx.db, found["id"], number) or fail(events.EventError("unknown_cohort", f"no cohort {number}"))
+    click.echo(events.add_session(ctx.db, chosen["id"], events.parse_day(day), slot, opens, closes))
 
 
 @cli.command("target")
@@ -207,8 +191,8 @@ def target(ctx, expected, program_ref, number, role, province, district, subdist
         found = events.find_program(ctx.db, program_ref)
         cohort_id = events.get_cohort(ctx.db, found["id"], number)["id"] if number else None
         click.echo(events.add_target(ctx.db, found["id"], expected, cohort_id, role, province, district, subdistrict))
-    except (TypeError, *DOMAIN_ERRORS) as exc:
-        _fail(exc)
+    except TypeError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command("import-roster")
@@ -227,18 +211,15 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
     Example:
         kiosk import-roster roster.xlsx --cohort 1
     """
-    from kiosk.roster import RosterError, import_roster
+    from kiosk.roster import import_roster
 
-    try:
-        found = events.find_program(ctx.db, program_ref)
-        chosen = events.get_cohort(ctx.db, found["id"], number)
-        if not chosen:
-            raise events.EventError("unknown_cohort", f"no cohort {number} in {found['title']}")
-        update, finish = _progress("Importing")
-        result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
-        finish()
-    except (RosterError, *DOMAIN_ERRORS) as exc:
-        _fail(exc)
+    found = events.find_program(ctx.db, program_ref)
+    chosen = events.get_cohort(ctx.db, found["id"], number)
+    if not chosen:
+        raise events.EventError("unknown_cohort", f"no cohort {number} in {found['title']}")
+    update, finish = _progress("Importing")
+    result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
+    finish()
     for problem in result.problems:
         click.echo(f"row {problem.row}: {problem.reason}: {problem.message}", err=True)
     if not result.imported:
@@ -259,18 +240,15 @@ def badges(ctx, number, program_ref, out, fmt):
     Example:
         kiosk badges --cohort 1 --out badges.pdf
     """
-    from kiosk.badges import RenderError, require_raqm, write_badge_pngs
+    from kiosk.badges import require_raqm, write_badge_pngs
     from kiosk.documents import badge_sheet_pdf
     from kiosk.issuance import cohort_cards
 
-    try:
-        require_raqm()
-        found = events.find_program(ctx.db, program_ref)
-        chosen = events.get_cohort(ctx.db, found["id"], number)
-        if not chosen:
-            raise events.EventError("unknown_cohort", f"no cohort {number}")
-    except (RenderError, *DOMAIN_ERRORS) as exc:
-        _fail(exc)
+    require_raqm()
+    found = events.find_program(ctx.db, program_ref)
+    chosen = events.get_cohort(ctx.db, found["id"], number)
+    if not chosen:
+        raise events.EventError("unknown_cohort", f"no cohort {number}")
     cards = cohort_cards(ctx.db, chosen["id"])
     if fmt == "png":
         with click.progressbar(cards, label="Drawing badges", file=sys.stderr) as bar:
@@ -300,10 +278,7 @@ def user_add(ctx, name, role, password):
     Example:
         kiosk user add somchai --role staff
     """
-    try:
-        auth.add_user(ctx.db, name, role, password)
-    except auth.AuthError as exc:
-        _fail(exc)
+    auth.add_user(ctx.db, name, role, password)
     click.echo(f"{role} {name} created")
 
 
@@ -317,10 +292,7 @@ def user_token(ctx, name):
     Example:
         kiosk user token somchai
     """
-    try:
-        click.echo(auth.issue_token(ctx.db, name))
-    except auth.AuthError as exc:
-        _fail(exc)
+    click.echo(auth.issue_token(ctx.db, name))
 
 
 def lan_addresses() -> list[str]:

@@ -23,6 +23,8 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 
+from kiosk.errors import KioskError
+
 TAG_LEN = 4
 BODY_LEN = 8
 MAC_LEN = 8
@@ -38,13 +40,8 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 _MAX_RAW_LEN = 64
 
 
-class CodeError(Exception):
-    """A scanned or typed badge code was rejected; `reason` is stable, `detail` says why."""
-
-    def __init__(self, reason: str, detail: str, message: str | None = None):
-        super().__init__(message or f"{reason} ({detail})")
-        self.reason = reason
-        self.detail = detail
+class CodeError(KioskError):
+    """A scanned or typed badge code was rejected; `detail` says why (format, signature, tag)."""
 
 
 def _b32(data: bytes) -> str:
@@ -99,15 +96,15 @@ def verify_code(
     belongs to none of `programs`.
     """
     if not isinstance(code, str) or len(code) > _MAX_RAW_LEN:
-        raise CodeError(REASON_INVALID_CODE, "format", "not a badge code")
+        raise CodeError(REASON_INVALID_CODE, "not a badge code", detail="format")
     code = normalize_code(code)
     if not _CODE_RE.fullmatch(code):
-        raise CodeError(REASON_INVALID_CODE, "format", "not a badge code")
+        raise CodeError(REASON_INVALID_CODE, "not a badge code", detail="format")
     candidates = _programs_by_tag(programs).get(code[:TAG_LEN])
     if not candidates:
-        raise CodeError(REASON_WRONG_PROGRAM, "tag", "badge of another program")
+        raise CodeError(REASON_WRONG_PROGRAM, "badge of another program", detail="tag")
     tag_and_body, mac = code[: TAG_LEN + BODY_LEN], code[TAG_LEN + BODY_LEN :]
     for program_id, key in candidates:  # more than one only if two tags collide
         if hmac.compare_digest(_mac(key, tag_and_body), mac):
             return program_id
-    raise CodeError(REASON_INVALID_CODE, "signature", "badge code signature does not match")
+    raise CodeError(REASON_INVALID_CODE, "badge code signature does not match", detail="signature")

@@ -84,7 +84,7 @@ _register(
     bad_role=N_("The role is coordinator or staff."),
     weak_password=N_("The password needs at least 8 characters."),
 )
-_register(403, bad_setup_code=N_("Wrong set-up code. It is printed in the window where the kiosk was started."),
+_register(403, bad_setup_code=N_("Wrong set-up code. It is printed in the window where the server was started."),
           setup_done=N_("A coordinator account already exists: log in."))
 _register(409, duplicate_user=N_("This user name is taken."))
 _register(404, unknown_user=N_("No such user."))
@@ -136,7 +136,8 @@ _register(400, bad_request=N_("The request is not valid."),
 _register(403, forbidden=N_("You may not do this with this account."))
 _register(404, not_found=N_("There is no such page."))
 _register(405, method_not_allowed=N_("This address does not take this kind of request."))
-_register(413, payload_too_large=N_("The request is too large."))
+_register(413, payload_too_large=N_("The request is too large."),
+          too_large=N_("The request is too large for a check-in."))
 _register(429, too_many_requests=N_("Too many attempts: wait a moment and try again."))
 _register(500, server_error=N_("Something went wrong on this computer. Nothing was saved; please try again."))
 
@@ -154,7 +155,7 @@ class KioskError(Exception):
 
     STATUS: dict[str, int] = {}
 
-    def __init__(self, reason: str, message: str | None = None, *, field: str | None = None,
+    def __init__(self, reason: str, message: str | None = None, field: str | None = None, *,
                  detail: str | None = None):
         super().__init__(message or (REASONS[reason].message if reason in REASONS else reason))
         self.reason = reason

@@ -5,6 +5,7 @@ import re
 import secrets
 from datetime import date, timedelta
 
+from kiosk.errors import KioskError
 from kiosk import changes
 from kiosk.clock import iso, new_id, now_utc
 from kiosk.people import ROLES, clean_text, resolve_area
@@ -13,12 +14,8 @@ SLOTS = {"day": ("07:00", "17:00"), "morning": ("07:00", "12:00"), "afternoon": 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class EventError(Exception):
-    """An event set-up request that cannot be done; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class EventError(KioskError):
+    """An event set-up request that cannot be done."""
 
 
 def _one(db, sql: str, args) -> dict | None:

@@ -34,7 +34,7 @@ def extract() -> Catalog:
         if not root.is_dir():
             continue
         for filename, lineno, message, comments, context in extract_from_dir(
-                root, METHODS, options_map=OPTIONS, keywords={"_": None, "gettext": None, "_l": None,
+                root, METHODS, options_map=OPTIONS, keywords={"_": None, "gettext": None, "_l": None, "N_": None,
                                                                "lazy_gettext": None, "ngettext": (1, 2)}):
             where = (root / filename).relative_to(PACKAGE.parent) if (root / filename).is_relative_to(PACKAGE.parent) else root / filename
             catalog.add(message, None, [(where.as_posix(), lineno)], auto_comments=comments, context=context)

@@ -10,6 +10,7 @@ import geothai
 from geothai import normalize as area_key
 
 from kiosk import changes
+from kiosk.errors import KioskError
 from kiosk.clock import iso, new_id, now_utc
 
 ROLES = ("participant", "speaker", "staff", "observer")
@@ -32,13 +33,8 @@ _TONE_AFTER_NIKHAHIT = re.compile("\u0e4d([\u0e48-\u0e4b])")
 _PHONE = re.compile(r"^0\d{8,9}$")
 
 
-class PeopleError(Exception):
-    """A participant's data is not acceptable; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
+class PeopleError(KioskError):
+    """A participant's data is not acceptable; `field` names the field at fault."""
 
 
 def clean_text(text: str | None) -> str:

@@ -12,6 +12,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from kiosk.db import transaction
+from kiosk.errors import KioskError
 from kiosk.issuance import issue_badge
 from kiosk.people import PeopleError, add_participant, clean_text, participant_fields, split_title, update_participant
 
@@ -43,12 +44,8 @@ def _header_key(text) -> str:
 _HEADER_INDEX = {_header_key(alias): name for name, aliases in HEADERS.items() for alias in aliases}
 
 
-class RosterError(Exception):
-    """The file as a whole cannot be read; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class RosterError(KioskError):
+    """The file as a whole cannot be read."""
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from kiosk.clikit import Group, fail
 from sync.protocol import SyncError
 
 
@@ -20,10 +21,6 @@ def _data_dir(ctx) -> Path:
     elif obj is not None and not isinstance(obj, (str, os.PathLike)):
         obj = getattr(obj, "folder", None)  # kiosk.cli.Context
     return data_dir(obj)
-
-
-def _fail(exc: SyncError):
-    raise click.ClickException(f"{exc.reason}: {exc}")
 
 
 @click.command("sync")
@@ -43,10 +40,7 @@ def sync_command(ctx, url, quiet):
             click.echo(f"{event} {totals[event]}")
 
     totals: dict[str, int] = {}
-    try:
-        summary = sync_once(_data_dir(ctx), url=url, progress=progress)
-    except SyncError as exc:
-        _fail(exc)
+    summary = sync_once(_data_dir(ctx), url=url, progress=progress)
     click.echo(f"done: pushed {summary['pushed']}, pulled {summary['pulled']}, clock offset "
                f"{summary['clock_offset_s'] if summary['clock_offset_s'] is not None else '?'}s")
     for rotation in summary["rotated"]:
@@ -65,10 +59,7 @@ def enrol_command(ctx, url, code, name, peer):
     Example: kiosk enrol https://central.example.go.th ABCD-EFGH-JKLM
     """
     from sync.client import enrol
-    try:
-        answer = enrol(_data_dir(ctx), url, code, name, kind="peer" if peer else "central")
-    except SyncError as exc:
-        _fail(exc)
+    answer = enrol(_data_dir(ctx), url, code, name, kind="peer" if peer else "central")
     click.echo(f"enrolled as {answer['device_id']} with {answer.get('server_id')}")
 
 
@@ -104,7 +95,7 @@ def export_bundle_command(ctx, file, programs):
     try:
         manifest = export_kiosk(db, file, list(programs) or None)
     except SyncError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         db.close()
     click.echo(f"wrote {sum(p['changes'] for p in manifest['programs'].values())} changes to {file}")
@@ -125,7 +116,7 @@ def import_bundle_command(ctx, file, trust_new):
     try:
         result = import_kiosk(db, file, trust_new)
     except SyncError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         db.close()
     click.echo(f"{result['applied']} new of {result['changes']} changes")
@@ -161,7 +152,7 @@ def register(cli_group) -> None:
     cli_group.add_command(central, name="central")
 
 
-@click.group()
+@click.group(cls=Group)
 @click.option("--data", type=click.Path(file_okay=False), default=None, help="The kiosk's data folder.")
 @click.pass_context
 def main(ctx, data):

@@ -14,7 +14,8 @@ from kiosk import changes
 from kiosk.db import device_id, open_data_dir, rotate_device_id
 from sync import replica
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_protocol, check_pull, check_vector
-from sync.server import install_error_pages, make_blueprint
+from kiosk.webcommon import init_babel, install_error_handlers
+from sync.server import make_blueprint
 from sync.state import SyncState
 
 
@@ -113,7 +114,8 @@ def create_peer_app(data_dir) -> Flask:
     open_data_dir(Path(data_dir)).close()
     app.extensions["sync_peer"] = PeerBackend(data_dir)
     app.register_blueprint(bp)
-    install_error_pages(app)
+    init_babel(app)
+    install_error_handlers(app, page=None)
     return app
 
 

@@ -8,6 +8,8 @@ bundle. Every request and answer is a JSON object, optionally gzip-compressed; e
 import gzip
 import json
 
+from kiosk.errors import KioskError
+
 PROTOCOL = 1
 BATCH_CHANGES = 500
 BATCH_BYTES = 1024 * 1024          # uncompressed JSON of one batch, roughly
@@ -15,29 +17,8 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024  # compressed or not, refused before it is r
 MAX_INFLATED_BYTES = 64 * 1024 * 1024  # a gzip bomb stops here
 SKEW_FLAG_SECONDS = 600
 
-# reason -> HTTP status; reason codes never change once shipped.
-STATUS = {
-    "bad_json": 400, "bad_request": 400, "protocol_version": 400, "seq_gap": 409,
-    "unknown_entity": 422, "unknown_field": 422, "bad_change": 422, "payload_too_large": 413,
-    "wrong_program": 403, "unknown_program": 404, "unauthenticated": 401, "unenrolled": 401,
-    "revoked_device": 403, "replayed": 401, "origin_mismatch": 409, "bad_code": 403,
-    "bundle_truncated": 400, "bundle_tampered": 400, "unreachable": 503, "server_error": 500,
-}
-
-
-class SyncError(Exception):
-    """A refused sync request or a failed sync; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
-    @property
-    def status(self) -> int:
-        return STATUS.get(self.reason, 400)
-
-    def body(self) -> dict:
-        return {"ok": False, "reason": self.reason, "error": str(self)}
+class SyncError(KioskError):
+    """A refused sync request or a failed sync."""
 
 
 def dumps(obj) -> bytes:

@@ -14,6 +14,7 @@ import time
 from flask import Blueprint, jsonify, request
 
 from sync import auth
+from kiosk.webcommon import error_response
 from sync.protocol import MAX_REQUEST_BYTES, SyncError, decode_body
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ class TestHooks:
             time.sleep(seconds)
 
 
-def error_response(exc: SyncError):
-    return jsonify(exc.body()), exc.status
-
-
 def read_raw() -> bytes:
     """The request body's bytes, refused (413) before reading if longer than the limit."""
     length = request.content_length
@@ -81,19 +78,21 @@ def make_blueprint(name: str, get_backend) -> Blueprint:
     bp = Blueprint(name, __name__, url_prefix="/api/sync")
     hooks = TestHooks()
 
-    @bp.post("/<endpoint>")
+    @bp.route("/<endpoint>", methods=["GET", "POST"])
     def api(endpoint):
         if endpoint not in ("enrol", *SIGNED):
-            return error_response(SyncError("bad_request", f"no endpoint {endpoint}"))[0], 404
+            return error_response("not_found", f"no sync endpoint {endpoint}")
+        if request.method != "POST":
+            return error_response("method_not_allowed")
         failing = hooks.next_request()
         if failing == "before":
-            return jsonify({"ok": False, "reason": "unreachable", "error": "test hook"}), 503
+            return error_response("unreachable", "test hook")
         try:
             answer = _handle(get_backend(), endpoint, hooks)
-        except SyncError as exc:
-            return error_response(exc)
+        except SyncError as exc:  # devices read the English detail; people read the sync page
+            return error_response(exc.reason, str(exc), exc.status)
         if failing == "after":
-            return jsonify({"ok": False, "reason": "unreachable", "error": "test hook (after)"}), 503
+            return error_response("unreachable", "test hook (after)")
         return jsonify({"ok": True, **answer})
 
     return bp
@@ -120,22 +119,3 @@ def _handle(backend, endpoint: str, hooks: TestHooks) -> dict:
         return backend.push(device, offset, body, lambda: hooks.delay("before", number),
                             lambda: hooks.delay("after", number), **extra)
     return getattr(backend, endpoint)(device, offset, body)
-
-
-def install_error_pages(app) -> None:
-    """JSON errors for the API even when Flask itself refuses (413, 404, 405, 500)."""
-    from werkzeug.exceptions import HTTPException
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc):
-        if not request.path.startswith("/api/"):
-            return exc
-        reason = {413: "payload_too_large", 404: "bad_request", 405: "bad_request"}.get(exc.code, "bad_request")
-        return jsonify({"ok": False, "reason": reason, "error": exc.description}), exc.code
-
-    @app.errorhandler(Exception)
-    def _crash(exc):
-        if isinstance(exc, HTTPException):
-            return _http_error(exc)
-        log.exception("sync request failed")
-        return jsonify({"ok": False, "reason": "server_error", "error": "internal error"}), 500

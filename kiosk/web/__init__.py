@@ -3,33 +3,20 @@
 import functools
 from datetime import date
 
-from flask import current_app, g, jsonify, redirect, render_template, request, send_from_directory, session, url_for
-from babel import Locale
-from flask_babel import Babel, gettext as _, lazy_gettext as _l
+from flask import current_app, g, redirect, render_template, request, send_from_directory, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
 
 from kiosk import auth
 from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.db import get_db
+from kiosk.errors import message_of
+from kiosk.webcommon import LANGUAGES, error_response, init_babel, install_error_handlers, serve_font, wants_json
 
 csrf = CSRFProtect()
-LANGUAGES = ("th", "en")
 THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม",
                "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
 THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
-
-
-# Parsed once: Babel's Locale.parse looks for locale files on disk every time it runs.
-_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
-
-
-def select_locale() -> Locale:
-    """The language the user picked (?lang= remembered in the session), else Thai."""
-    chosen = request.args.get("lang")
-    if chosen in LANGUAGES:
-        session["lang"] = chosen
-    return _LOCALES.get(session.get("lang"), _LOCALES["th"])
 
 
 def thai_date(day, short: bool = False, lang: str | None = None) -> str:
@@ -67,11 +54,6 @@ def role_label(role: str | None) -> str:
     return str(ROLE_LABELS.get(role, role or ""))
 
 
-def error_json(reason: str, message: str, status: int = 400):
-    """The one JSON error body: {"ok": false, "reason": CODE, "error": MESSAGE}."""
-    return jsonify({"ok": False, "reason": reason, "error": message}), status
-
-
 def current_user() -> dict | None:
     """The logged-in staff member (session) or the bearer of a valid API token."""
     if "user" not in g:
@@ -90,33 +72,23 @@ def login_required(role: str | None = None):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
             user = current_user()
-            wants_json = request.path.startswith("/api/")
             if user is None:
-                if wants_json:
-                    return error_json("unauthenticated", _("Log in or send a staff API token."), 401)
+                if wants_json():
+                    return error_response("unauthenticated")
                 return redirect(url_for("auth.login", next=request.full_path))
             if role and user["role"] != role:
-                if wants_json:
-                    return error_json("forbidden", _("This needs a coordinator account."), 403)
+                if wants_json():
+                    return error_response("forbidden", _("This needs a coordinator account."))
                 return render_template("error.html", message=_("This page needs a coordinator account."), status=403), 403
             return view(*args, **kwargs)
         return wrapped
     return decorate
 
 
-def _handle_http_error(exc: HTTPException):
-    reason = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 413: "too_large"}.get(exc.code, "http_error")
-    if request.path.startswith("/api/"):
-        return error_json(reason, exc.description or exc.name, exc.code)
-    return render_template("error.html", message=exc.description or exc.name, status=exc.code), exc.code
-
-
 def _handle_csrf(exc: CSRFError):
-    if request.path.startswith("/api/"):
-        return error_json("csrf", exc.description, 400)
-    message = _("The form expired or was sent from elsewhere. Please go back, reload and try again.")
-    return render_template("error.html", message=message, status=400), 400
+    if wants_json():
+        return error_response("csrf", exc.description)
+    return render_template("error.html", message=_(message_of("csrf")), status=400), 400
 
 
 def register_web(app) -> None:
@@ -124,10 +96,10 @@ def register_web(app) -> None:
     from kiosk.web import admin, api, auth_views, scan, sync_page
     from sync import peer
 
-    Babel(app, locale_selector=select_locale)
+    init_babel(app)
     csrf.init_app(app)
+    install_error_handlers(app)
     app.register_error_handler(CSRFError, _handle_csrf)
-    app.register_error_handler(HTTPException, _handle_http_error)
     app.jinja_env.filters["thai_date"] = thai_date
     app.jinja_env.filters["role"] = role_label
     app.jinja_env.filters["local_datetime"] = local_datetime
@@ -144,10 +116,3 @@ def register_web(app) -> None:
 def _ca_certificate():
     """The kiosk's local CA, for tablets to install once before using camera scanning over HTTPS."""
     return send_from_directory(current_app.config["DATA_DIR"], "ca.pem", mimetype="application/x-x509-ca-cert")
-
-
-def serve_font(name: str):
-    """Sarabun, served from the installed font package: no web font comes from the internet."""
-    from fontpkg_sarabun import ROOT
-
-    return send_from_directory(ROOT / "files", name, max_age=86400)

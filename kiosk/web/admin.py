@@ -12,10 +12,10 @@ from kiosk.issuance import cohort_cards
 from kiosk.people import ROLES, PeopleError
 from kiosk.roster import RosterError, import_roster
 from kiosk.web import login_required
-from kiosk.web.messages import message_for
+from kiosk.errors import KioskError
+from kiosk.webcommon import user_message
 
 bp = Blueprint("admin", __name__)
-DOMAIN_ERRORS = (events.EventError, auth.AuthError, PeopleError)
 
 
 def _form(name: str) -> str:
@@ -29,8 +29,8 @@ def _attempt(action, done: str, not_a_number: str | None = None) -> bool:
     except ValueError:
         flash(not_a_number or _("Numbers are expected here."), "error")
         return False
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    except KioskError as exc:
+        flash(user_message(exc), "error")
         return False
     flash(done, "ok")
     return True
@@ -61,8 +61,8 @@ def create_program():
         program_id = events.create_program(get_db(), _form("title"), _form("organizer"), year)
     except ValueError:
         flash(_("The fiscal year must be a number, such as 2570."), "error")
-    except DOMAIN_ERRORS as exc:
-        flash(message_for(exc), "error")
+    except KioskError as exc:
+        flash(user_message(exc), "error")
     else:
         return redirect(url_for("admin.program", program_id=program_id))
     return redirect(url_for("admin.home"))
@@ -149,10 +149,10 @@ def upload_roster(cohort_id):
     try:
         result = import_roster(db, upload.read(), events.get_program(db, found["program_id"]), found,
                                upload.filename, skip_bad=bool(request.form.get("skip_bad")))
-    except RosterError as exc:
-        flash(message_for(exc), "error")
+    except KioskError as exc:
+        flash(user_message(exc), "error")
         return redirect(url_for("admin.cohort", cohort_id=cohort_id))
-    return render_template("roster_result.html", cohort=found, result=result, messages=message_for)
+    return render_template("roster_result.html", cohort=found, result=result, messages=user_message)
 
 
 @bp.route("/participants/<participant_id>", methods=["GET", "POST"])
@@ -199,6 +199,6 @@ def users():
             else:
                 auth.add_user(db, _form("username"), _form("role"), request.form.get("password", ""), _form("display_name"))
                 flash(_("Account created."), "ok")
-        except auth.AuthError as exc:
-            flash(message_for(exc), "error")
+        except KioskError as exc:
+            flash(user_message(exc), "error")
     return render_template("users.html", users=auth.users(db), token=token)

@@ -22,27 +22,14 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from kiosk import camera, checkin
 from kiosk.clock import parse_iso
 from kiosk.db import GroupCommitter, get_db
-from kiosk.web import current_user, error_json, login_required, role_label
+from kiosk.web import current_user, login_required, role_label
+from kiosk.webcommon import error_of, error_response, reason_message
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_CHECKIN_BODY = 16 * 1024
 MAX_FIELD_LEN = 128
 
-CHECKIN_STATUS = {
-    checkin.REASON_INVALID_CODE: 422, checkin.REASON_WRONG_PROGRAM: 422,
-    checkin.REASON_UNKNOWN_PARTICIPANT: 404, checkin.REASON_REVOKED_BADGE: 410,
-}
-CHECKIN_MESSAGES = {
-    checkin.REASON_INVALID_CODE: _l("Not a badge of this event: mistyped, damaged or forged."),
-    checkin.REASON_WRONG_PROGRAM: _l("This badge belongs to another program."),
-    checkin.REASON_UNKNOWN_PARTICIPANT: _l("The badge is genuine but nobody on this kiosk holds it. Sync, or search by name."),
-    checkin.REASON_REVOKED_BADGE: _l("This badge was replaced by a newer one. Ask for the new badge or search by name."),
-    checkin.REASON_WRONG_COHORT: _l("This person belongs to another cohort or day."),
-    checkin.REASON_NO_OPEN_SESSION: _l("No session is open for check-in now."),
-    checkin.REASON_WITHDRAWN: _l("This person has withdrawn from the program."),
-    checkin.REASON_NOT_CHECKED_IN: _l("This person has not checked in to this session."),
-}
 THAI_LAYOUT_MESSAGE = _l("The code arrived as Thai letters: the scanner types through a Thai keyboard layout. "
                          "Use the scan page, or switch the keyboard to English.")
 
@@ -61,36 +48,33 @@ def _person(public: dict | None) -> dict | None:
 
 
 def _checkin_error(exc: checkin.CheckinError):
-    message = CHECKIN_MESSAGES.get(exc.reason, str(exc))
-    if exc.detail == "thai_layout":
-        message = THAI_LAYOUT_MESSAGE
-    body = {"ok": False, "reason": exc.reason, "error": str(message), "detail": exc.detail,
-            "participant": _person(checkin.public_participant(exc.participant)),
-            "session": checkin.public_session(exc.session), "replayed": exc.replayed}
-    return jsonify(body), CHECKIN_STATUS.get(exc.reason, 409)
+    message = THAI_LAYOUT_MESSAGE if exc.detail == "thai_layout" else reason_message(exc.reason)
+    return error_response(exc.reason, message, exc.status, detail=exc.detail,
+                          participant=_person(checkin.public_participant(exc.participant)),
+                          session=checkin.public_session(exc.session), replayed=exc.replayed)
 
 
 def _scan_request():
     """(fields, None) from the request body, or (None, error response) if it is not a scan attempt."""
     if (request.content_length or 0) > MAX_CHECKIN_BODY:
-        return None, error_json("too_large", _("The request is too large for a check-in."), 413)
+        return None, error_response("too_large")
     body = request.get_json(silent=True) if request.is_json else None
     if not isinstance(body, dict):
-        return None, error_json("bad_json", _("Send a JSON object with Content-Type: application/json."), 400)
+        return None, error_response("bad_json", _("Send a JSON object with Content-Type: application/json."))
     fields = {"code": body.get("code"), "participant_id": body.get("participant_id")}
     for name in ("session", "nonce", "at", "direction", "participant_id"):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_LEN):
-            return None, error_json("bad_request", _("Field %(name)s must be short text.", name=name), 400)
+            return None, error_response("bad_request", _("Field %(name)s must be short text.", name=name))
         fields[name] = value or None
     if fields["code"] is not None and fields["participant_id"]:
-        return None, error_json("bad_request", _("Send a code or a participant_id, not both."), 400)
+        return None, error_response("bad_request", _("Send a code or a participant_id, not both."))
     if fields["direction"] not in (None, *checkin.DIRECTIONS):
-        return None, error_json("bad_request", _("direction is \"in\" or \"out\"."), 400)
+        return None, error_response("bad_request", _("direction is \"in\" or \"out\"."))
     try:
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
-        return None, error_json("bad_request", _("at must be an ISO 8601 time."), 400)
+        return None, error_response("bad_request", _("at must be an ISO 8601 time."))
     return fields, None
 
 
@@ -128,7 +112,7 @@ def session_attendance(session_id):
     db = get_db()
     session = checkin.get_door_session(db, session_id)
     if session is None:
-        return error_json("not_found", _("No such session."), 404)
+        return error_response("not_found", _("No such session."))
     counts = checkin.session_attendance(db, session)
     return jsonify({"ok": True, "session": checkin.public_session(session),
                     "open": checkin.is_open(session), **counts})
@@ -140,7 +124,7 @@ def search_participants():
     """People by any part of a Thai or Latin name, or phone; ?session= adds their check-in time."""
     query = request.args.get("q", "")
     if len(query) > MAX_FIELD_LEN:
-        return error_json("bad_request", _("The search is too long."), 400)
+        return error_response("bad_request", _("The search is too long."))
     people = checkin.find_people(get_db(), query, request.args.get("session") or None)
     return jsonify({"ok": True, "participants": [_person(p) for p in people]})
 
@@ -163,10 +147,9 @@ def reissue_badge(participant_id):
 def decode_frame():
     """QR codes in one camera frame (the body is the image) for browsers without BarcodeDetector."""
     if (request.content_length or 0) > camera.MAX_FRAME_BYTES:
-        return error_json("frame_too_large", _("A camera frame must be under 2 MB."), 413)
+        return error_response("frame_too_large", _("A camera frame must be under 2 MB."))
     try:
         codes = camera.decode_frame(request.get_data(cache=False))
     except camera.FrameError as exc:
-        status = 413 if exc.reason == "frame_too_large" else 400
-        return error_json(exc.reason, str(exc), status)
+        return error_of(exc)
     return jsonify({"ok": True, "codes": codes})

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from kiosk import auth
 from kiosk.db import get_db
-from kiosk.web.messages import message_for
+from kiosk.webcommon import user_message
 
 bp = Blueprint("auth", __name__)
 
@@ -57,7 +57,7 @@ def setup():
                 db, data_dir, request.form.get("code", ""), request.form.get("username", ""),
                 request.form.get("password", ""))
         except auth.AuthError as exc:
-            flash(message_for(exc), "error")
+            flash(user_message(exc), "error")
         else:
             session.clear()
             session["user_id"] = user_id

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from kiosk.changes import mark_conflict_reviewed
 from kiosk.db import get_db
 from kiosk.web import login_required
+from kiosk.webcommon import user_message
 from sync import bundle
 from sync.client import enrol
 from sync.protocol import SyncError
@@ -39,7 +40,7 @@ def now():
     try:
         summary = sync_now(_data_dir())
     except SyncError as exc:
-        flash(_("Sync failed: %(error)s", error=str(exc)), "error")
+        flash(_("Sync failed: %(error)s", error=user_message(exc)), "error")
     else:
         flash(_("Synced: %(pushed)d sent, %(pulled)d received.", pushed=summary["pushed"],
                 pulled=summary["pulled"]), "ok")
@@ -56,7 +57,7 @@ def enrol_here():
     try:
         enrol(_data_dir(), url, code)
     except SyncError as exc:
-        flash(_("Enrolment failed: %(error)s", error=str(exc)), "error")
+        flash(_("Enrolment failed: %(error)s", error=user_message(exc)), "error")
     else:
         flash(_("This kiosk is enrolled. It syncs every minute while it runs."), "ok")
     return _back()
@@ -90,7 +91,7 @@ def import_bundle():
         try:
             result = bundle.import_kiosk(get_db(), path)
         except SyncError as exc:
-            flash(_("The bundle was refused, nothing changed: %(error)s", error=str(exc)), "error")
+            flash(_("The bundle was refused, nothing changed: %(error)s", error=user_message(exc)), "error")
             return _back()
     flash(_("Bundle imported: %(applied)d new of %(total)d changes.", applied=result["applied"],
             total=result["changes"]), "ok")

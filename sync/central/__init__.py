@@ -8,14 +8,14 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir
-from kiosk.web import serve_font
+from kiosk.webcommon import init_babel, install_error_handlers, serve_font
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
-from sync.server import install_error_pages, make_blueprint
+from sync.server import make_blueprint
 
 
 def default_url(data: str | os.PathLike) -> str:
@@ -39,7 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     storage.prune_nonces()  # replays are refused for NONCE_DAYS; older nonces are let go at start
     app.extensions["central_storage"] = storage
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.get_meta("secret_key") or _new_key(storage)
-    _babel(app)
+    init_babel(app)
     backend = CentralBackend(storage)
     sync_api = make_blueprint("central_sync", lambda: backend)
     app.register_blueprint(sync_api)
@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
-    install_error_pages(app)
+    install_error_handlers(app, page="central/error.html")
     app.add_url_rule("/fonts/<name>", "font", serve_font)  # Sarabun from the installed package, as on kiosks
     return app
 
@@ -56,12 +56,3 @@ def _new_key(storage: Storage) -> str:
     key = secrets.token_hex(32)
     storage.set_meta("secret_key", key)
     return key
-
-
-def _babel(app: Flask) -> None:
-    from flask_babel import Babel
-
-    def locale():
-        return request.args.get("lang") or request.cookies.get("lang") or "th"
-
-    Babel(app, locale_selector=locale)

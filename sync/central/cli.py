@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from sync.protocol import MAX_REQUEST_BYTES, SyncError
+from kiosk.clikit import Group
+from sync.protocol import MAX_REQUEST_BYTES
 
 
 def _storage(ctx):
@@ -25,7 +26,7 @@ class CentralOptions:
         return Path(self.data)
 
 
-@click.group()
+@click.group(cls=Group)
 @click.option("--data", "data", envvar="KIOSK_CENTRAL_DATA", default="central-data", show_default=True,
               help="Folder of the central server's files (and its SQLite database by default).")
 @click.option("--db", "db", envvar="KIOSK_CENTRAL_DATABASE", default=None,
@@ -116,10 +117,7 @@ def import_bundle(ctx, file):
     Example: kiosk-central import-bundle /media/usb/door-a.jsonl.gz
     """
     from sync.bundle import import_central
-    try:
-        result = import_central(_storage(ctx), file)
-    except SyncError as exc:
-        raise click.ClickException(f"{exc.reason}: {exc}") from None
+    result = import_central(_storage(ctx), file)
     click.echo(f"{result['applied']} new of {result['changes']} changes ({', '.join(result['programs'])})")
 
 
@@ -133,10 +131,7 @@ def export_bundle(ctx, file, programs):
     Example: kiosk-central export-bundle --program PROGRAM_ID /media/usb/central.jsonl.gz
     """
     from sync.bundle import export_central
-    try:
-        manifest = export_central(_storage(ctx), file, list(programs) or None)
-    except SyncError as exc:
-        raise click.ClickException(f"{exc.reason}: {exc}") from None
+    manifest = export_central(_storage(ctx), file, list(programs) or None)
     click.echo(f"wrote {sum(p['changes'] for p in manifest['programs'].values())} changes to {file}")
 
 
@@ -154,11 +149,7 @@ def user_add(ctx, name, password):
 
     Example: kiosk-central user add somchai
     """
-    from kiosk.auth import AuthError
-    try:
-        _storage(ctx).add_user(name, password)
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from None
+    _storage(ctx).add_user(name, password)
     click.echo(f"added coordinator {name}")
 
 

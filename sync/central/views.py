@@ -11,16 +11,14 @@ from urllib.parse import urlparse
 
 import qrcode
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
 
 from kiosk.auth import AuthError
-from kiosk.web.messages import message_for
+from kiosk.webcommon import user_message
 from sync.central import dashboards
 
 bp = Blueprint("central", __name__)
 OPEN = ("central.login", "central.setup")
-MESSAGES = {"bad_setup_code": _l("Wrong set-up code. It is printed where kiosk-central serve was started."),
-            "setup_done": _l("A coordinator account already exists: log in.")}
 
 
 def storage():
@@ -47,11 +45,6 @@ def _log_in(user_id: str):
     session.clear()
     session.permanent = True
     session["central_user"] = user_id
-
-
-def _message(exc: AuthError) -> str:
-    text = MESSAGES.get(exc.reason)
-    return str(text) if text else message_for(exc)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -83,7 +76,7 @@ def setup():
             user_id = storage().create_first_user(request.form.get("code", ""), request.form.get("username", ""),
                                                   request.form.get("password", ""))
         except AuthError as exc:
-            flash(_message(exc), "error")
+            flash(user_message(exc), "error")
             return render_template("central/setup.html"), 400
         _log_in(user_id)
         return redirect(url_for("central.index"))
