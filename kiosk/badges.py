@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
 from kiosk.errors import KioskError
-from kiosk.people import full_name
+from kiosk.thai import ROLE_NAMES_TH, full_name
 
 FONT_REGULAR = Path(_SARABUN_ROOT) / "files" / "Sarabun-Regular.ttf"
 FONT_BOLD = Path(_SARABUN_ROOT) / "files" / "Sarabun-Bold.ttf"
@@ -40,12 +40,6 @@ ROLE_COLOURS = {
     "speaker": (107, 47, 163),  # purple
     "staff": (30, 123, 60),  # green
     "observer": (107, 112, 117),  # grey
-}
-ROLE_NAMES = {
-    "participant": "ผู้เข้าอบรม",
-    "speaker": "วิทยากร",
-    "staff": "เจ้าหน้าที่",
-    "observer": "ผู้สังเกตการณ์",
 }
 INK = (33, 37, 41)
 MUTED = (90, 96, 102)
@@ -206,7 +200,7 @@ def badge_layout(badge: dict, measure: Measure, matrix: list[list[bool]] | None 
     ops.append(_line(measure, _QR_X, _QR_Y + _QR_SIZE + 3.3, _QR_SIZE, display_code(badge["code"]), 7, 5, False, INK, "C"))
     band_y = BADGE_H - _BAND_H
     ops.append(Box(0, band_y, BADGE_W, _BAND_H, colour))
-    ops.append(_line(measure, _PAD, band_y + 8.2, inner, ROLE_NAMES[role], 17, 10, True, WHITE, "C"))
+    ops.append(_line(measure, _PAD, band_y + 8.2, inner, ROLE_NAMES_TH[role], 17, 10, True, WHITE, "C"))
     return ops
 
 

@@ -27,8 +27,9 @@ from kiosk.db import GroupCommitter, device_id, transaction
 from kiosk.errors import KioskError
 from kiosk.events import cohort_by_id, get_program, sessions_on
 from kiosk.issuance import active_badge, badge_card, issue_badge, program_keys
-from kiosk.people import ROLE_NAMES_TH, area_label, full_name, get_participant, search
+from kiosk.people import get_participant, search
 from kiosk.reports import session_attendance
+from kiosk.thai import ROLE_NAMES_TH, area_label, full_name
 
 REASON_CHECKED_IN = "checked_in"
 REASON_ALREADY_CHECKED_IN = "already_checked_in"

@@ -11,8 +11,7 @@ from datetime import date, timedelta
 from kiosk import auth, events
 from kiosk.clock import local_day
 from kiosk.db import transaction
-from kiosk.issuance import issue_badge
-from kiosk.people import add_participant, participant_fields
+from kiosk.people import ValidFields, participant_fields, register_participant
 from kiosk.roster import source_key
 
 TITLE = "โครงการปฐมนิเทศคณะกรรมการชุมชนและเจ้าหน้าที่ผู้ปฏิบัติงานชุมชน"
@@ -88,11 +87,11 @@ def _create_program(db, today: date, progress) -> str:
         events.add_target(db, program_id, 22, cohort_ids[0], "participant", "กรุงเทพมหานคร", district)
     events.add_target(db, program_id, 2000, None, None)
     people = demo_people()
+    first = {"id": cohort_ids[0], "program_id": program_id}
     with transaction(db):
         for done, raw in enumerate(people, 1):
             fields = participant_fields(raw, key)
-            pid = add_participant(db, program_id, cohort_ids[0], {**fields, "source_key": source_key(fields)}, "roster")
-            issue_badge(db, {"id": pid, "program_id": program_id})
+            register_participant(db, first, ValidFields({**fields, "source_key": source_key(fields)}))
             if progress:
                 progress(done, len(people))
     return program_id

@@ -5,10 +5,10 @@ import re
 import secrets
 from datetime import date, timedelta
 
-from kiosk.errors import KioskError
 from kiosk import changes
 from kiosk.clock import iso, new_id, now_utc
-from kiosk.people import ROLES, clean_text, resolve_area
+from kiosk.errors import KioskError
+from kiosk.thai import ROLES, clean_text, resolve_area
 
 SLOTS = {"day": ("07:00", "17:00"), "morning": ("07:00", "12:00"), "afternoon": ("12:00", "17:00")}
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

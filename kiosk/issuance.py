@@ -5,7 +5,7 @@ from kiosk.clock import iso, new_id, now_utc
 from kiosk.codes import make_code
 from kiosk.db import transaction
 from kiosk.events import cohort_by_id, get_program
-from kiosk.people import ROLE_NAMES_TH, area_label, full_name
+from kiosk.thai import ROLE_NAMES_TH, area_label, full_name
 
 
 def program_keys(db) -> dict[str, bytes]:

@@ -1,6 +1,6 @@
 """Attendance against targets: counts per session, per cohort, per role and area."""
 
-from kiosk.people import ROLES, area_label, full_name
+from kiosk.thai import ROLES, area_label, full_name
 
 
 def expected_count(db, cohort_id: str) -> dict[str, int]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from kiosk.db import transaction
 from kiosk.errors import KioskError
-from kiosk.issuance import issue_badge
-from kiosk.people import PeopleError, add_participant, clean_text, participant_fields, split_title, update_participant
+from kiosk.people import ValidFields, participant_fields, register_participant, update_participant
+from kiosk.thai import PeopleError, clean_text, split_title
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -178,7 +178,7 @@ def validate_rows(parsed, program_key: str) -> tuple[list[tuple[int, dict]], lis
             problems.append(RowProblem(number, "duplicate", f"same person as row {seen[key]}"))
             continue
         seen[key] = number
-        good.append((number, {**fields, "source_key": key}))
+        good.append((number, ValidFields({**fields, "source_key": key})))
     return good, problems
 
 
@@ -202,8 +202,7 @@ def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = 
 
 def _upsert(db, person: dict | None, fields: dict, program: dict, cohort: dict, result: ImportResult) -> None:
     if person is None:
-        participant_id = add_participant(db, program["id"], cohort["id"], fields, via="roster")
-        issue_badge(db, {"id": participant_id, "program_id": program["id"]})
+        register_participant(db, cohort, fields, via="roster")
         result.added += 1
     elif update_participant(db, person, {**fields, "cohort_id": cohort["id"]}):
         result.updated += 1

@@ -2,8 +2,9 @@
 
 import pytest
 
-from kiosk.people import (PeopleError, area_label, clean_text, national_id_valid, normalize_phone,
-                          normalize_role, resolve_area, split_title)
+from kiosk.people import normalize_role
+from kiosk.thai import (PeopleError, area_label, clean_text, national_id_valid, normalize_phone, resolve_area,
+                        split_title)
 
 
 @pytest.mark.parametrize("nid, valid", [
@@ -82,6 +83,52 @@ def test_roles_from_thai_or_english(raw, role):
     ({"title": "", "first_name": "สมชาย", "last_name": "ใจดี"}, "สมชาย ใจดี"),
 ])
 def test_full_names_join_titles_as_thai_and_english_write_them(person, name):
-    from kiosk.people import full_name
+    from kiosk.thai import full_name
 
     assert full_name(person) == name
+
+
+def _count(db, table: str) -> int:
+    return db.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def test_register_participant_creates_the_person_and_a_badge_together(db, event):
+    from kiosk.codes import verify_code
+    from kiosk.issuance import active_badge, program_keys
+    from kiosk.people import register_participant
+
+    cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}
+    person = register_participant(db, cohort, {"title": "น.ส.", "first_name": "กัลยา", "last_name": "ผู้ที่ยิ่งใหญ่",
+                                               "province": "กทม.", "district": "เขตดินแดง", "phone": "081-234-5678"},
+                                  via="walk_in")
+    assert (person["title"], person["phone"], person["cohort_id"]) == ("นางสาว", "0812345678", event["cohort_id"])
+    assert active_badge(db, person["id"])["code"] == person["code"]
+    assert verify_code(person["code"], program_keys(db)) == event["program_id"]
+    stored = db.execute("select registered_via, status from participants where id = ?", [person["id"]]).fetchone()
+    assert tuple(stored) == ("walk_in", "active")
+
+
+def test_register_participant_without_a_badge(db, event):
+    from kiosk.people import register_participant
+
+    cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}
+    badges = _count(db, "badges")
+    person = register_participant(db, cohort, {"first_name": "สมศรี", "last_name": "มีสุข"}, issue_badge=False)
+    assert person["code"] is None and _count(db, "badges") == badges
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"first_name": "   ", "last_name": "ใจดี"}, "missing_name"),
+    ({"first_name": "สมชาย", "last_name": "ใจดี", "phone": "08x1234567"}, "bad_phone"),
+    ({"first_name": "สมชาย", "last_name": "ใจดี", "national_id": "1101700203451"}, "bad_national_id"),
+    ({"first_name": "สมชาย", "last_name": "ใจดี", "province": "เชียงใหม่", "district": "ดินแดง"}, "unknown_area"),
+])
+def test_register_participant_refuses_bad_input_and_writes_nothing(db, event, fields, reason):
+    from kiosk.people import register_participant
+
+    cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}
+    before = (_count(db, "participants"), _count(db, "badges"), _count(db, "changes"))
+    with pytest.raises(PeopleError) as refused:
+        register_participant(db, cohort, fields)
+    assert refused.value.reason == reason
+    assert (_count(db, "participants"), _count(db, "badges"), _count(db, "changes")) == before

@@ -1,18 +1,19 @@
 """Coordinator pages: programs, cohorts, session days, sites, targets, rosters, badges, accounts."""
 
 import io
-from kiosk.clock import local_day
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from kiosk import auth, events, people, reports
+from kiosk.clock import local_day
 from kiosk.db import get_db
-from kiosk.issuance import cohort_cards
-from kiosk.people import ROLES, PeopleError
-from kiosk.roster import RosterError, import_roster
-from kiosk.web import login_required
 from kiosk.errors import KioskError
+from kiosk.issuance import cohort_cards
+from kiosk.thai import ROLES
+from kiosk.roster import import_roster
+from kiosk.thai import area_names
+from kiosk.web import login_required
 from kiosk.webcommon import user_message
 
 bp = Blueprint("admin", __name__)
@@ -170,7 +171,7 @@ def participant(participant_id):
             return redirect(url_for("admin.participant", participant_id=participant_id))
         if _attempt(lambda: people.edit_participant(db, person, form.to_dict(), program["signing_key"]), _("Saved.")):
             return redirect(url_for("admin.participant", participant_id=participant_id))
-    return render_template("participant.html", person=person, program=program, form=form or {**person, **people.area_names(person)},
+    return render_template("participant.html", person=person, program=program, form=form or {**person, **area_names(person)},
                            cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES,
                            history=reports.attendance_of(db, participant_id))
 

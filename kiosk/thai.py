@@ -1,0 +1,178 @@
+"""Thai text rules: names (NFC, zero-width, sara am), titles, phones, national IDs, areas.
+
+Pure functions over text, with no database: roster import, self-registration, the door's search and
+every document use the same rules. They raise `PeopleError` with the field at fault.
+"""
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import geothai
+from geothai import normalize as area_key
+
+from kiosk.errors import KioskError
+
+ROLES = ("participant", "speaker", "staff", "observer")
+ROLE_NAMES_TH = {"participant": "ผู้เข้าอบรม", "speaker": "วิทยากร", "staff": "เจ้าหน้าที่", "observer": "ผู้สังเกตการณ์"}
+
+
+class PeopleError(KioskError):
+    """A participant's data is not acceptable; `field` names the field at fault."""
+
+
+# Long forms first so "นางสาว" is not read as "นาง" + "สาว…".
+TITLES = (
+    "ว่าที่ร้อยตรีหญิง", "ว่าที่ร้อยตรี", "ว่าที่ ร.ต.", "นางสาว", "น.ส.", "นาย", "นาง", "ดร.",
+    "ด.ช.", "ด.ญ.", "พ.ต.อ.", "พ.ต.ท.", "ร.ต.อ.", "จ.ส.อ.", "พระ", "Mr.", "Mrs.", "Ms.", "Miss", "Dr.",
+)
+TITLE_ALIASES = {"น.ส.": "นางสาว", "ว่าที่ ร.ต.": "ว่าที่ร้อยตรี", "นส.": "นางสาว"}
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Thai sara am typed as nikhahit + sara aa (with or without a tone mark between) is one letter.
+_SARA_AM = re.compile("\u0e4d([\u0e48-\u0e4b]?)\u0e32")
+_TONE_AFTER_NIKHAHIT = re.compile("\u0e4d([\u0e48-\u0e4b])")
+_PHONE = re.compile(r"^0\d{8,9}$")
+
+
+def clean_text(text: str | None) -> str:
+    """NFC, no zero-width characters, Thai sara am composed, single spaces, trimmed."""
+    if text is None:
+        return ""
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", str(text)))
+    text = _TONE_AFTER_NIKHAHIT.sub("\\1\u0e4d", text)
+    text = _SARA_AM.sub("\\1\u0e33", text)
+    return " ".join(text.split())
+
+
+def split_title(full_name: str) -> tuple[str, str]:
+    """Splits a leading Thai or English title from a name: ('นางสาว', 'สมหญิง ใจดี')."""
+    name = clean_text(full_name)
+    for title in TITLES:
+        if name.startswith(title):
+            return TITLE_ALIASES.get(title, title), name[len(title):].strip()
+    return "", name
+
+
+def normalize_title(title: str | None) -> str:
+    """The long form of a title: 'น.ส.' → 'นางสาว'."""
+    title = clean_text(title)
+    return TITLE_ALIASES.get(title, title)
+
+
+def national_id_valid(nid: str) -> bool:
+    """A Thai national ID: 13 digits whose last is the mod-11 check digit of the first 12."""
+    if not re.fullmatch(r"\d{13}", nid):
+        return False
+    total = sum(int(d) * (13 - i) for i, d in enumerate(nid[:12]))
+    return (11 - total % 11) % 10 == int(nid[12])
+
+
+def national_id_fields(raw: str | None, program_key: str) -> dict:
+    """The stored form of a national ID (PDPA): a keyed hash and the last four digits."""
+    nid = re.sub(r"[\s-]", "", clean_text(raw))
+    if not nid:
+        return {"nid_hash": None, "nid_last4": None}
+    if not national_id_valid(nid):
+        raise PeopleError("bad_national_id", "national ID must be 13 digits with a valid check digit", "national_id")
+    digest = hmac.new(bytes.fromhex(program_key), nid.encode(), hashlib.sha256).hexdigest()
+    return {"nid_hash": digest, "nid_last4": nid[-4:]}
+
+
+def normalize_phone(raw: str | None) -> str:
+    """A Thai phone number as 10 (mobile) or 9 (landline) digits; +66 is read as 0."""
+    digits = re.sub(r"[\s\-().]", "", clean_text(raw))
+    if not digits:
+        return ""
+    if digits.startswith("+66"):
+        digits = "0" + digits[3:]
+    if not _PHONE.match(digits):
+        raise PeopleError("bad_phone", f"phone {raw!r} is not a Thai number", "phone")
+    return digits
+
+
+@dataclass(frozen=True)
+class Area:
+    province_code: str | None = None
+    district_code: str | None = None
+    subdistrict_code: str | None = None
+
+
+def _find_province(name: str):
+    key = area_key(name)
+    found = [p for p in geothai.provinces() if geothai.is_province(p, key)]
+    if not found:
+        raise PeopleError("unknown_area", f"unknown province {name!r}", "province")
+    return found[0]
+
+
+def _find_district(name: str, province_code: str | None):
+    key = area_key(name)
+    pool = geothai.districts(province_code) if province_code else [
+        d for p in geothai.provinces() for d in geothai.districts(p.code)]
+    found = [d for d in pool if geothai.is_district(d, key)]
+    if not found:
+        raise PeopleError("unknown_area", f"unknown district {name!r}", "district")
+    if len(found) > 1:
+        raise PeopleError("ambiguous_area", f"district {name!r} exists in several provinces; give the province", "district")
+    return found[0]
+
+
+def _find_subdistrict(name: str, district_code: str):
+    key = area_key(name)
+    found = [s for s in geothai.subdistricts(district_code) if key in (area_key(s.name_th), area_key(s.name_en))]
+    if not found:
+        raise PeopleError("unknown_area", f"unknown subdistrict {name!r} in this district", "subdistrict")
+    return found[0]
+
+
+def resolve_area(province: str = "", district: str = "", subdistrict: str = "") -> Area:
+    """Finds codes for an area written by hand ('กทม.', 'เขตดินแดง', 'ต.เกาะเต่า', 'อ.เมือง')."""
+    province, district, subdistrict = clean_text(province), clean_text(district), clean_text(subdistrict)
+    p = _find_province(province) if province else None
+    d = _find_district(district, p.code if p else None) if district else None
+    if subdistrict and not d:
+        raise PeopleError("unknown_area", "a subdistrict needs its district", "subdistrict")
+    s = _find_subdistrict(subdistrict, d.code) if subdistrict else None
+    return Area(p.code if p else (d.province_code if d else None), d.code if d else None, s.code if s else None)
+
+
+def area_label(province_code: str | None, district_code: str | None = None,
+               subdistrict_code: str | None = None, short: bool = False) -> str:
+    """Thai display of an area: 'แขวงดินแดง เขตดินแดง กรุงเทพมหานคร' or 'ต.เกาะเต่า อ.เกาะพะงัน จ.สุราษฎร์ธานี'."""
+    parts = []
+    bangkok = province_code == "10"
+    if subdistrict_code and (s := geothai.subdistrict(subdistrict_code)):
+        parts.append(("แขวง" if bangkok else "ต.") + s.name_th)
+    if district_code and (d := geothai.district(district_code)):
+        parts.append(d.name_th if bangkok else "อ." + d.name_th)
+    if province_code and (p := geothai.province(province_code)) and not (short and parts):
+        parts.append(p.name_th if bangkok else "จ." + p.name_th)
+    return " ".join(parts)
+
+
+_FORMULA = re.compile(r"^(?:[=+@\t\r]|-[^\d\s])")
+
+
+def reject_formula(value: str) -> None:
+    """Refuses text a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM`, `+cmd`)."""
+    if _FORMULA.match(value):
+        raise PeopleError("formula", f"cell looks like a spreadsheet formula: {value[:40]!r}")
+
+
+def area_names(person: dict) -> dict:
+    """A person's area written out as names, as a form or a roster would hold them."""
+    province = geothai.province(person.get("province_code") or "")
+    district = geothai.district(person.get("district_code") or "")
+    subdistrict = geothai.subdistrict(person.get("subdistrict_code") or "")
+    return {"province": province.name_th if province else "", "district": district.name_th if district else "",
+            "subdistrict": subdistrict.name_th if subdistrict else ""}
+
+
+def full_name(p: dict) -> str:
+    """Title, first and last name as Thai writes them: 'นางสาวสมหญิง ใจดี'."""
+    title = p.get("title") or ""
+    latin = title[:1].isascii() or p["first_name"][:1].isascii()
+    sep = " " if title and latin else ""
+    return f"{title}{sep}{p['first_name']} {p['last_name']}".strip()
