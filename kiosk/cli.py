@@ -242,13 +242,14 @@ def badges(ctx, number, program_ref, out, fmt):
     """
     from kiosk.badges import require_raqm, write_badge_pngs
     from kiosk.documents import badge_sheet_pdf
-    from kiosk.issuance import cohort_cards
+    from kiosk.issuance import cohort_cards, issue_missing_badges
 
     require_raqm()
     found = events.find_program(ctx.db, program_ref)
     chosen = events.get_cohort(ctx.db, found["id"], number)
     if not chosen:
         raise events.EventError("unknown_cohort", f"no cohort {number}")
+    issue_missing_badges(ctx.db, chosen["id"])
     cards = cohort_cards(ctx.db, chosen["id"])
     if fmt == "png":
         with click.progressbar(cards, label="Drawing badges", file=sys.stderr) as bar:

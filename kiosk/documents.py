@@ -108,8 +108,11 @@ def write_atomically(pdf: FPDF, out_path: str | os.PathLike) -> Path:
     return out
 
 
-def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike, progress=None) -> Path:
-    """A4 sheets of badges, 8 a page with cut marks; `progress(done, total)` after each badge."""
+def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike | None = None, progress=None) -> Path | bytes:
+    """A4 sheets of badges, 8 a page with cut marks; `progress(done, total)` after each badge.
+
+    Written to `out_path` (atomically) and its path returned, or, without a path, the PDF bytes.
+    """
     from kiosk.badges import require_raqm
 
     require_raqm()
@@ -128,7 +131,7 @@ def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike, progress=No
                 progress(index + 1, len(badges))
     if not badges:
         pdf.add_page()
-    return write_atomically(pdf, out_path)
+    return write_atomically(pdf, out_path) if out_path is not None else bytes(pdf.output())
 
 
 @contextlib.contextmanager

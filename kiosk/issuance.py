@@ -47,17 +47,30 @@ def badge_card(participant: dict, code: str, cohort: dict | None, program: dict)
     }
 
 
+def issue_missing_badges(db, cohort_id: str) -> int:
+    """Issues a badge to every active person of a cohort who has none; returns how many."""
+    missing = list(db.query(
+        "select p.* from participants p where p.cohort_id = ? and p.status = 'active' and not exists"
+        " (select 1 from badges b where b.participant_id = p.id and b.revoked_at is null)", [cohort_id]))
+    with transaction(db):
+        for person in missing:
+            issue_badge(db, person)
+    return len(missing)
+
+
 def cohort_cards(db, cohort_id: str) -> list[dict]:
-    """Badge cards for every active person of a cohort, issuing codes for those without one."""
+    """Badge cards for every active person of a cohort who holds a badge; reads only."""
     cohort = cohort_by_id(db, cohort_id)
     program = get_program(db, cohort["program_id"])
-    people = list(db.query(
-        "select p.*, b.code from participants p left join badges b on b.participant_id = p.id"
+    people = db.query(
+        "select p.*, b.code from participants p join badges b on b.participant_id = p.id"
         " and b.revoked_at is null where p.cohort_id = ? and p.status = 'active'"
-        " order by p.role = 'participant' desc, p.district_code, p.first_name", [cohort_id]))
-    cards = []
-    with transaction(db):
-        for person in people:
-            code = person["code"] or issue_badge(db, person)
-            cards.append(badge_card(person, code, cohort, program))
-    return cards
+        " order by p.role = 'participant' desc, p.district_code, p.first_name", [cohort_id])
+    return [badge_card(person, person["code"], cohort, program) for person in people]
+
+
+def missing_badges(db, cohort_id: str) -> int:
+    """How many active people of a cohort hold no badge (they print once one is issued)."""
+    return db.execute(
+        "select count(*) from participants p where p.cohort_id = ? and p.status = 'active' and not exists"
+        " (select 1 from badges b where b.participant_id = p.id and b.revoked_at is null)", [cohort_id]).fetchone()[0]

@@ -166,3 +166,19 @@ def test_withdrawn_people_cannot_check_in_and_can_be_reinstated(coordinator, db,
 
 def test_staff_cannot_edit_people(staff, event):
     assert staff.get(f"/participants/{event['people'][0]['id']}").status_code == 403
+
+
+def test_printing_badges_writes_nothing_and_people_without_a_badge_get_one_by_post(staff, db, event, data_dir):
+    from kiosk.issuance import active_badge
+
+    person = event["people"][0]
+    db.execute("update badges set revoked_at = '2026-01-01T00:00:00Z' where participant_id = ?", [person["id"]])
+    before_files = sorted(p.name for p in data_dir.iterdir())
+    before_changes = db.execute("select count(*) from changes").fetchone()[0]
+    page = staff.get(f"/cohorts/{event['cohort_id']}/badges.pdf")
+    assert page.status_code == 200 and page.data[:4] == b"%PDF"
+    assert sorted(p.name for p in data_dir.iterdir()) == before_files
+    assert db.execute("select count(*) from changes").fetchone()[0] == before_changes
+    assert "1" in staff.get(f"/cohorts/{event['cohort_id']}").get_data(as_text=True)
+    staff.post(f"/cohorts/{event['cohort_id']}/badges")
+    assert active_badge(db, person["id"]) is not None

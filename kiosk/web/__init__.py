@@ -1,16 +1,14 @@
 """Blueprints, and what they share: login, language, CSRF, the one JSON error shape."""
 
-import functools
 from datetime import date
 
-from flask import current_app, g, redirect, render_template, request, send_from_directory, session, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask import current_app, render_template, send_from_directory, session
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from kiosk import auth
 from kiosk.clock import LOCAL_ZONE, parse_iso
-from kiosk.db import get_db
 from kiosk.errors import message_of
+from kiosk.web.access import current_user, role_label
 from kiosk.webcommon import LANGUAGES, error_response, init_babel, install_error_handlers, serve_font, wants_json
 
 csrf = CSRFProtect()
@@ -43,46 +41,6 @@ def _current_lang() -> str:
         return session.get("lang", "th")
     except RuntimeError:
         return "th"
-
-
-ROLE_LABELS = {"participant": _l("Participant"), "speaker": _l("Speaker"), "staff": _l("Staff"),
-               "observer": _l("Observer"), "coordinator": _l("Coordinator")}
-
-
-def role_label(role: str | None) -> str:
-    """A role code as the user reads it."""
-    return str(ROLE_LABELS.get(role, role or ""))
-
-
-def current_user() -> dict | None:
-    """The logged-in staff member (session) or the bearer of a valid API token."""
-    if "user" not in g:
-        g.user = None
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            g.user = auth.user_for_token(get_db(), header[7:].strip())
-        elif session.get("user_id"):
-            g.user = auth.user_by_id(get_db(), session["user_id"])
-    return g.user
-
-
-def login_required(role: str | None = None):
-    """Staff pages and APIs: a login (or token), and the coordinator role where asked."""
-    def decorate(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            user = current_user()
-            if user is None:
-                if wants_json():
-                    return error_response("unauthenticated")
-                return redirect(url_for("auth.login", next=request.full_path))
-            if role and user["role"] != role:
-                if wants_json():
-                    return error_response("forbidden", _("This needs a coordinator account."))
-                return render_template("error.html", message=_("This page needs a coordinator account."), status=403), 403
-            return view(*args, **kwargs)
-        return wrapped
-    return decorate
 
 
 def _handle_csrf(exc: CSRFError):

@@ -2,18 +2,18 @@
 
 import io
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from kiosk import auth, events, people, reports
 from kiosk.clock import local_day
 from kiosk.db import get_db
 from kiosk.errors import KioskError
-from kiosk.issuance import cohort_cards
+from kiosk.issuance import cohort_cards, issue_missing_badges, missing_badges
 from kiosk.thai import ROLES
 from kiosk.roster import import_roster
 from kiosk.thai import area_names
-from kiosk.web import login_required
+from kiosk.web.access import login_required
 from kiosk.webcommon import user_message
 
 bp = Blueprint("admin", __name__)
@@ -117,7 +117,7 @@ def cohort(cohort_id):
     found = _cohort_or_404(cohort_id)
     return render_template("cohort.html", cohort=found, program=events.get_program(db, found["program_id"]),
                            sessions=reports.session_counts(db, events.sessions(db, cohort_id)),
-                           people=reports.cohort_people(db, cohort_id))
+                           people=reports.cohort_people(db, cohort_id), missing=missing_badges(db, cohort_id))
 
 
 @bp.post("/cohorts/<cohort_id>/sessions")
@@ -182,10 +182,19 @@ def badges_pdf(cohort_id):
     from kiosk.documents import badge_sheet_pdf  # fpdf2 loads only when badges are printed
 
     found = _cohort_or_404(cohort_id)
-    folder = current_app.config["DATA_DIR"]
-    path = badge_sheet_pdf(cohort_cards(get_db(), cohort_id), f"{folder}/badges-{found['number']}.pdf")
-    return send_file(io.BytesIO(path.read_bytes()), mimetype="application/pdf",
+    pdf = badge_sheet_pdf(cohort_cards(get_db(), cohort_id))  # built in memory: a GET writes nothing
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf",
                      download_name=f"badges-cohort-{found['number']}.pdf")
+
+
+@bp.post("/cohorts/<cohort_id>/badges")
+@login_required()
+def issue_badges(cohort_id):
+    """Issues badges to the people of a cohort who have none (synced or added without one)."""
+    _cohort_or_404(cohort_id)
+    count = issue_missing_badges(get_db(), cohort_id)
+    flash(_("%(count)d badges issued.", count=count), "ok")
+    return redirect(url_for("admin.cohort", cohort_id=cohort_id))
 
 
 @bp.route("/users", methods=["GET", "POST"])

@@ -22,7 +22,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from kiosk import camera, checkin
 from kiosk.clock import parse_iso
 from kiosk.db import GroupCommitter, get_db
-from kiosk.web import current_user, login_required, role_label
+from kiosk.web.access import current_user, login_required, role_label
 from kiosk.webcommon import error_of, error_response, reason_message
 
 bp = Blueprint("api", __name__, url_prefix="/api")

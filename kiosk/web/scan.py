@@ -10,7 +10,7 @@ from flask import Blueprint, abort, render_template, send_file
 from kiosk import checkin
 from kiosk.badges import PNG_DPI, badge_png
 from kiosk.db import get_db
-from kiosk.web import login_required
+from kiosk.web.access import login_required
 
 bp = Blueprint("scan", __name__, url_prefix="/scan")
 

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from kiosk.changes import mark_conflict_reviewed
 from kiosk.db import get_db
-from kiosk.web import login_required
+from kiosk.web.access import login_required
 from kiosk.webcommon import user_message
 from sync import bundle
 from sync.client import enrol
