@@ -1,21 +1,18 @@
 """The venue kiosk: a Flask app on the venue laptop, working with no internet."""
 
-import os
 import secrets
 from pathlib import Path
 
 from flask import Flask
 
-from kiosk.paths import asset_dir, data_dir
+from kiosk.paths import asset_dir, data_dir, write_atomically
 
 
 def _secret_key(folder: Path) -> str:
     """The session-signing key, made once per data folder and kept out of the repository."""
     path = folder / "secret_key"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_hex(32))
-        os.replace(tmp, path)
+        write_atomically(path, secrets.token_hex(32))
     return path.read_text().strip()
 
 

@@ -5,7 +5,6 @@ Accounts belong to one laptop and never sync: a venue's logins are its own.
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from pathlib import Path
@@ -15,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from kiosk.errors import KioskError
 from kiosk.clock import iso, new_id, now_utc
 from kiosk.db import transaction
+from kiosk.paths import write_atomically
 
 ROLES = ("coordinator", "staff")
 SETUP_FILE = "setup_code"
@@ -99,9 +99,7 @@ def setup_code(db, data_dir: str | Path) -> str | None:
         path.unlink(missing_ok=True)
         return None
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("-".join(secrets.token_hex(2).upper() for _ in range(3)))
-        os.replace(tmp, path)
+        write_atomically(path, "-".join(secrets.token_hex(2).upper() for _ in range(3)))
     return path.read_text().strip()
 
 

@@ -13,9 +13,9 @@ vowels vanish silently, so `require_raqm` refuses to draw instead.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
 from kiosk.errors import KioskError
+from kiosk.paths import write_atomically
 from kiosk.thai import ROLE_NAMES_TH, full_name
 
 FONT_REGULAR = Path(_SARABUN_ROOT) / "files" / "Sarabun-Regular.ttf"
@@ -264,14 +265,7 @@ def write_badge_pngs(badges: Iterable[dict], out_dir: str | os.PathLike) -> list
     for badge in badges:
         if not _SAFE_NAME.fullmatch(badge["code"]):  # it becomes a file name
             raise ValueError(f"not a badge code: {badge['code']!r}")
-        path = out / f"{badge['code']}.png"
-        fd, tmp = tempfile.mkstemp(dir=out, suffix=".png.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                badge_png(badge).save(f, format="PNG", dpi=(PNG_DPI, PNG_DPI))
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        paths.append(path)
+        buffer = io.BytesIO()
+        badge_png(badge).save(buffer, format="PNG", dpi=(PNG_DPI, PNG_DPI))
+        paths.append(write_atomically(out / f"{badge['code']}.png", buffer.getvalue(), 0o644))
     return paths

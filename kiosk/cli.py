@@ -224,6 +224,8 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
         click.echo(f"row {problem.row}: {problem.reason}: {problem.message}", err=True)
     if not result.imported:
         raise click.ClickException(f"{len(result.problems)} bad rows; nothing imported")
+    for move in result.moves:
+        click.echo(f"row {move.row}: {move.name} moved from cohort {move.from_cohort} to cohort {number}")
     click.echo(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}")
 
 

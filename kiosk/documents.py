@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from fpdf import FPDF
+
+from kiosk import paths
 
 from kiosk.badges import (BADGE_H, BADGE_W, FONT_BOLD, FONT_REGULAR, QR, Box, Text, _pillow_measure, badge_layout,
                           qr_matrix)
@@ -95,17 +96,7 @@ def draw_badge(pdf: FPDF, x0: float, y0: float, badge: dict, matrix=None) -> Non
 
 def write_atomically(pdf: FPDF, out_path: str | os.PathLike) -> Path:
     """Writes the PDF to a temporary file beside `out_path`, then renames it into place."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".pdf.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pdf.output())
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return out
+    return paths.write_atomically(out_path, bytes(pdf.output()), 0o644)
 
 
 def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike | None = None, progress=None) -> Path | bytes:

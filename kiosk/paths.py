@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -31,3 +32,22 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     chosen = Path(explicit or os.environ.get("KIOSK_DATA") or default_data_dir())
     chosen.mkdir(parents=True, exist_ok=True)
     return chosen
+
+
+def write_atomically(path: str | os.PathLike, data: bytes | str, mode: int = 0o600) -> Path:
+    """Writes `data` to a temporary file beside `path`, then renames it into place.
+
+    A reader sees the old file or the whole new one, never half; the file is private (`mode`).
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix + ".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return out

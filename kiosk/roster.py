@@ -7,12 +7,17 @@ an edited file updates the people it changed.
 
 import csv
 import io
+import json
 import re
+import secrets
+import time
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kiosk.db import transaction
 from kiosk.errors import KioskError
+from kiosk.paths import write_atomically
 from kiosk.people import ValidFields, participant_fields, register_participant, update_participant
 from kiosk.thai import PeopleError, clean_text, split_title
 
@@ -59,12 +64,27 @@ class RowProblem:
 
 
 @dataclass
+class Move:
+    """A person the file puts in this cohort who is now in another cohort of the program."""
+
+    row: int
+    name: str
+    from_cohort: int | None
+
+
+@dataclass
 class ImportResult:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
     imported: bool = False
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when nothing was imported only because people would move between cohorts."""
+        return not self.imported and not self.problems and bool(self.moves)
 
 
 def read_table(data: bytes, filename: str = "") -> list[list[str]]:
@@ -183,14 +203,19 @@ def validate_rows(parsed, program_key: str) -> tuple[list[tuple[int, dict]], lis
 
 
 def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = "",
-                  skip_bad: bool = False, progress=None) -> ImportResult:
-    """Imports a roster file into a cohort; see the module docstring for the rules."""
+                  skip_bad: bool = False, progress=None, allow_moves: bool = True) -> ImportResult:
+    """Imports a roster file into a cohort; see the module docstring for the rules.
+
+    People of the file already in another cohort of the program move to this one; `result.moves`
+    names them. With `allow_moves=False` such a file imports nothing until asked again with it.
+    """
     good, problems = validate_rows(parse_rows(read_table(data, filename)), program["signing_key"])
     result = ImportResult(problems=problems)
-    if problems and not skip_bad:
-        return result
     existing = {p["source_key"]: p for p in db.query(
         "select * from participants where program_id = ? and source_key is not null", [program["id"]])}
+    result.moves = _moves(db, good, existing, cohort)
+    if (problems and not skip_bad) or (result.moves and not allow_moves):
+        return result
     with transaction(db):
         for done, (_, fields) in enumerate(good, 1):
             _upsert(db, existing.get(fields["source_key"]), fields, program, cohort, result)
@@ -198,6 +223,17 @@ def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = 
                 progress(done, len(good))
     result.imported = True
     return result
+
+
+def _moves(db, good, existing: dict, cohort: dict) -> list[Move]:
+    numbers = {c["id"]: c["number"] for c in db.query("select id, number from cohorts where program_id = ?",
+                                                         [cohort["program_id"]])}
+    moves = []
+    for row, fields in good:
+        person = existing.get(fields["source_key"])
+        if person and person["cohort_id"] != cohort["id"]:
+            moves.append(Move(row, f"{fields['first_name']} {fields['last_name']}", numbers.get(person["cohort_id"])))
+    return moves
 
 
 def _upsert(db, person: dict | None, fields: dict, program: dict, cohort: dict, result: ImportResult) -> None:
@@ -208,3 +244,53 @@ def _upsert(db, person: dict | None, fields: dict, program: dict, cohort: dict, 
         result.updated += 1
     else:
         result.unchanged += 1
+
+
+class HeldRosters:
+    """Roster uploads waiting for a coordinator's yes (people would move between cohorts).
+
+    Held as private files in the data folder for an hour, taken once by their random token.
+    """
+
+    FOLDER = "pending-rosters"
+    LIFETIME_SECONDS = 3600
+
+    @dataclass
+    class Held:
+        data: bytes
+        filename: str
+        skip_bad: bool
+
+    @classmethod
+    def hold(cls, data_dir, data: bytes, filename: str, skip_bad: bool) -> str:
+        """Keeps an upload; returns the token that takes it back."""
+        token = secrets.token_urlsafe(16)
+        folder = Path(data_dir) / cls.FOLDER
+        cls._prune(folder)
+        meta = json.dumps({"filename": filename[:200], "skip_bad": skip_bad}).encode()
+        write_atomically(folder / f"{token}.roster", len(meta).to_bytes(4, "big") + meta + data)
+        return token
+
+    @classmethod
+    def take(cls, data_dir, token: str) -> "HeldRosters.Held | None":
+        """The upload held under `token`, removed as it is taken; None if unknown or expired."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", token or ""):
+            return None
+        path = Path(data_dir) / cls.FOLDER / f"{token}.roster"
+        cls._prune(path.parent)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        path.unlink(missing_ok=True)
+        size = int.from_bytes(raw[:4], "big")
+        meta = json.loads(raw[4:4 + size])
+        return cls.Held(raw[4 + size:], meta["filename"], bool(meta["skip_bad"]))
+
+    @classmethod
+    def _prune(cls, folder: Path) -> None:
+        if not folder.is_dir():
+            return
+        for old in folder.glob("*.roster"):
+            if time.time() - old.stat().st_mtime > cls.LIFETIME_SECONDS:
+                old.unlink(missing_ok=True)

@@ -104,3 +104,19 @@ def test_sync_commands_use_the_data_folder_given_with_data(run, tmp_path, monkey
     assert not (tmp_path / "default-home").exists()
     unenrolled = run("sync")
     assert unenrolled.exit_code == 1 and "unenrolled" in unenrolled.output
+
+
+def test_import_roster_says_who_moved_from_which_cohort(tmp_path):
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+
+    runner, data = CliRunner(), str(tmp_path / "d")
+    roster = tmp_path / "r.csv"
+    roster.write_text("ชื่อ,นามสกุล,เขต\nกัลยา,ผู้ที่ยิ่ง,ดินแดง\n", encoding="utf-8")
+    for args in (["program", "add", "อบรม"], ["cohort", "add", "1", "--start", "2026-12-01"],
+                 ["cohort", "add", "2", "--start", "2026-12-08"], ["import-roster", str(roster), "--cohort", "1"]):
+        assert runner.invoke(cli, ["--data", data, *args]).exit_code == 0
+    moved = runner.invoke(cli, ["--data", data, "import-roster", str(roster), "--cohort", "2"])
+    assert moved.exit_code == 0, moved.output
+    assert "row 2: กัลยา ผู้ที่ยิ่ง moved from cohort 1 to cohort 2" in moved.output

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from kiosk import auth, create_app
+from kiosk import auth, create_app, events
 from kiosk.db import open_data_dir
 
 
@@ -182,3 +182,26 @@ def test_printing_badges_writes_nothing_and_people_without_a_badge_get_one_by_po
     assert "1" in staff.get(f"/cohorts/{event['cohort_id']}").get_data(as_text=True)
     staff.post(f"/cohorts/{event['cohort_id']}/badges")
     assert active_badge(db, person["id"]) is not None
+
+
+def test_a_roster_that_moves_people_between_cohorts_asks_first_and_names_them(coordinator, db, event):
+    from kiosk.roster import import_roster
+
+    first = "ชื่อ,นามสกุล,เขต\nกัลยา,ผู้ที่ยิ่ง,ดินแดง\n"
+    import_roster(db, first.encode(), event["program"], events.cohort_by_id(db, event["cohort_id"]), "a.csv")
+    moving = "ชื่อ,นามสกุล,เขต\nกัลยา,ผู้ที่ยิ่ง,ดินแดง\nสมใจ,ใหม่มาก,ดุสิต\n"
+    in_cohort = "select count(*) from participants where cohort_id = ?"
+    before = db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0]
+    page = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster", content_type="multipart/form-data",
+                            data={"file": (io.BytesIO(moving.encode()), "roster.csv")})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "กัลยา ผู้ที่ยิ่ง" in text and "สมใจ" not in text.split("<table>")[1]
+    assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before
+    token = text.split('name="token" value="')[1].split('"')[0]
+    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token})
+    assert done.status_code == 200 and "กัลยา ผู้ที่ยิ่ง" in done.get_data(as_text=True)
+    assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
+    again = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token},
+                             follow_redirects=True)
+    assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
+    assert again.status_code == 200

@@ -2,7 +2,7 @@
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from kiosk import auth, events, people, reports
@@ -11,7 +11,7 @@ from kiosk.db import get_db
 from kiosk.errors import KioskError
 from kiosk.issuance import cohort_cards, issue_missing_badges, missing_badges
 from kiosk.thai import ROLES
-from kiosk.roster import import_roster
+from kiosk.roster import HeldRosters, import_roster
 from kiosk.thai import area_names
 from kiosk.web.access import login_required
 from kiosk.webcommon import user_message
@@ -147,13 +147,32 @@ def upload_roster(cohort_id):
     if not upload or not upload.filename:
         flash(_("Choose a CSV or Excel file."), "error")
         return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+    return _import(db, found, upload.read(), upload.filename, bool(request.form.get("skip_bad")), False)
+
+
+@bp.post("/cohorts/<cohort_id>/roster/confirm")
+@login_required("coordinator")
+def confirm_roster(cohort_id):
+    """Imports a roster held back because people in it would move from another cohort."""
+    found = _cohort_or_404(cohort_id)
+    held = HeldRosters.take(current_app.config["DATA_DIR"], request.form.get("token", ""))
+    if held is None:
+        flash(_("The roster upload expired. Choose the file again."), "error")
+        return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+    return _import(get_db(), found, held.data, held.filename, held.skip_bad, True)
+
+
+def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_moves: bool):
     try:
-        result = import_roster(db, upload.read(), events.get_program(db, found["program_id"]), found,
-                               upload.filename, skip_bad=bool(request.form.get("skip_bad")))
+        result = import_roster(db, data, events.get_program(db, found["program_id"]), found, filename,
+                               skip_bad=skip_bad, allow_moves=allow_moves)
     except KioskError as exc:
         flash(user_message(exc), "error")
-        return redirect(url_for("admin.cohort", cohort_id=cohort_id))
-    return render_template("roster_result.html", cohort=found, result=result, messages=user_message)
+        return redirect(url_for("admin.cohort", cohort_id=found["id"]))
+    token = None
+    if result.needs_confirmation:
+        token = HeldRosters.hold(current_app.config["DATA_DIR"], data, filename, skip_bad)
+    return render_template("roster_result.html", cohort=found, result=result, messages=user_message, token=token)
 
 
 @bp.route("/participants/<participant_id>", methods=["GET", "POST"])
