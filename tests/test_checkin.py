@@ -12,7 +12,7 @@ from kiosk.db import connect, device_id, open_data_dir
 from kiosk.issuance import issue_badge
 from kiosk.people import add_participant, participant_fields
 
-from door import bangkok
+from support import bangkok
 
 
 @pytest.fixture
