@@ -26,8 +26,7 @@ import requests
 from kiosk import changes, events
 from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc
 from kiosk.db import device_id, open_data_dir, transaction
-from kiosk.issuance import issue_badge
-from kiosk.people import add_participant, participant_fields
+from kiosk.people import register_participant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -269,15 +268,6 @@ PEOPLE = (
 )
 
 
-def register_person(db, program: dict, cohort_id: str, data: dict, badge: bool = True) -> dict:
-    """One person through the services (validated fields, then a badge); the stored fields, id and code."""
-    fields = participant_fields(data, program["signing_key"])
-    with transaction(db):
-        pid = add_participant(db, program["id"], cohort_id, fields, "roster")
-        code = issue_badge(db, {"id": pid, "program_id": program["id"]}) if badge else None
-    return {"id": pid, "code": code, **fields}
-
-
 def build_event(db, *, open_now: bool = False, people=PEOPLE, extra_people: int = 0, starts_on: date | None = None,
                 days: int = 2, second_cohort: bool = True, site: str | None = None, badges: bool = True,
                 program_title: str = "อบรมผู้นำชุมชน") -> dict:
@@ -298,11 +288,12 @@ def build_event(db, *, open_now: bool = False, people=PEOPLE, extra_people: int 
         changes.write(db, program_id, "sessions", first["id"], {"opens_at": opens, "closes_at": closes})
     rows = list(people) + [("นาย", f"ทดสอบ{i}", f"คนที่{i}", "ดินแดง", "participant", "")
                            for i in range(extra_people)]
+    cohort = events.cohort_by_id(db, cohort_id)
     with transaction(db):
-        registered = [register_person(db, program, cohort_id, {
+        registered = [register_participant(db, cohort, {
             "title": title, "first_name": first, "last_name": last, "role": role,
-            "province": "กรุงเทพมหานคร" if district else "", "district": district, "phone": phone}, badges)
-            for title, first, last, district, role, phone in rows]
+            "province": "กรุงเทพมหานคร" if district else "", "district": district, "phone": phone},
+            issue_badge=badges) for title, first, last, district, role, phone in rows]
     sessions = events.sessions(db, cohort_id)
     return {"program": program, "program_id": program_id, "site_id": site_id, "cohort_id": cohort_id,
             "cohort2_id": cohort2_id, "sessions": sessions, "session_id": sessions[0]["id"], "people": registered}
@@ -331,15 +322,15 @@ class Kiosk:
         """A program with one site, one cohort and `sessions` session days (from 2026-03-01); their ids."""
         event = build_event(self.db, people=(), starts_on=date(2026, 3, 1), days=sessions, second_cohort=False,
                             site="ศาลาว่าการ")
-        return {"program_id": event["program_id"], "program": event["program"], "site_id": event["site_id"],
-                "cohort_id": event["cohort_id"], "sessions": [s["id"] for s in event["sessions"]]}
+        return {"program_id": event["program_id"], "site_id": event["site_id"], "cohort_id": event["cohort_id"],
+                "sessions": [s["id"] for s in event["sessions"]]}
 
     def register(self, program: dict, n: int = 1, prefix: str = "สมชาย") -> list[str]:
         """`n` people in the program's cohort (no badges: one change each); their ids."""
+        cohort = events.cohort_by_id(self.db, program["cohort_id"])
         with transaction(self.db):
-            return [register_person(self.db, program["program"], program["cohort_id"],
-                             {"first_name": f"{prefix}{i}", "last_name": "ใจดี"}, badge=False)["id"]
-                    for i in range(n)]
+            return [register_participant(self.db, cohort, {"first_name": f"{prefix}{i}", "last_name": "ใจดี"},
+                                         issue_badge=False)["id"] for i in range(n)]
 
     def edit(self, program: dict, participant: str, **fields) -> None:
         changes.write(self.db, program["program_id"], "participants", participant, fields)
