@@ -11,6 +11,7 @@ The benchmarks import this module too (scripts/bench/ puts tests/ on sys.path).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -241,6 +242,16 @@ class PostgresCluster:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
             conn.execute(f"create database {name}")
         return f"{self.url}/{name}"
+
+
+def log_in(page, server, username: str = "door", password: str = "password123", next_path: str = "/scan",
+           lang: str | None = None) -> None:
+    """Logs in through the real login form of `server` in a Playwright page; waits to land on `next_path`."""
+    page.goto(f"{server.url}/login?next={next_path}" + (f"&lang={lang}" if lang else ""))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button.primary")
+    page.wait_for_url(re.compile(re.escape(next_path) + "$"))
 
 
 # --- venue time and events ----------------------------------------------------------------------

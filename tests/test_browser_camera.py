@@ -14,6 +14,8 @@ from kiosk import auth
 from kiosk.badges import badge_png
 from kiosk.issuance import badge_card
 
+from support import log_in
+
 pytestmark = pytest.mark.browser
 
 
@@ -42,10 +44,7 @@ def test_the_camera_reads_a_badge_and_checks_the_person_in(db, open_event, accou
     server = kiosk_server()
     browser = chromium(extra_args=camera)
     page = browser.new_page()
-    page.goto(f"{server.url}/login?next=/scan&lang=en")
-    page.fill("input[name=username]", "door")
-    page.fill("input[name=password]", "password123")
-    page.click("button.primary")
+    log_in(page, server, lang="en")
     page.goto(f"{server.url}/scan?lang=en")
     page.click("#camera-toggle")
     result = page.locator("#scan-result")

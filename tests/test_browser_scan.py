@@ -13,6 +13,8 @@ from playwright.sync_api import expect
 
 from kiosk.checkin import local_hhmm
 
+from support import log_in
+
 pytestmark = pytest.mark.browser
 
 # Kedmanee: what each physical key types, unshifted.
@@ -67,12 +69,8 @@ def door(db, open_event, accounts, kiosk_server):
     return kiosk_server(), open_event, db
 
 
-def log_in(page, server):
-    page.goto(f"{server.url}/login?next=/scan&lang=en")
-    page.fill("input[name=username]", "door")
-    page.fill("input[name=password]", "password123")
-    page.click("button.primary")
-    page.wait_for_url(re.compile(r"/scan$"))
+def log_in_in_english(page, server):
+    log_in(page, server, lang="en")
     page.goto(f"{server.url}/scan?lang=en")  # logging in starts a new session: choose English again
     expect(page.locator("#scan-code")).to_be_focused()
 
@@ -88,7 +86,7 @@ def test_door_journey_in_real_chromium(door, chromium):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    log_in(page, server)
+    log_in_in_english(page, server)
     cdp = context.new_cdp_session(page)
     result = page.locator("#scan-result")
 
@@ -155,11 +153,7 @@ def test_phone_width_reprint_and_no_sideways_scroll(door, chromium):
     context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2,
                                   is_mobile=True, has_touch=True)
     page = context.new_page()
-    page.goto(f"{server.url}/login?next=/scan")
-    page.fill("input[name=username]", "door")
-    page.fill("input[name=password]", "password123")
-    page.click("button.primary")
-    page.wait_for_url(re.compile(r"/scan$"))
+    log_in(page, server)
     page.fill("#people-q", "ลำดวน")
     item = page.locator("#people-results li.person")
     expect(item).to_have_count(1)
