@@ -72,7 +72,7 @@ def read_bundle(path, key_for, trust_new: bool = False) -> tuple[dict, list[dict
     for program_id in manifest["programs"]:
         key = key_for(program_id) or (_key_inside(batches, program_id) if trust_new else None)
         if key is None:
-            raise SyncError("wrong_program", f"this side does not serve program {program_id}")
+            raise SyncError("wrong_program", f"this side does not hold program {program_id} yet")
         if not hmac.compare_digest(_mac(key, manifest), manifest.get("hmac", {}).get(program_id, "")):
             raise SyncError("bundle_tampered", f"the bundle's signature for program {program_id} is wrong")
     if any(b.get("program_id") not in manifest["programs"] for b in batches):

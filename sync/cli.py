@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.clikit import Group, fail
+from kiosk.clikit import Group, cli_message, fail
 from sync.protocol import SyncError
 
 
@@ -101,9 +101,17 @@ def export_bundle_command(ctx, file, programs):
     click.echo(f"wrote {sum(p['changes'] for p in manifest['programs'].values())} changes to {file}")
 
 
+TRUST_NEW_HINT = (
+    "Nothing was imported. To set this kiosk up with that program from the bundle, run the same command"
+    " with --trust-new: the kiosk then takes the program, its people and its badge-signing key from the"
+    " bundle itself. The bundle can then only be checked against itself, so do it only with a bundle"
+    " from your own central server or from a kiosk of that program.")
+
+
 @click.command("import-bundle")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--trust-new", is_flag=True, help="Accept a program this kiosk does not hold yet.")
+@click.option("--trust-new", is_flag=True,
+              help="Accept a program this kiosk does not hold yet, with the badge key inside the bundle.")
 @click.pass_context
 def import_bundle_command(ctx, file, trust_new):
     """Applies a USB bundle whole; importing it twice changes nothing.
@@ -116,6 +124,8 @@ def import_bundle_command(ctx, file, trust_new):
     try:
         result = import_kiosk(db, file, trust_new)
     except SyncError as exc:
+        if exc.reason == "wrong_program" and not trust_new:
+            raise click.ClickException(f"{cli_message(exc)}\n{TRUST_NEW_HINT}") from None
         fail(exc)
     finally:
         db.close()

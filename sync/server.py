@@ -29,6 +29,9 @@ class TestHooks:
     SYNC_TEST_DELAY_BEFORE_COMMIT=s   a push sleeps s seconds inside its transaction;
     SYNC_TEST_DELAY_AFTER_COMMIT=s    a push sleeps s seconds after committing, before answering;
     SYNC_TEST_DELAY_FROM_PUSH=k   the delays start with the k-th push (default 1).
+
+    A delayed push logs "test hook: push N finished" when it is done, committed or not, so that
+    a test can wait for it instead of sleeping.
     """
 
     def __init__(self, env=os.environ):
@@ -60,6 +63,10 @@ class TestHooks:
         if seconds and push_number >= self.from_push:
             log.warning("test hook: push %d sleeps %.1fs %s commit", push_number, seconds, which)
             time.sleep(seconds)
+
+    def finished(self, push_number: int) -> None:
+        if (self.before or self.after) and push_number >= self.from_push:
+            log.warning("test hook: push %d finished", push_number)
 
 
 def read_raw() -> bytes:
@@ -116,6 +123,9 @@ def _handle(backend, endpoint: str, hooks: TestHooks) -> dict:
     if endpoint == "push":
         number = hooks.next_push()
         extra = {"nonce": nonce} if deferred else {}
-        return backend.push(device, offset, body, lambda: hooks.delay("before", number),
-                            lambda: hooks.delay("after", number), **extra)
+        try:
+            return backend.push(device, offset, body, lambda: hooks.delay("before", number),
+                                lambda: hooks.delay("after", number), **extra)
+        finally:
+            hooks.finished(number)
     return getattr(backend, endpoint)(device, offset, body)

@@ -7,7 +7,7 @@ from kiosk.checkin import reissue_badge
 from kiosk.clock import iso
 from kiosk.codes import make_code
 
-from door import bangkok, open_event
+from support import bangkok
 
 ERROR_KEYS = {"ok", "reason", "error"}
 
@@ -182,16 +182,16 @@ def test_bodies_that_are_not_scan_attempts_change_nothing(staff, db, event, payl
     assert state(db) == before
 
 
-def test_sessions_today_with_counts(staff, db):
-    event = open_event(db)
+def test_sessions_today_with_counts(staff, open_event):
+    event = open_event
     staff.post("/api/checkins", json={"code": event["people"][0]["code"]})
     body = staff.get("/api/sessions").get_json()
     [session] = [s for s in body["sessions"] if s["id"] == event["session_id"]]
     assert session["open"] is True and session["checked_in"] == 1 and session["expected"] == 4
 
 
-def test_session_attendance_by_role(staff, db):
-    event = open_event(db)
+def test_session_attendance_by_role(staff, open_event):
+    event = open_event
     for person in event["people"][:3]:
         assert staff.post("/api/checkins", json={"code": person["code"]}).status_code == 200
     body = staff.get(f"/api/sessions/{event['session_id']}/attendance").get_json()
@@ -210,8 +210,8 @@ def test_session_attendance_by_role(staff, db):
     ("' or 1=1 --", []),
     ("ก", []),
 ])
-def test_search_by_any_part_of_a_name_or_phone(staff, db, query, names):
-    open_event(db)
+@pytest.mark.usefixtures("open_event")
+def test_search_by_any_part_of_a_name_or_phone(staff, query, names):
     body = staff.get("/api/participants/search", query_string={"q": query}).get_json()
     assert [p["name"] for p in body["participants"]] == names
 

@@ -8,16 +8,13 @@ import re
 
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from kiosk import auth
 from kiosk.badges import badge_png
-from kiosk.db import open_data_dir
 from kiosk.issuance import badge_card
 
-from browser import launch
-from door import open_event
-from server import KioskServer
+from support import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -34,11 +31,9 @@ def write_y4m(image: Image.Image, path, size=(640, 480)) -> None:
         f.write(b"FRAME\n" + y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes())
 
 
-def test_the_camera_reads_a_badge_and_checks_the_person_in(data_dir, tmp_path):
-    db = open_data_dir(data_dir)
-    event = open_event(db)
-    auth.add_user(db, "chief", "coordinator", "password123")
-    auth.add_user(db, "door", "staff", "password123")
+def test_the_camera_reads_a_badge_and_checks_the_person_in(db, open_event, accounts, kiosk_server, chromium,
+                                                          tmp_path):
+    event = open_event
     person = event["people"][0]
     badge = badge_png(badge_card({**person, "program_id": event["program_id"]}, person["code"],
                                  {"title": "รุ่นที่ 1"}, event["program"]))
@@ -46,21 +41,17 @@ def test_the_camera_reads_a_badge_and_checks_the_person_in(data_dir, tmp_path):
     write_y4m(badge, video)
     camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
               f"--use-file-for-fake-video-capture={video}"]
-    with KioskServer(data_dir) as server, sync_playwright() as p:
-        browser = launch(p, extra_args=camera)
-        page = browser.new_page()
-        page.goto(f"{server.url}/login?next=/scan&lang=en")
-        page.fill("input[name=username]", "door")
-        page.fill("input[name=password]", "password123")
-        page.click("button.primary")
-        page.goto(f"{server.url}/scan?lang=en")
-        page.click("#camera-toggle")
-        result = page.locator("#scan-result")
-        expect(result).to_have_class(re.compile(r"\bok\b"), timeout=15_000)
-        expect(page.locator("#result-name")).to_have_text("นางสาวสมหญิง ใจดี")
-        browser.close()
+    server = kiosk_server()
+    browser = chromium(extra_args=camera)
+    page = browser.new_page()
+    log_in(page, server, lang="en")
+    page.goto(f"{server.url}/scan?lang=en")
+    page.click("#camera-toggle")
+    result = page.locator("#scan-result")
+    expect(result).to_have_class(re.compile(r"\bok\b"), timeout=15_000)
+    expect(page.locator("#result-name")).to_have_text("นางสาวสมหญิง ใจดี")
+    browser.close()
     assert db.execute("select count(*) from attendance").fetchone()[0] == 1
-    db.close()
 
 
 def test_decode_endpoint_reads_frames_and_refuses_bad_ones(client, db, event):

@@ -9,15 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from kiosk import auth
 from kiosk.checkin import local_hhmm
-from kiosk.db import open_data_dir
 
-from browser import launch
-from door import open_event
-from server import KioskServer
+from support import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -68,87 +64,77 @@ def scan_synthetic(page, code: str) -> None:
 
 
 @pytest.fixture
-def door(data_dir):
-    db = open_data_dir(data_dir)
-    event = open_event(db)
-    auth.add_user(db, "chief", "coordinator", "password123")
-    auth.add_user(db, "door", "staff", "password123")
-    with KioskServer(data_dir) as server:
-        yield server, event, db
-    db.close()
+def door(db, open_event, accounts, kiosk_server):
+    """A real kiosk server whose session is open now, with the door's accounts."""
+    return kiosk_server(), open_event, db
 
 
-def log_in(page, server):
-    page.goto(f"{server.url}/login?next=/scan&lang=en")
-    page.fill("input[name=username]", "door")
-    page.fill("input[name=password]", "password123")
-    page.click("button.primary")
-    page.wait_for_url(re.compile(r"/scan$"))
+def log_in_in_english(page, server):
+    log_in(page, server, lang="en")
     page.goto(f"{server.url}/scan?lang=en")  # logging in starts a new session: choose English again
     expect(page.locator("#scan-code")).to_be_focused()
 
 
-def test_door_journey_in_real_chromium(door):
+def test_door_journey_in_real_chromium(door, chromium):
     server, event, db = door
     first, second = event["people"][0], event["people"][1]
     forged = first["code"][:-3] + ("AAA" if first["code"][-3:] != "AAA" else "BBB")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="th-TH")
-        context.add_init_script(SOUND_SPY)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        log_in(page, server)
-        cdp = context.new_cdp_session(page)
-        result = page.locator("#scan-result")
+    browser = chromium()
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="th-TH")
+    context.add_init_script(SOUND_SPY)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in_in_english(page, server)
+    cdp = context.new_cdp_session(page)
+    result = page.locator("#scan-result")
 
-        scan_trusted(page, cdp, first["code"])
-        expect(result).to_have_class(re.compile(r"\bok\b"))
-        expect(result).to_be_visible()
-        expect(page.locator("#result-name")).to_have_text("นางสาวสมหญิง ใจดี")
-        expect(page.locator("#result-detail")).to_contain_text("เขตดินแดง")
-        expect(page.locator("#layout-warning")).to_be_visible()
-        expect(page.locator("#count-in")).to_have_text("1")
-        expect(page.locator("#count-expected")).to_have_text("4")
-        page.screenshot(path=str(ARTIFACTS / "scan-green.png"))
+    scan_trusted(page, cdp, first["code"])
+    expect(result).to_have_class(re.compile(r"\bok\b"))
+    expect(result).to_be_visible()
+    expect(page.locator("#result-name")).to_have_text("นางสาวสมหญิง ใจดี")
+    expect(page.locator("#result-detail")).to_contain_text("เขตดินแดง")
+    expect(page.locator("#layout-warning")).to_be_visible()
+    expect(page.locator("#count-in")).to_have_text("1")
+    expect(page.locator("#count-expected")).to_have_text("4")
+    page.screenshot(path=str(ARTIFACTS / "scan-green.png"))
 
-        scan_synthetic(page, first["code"])
-        expect(result).to_have_class(re.compile(r"\brepeat\b"))
-        first_at = db.execute("select first_at from attendance where participant_id = ?", [first["id"]]).fetchone()[0]
-        expect(page.locator("#result-time")).to_contain_text(local_hhmm(first_at))
-        page.screenshot(path=str(ARTIFACTS / "scan-amber.png"))
+    scan_synthetic(page, first["code"])
+    expect(result).to_have_class(re.compile(r"\brepeat\b"))
+    first_at = db.execute("select first_at from attendance where participant_id = ?", [first["id"]]).fetchone()[0]
+    expect(page.locator("#result-time")).to_contain_text(local_hhmm(first_at))
+    page.screenshot(path=str(ARTIFACTS / "scan-amber.png"))
 
-        scan_trusted(page, cdp, forged)
-        expect(result).to_have_class(re.compile(r"\berror\b"))
-        expect(page.locator("#result-detail")).to_contain_text("forged")
-        expect(page.locator("#result-foot")).to_contain_text("invalid_code")
-        page.screenshot(path=str(ARTIFACTS / "scan-red.png"))
+    scan_trusted(page, cdp, forged)
+    expect(result).to_have_class(re.compile(r"\berror\b"))
+    expect(page.locator("#result-detail")).to_contain_text("forged")
+    expect(page.locator("#result-foot")).to_contain_text("invalid_code")
+    page.screenshot(path=str(ARTIFACTS / "scan-red.png"))
 
-        result.click()  # staff dismisses the red screen to use the search
-        expect(result).to_be_hidden()
-        page.fill("#people-q", "ศรีสุข")
-        person = page.locator("#people-results li.person", has_text="สมชาย")
-        expect(person).to_have_count(1)
-        person.get_by_role("button", name="Check in").click()
-        expect(result).to_have_class(re.compile(r"\bok\b"))
-        expect(page.locator("#result-name")).to_have_text("นายสมชาย ศรีสุข")
-        expect(page.locator("#count-in")).to_have_text("2")
-        expect(person.locator(".tag.in")).to_be_visible()  # the list shows them as in now
+    result.click()  # staff dismisses the red screen to use the search
+    expect(result).to_be_hidden()
+    page.fill("#people-q", "ศรีสุข")
+    person = page.locator("#people-results li.person", has_text="สมชาย")
+    expect(person).to_have_count(1)
+    person.get_by_role("button", name="Check in").click()
+    expect(result).to_have_class(re.compile(r"\bok\b"))
+    expect(page.locator("#result-name")).to_have_text("นายสมชาย ศรีสุข")
+    expect(page.locator("#count-in")).to_have_text("2")
+    expect(person.locator(".tag.in")).to_be_visible()  # the list shows them as in now
 
-        result.click()
-        page.screenshot(path=str(ARTIFACTS / "scan-page.png"), full_page=True)
-        expect(page.locator("#scan-code")).to_be_focused()  # ready for the next scan by itself
+    result.click()
+    page.screenshot(path=str(ARTIFACTS / "scan-page.png"), full_page=True)
+    expect(page.locator("#scan-code")).to_be_focused()  # ready for the next scan by itself
 
-        page.check("input[name=scan-direction][value=out]")  # the end of the day: people leave
-        expect(page.locator("#scan-code")).to_be_focused()
-        scan_trusted(page, cdp, first["code"])
-        expect(result).to_have_class(re.compile(r"\bok\b"))
-        expect(page.locator("#result-status")).to_have_text("Checked out")
-        assert page.evaluate("window.__played") == ["ok.wav", "repeat.wav", "error.wav", "ok.wav", "ok.wav"]
-        assert errors == []
-        browser.close()
+    page.check("input[name=scan-direction][value=out]")  # the end of the day: people leave
+    expect(page.locator("#scan-code")).to_be_focused()
+    scan_trusted(page, cdp, first["code"])
+    expect(result).to_have_class(re.compile(r"\bok\b"))
+    expect(page.locator("#result-status")).to_have_text("Checked out")
+    assert page.evaluate("window.__played") == ["ok.wav", "repeat.wav", "error.wav", "ok.wav", "ok.wav"]
+    assert errors == []
+    browser.close()
 
     rows = db.execute("select result, code is null from scans order by rowid").fetchall()
     assert rows == [("checked_in", 0), ("already_checked_in", 0), ("invalid_code", 0), ("checked_in", 1),
@@ -159,37 +145,32 @@ def test_door_journey_in_real_chromium(door):
     assert attended == {first["id"], second["id"]}
 
 
-def test_phone_width_reprint_and_no_sideways_scroll(door):
+def test_phone_width_reprint_and_no_sideways_scroll(door, chromium):
     server, event, db = door
     person = event["people"][2]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2,
-                                      is_mobile=True, has_touch=True)
-        page = context.new_page()
-        page.goto(f"{server.url}/login?next=/scan")
-        page.fill("input[name=username]", "door")
-        page.fill("input[name=password]", "password123")
-        page.click("button.primary")
-        page.wait_for_url(re.compile(r"/scan$"))
-        page.fill("#people-q", "ลำดวน")
-        item = page.locator("#people-results li.person")
-        expect(item).to_have_count(1)
-        page.screenshot(path=str(ARTIFACTS / "scan-phone.png"), full_page=True)
-        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    browser = chromium()
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    log_in(page, server)
+    page.fill("#people-q", "ลำดวน")
+    item = page.locator("#people-results li.person")
+    expect(item).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "scan-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
-        page.on("dialog", lambda dialog: dialog.accept())
-        item.locator("button").nth(1).click()  # reprint
-        expect(page.locator("#badge-dialog")).to_be_visible()
-        expect(page.locator("#badge-img")).to_have_js_property("complete", True)
-        assert page.evaluate("document.getElementById('badge-img').naturalWidth") > 1000
-        page.screenshot(path=str(ARTIFACTS / "scan-phone-badge.png"))
-        page.click("#badge-close")
+    page.on("dialog", lambda dialog: dialog.accept())
+    item.locator("button").nth(1).click()  # reprint
+    expect(page.locator("#badge-dialog")).to_be_visible()
+    expect(page.locator("#badge-img")).to_have_js_property("complete", True)
+    assert page.evaluate("document.getElementById('badge-img').naturalWidth") > 1000
+    page.screenshot(path=str(ARTIFACTS / "scan-phone-badge.png"))
+    page.click("#badge-close")
 
-        page.fill("#scan-code", person["code"])  # typed by hand on the phone's keyboard
-        page.click("#scan-submit")
-        expect(page.locator("#scan-result")).to_have_class(re.compile(r"\berror\b"))  # the old badge is revoked
-        page.screenshot(path=str(ARTIFACTS / "scan-phone-red.png"))
-        browser.close()
+    page.fill("#scan-code", person["code"])  # typed by hand on the phone's keyboard
+    page.click("#scan-submit")
+    expect(page.locator("#scan-result")).to_have_class(re.compile(r"\berror\b"))  # the old badge is revoked
+    page.screenshot(path=str(ARTIFACTS / "scan-phone-red.png"))
+    browser.close()
     assert db.execute("select result from scans").fetchall() == [("revoked_badge",)]

@@ -9,10 +9,9 @@ from kiosk import changes, events
 from kiosk.checkin import CheckinError, check_in, find_people, reissue_badge
 from kiosk.codes import make_code
 from kiosk.db import connect, device_id, open_data_dir
-from kiosk.issuance import issue_badge
-from kiosk.people import add_participant, participant_fields
+from kiosk.people import register_participant
 
-from door import bangkok
+from support import bangkok
 
 
 @pytest.fixture
@@ -148,12 +147,12 @@ def test_replaced_badge_is_revoked_and_the_new_one_works(db, event, day1):
 
 
 def _person_in(db, event, cohort_id, first="มานี", status="active"):
-    fields = participant_fields({"first_name": first, "last_name": "มีนา", "province": "กรุงเทพมหานคร"},
-                                event["program"]["signing_key"])
-    pid = add_participant(db, event["program_id"], cohort_id, fields, "walk_in")
+    person = register_participant(db, events.cohort_by_id(db, cohort_id),
+                                  {"first_name": first, "last_name": "มีนา", "province": "กรุงเทพมหานคร"},
+                                  via="walk_in")
     if status != "active":
-        changes.write(db, event["program_id"], "participants", pid, {"status": status})
-    return pid, issue_badge(db, {"id": pid, "program_id": event["program_id"]})
+        changes.write(db, event["program_id"], "participants", person["id"], {"status": status})
+    return person["id"], person["code"]
 
 
 def test_person_of_another_cohort_is_wrong_cohort(db, event, day1):

@@ -11,10 +11,6 @@ import pytest
 import requests
 
 from kiosk import auth
-from kiosk.db import open_data_dir
-
-from door import open_event
-from server import KioskServer
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +18,8 @@ CLIENTS = 4
 KILL_AFTER = 60
 
 
-def test_kill_9_mid_stream_loses_no_acknowledged_check_in(data_dir):
-    db = open_data_dir(data_dir)
-    event = open_event(db, extra_people=400)
+def test_kill_9_mid_stream_loses_no_acknowledged_check_in(db, make_event, kiosk_server):
+    event = make_event(open_now=True, extra_people=400)
     auth.add_user(db, "chief", "coordinator", "password123")
     auth.add_user(db, "scanner", "staff", "password123")
     headers = {"Authorization": "Bearer " + auth.issue_token(db, "scanner")}
@@ -34,7 +29,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_check_in(data_dir):
     lock = threading.Lock()
     enough = threading.Event()
 
-    server = KioskServer(data_dir).start()
+    server = kiosk_server()
 
     def stream(share):
         with requests.Session() as http:
@@ -81,4 +76,3 @@ def test_kill_9_mid_stream_loses_no_acknowledged_check_in(data_dir):
     assert counts == (len(people), len(people))
     ins = db.execute("select count(*) from scans where result = 'checked_in'").fetchone()[0]
     assert ins == len(people)
-    db.close()

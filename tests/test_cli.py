@@ -120,3 +120,24 @@ def test_import_roster_says_who_moved_from_which_cohort(tmp_path):
     moved = runner.invoke(cli, ["--data", data, "import-roster", str(roster), "--cohort", "2"])
     assert moved.exit_code == 0, moved.output
     assert "row 2: กัลยา ผู้ที่ยิ่ง moved from cohort 1 to cohort 2" in moved.output
+
+
+def test_import_bundle_of_a_new_program_says_how_to_accept_it(run, tmp_path):
+    program_id = run("program", "add", "อบรมผู้นำชุมชน").output.strip()
+    bundle = tmp_path / "central.jsonl.gz"
+    assert run("export-bundle", str(bundle)).exit_code == 0
+    empty = tmp_path / "new-kiosk"
+
+    def import_into_empty(*flags):
+        return CliRunner().invoke(cli, ["--data", str(empty), "import-bundle", str(bundle), *flags])
+
+    refused = import_into_empty()
+    assert refused.exit_code == 1
+    assert f"this side does not hold program {program_id} yet" in refused.output
+    assert "[wrong_program]" in refused.output
+    assert "Nothing was imported" in refused.output and "--trust-new" in refused.output
+    assert "badge-signing key from the bundle" in " ".join(refused.output.split())
+    assert open_data_dir(empty).execute("select count(*) from programs").fetchone()[0] == 0
+    accepted = import_into_empty("--trust-new")
+    assert accepted.exit_code == 0, accepted.output
+    assert open_data_dir(empty).execute("select id from programs").fetchall() == [(program_id,)]

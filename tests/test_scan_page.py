@@ -5,8 +5,6 @@ import json
 import re
 import wave
 
-from door import open_event
-
 
 def page_data(html: str) -> dict:
     found = re.search(r'<script type="application/json" id="scan-data">(.*?)</script>', html, re.S)
@@ -18,8 +16,8 @@ def test_scan_page_needs_a_login(client):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_scan_page_offers_todays_sessions_and_a_scan_field(staff, db):
-    event = open_event(db)
+def test_scan_page_offers_todays_sessions_and_a_scan_field(staff, open_event):
+    event = open_event
     response = staff.get("/scan?lang=en")
     html = response.get_data(as_text=True)
     assert response.status_code == 200

@@ -1,19 +1,13 @@
 """`kiosk serve`: real waitress on 127.0.0.1, plain and HTTPS with the kiosk's own CA."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import answers, free_port, wait_until
 
 
 def start(data_dir, *args):
@@ -25,13 +19,8 @@ def start(data_dir, *args):
 
 
 def wait_for(url, **kwargs):
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            return requests.get(url, timeout=2, **kwargs)
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer")
+    wait_until(answers("GET", url, **kwargs), 20, f"{url} to answer", interval=0.2)
+    return requests.get(url, timeout=2, **kwargs)
 
 
 def test_serve_prints_the_setup_code_and_addresses(data_dir):
@@ -49,9 +38,7 @@ def test_serve_prints_the_setup_code_and_addresses(data_dir):
 def test_https_serves_with_a_certificate_from_the_kiosk_ca(data_dir):
     process, port = start(data_dir, "--https")
     try:
-        deadline = time.time() + 20
-        while not (data_dir / "ca.pem").exists() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until((data_dir / "ca.pem").exists, 20, "the kiosk CA", interval=0.2)
         response = wait_for(f"https://127.0.0.1:{port}/api/ping", verify=str(data_dir / "ca.pem"))
         assert response.json() == {"ok": True}
         login = requests.get(f"https://127.0.0.1:{port}/setup", verify=str(data_dir / "ca.pem"), timeout=5)

@@ -4,7 +4,7 @@ import gzip
 import json
 
 import pytest
-from sync_helpers import Kiosk
+from support import Kiosk
 
 from sync.bundle import export_kiosk, import_central, import_kiosk
 from sync.central.storage import Storage

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import requests
-from sync_helpers import Kiosk, assert_invariant, central, central_db_url, enrol, postgres_cluster  # noqa: F401
+from support import Kiosk, assert_invariant, enrol
 
 from kiosk import changes
 from sync import auth

@@ -5,7 +5,6 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from sync_helpers import CentralServer, reap_servers  # noqa: F401
 
 from sync.central import create_app
 from sync.central.cli import main as central_cli
@@ -157,13 +156,13 @@ def test_user_add_asks_for_the_password_and_the_account_logs_in(tmp_path):
     assert app.extensions["central_storage"].authenticate("somying", "aaaaaaaa") is None
 
 
-def test_serve_prints_a_set_up_code_on_first_start_only(tmp_path, reap_servers):  # noqa: F811
-    server = CentralServer(tmp_path / "central").start()
+def test_serve_prints_a_set_up_code_on_first_start_only(central_server):
+    server = central_server()
     server.kill()
-    printed = re.search(r"one-time code (\S+)", server.log.read_text()).group(1)
+    printed = re.search(r"one-time code (\S+)", server.log_path.read_text()).group(1)
     storage = server.storage()
     storage.create_first_user(printed, "somchai", "correct horse")
-    server.log.write_text("")
+    server.log_path.write_text("")
     server.start()
     server.kill()
-    assert "one-time code" not in server.log.read_text()
+    assert "one-time code" not in server.log_path.read_text()

@@ -4,18 +4,16 @@ any device is on the central server exactly once, and attendance counts distinct
 import random
 import shutil
 import signal
-import time
-
 import pytest
-from sync_helpers import CentralServer, Kiosk, assert_invariant, enrol, kiosk_sync_process, reap_servers  # noqa: F401
 
 from kiosk import changes
-
 from sync.client import HttpTransport, sync_once
 from sync.protocol import PROTOCOL, SyncError, split_batches
 from sync.state import SyncState
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reap_servers")]
+from support import CentralServer, Kiosk, assert_invariant, enrol, kiosk_sync_process, wait_until
+
+pytestmark = pytest.mark.slow
 
 
 def _busy_kiosk(tmp_path, name="door-a", people=300) -> tuple[Kiosk, dict]:
@@ -25,17 +23,8 @@ def _busy_kiosk(tmp_path, name="door-a", people=300) -> tuple[Kiosk, dict]:
     return kiosk, program
 
 
-def _wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _log_has(server: CentralServer, text: str):
-    return lambda: text in server.log.read_text(errors="replace")
+    return lambda: text in server.log_path.read_text(errors="replace")
 
 
 def _transport(kiosk: Kiosk, server: CentralServer, **kw) -> HttpTransport:
@@ -44,15 +33,16 @@ def _transport(kiosk: Kiosk, server: CentralServer, **kw) -> HttpTransport:
 
 
 @pytest.mark.parametrize("hook", ["SYNC_TEST_DELAY_BEFORE_COMMIT", "SYNC_TEST_DELAY_AFTER_COMMIT"])
-def test_sync_process_killed_around_the_servers_commit_loses_and_doubles_nothing(tmp_path, hook):
-    server = CentralServer(tmp_path / "central", env={hook: "1.5", "SYNC_TEST_DELAY_FROM_PUSH": "2"}).start()
+def test_sync_process_killed_around_the_servers_commit_loses_and_doubles_nothing(tmp_path, central_server, hook):
+    server = central_server(env={hook: "1.5", "SYNC_TEST_DELAY_FROM_PUSH": "2"})
     kiosk, _ = _busy_kiosk(tmp_path)
     enrol(kiosk, server.url, server.storage())
     client = kiosk_sync_process(kiosk)
-    _wait_for(_log_has(server, "push 2 sleeps"), what="the second push to reach the server")
+    wait_until(_log_has(server, "push 2 sleeps"), message="the second push to reach the server")
     client.send_signal(signal.SIGKILL)
     client.wait()
-    time.sleep(2)  # the server finishes (or not) the request of the dead client
+    # the server finishes the dead client's request, committing it or not
+    wait_until(_log_has(server, "push 2 finished"), message="the server to finish the dead client's push")
     total = len(changes.changes_since(kiosk.db, _program(kiosk), {}, -1))
     assert server.storage().change_count() in (500, total)  # the second batch is in whole or not at all
     server.restart(env={hook: "0"})
@@ -61,8 +51,8 @@ def test_sync_process_killed_around_the_servers_commit_loses_and_doubles_nothing
     server.kill()
 
 
-def test_sync_process_killed_mid_stream_resumes_where_it_stopped(tmp_path):
-    server = CentralServer(tmp_path / "central", env={"SYNC_TEST_DELAY_BEFORE_COMMIT": "0.2"}).start()
+def test_sync_process_killed_mid_stream_resumes_where_it_stopped(tmp_path, central_server):
+    server = central_server(env={"SYNC_TEST_DELAY_BEFORE_COMMIT": "0.2"})
     kiosk, _ = _busy_kiosk(tmp_path, people=700)  # ~2,100 changes: 5 batches
     enrol(kiosk, server.url, server.storage())
     client = kiosk_sync_process(kiosk)
@@ -83,13 +73,12 @@ def _program(kiosk: Kiosk) -> str:
     return kiosk.db.execute("select id from programs").fetchone()[0]
 
 
-def test_central_server_killed_and_restarted_mid_sync(tmp_path):
-    server = CentralServer(tmp_path / "central", env={"SYNC_TEST_DELAY_BEFORE_COMMIT": "1",
-                                                      "SYNC_TEST_DELAY_FROM_PUSH": "2"}).start()
+def test_central_server_killed_and_restarted_mid_sync(tmp_path, central_server):
+    server = central_server(env={"SYNC_TEST_DELAY_BEFORE_COMMIT": "1", "SYNC_TEST_DELAY_FROM_PUSH": "2"})
     kiosk, _ = _busy_kiosk(tmp_path)
     enrol(kiosk, server.url, server.storage())
     client = kiosk_sync_process(kiosk)
-    _wait_for(_log_has(server, "push 2 sleeps"), what="the second push")
+    wait_until(_log_has(server, "push 2 sleeps"), message="the second push")
     server.restart(env={"SYNC_TEST_DELAY_BEFORE_COMMIT": "0"})  # SIGKILL inside the open transaction
     output, _ = client.communicate(timeout=60)
     assert client.returncode == 0, output  # the client retried with backoff and finished
@@ -107,8 +96,8 @@ class DoubleDelivery(HttpTransport):
         return second
 
 
-def test_every_batch_delivered_twice_counts_once(tmp_path):
-    server = CentralServer(tmp_path / "central").start()
+def test_every_batch_delivered_twice_counts_once(tmp_path, central_server):
+    server = central_server()
     door_a, program = _busy_kiosk(tmp_path)
     door_b = Kiosk(tmp_path / "door-b")
     enrol(door_a, server.url, server.storage())
@@ -128,8 +117,8 @@ def _creds(kiosk: Kiosk):
     return remote["device_id"], remote["secret"]
 
 
-def test_batches_in_shuffled_order_are_refused_then_converge(tmp_path):
-    server = CentralServer(tmp_path / "central").start()
+def test_batches_in_shuffled_order_are_refused_then_converge(tmp_path, central_server):
+    server = central_server()
     kiosk, program = _busy_kiosk(tmp_path)
     enrol(kiosk, server.url, server.storage())
     transport = _transport(kiosk, server)
@@ -151,8 +140,8 @@ def test_batches_in_shuffled_order_are_refused_then_converge(tmp_path):
     server.kill()
 
 
-def test_every_fifth_request_failing_still_converges(tmp_path):
-    server = CentralServer(tmp_path / "central", env={"SYNC_TEST_FAIL_EVERY": "5"}).start()
+def test_every_fifth_request_failing_still_converges(tmp_path, central_server):
+    server = central_server(env={"SYNC_TEST_FAIL_EVERY": "5"})
     door_a, program = _busy_kiosk(tmp_path)
     door_b = Kiosk(tmp_path / "door-b")
     enrol(door_a, server.url, server.storage())
@@ -163,15 +152,15 @@ def test_every_fifth_request_failing_still_converges(tmp_path):
         door_b.scan_many(program, [r[0] for r in door_b.table("participants")][:20])
     sync_once(door_b.data_dir)
     sync_once(door_a.data_dir)
-    assert "test hook" not in server.log.read_text()  # failures were answered, not crashes
+    assert "test hook" not in server.log_path.read_text()  # failures were answered, not crashes
     assert door_a.domain() == door_b.domain()
     assert_invariant(server.storage(), [door_a, door_b])
     server.kill()
 
 
 @pytest.mark.parametrize("skew_days", [2, -2])
-def test_device_clock_skewed_two_days_is_recorded_and_its_scans_flagged(tmp_path, skew_days):
-    server = CentralServer(tmp_path / "central").start()
+def test_device_clock_skewed_two_days_is_recorded_and_its_scans_flagged(tmp_path, central_server, skew_days):
+    server = central_server()
     door_a, program = _busy_kiosk(tmp_path, people=20)
     skewed = Kiosk(tmp_path / "skewed")
     enrol(door_a, server.url, server.storage())
@@ -193,8 +182,8 @@ def test_device_clock_skewed_two_days_is_recorded_and_its_scans_flagged(tmp_path
 
 
 @pytest.mark.parametrize("written_after_restore", [3, 40])
-def test_kiosk_restored_from_an_older_backup_gets_a_new_id_and_loses_nothing(tmp_path, written_after_restore):
-    server = CentralServer(tmp_path / "central").start()
+def test_kiosk_restored_from_an_older_backup_gets_a_new_id_and_loses_nothing(tmp_path, central_server, written_after_restore):
+    server = central_server()
     kiosk, program = _busy_kiosk(tmp_path, people=10)
     enrol(kiosk, server.url, server.storage())
     sync_once(kiosk.data_dir)

@@ -2,12 +2,11 @@
 syncer, and the central server's dashboards."""
 
 import io
-import time
-
-from sync_helpers import CentralServer, Kiosk, enrol, reap_servers  # noqa: F401
 
 from sync.central import create_app as create_central
 from sync.syncer import Syncer, status
+
+from support import Kiosk, enrol, wait_until
 
 
 def test_sync_page_offers_enrolment_before_a_central_server_is_known(coordinator):
@@ -16,8 +15,8 @@ def test_sync_page_offers_enrolment_before_a_central_server_is_known(coordinator
     assert 'action="/sync/enrol"' in page.get_data(as_text=True)
 
 
-def test_enrolment_from_the_browser_then_sync_now(tmp_path, coordinator, app, event, reap_servers):
-    server = CentralServer(tmp_path / "central").start()
+def test_enrolment_from_the_browser_then_sync_now(coordinator, app, event, central_server):
+    server = central_server()
     try:
         coordinator.get("/sync/?lang=en")
         wrong = coordinator.post("/sync/enrol", data={"url": server.url, "code": "NOT-A-CODE"}, follow_redirects=True)
@@ -70,8 +69,8 @@ def test_sync_page_is_for_coordinators_only(staff):
     assert staff.get("/sync/").status_code == 403
 
 
-def test_sync_now_sends_the_waiting_changes(tmp_path, coordinator, app, event, reap_servers):
-    server = CentralServer(tmp_path / "central").start()
+def test_sync_now_sends_the_waiting_changes(coordinator, app, event, central_server):
+    server = central_server()
     try:
         kiosk = Kiosk(app.config["DATA_DIR"])
         enrol(kiosk, server.url, server.storage())
@@ -93,31 +92,28 @@ def test_peer_api_inside_the_kiosk_app_answers_in_the_one_error_shape(client):
     assert response.get_json() == {"ok": False, "reason": "unauthenticated", "error": "request is not signed"}
 
 
-def test_background_syncer_syncs_and_backs_off_while_unreachable(tmp_path, reap_servers):
-    server = CentralServer(tmp_path / "central").start()
+def test_background_syncer_syncs_and_backs_off_while_unreachable(tmp_path, central_server):
+    server = central_server()
     kiosk = Kiosk(tmp_path / "door")
     program = kiosk.create_program()
     kiosk.scan_many(program, kiosk.register(program, 5))
     enrol(kiosk, server.url, server.storage())
     syncer = Syncer(kiosk.data_dir, interval=0.2).start()
     try:
-        deadline = time.time() + 20
-        while status(kiosk.data_dir)["pending"] and time.time() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: status(kiosk.data_dir)["pending"] == 0, 20, "the first sync")
         assert status(kiosk.data_dir)["pending"] == 0
         server.kill()
         kiosk.scan_many(program, [r[0] for r in kiosk.table("participants")][:1])
-        deadline = time.time() + 30
-        while syncer.failures < 2 and time.time() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: syncer.failures >= 2, 30, "two failed syncs")
         assert syncer.failures >= 2 and syncer.next_wait() >= 0.4   # backing off
         server.start()
         syncer.wake()
-        deadline = time.time() + 30
-        # the syncer clears its failure count just after the sync it counts has committed
-        while (status(kiosk.data_dir)["pending"] or syncer.failures) and time.time() < deadline:
+
+        def synced_again():
             syncer.wake()
-            time.sleep(0.2)
+            # the syncer clears its failure count just after the sync it counts has committed
+            return not (status(kiosk.data_dir)["pending"] or syncer.failures)
+        wait_until(synced_again, 30, "a sync after the server came back", interval=0.2)
         assert status(kiosk.data_dir)["pending"] == 0 and syncer.failures == 0
     finally:
         syncer.stop()

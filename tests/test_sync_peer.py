@@ -1,33 +1,22 @@
 """Two laptops at one venue sync with each other over the LAN with the same protocol, paired
 with a one-time code; the peer endpoints are authenticated too."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
-from sync_helpers import ROOT, Kiosk, free_port, wait_http
 
 from sync.client import enrol, sync_once
 from sync.protocol import SyncError
 from sync.state import SyncState
+
+from support import Kiosk, PeerServer
 
 
 @pytest.fixture
 def laptop_a(tmp_path):
     """Laptop A serving its peers on a free port (`python -m sync peer-serve`)."""
     kiosk = Kiosk(tmp_path / "laptop-a")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sync", "--data", str(kiosk.data_dir), "peer-serve",
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url, proc)
-    yield kiosk, url
-    proc.kill()
-    proc.wait()
+    with PeerServer(kiosk.data_dir) as server:
+        yield kiosk, server.url
     kiosk.close()
 
 

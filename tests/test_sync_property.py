@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sync_helpers import Kiosk
+from support import Kiosk
 
 from kiosk import changes
 from kiosk.db import transaction

@@ -13,24 +13,23 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from kiosk import auth, changes, events  # noqa: E402
-from kiosk.checkin import LOCAL_ZONE, local_day  # noqa: E402
+from kiosk.checkin import local_day  # noqa: E402
 from kiosk.clock import iso, new_id, now_utc  # noqa: E402
 from kiosk.codes import make_code  # noqa: E402
 from kiosk.db import open_data_dir, transaction  # noqa: E402
+from support import KioskServer, open_window  # noqa: E402
 
 FIRST = ("สมชาย", "สมหญิง", "ประเสริฐ", "มาลี", "วิชัย", "สุนีย์", "ธนากร", "กัลยา")
 LAST = ("ใจดี", "ศรีสุข", "ชื่นทรวง", "ทองคำ", "แก้วมณี", "บุญเรือง")
@@ -43,9 +42,7 @@ def build(data_dir: Path, people: int) -> tuple[list[str], str]:
     key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
     cohort_id = events.add_cohort(db, program_id, 1, local_day(), 1)
     session = events.sessions(db, cohort_id)[0]
-    now = now_utc().astimezone(LOCAL_ZONE)
-    opens = max(now - timedelta(hours=2), now.replace(hour=0, minute=0)).strftime("%H:%M")
-    closes = min(now + timedelta(hours=2), now.replace(hour=23, minute=59)).strftime("%H:%M")
+    opens, closes = open_window(hours=2)
     changes.write(db, program_id, "sessions", session["id"], {"opens_at": opens, "closes_at": closes})
     codes, stamp = [], iso(now_utc())
     with transaction(db):
@@ -64,30 +61,6 @@ def build(data_dir: Path, people: int) -> tuple[list[str], str]:
     token = auth.issue_token(db, "bench")
     db.close()
     return codes, token
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(data_dir: Path, port: int, threads: int) -> subprocess.Popen:
-    command = [sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(data_dir), "serve",
-               "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
-    log = open(data_dir / "server.log", "wb")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, "KIOSK_DATA": str(data_dir)})
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/ping", timeout=1).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("server did not start:\n" + (data_dir / "server.log").read_text())
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -157,9 +130,8 @@ def main() -> None:
         started = time.perf_counter()
         codes, token = build(data_dir, args.people)
         build_seconds = time.perf_counter() - started
-        port = free_port()
-        server = serve(data_dir, port, args.threads)
-        base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+        server = KioskServer(data_dir, threads=args.threads).start()
+        base, headers = server.url, {"Authorization": f"Bearer {token}"}
         try:
             def ping(http, _job):
                 response = http.get(base + "/api/ping")
@@ -178,8 +150,7 @@ def main() -> None:
             rest = codes[len(warm):]
             checkins = drive(args.clients, [rest[i::args.clients] for i in range(args.clients)], check_in, pid)
         finally:
-            server.terminate()
-            server.wait(10)
+            server.stop()
         db = open_data_dir(data_dir)
         attended = db.execute("select count(*), count(distinct participant_id) from attendance").fetchone()
         scans = db.execute("select count(*) from scans").fetchone()[0]

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from sqlalchemy import MetaData  # noqa: E402
 
@@ -33,15 +32,7 @@ from kiosk.clock import format_hlc  # noqa: E402
 from sync import auth  # noqa: E402
 from sync.central.storage import Storage, _dump, changes as changes_table  # noqa: E402
 from sync.protocol import PROTOCOL, encode_body, split_batches  # noqa: E402
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import CentralServer, PostgresCluster  # noqa: E402
 
 
 def kiosk_changes(program_id, origin, cohort, sessions, participants, scans, start_ms) -> list[dict]:
@@ -75,22 +66,6 @@ def setup_changes(program_id, origin, cohort, sessions) -> list[dict]:
              "payload": p, "hlc": format_hlc(1_700_000_000_000 + i, 0, origin)} for i, (e, eid, p) in enumerate(rows)]
 
 
-def start_server(data: Path, url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sync.central", "--data", str(data), "--db", url, "serve",
-                             "--host", "127.0.0.1", "--port", str(port), "--threads", "8"],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(400):
-        try:
-            requests.post(base + "/api/sync/hello", timeout=1)
-            return proc, base
-        except requests.RequestException:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
 def push_all(base: str, device: str, secret: str, bodies: list[tuple[bytes, dict]], errors: list) -> None:
     session = requests.Session()
     for raw, headers in bodies:
@@ -119,8 +94,8 @@ def run_backend(name: str, url: str, work: Path, args) -> dict:
     total = sum(len(k[3]) for k in kiosks)
     values = ceiling_rows([c for k in kiosks for c in k[3]])
     before = bulk_insert_ceiling(storage, values)  # the ceiling is measured before and after the run
-    proc, base = start_server(work / f"{name}-central", url)
-    errors: list = []
+    server = CentralServer(work / f"{name}-central", url=url, threads=8).start()
+    base, errors = server.url, []
     try:
         threads = [threading.Thread(target=push_all, args=(base, o, s, b, errors)) for o, s, b, _ in kiosks]
         started = time.perf_counter()
@@ -130,8 +105,7 @@ def run_backend(name: str, url: str, work: Path, args) -> dict:
             t.join()
         elapsed = time.perf_counter() - started
     finally:
-        proc.kill()
-        proc.wait()
+        server.kill()
     stored = storage.change_count() - len(setup_changes(program_id, "x", cohort, sessions))
     after = bulk_insert_ceiling(storage, values)
     ceiling = max(before, after)  # the higher of the two: the harder target
@@ -172,27 +146,6 @@ def bulk_insert_ceiling(storage: Storage, values: list[dict]) -> float:
     return len(values) / elapsed
 
 
-def _as_postgres(cmd):
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(prefix + cmd, check=True, capture_output=True)
-
-
-def postgres_cluster(work: Path):
-    base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    port = free_port()
-    _as_postgres([str(PG_BIN / "initdb"), "-D", str(base / "data"), "-A", "trust", "-U", "postgres",
-                  "-E", "UTF8", "--locale=C.UTF-8"])
-    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"), "-w", "-o",
-                  f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"])
-
-    def stop():
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "stop"])
-        shutil.rmtree(base, ignore_errors=True)
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiosks", type=int, default=20)
@@ -207,14 +160,14 @@ def main() -> None:
         if "sqlite" in args.backends:
             result["sqlite"] = run_backend("sqlite", f"sqlite:///{work / 'central.db'}", work, args)
         if "postgresql" in args.backends:
-            if not (PG_BIN / "initdb").exists():
-                result["postgresql"] = {"skipped": f"{PG_BIN / 'initdb'} missing"}
+            if not PostgresCluster.installed():
+                result["postgresql"] = {"skipped": "PostgreSQL 15 (initdb) is not installed"}
             else:
-                url, stop = postgres_cluster(work)
+                cluster = PostgresCluster(fsync=True).start()  # durable, as in production
                 try:
-                    result["postgresql"] = run_backend("postgresql", url, work, args)
+                    result["postgresql"] = run_backend("postgresql", cluster.url + "/postgres", work, args)
                 finally:
-                    stop()
+                    cluster.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
