@@ -108,3 +108,77 @@ def verify_code(
         if hmac.compare_digest(_mac(key, tag_and_body), mac):
             return program_id
     raise CodeError(REASON_INVALID_CODE, "badge code signature does not match", detail="signature")
+
+
+# --- signature-sheet rows and certificates (issue 9) -------------------------------------------
+# Both are signed with a key derived from the program's key for that purpose alone, so a
+# paper-row or certificate code can never pass as a badge code and the other way round.
+
+PAPER_PREFIX = "P"
+PAPER_MAC_LEN = 6
+PAPER_LEN = 1 + CODE_LEN + PAPER_MAC_LEN
+CERT_PREFIX = "C"
+_UUID_B32_LEN = 26
+CERT_LEN = 1 + TAG_LEN + _UUID_B32_LEN + MAC_LEN
+_PAPER_RE = re.compile(rf"{PAPER_PREFIX}[A-Z2-7]{{{CODE_LEN + PAPER_MAC_LEN}}}")
+_CERT_RE = re.compile(rf"{CERT_PREFIX}[A-Z2-7]{{{TAG_LEN + _UUID_B32_LEN + MAC_LEN}}}")
+
+
+def purpose_key(key: bytes, purpose: str) -> bytes:
+    """A key for one purpose only, derived from a program's key."""
+    return hmac.new(key, f"attendance-kiosk:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def paper_row_code(badge_code: str, session_id: str, key: bytes) -> str:
+    """The code in a signature-sheet row's QR: the badge code, and a MAC binding it to the session.
+
+    'P' + 20-character badge code + 6 characters of HMAC(paper key, badge code + session id).
+    """
+    return PAPER_PREFIX + badge_code + _paper_mac(badge_code, session_id, key)
+
+
+def _paper_mac(badge_code: str, session_id: str, key: bytes) -> str:
+    digest = hmac.new(purpose_key(key, "paper-row"), f"{badge_code}:{session_id}".encode(), hashlib.sha256)
+    return _b32(digest.digest()[:5])[:PAPER_MAC_LEN]
+
+
+def split_paper_code(raw: str) -> tuple[str, str] | None:
+    """(badge code, session MAC) when `raw` has the shape of a sheet-row code, else None (not checked)."""
+    if not isinstance(raw, str) or len(raw) > _MAX_RAW_LEN:
+        return None
+    code = normalize_code(raw)
+    if not _PAPER_RE.fullmatch(code):
+        return None
+    return code[1:1 + CODE_LEN], code[1 + CODE_LEN:]
+
+
+def paper_row_session(mac: str, badge_code: str, session_ids: Iterable[str], key: bytes) -> str | None:
+    """Which of `session_ids` a sheet-row code was printed for, or None (forged or another program)."""
+    return next((s for s in session_ids if hmac.compare_digest(_paper_mac(badge_code, s, key), mac)), None)
+
+
+def certificate_code(program_id: str, participant_id: str, key: bytes) -> str:
+    """The code on a certificate: 'C' + program tag + the participant's id + HMAC (39 characters)."""
+    import uuid
+
+    body = program_tag(program_id) + _b32(uuid.UUID(participant_id).bytes)
+    return CERT_PREFIX + body + _cert_mac(body, key)
+
+
+def _cert_mac(body: str, key: bytes) -> str:
+    return _b32(hmac.new(purpose_key(key, "certificate"), body.encode(), hashlib.sha256).digest()[:5])
+
+
+def verify_certificate_code(raw: str, programs: Mapping[str, bytes]) -> tuple[str, str]:
+    """(program id, participant id) of a genuine certificate code, else raise CodeError."""
+    import uuid
+
+    code = normalize_code(raw) if isinstance(raw, str) and len(raw) <= _MAX_RAW_LEN else ""
+    if not _CERT_RE.fullmatch(code):
+        raise CodeError(REASON_INVALID_CODE, "not a certificate code", detail="format")
+    tag, pid32, mac = code[1:1 + TAG_LEN], code[1 + TAG_LEN:1 + TAG_LEN + _UUID_B32_LEN], code[-MAC_LEN:]
+    for program_id, key in programs.items():
+        if program_tag(program_id) == tag and hmac.compare_digest(_cert_mac(tag + pid32, key), mac):
+            raw_id = base64.b32decode(pid32 + "=" * 6)
+            return program_id, str(uuid.UUID(bytes=raw_id))
+    raise CodeError(REASON_INVALID_CODE, "certificate code signature does not match", detail="signature")

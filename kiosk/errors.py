@@ -109,6 +109,17 @@ _register(413, frame_too_large=N_("The camera image is too large."))
 _register(503, no_text_shaping=N_(
     "Thai text shaping (Raqm) is missing on this computer: badges would print without tone marks."))
 
+# --- reports, certificates, allowances (issue 9) -----------------------------------------------
+_register(
+    400,
+    bad_certificate_rule=N_("The certificate rule is all sessions, at least N % of sessions (N from 1 to 100), "
+                            "or all days."),
+    bad_rate=N_("The allowance rate is a number of baht, zero or more."),
+    bad_period=N_("The period is a month (2569-11) or a short name of up to 40 characters."),
+    bad_report_format=N_("The report format is csv or xlsx."),
+)
+_register(404, unknown_certificate=N_("No certificate matches this code: it is mistyped or forged."))
+
 # --- sync --------------------------------------------------------------------------------------
 _register(
     400,

@@ -10,7 +10,8 @@ migrations = Migrations("kiosk")
 
 # Entity name -> (table, fields a change may set). The id and program_id are implicit.
 ENTITIES: dict[str, tuple[str, ...]] = {
-    "programs": ("title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "created_at"),
+    "programs": ("title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "created_at",
+                 "allowance_rate"),
     "sites": ("name", "kind", "address"),
     "cohorts": ("number", "title", "site_id", "starts_on", "ends_on"),
     "sessions": ("cohort_id", "day", "slot", "opens_at", "closes_at", "site_id", "title"),
@@ -23,8 +24,10 @@ ENTITIES: dict[str, tuple[str, ...]] = {
     "badges": ("participant_id", "code", "issued_at", "revoked_at"),
     "scans": (
         "participant_id", "session_id", "code", "result", "direction", "device_id",
-        "operator", "at", "nonce",
+        "operator", "at", "nonce", "via",
     ),
+    # A coordinator's note on one reporting period (one row per cohort and period).
+    "progress_entries": ("cohort_id", "period", "problems", "obstacles", "written_by", "written_at"),
 }
 # Entities that are only ever appended: no per-field clocks, a repeated id is a no-op.
 APPEND_ONLY = frozenset({"scans"})
@@ -128,5 +131,25 @@ def initial(db):
             role text not null, password_hash text not null, token_hash text unique,
             created_at text not null
         );
+        """
+    )
+
+
+@migrations(name="0002_i9_reports")
+def reports_fields(db):
+    """Issue 9: the per-day allowance rate, paper check-ins (scans.via), progress-report notes.
+
+    `certificate_rule` (JSON on programs) already exists; its shape is read by kiosk.reports.rules.
+    """
+    db.executescript(
+        """
+        alter table programs add column allowance_rate real;
+        alter table scans add column via text;
+        create table progress_entries (
+            id text primary key, program_id text not null references programs(id),
+            cohort_id text references cohorts(id), period text not null,
+            problems text, obstacles text, written_by text, written_at text
+        );
+        create index progress_entries_program on progress_entries(program_id, period);
         """
     )

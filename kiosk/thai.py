@@ -1,4 +1,6 @@
-"""Thai text rules: names (NFC, zero-width, sara am), titles, phones, national IDs, areas.
+"""Thai text rules: names (NFC, zero-width, sara am), titles, phones, national IDs, areas;
+and, in their own sections at the end, the calendar (Buddhist Era, month names, Thai digits),
+dictionary order, and amounts in words (issue 9).
 
 Pure functions over text, with no database: roster import, self-registration, the door's search and
 every document use the same rules. They raise `PeopleError` with the field at fault.
@@ -9,6 +11,8 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 import geothai
 from geothai import normalize as area_key
@@ -176,3 +180,133 @@ def full_name(p: dict) -> str:
     latin = title[:1].isascii() or p["first_name"][:1].isascii()
     sep = " " if title and latin else ""
     return f"{title}{sep}{p['first_name']} {p['last_name']}".strip()
+
+
+# =============================================================================================
+# Calendar: Buddhist Era years, Thai month names, Thai digits (issue 9)
+# =============================================================================================
+# Babel knows only the Gregorian year and Arabic digits; Thai official papers write the
+# Buddhist Era (พ.ศ. = Gregorian + 543) and often Thai digits (๐-๙).
+
+BE_OFFSET = 543
+THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม",
+               "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
+THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.",
+                     "พ.ย.", "ธ.ค.")
+_THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+
+
+def thai_digits(text) -> str:
+    """`text` with Arabic digits written as Thai digits: '2569' → '๒๕๖๙'."""
+    return str(text).translate(_THAI_DIGITS)
+
+
+def as_date(day) -> date:
+    """A date from a date, a datetime or ISO text ('2026-11-21', '2026-11-21T08:00:00Z')."""
+    if isinstance(day, datetime):
+        return day.date()
+    if isinstance(day, date):
+        return day
+    return date.fromisoformat(str(day)[:10])
+
+
+def be_year(day) -> int:
+    """The Buddhist Era year of a date: 2026 → 2569."""
+    return as_date(day).year + BE_OFFSET
+
+
+def thai_date(day, short: bool = False, digits: bool = False, era: bool | None = None) -> str:
+    """A date as Thai writes it: '21 พฤศจิกายน พ.ศ. 2569', short '21 พ.ย. 2569'.
+
+    `era` (default: on for the long form) writes 'พ.ศ.' before the year; `digits` writes Thai digits.
+    """
+    day = as_date(day)
+    months = THAI_MONTHS_SHORT if short else THAI_MONTHS
+    era = (not short) if era is None else era
+    text = f"{day.day} {months[day.month - 1]} {'พ.ศ. ' if era else ''}{be_year(day)}"
+    return thai_digits(text) if digits else text
+
+
+def thai_date_range(first, last, digits: bool = False) -> str:
+    """Two dates as one span: '28 กุมภาพันธ์ – 3 มีนาคม พ.ศ. 2562', '21 – 22 พฤศจิกายน พ.ศ. 2569'."""
+    first, last = as_date(first), as_date(last or first)
+    if first == last:
+        return thai_date(first, digits=digits)
+    if (first.year, first.month) == (last.year, last.month):
+        text = f"{first.day} – {thai_date(last)}"
+    elif first.year == last.year:
+        text = f"{first.day} {THAI_MONTHS[first.month - 1]} – {thai_date(last)}"
+    else:
+        text = f"{thai_date(first)} – {thai_date(last)}"
+    return thai_digits(text) if digits else text
+
+
+def thai_time(stamp: datetime, digits: bool = False) -> str:
+    """A time of day as official papers write it: '08.15 น.'."""
+    text = f"{stamp:%H.%M} น."
+    return thai_digits(text) if digits else text
+
+
+# =============================================================================================
+# Sorting: Thai dictionary order (issue 9)
+# =============================================================================================
+# Unicode puts the Thai consonants (ก…ฮ) and the following vowels in dictionary order already,
+# but the leading vowels เ แ โ ใ ไ are written before the consonant they follow in speech; a
+# dictionary files เขต under ข. Tone marks and other signs only break ties.
+
+_LEADING_VOWEL = re.compile("([\u0e40-\u0e44])([\u0e01-\u0e2e])")
+_SIGNS = re.compile("[\u0e47-\u0e4e]")
+
+
+def thai_sort_key(text: str | None) -> tuple[str, str]:
+    """A sort key putting Thai text in dictionary order: ก before ข, เขต filed under ข."""
+    swapped = _LEADING_VOWEL.sub(r"\2\1", text or "")
+    return _SIGNS.sub("", swapped), swapped
+
+
+# =============================================================================================
+# Amounts in words: บาท and สตางค์ as cheques and receipts write them (issue 9)
+# =============================================================================================
+
+_DIGIT_WORDS = ("ศูนย์", "หนึ่ง", "สอง", "สาม", "สี่", "ห้า", "หก", "เจ็ด", "แปด", "เก้า")
+_PLACES = ("", "สิบ", "ร้อย", "พัน", "หมื่น", "แสน")
+
+
+def _below_million(n: int, after_million: bool = False) -> str:
+    words = []
+    digits = str(n)
+    for position, ch in enumerate(digits):
+        digit, place = int(ch), len(digits) - position - 1
+        if digit == 0:
+            continue
+        if place == 1 and digit == 1:
+            words.append("สิบ")
+        elif place == 1 and digit == 2:
+            words.append("ยี่สิบ")
+        elif place == 0 and digit == 1 and (len(digits) > 1 or after_million):
+            words.append("เอ็ด")
+        else:
+            words.append(_DIGIT_WORDS[digit] + _PLACES[place])
+    return "".join(words)
+
+
+def number_words(n: int) -> str:
+    """A whole number in Thai words: 1200 → 'หนึ่งพันสองร้อย', 21 → 'ยี่สิบเอ็ด'."""
+    if n < 0:
+        return "ลบ" + number_words(-n)
+    if n == 0:
+        return _DIGIT_WORDS[0]
+    millions, rest = divmod(n, 1_000_000)
+    head = number_words(millions) + "ล้าน" if millions else ""
+    return head + (_below_million(rest, bool(millions)) if rest else "")
+
+
+def baht_text(amount) -> str:
+    """An amount in Thai words as a receipt writes it: 1200 → 'หนึ่งพันสองร้อยบาทถ้วน',
+    12.50 → 'สิบสองบาทห้าสิบสตางค์'."""
+    value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    baht, satang = divmod(int(value * 100), 100)
+    if baht == 0 and satang:
+        return number_words(satang) + "สตางค์"
+    text = number_words(baht) + "บาท"
+    return text + (number_words(satang) + "สตางค์" if satang else "ถ้วน")

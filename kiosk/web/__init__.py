@@ -1,31 +1,24 @@
 """Blueprints, and what they share: login, language, CSRF, the one JSON error shape."""
 
-from datetime import date
-
 from flask import current_app, render_template, send_from_directory, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from kiosk import thai
 from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.errors import message_of
+from kiosk.thai import as_date
 from kiosk.web.access import current_user, role_label
 from kiosk.webcommon import LANGUAGES, error_response, init_babel, install_error_handlers, serve_font, wants_json
 
 csrf = CSRFProtect()
-THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม",
-               "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
-THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 
-def thai_date(day, short: bool = False, lang: str | None = None) -> str:
-    """A date as Thai writes it, with the Buddhist-era year: '21 พฤศจิกายน พ.ศ. 2569'."""
-    if isinstance(day, str):
-        day = date.fromisoformat(day[:10])
+def thai_date(day, short: bool = False, lang: str | None = None, digits: bool = False) -> str:
+    """A date in the page's language; in Thai with the Buddhist-era year (kiosk.thai.thai_date)."""
     if (lang or _current_lang()) == "en":
-        return day.strftime("%d %b %Y" if short else "%d %B %Y").lstrip("0")
-    months = THAI_MONTHS_SHORT if short else THAI_MONTHS
-    era = "" if short else "พ.ศ. "
-    return f"{day.day} {months[day.month - 1]} {era}{day.year + 543}"
+        return as_date(day).strftime("%d %b %Y" if short else "%d %B %Y").lstrip("0")
+    return thai.thai_date(day, short=short, digits=digits)
 
 
 def local_datetime(stamp: str | None) -> str:
