@@ -27,6 +27,7 @@ from kiosk.db import GroupCommitter, device_id, transaction
 from kiosk.errors import KioskError
 from kiosk.events import cohort_by_id, get_program, sessions_on
 from kiosk.issuance import active_badge, badge_card, issue_badge, program_keys
+from kiosk.paper import paper_row
 from kiosk.people import get_participant, search
 from kiosk.reports import session_attendance
 from kiosk.thai import ROLE_NAMES_TH, area_label, full_name
@@ -138,6 +139,9 @@ def check_in_outcome(db, code=None, session_id=None, at=None, device=None, opera
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
     moment = _moment(at)
+    paper = paper_row(db, code)  # a signature-sheet row scanned back: its person and session
+    if paper:
+        code, session_id = paper
     claim = _claim(db, code, participant_id)
     with transaction(db):
         device = device or device_id(db)
@@ -145,9 +149,9 @@ def check_in_outcome(db, code=None, session_id=None, at=None, device=None, opera
         if earlier:
             return _replay(db, earlier)
         scan_id = new_id()
-        outcome = _decide(db, claim, session_id, moment, direction, scan_id)
+        outcome = _decide(db, claim, session_id, moment, direction, scan_id, bool(paper))
         _record(db, outcome, claim, session_id, moment, direction, scan_id,
-                {"device_id": device, "operator": operator, "nonce": nonce})
+                {"device_id": device, "operator": operator, "nonce": nonce, **({"via": "paper"} if paper else {})})
     return outcome
 
 
@@ -216,11 +220,11 @@ def _tag_owner(code: str | None, keys: dict) -> str | None:
 # --- the decision, inside the transaction ---------------------------------------------------
 
 
-def _decide(db, claim: _Claim, session_id, moment, direction, scan_id):
+def _decide(db, claim: _Claim, session_id, moment, direction, scan_id, paper: bool = False):
     """A CheckinResult, or the CheckinError to store and raise."""
     try:
         participant = _participant(db, claim)
-        session = _session_for(db, participant, session_id, moment, direction)
+        session = _session_for(db, participant, session_id, moment, direction, paper)
         return _mark(db, participant, session, moment, direction, scan_id)
     except CheckinError as exc:
         return exc
@@ -266,9 +270,9 @@ _SESSION_SQL = ("select s.*, c.number as cohort_number from sessions s"
                 " join cohorts c on c.id = s.cohort_id")
 
 
-def _session_for(db, person: dict, session_id, moment, direction) -> dict:
+def _session_for(db, person: dict, session_id, moment, direction, paper: bool = False) -> dict:
     if session_id:
-        return _chosen_session(db, person, session_id, moment, direction)
+        return _chosen_session(db, person, session_id, moment, direction, paper)
     day, hhmm = _local(moment)
     sql = _SESSION_SQL + " where s.program_id = ? and s.day = ? and s.opens_at <= ?"
     args = [person["program_id"], day, hhmm]
@@ -283,7 +287,7 @@ def _session_for(db, person: dict, session_id, moment, direction) -> dict:
     raise _error(REASON_NO_OPEN_SESSION, person)
 
 
-def _chosen_session(db, person: dict, session_id: str, moment, direction) -> dict:
+def _chosen_session(db, person: dict, session_id: str, moment, direction, paper: bool = False) -> dict:
     session = get_door_session(db, session_id)
     if session is None:
         raise CheckinError(REASON_NO_OPEN_SESSION, "no such session", program_id=person["program_id"],
@@ -292,7 +296,7 @@ def _chosen_session(db, person: dict, session_id: str, moment, direction) -> dic
         raise _error(REASON_WRONG_PROGRAM, person, session)
     if session["cohort_id"] != person["cohort_id"]:
         raise _error(REASON_WRONG_COHORT, person, session)
-    if not is_open(session, moment, direction):
+    if not paper and not is_open(session, moment, direction):  # a signed sheet is scanned after the day
         raise _error(REASON_NO_OPEN_SESSION, person, session)
     return session
 

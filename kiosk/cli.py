@@ -117,6 +117,8 @@ def program_list(ctx):
         click.echo(f"{p['id']}  {p['title']}")
         for c in events.cohorts(ctx.db, p["id"]):
             click.echo(f"    cohort {c['number']:>3}  {c['starts_on']} – {c['ends_on']}")
+            for s in events.sessions(ctx.db, c["id"]):
+                click.echo(f"        session {s['id']}  {s['day']} {s['slot']}")
 
 
 @cli.group()
@@ -351,6 +353,7 @@ def _start_background(app) -> None:
 
 
 sync_cli.register(cli)
+from kiosk import cli_documents  # noqa: E402,F401  (its commands join the group on import)
 
 
 def main():

@@ -15,6 +15,7 @@ Row keys:
   targets      id, cohort_id, role, area_code, expected
   sites        id, name
   badges       participant_id -> current badge code (kiosk only: row QR codes need them)
+  progress     id, cohort_id, period, problems, obstacles, written_by, written_at
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Dataset:
     targets: list[dict] = field(default_factory=list)
     sites: list[dict] = field(default_factory=list)
     badges: dict[str, str] = field(default_factory=dict)
+    progress: list[dict] = field(default_factory=list)
 
     @cached_property
     def active(self) -> list[dict]:
@@ -89,7 +91,8 @@ class Dataset:
                    and (not province_code or (t.get("area_code") or "").startswith(province_code))]
         return Dataset(self.program, [c for c in self.cohorts if not cohort_id or c["id"] == cohort_id],
                        sessions, people, [a for a in self.attendance if a["participant_id"] in ids],
-                       targets, self.sites, self.badges)
+                       targets, self.sites, self.badges,
+                       [e for e in self.progress if not cohort_id or e.get("cohort_id") == cohort_id])
 
 
 def area_code(person: dict, level: str) -> str | None:

@@ -33,4 +33,7 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
     badges = dict(db.execute(
         "select b.participant_id, b.code from badges b join participants p on p.id = b.participant_id"
         f" where b.revoked_at is null and p.{where}", args).fetchall())
-    return Dataset(program, cohorts, sessions, people, attendance, targets, sites, badges)
+    progress = _rows(db, "select id, cohort_id, period, problems, obstacles, written_by, written_at"
+                         " from progress_entries where program_id = ?"
+                         + (" and cohort_id = ?" if cohort_id else ""), [program_id, *([cohort_id] if cohort_id else [])])
+    return Dataset(program, cohorts, sessions, people, attendance, targets, sites, badges, progress)

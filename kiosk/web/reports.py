@@ -1,0 +1,75 @@
+"""The kiosk's report pages and papers (coordinators), and the public certificate check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, request, send_file
+
+import io
+
+from kiosk import events
+from kiosk.db import get_db
+from kiosk.documents import papers
+from kiosk.issuance import program_keys
+from kiosk.people import get_participant
+from kiosk.reports.settings import kiosk_writer
+from kiosk.reports.sources import kiosk_dataset
+from kiosk.reports.verify import verify_certificate
+from kiosk.web import current_user, login_required
+from kiosk.web.report_views import register_report_views, verify_view
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+class KioskSource:
+    """The report views' rows from this kiosk's database."""
+
+    def dataset(self, program_id, cohort_number=None, province=None):
+        db = get_db()
+        if not events.get_program(db, program_id):
+            return None
+        cohort = events.get_cohort(db, program_id, cohort_number) if cohort_number else None
+        if cohort_number and not cohort:
+            return None
+        data = kiosk_dataset(db, program_id, cohort["id"] if cohort else None)
+        return data.restricted(province_code=province) if province else data
+
+    def program_key(self, program_id):
+        return program_keys(get_db()).get(program_id)
+
+    def writer(self):
+        return kiosk_writer(get_db())
+
+    def author(self):
+        return current_user()["username"]
+
+    def verify(self, code):
+        db = get_db()
+
+        def lookup(program_id, participant_id):
+            person = get_participant(db, participant_id)
+            if not person or person["program_id"] != program_id:
+                return None
+            return events.get_program(db, program_id), person, events.cohort_by_id(db, person["cohort_id"])
+        return verify_certificate(code, program_keys(db), lookup)
+
+
+SOURCE = KioskSource()
+register_report_views(bp, SOURCE, "base.html", guard=login_required("coordinator"))
+
+
+@bp.get("/sessions/<session_id>/sheet.pdf")
+@login_required("coordinator")
+def sheet_pdf(session_id):
+    """A session's signature sheet; ?blank=1 for walk-in rows only."""
+    db = get_db()
+    session = events.get_session(db, session_id) or abort(404)
+    data = kiosk_dataset(db, session["program_id"], session["cohort_id"])
+    body = papers.pdf_bytes(papers.sheet, data, session, SOURCE.program_key(session["program_id"]),
+                            blank=bool(request.args.get("blank")))
+    return send_file(io.BytesIO(body), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"sheet-{session['day']}.pdf")
+
+
+public = Blueprint("verify", __name__)
+public.add_url_rule("/verify", "verify", verify_view(SOURCE, "base.html"))
+public.add_url_rule("/verify/<code>", "verify_code", verify_view(SOURCE, "base.html"))
