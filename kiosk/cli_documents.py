@@ -1,14 +1,14 @@
-"""`kiosk sheets`, `certificates`, `certificate-rule`, `allowances`, `report`: the office's papers."""
+"""`kiosk sheets`, `certificates`, `certificate-rule`, `allowances`, `report`: the office's papers.
+
+Domain errors end a command through the group (kiosk.clikit), in the one CLI format.
+"""
 
 from pathlib import Path
 
 import click
 
 from kiosk import events
-from kiosk.cli import DOMAIN_ERRORS, _fail, cli, pass_ctx
-from kiosk.errors import KioskError
-
-ERRORS = (KioskError, *DOMAIN_ERRORS)
+from kiosk.cli import cli, pass_ctx
 
 
 def _cohort(db, program_ref, number):
@@ -59,13 +59,10 @@ def sheets(ctx, session_ref, program_ref, out, blank):
     from kiosk.documents import papers
     from kiosk.reports.sources import kiosk_dataset
 
-    try:
-        program = events.find_program(ctx.db, program_ref)
-        session = _session(ctx.db, program, session_ref)
-        data = kiosk_dataset(ctx.db, program["id"], session["cohort_id"])
-        papers.sheet(data, session, _key(program), out=out, blank=blank)
-    except ERRORS as exc:
-        _fail(exc)
+    program = events.find_program(ctx.db, program_ref)
+    session = _session(ctx.db, program, session_ref)
+    data = kiosk_dataset(ctx.db, program["id"], session["cohort_id"])
+    papers.sheet(data, session, _key(program), out=out, blank=blank)
     click.echo(f"signature sheet in {out}")
 
 
@@ -88,12 +85,9 @@ def certificate_rule(ctx, program_ref, kind, min_percent, signer_name, signer_po
     from kiosk.reports.certificates import make_rule
     from kiosk.reports.settings import kiosk_writer, set_certificate_rule
 
-    try:
-        program = events.find_program(ctx.db, program_ref)
-        rule = make_rule(kind, min_percent, signer_name, signer_position, thai_digits)
-        set_certificate_rule(kiosk_writer(ctx.db), program["id"], rule)
-    except ERRORS as exc:
-        _fail(exc)
+    program = events.find_program(ctx.db, program_ref)
+    rule = make_rule(kind, min_percent, signer_name, signer_position, thai_digits)
+    set_certificate_rule(kiosk_writer(ctx.db), program["id"], rule)
     click.echo(f"certificate rule: {rule.to_json()}")
 
 
@@ -113,13 +107,10 @@ def certificates(ctx, number, program_ref, out, not_eligible):
     """
     from kiosk.documents import papers
 
-    try:
-        program, data = _dataset(ctx.db, program_ref, number)
-        count = papers.certificates(data, _key(program), out=out)
-        if not_eligible:
-            Path(not_eligible).write_bytes(papers.certificate_list(data, "csv")[0])
-    except ERRORS as exc:
-        _fail(exc)
+    program, data = _dataset(ctx.db, program_ref, number)
+    count = papers.certificates(data, _key(program), out=out)
+    if not_eligible:
+        Path(not_eligible).write_bytes(papers.certificate_list(data, "csv")[0])
     click.echo(f"{count} certificates in {out}")
 
 
@@ -139,12 +130,9 @@ def allowances(ctx, number, program_ref, rate, out):
     from kiosk.documents import papers
     from kiosk.reports.settings import kiosk_writer, set_allowance_rate
 
-    try:
-        program, data = _dataset(ctx.db, program_ref, number)
-        amount = set_allowance_rate(kiosk_writer(ctx.db), program["id"], rate)
-        sheet = papers.allowances(data, amount, out=out)
-    except ERRORS as exc:
-        _fail(exc)
+    program, data = _dataset(ctx.db, program_ref, number)
+    amount = set_allowance_rate(kiosk_writer(ctx.db), program["id"], rate)
+    sheet = papers.allowances(data, amount, out=out)
     click.echo(f"{len(sheet['rows'])} people, {sheet['days']} days, {sheet['total']:,.2f} baht in {out}")
 
 
@@ -164,10 +152,7 @@ def report(ctx, number, program_ref, fmt, out):
     """
     from kiosk.documents import papers
 
-    try:
-        _, data = _dataset(ctx.db, program_ref, number)
-        body, _mime = papers.report(data, fmt)
-    except ERRORS as exc:
-        _fail(exc)
+    _, data = _dataset(ctx.db, program_ref, number)
+    body, _mime = papers.report(data, fmt)
     Path(out).write_bytes(body)
     click.echo(f"report in {out}")

@@ -77,7 +77,7 @@ def by_area(data: Dataset, level: str = "district") -> list[dict]:
                      "attended": came, "complete": sum(p["id"] in complete for p in people),
                      "target": goal.get(code) or None,
                      "percent": percent(came, goal.get(code) or len(people))})
-    return sorted(rows, key=lambda r: thai_sort_key(r["area"]))
+    return sorted(rows, key=lambda r: (thai_sort_key(r["area"]), r["area_code"] or ""))
 
 
 def by_role(data: Dataset) -> list[dict]:

@@ -57,7 +57,7 @@ class Dataset:
     def ordered_sessions(self) -> list[dict]:
         number = {c["id"]: c.get("number") or 0 for c in self.cohorts}
         return sorted(self.sessions, key=lambda s: (number.get(s["cohort_id"], 0), s["day"],
-                                                     SLOT_ORDER.get(s.get("slot"), 1), s.get("opens_at") or ""))
+                                                     SLOT_ORDER.get(s.get("slot"), 1), s.get("opens_at") or "", s["id"]))
 
     @cached_property
     def marks(self) -> dict[tuple[str, str], dict]:

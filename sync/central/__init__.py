@@ -43,8 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
     backend = CentralBackend(storage)
     sync_api = make_blueprint("central_sync", lambda: backend)
     app.register_blueprint(sync_api)
-    from sync.central import views
+    from sync.central import report_views, views
     app.register_blueprint(views.bp)
+    report_views.register(app)
     csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_handlers(app, page="central/error.html")

@@ -153,5 +153,80 @@ def user_add(ctx, name, password):
     click.echo(f"added coordinator {name}")
 
 
+# --- the office's papers across venues (issue 9): the kiosk's reports over central's rows ------
+
+
+def _central_data(ctx, program_id: str, number: int | None, province: str | None):
+    from kiosk.errors import KioskError
+    from sync.central.reports import central_dataset
+
+    storage = _storage(ctx)
+    data = central_dataset(storage, program_id, number, province)
+    if data is None:
+        raise KioskError("unknown_cohort" if number is not None else "unknown_program",
+                         f"nothing on central for program {program_id}" + (f" cohort {number}" if number else ""))
+    return storage, data
+
+
+def _paper_options(command):
+    command = click.option("--province", default=None, help="Only people of this province code (e.g. 10).")(command)
+    command = click.option("--cohort", "number", type=int, default=None, help="Cohort number (default: all).")(command)
+    return click.option("--program", "program_id", required=True, help="Program id.")(command)
+
+
+@main.command()
+@_paper_options
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="xlsx", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.pass_context
+def report(ctx, program_id, number, province, fmt, out):
+    """Writes the attendance report across venues: totals per session, day, role, area and
+    target, and the participants × sessions grid.
+
+    Example: kiosk-central report --program PROGRAM_ID --province 10 --format xlsx --out bangkok.xlsx
+    """
+    from kiosk.documents import papers
+
+    _, data = _central_data(ctx, program_id, number, province)
+    body, _mime = papers.report(data, fmt)
+    Path(out).write_bytes(body)
+    click.echo(f"report in {out}")
+
+
+@main.command()
+@_paper_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
+@click.pass_context
+def certificates(ctx, program_id, number, province, out):
+    """Prints the certificates of everyone the program's rule makes eligible, across venues.
+
+    Example: kiosk-central certificates --program PROGRAM_ID --cohort 1 --out certificates.pdf
+    """
+    from kiosk.documents import papers
+    from sync.central.reports import program_key
+
+    storage, data = _central_data(ctx, program_id, number, province)
+    count = papers.certificates(data, program_key(storage, program_id), out=out)
+    click.echo(f"{count} certificates in {out}")
+
+
+@main.command()
+@_paper_options
+@click.option("--rate", required=True, help="Baht per day attended.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
+@click.pass_context
+def allowances(ctx, program_id, number, province, rate, out):
+    """Prints the allowance sheet (days attended × rate, amounts in Thai words) across venues.
+
+    Example: kiosk-central allowances --program PROGRAM_ID --cohort 1 --rate 600 --out allowances.pdf
+    """
+    from kiosk.documents import papers
+    from kiosk.reports.settings import parse_rate
+
+    _, data = _central_data(ctx, program_id, number, province)
+    sheet = papers.allowances(data, parse_rate(rate), out=out)
+    click.echo(f"{len(sheet['rows'])} people, {sheet['days']} days, {sheet['total']:,.2f} baht in {out}")
+
+
 if __name__ == "__main__":
     main()

@@ -35,14 +35,18 @@ from sync import auth
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError, same_change
 
 # Fields kept current in `fields` for the dashboards; the full rows live in the change log.
+# The reports (kiosk.reports, fed by sync.central.reports) read names, positions and areas too;
+# national-ID hashes and phones are never materialized.
 MATERIALIZED = {
-    "programs": {"title", "organizer", "fiscal_year", "signing_key"},
+    "programs": {"title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "allowance_rate"},
     "sites": {"name", "kind"},
     "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
-    "sessions": {"cohort_id", "day", "slot", "site_id"},
-    "targets": {"cohort_id", "role", "area_code", "expected"},
-    "participants": {"cohort_id", "role", "status", "province_code"},
+    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title"},
+    "targets": {"cohort_id", "role", "area_code", "area_name", "expected"},
+    "participants": {"cohort_id", "role", "status", "province_code", "district_code", "subdistrict_code",
+                     "title", "first_name", "last_name", "position", "organization"},
     "badges": {"participant_id", "revoked_at"},
+    "progress_entries": {"cohort_id", "period", "problems", "obstacles", "written_by", "written_at"},
 }
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 _NAMED_PARAM = re.compile(r"%\((\w+)\)s")
@@ -106,7 +110,7 @@ scans = Table(
     Column("participant_id", String(64)), Column("session_id", String(64)), Column("result", String(32)),
     Column("direction", String(8)), Column("device_id", String(64)), Column("at", String(40)),
     Column("origin", String(64), nullable=False), Column("received_from", String(80)),
-    Column("clock_offset_s", Float),
+    Column("clock_offset_s", Float), Column("via", String(8)),
 )
 attendance = Table(
     "attendance", metadata,
@@ -157,6 +161,7 @@ class Storage:
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
         self._rekey_read_tables()
         metadata.create_all(self.engine)
+        self._add_columns()
         self.server_id = self._ensure_server_id()
         self._clock = HybridClock(self.server_id)
         self._clock_lock = threading.Lock()
@@ -179,6 +184,13 @@ class Storage:
                 columns = ", ".join(c.name for c in table.columns)
                 conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {table.name}_old")
                 conn.exec_driver_sql(f"DROP TABLE {table.name}_old")
+
+    def _add_columns(self) -> None:
+        """Columns added to read tables after they were first made (scans.via: paper check-ins)."""
+        have = {c["name"] for c in inspect(self.engine).get_columns("scans")}
+        if "via" not in have:
+            with self.write() as conn:
+                conn.exec_driver_sql("ALTER TABLE scans ADD COLUMN via VARCHAR(8)")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -667,6 +679,16 @@ class Storage:
         with self.engine.connect() as conn:
             return dict(conn.execute(query).all())
 
+    def attendance_rows(self, program_id: str) -> list[dict]:
+        """Every attendance of a program with how its first check-in came ("door" or "paper")."""
+        query = (select(attendance.c.participant_id, attendance.c.session_id, attendance.c.first_at,
+                        func.coalesce(scans.c.via, "door").label("via"))
+                 .select_from(attendance.outerjoin(scans, and_(scans.c.program_id == attendance.c.program_id,
+                                                               scans.c.id == attendance.c.first_scan_id)))
+                 .where(attendance.c.program_id == program_id))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def change_count(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(changes)).scalar_one()
@@ -734,7 +756,7 @@ def _scan_row(change: dict, received_from, offset) -> dict:
     return {"id": change["id"], "program_id": change["program_id"], "participant_id": p.get("participant_id"),
             "session_id": p.get("session_id"), "result": p.get("result"), "direction": p.get("direction") or "in",
             "device_id": p.get("device_id"), "at": p.get("at"), "origin": change["origin"],
-            "received_from": received_from, "clock_offset_s": offset}
+            "received_from": received_from, "clock_offset_s": offset, "via": p.get("via")}
 
 
 def _change_from_row(row) -> dict:

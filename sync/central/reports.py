@@ -1,0 +1,54 @@
+"""The central server's rows for the reports: the same `Dataset` a kiosk builds, from the read
+tables (`fields`, `attendance`, `scans`), so both servers compute with `kiosk.reports` alone."""
+
+from __future__ import annotations
+
+from kiosk.reports.rows import Dataset
+from kiosk.reports.verify import verify_certificate
+
+ENTITIES = ("programs", "cohorts", "sessions", "participants", "targets", "sites", "progress_entries")
+
+
+def _rows(storage, program_id: str, entity: str) -> list[dict]:
+    return [{"id": entity_id, **fields} for entity_id, fields in storage.entity_rows(program_id, entity).items()]
+
+
+def central_dataset(storage, program_id: str, cohort_number: int | None = None,
+                    province: str | None = None) -> Dataset | None:
+    """One program's rows on central, optionally cut to a cohort number and a province code;
+    None when the program (or the cohort) is unknown here."""
+    rows = {entity: _rows(storage, program_id, entity) for entity in ENTITIES}
+    program = next((p for p in rows["programs"] if p["id"] == program_id), None)
+    if program is None:
+        return None
+    program.pop("signing_key", None)  # reports never carry keys
+    data = Dataset(program, rows["cohorts"], rows["sessions"], rows["participants"],
+                   storage.attendance_rows(program_id), rows["targets"], rows["sites"], {},
+                   rows["progress_entries"])
+    cohort = None
+    if cohort_number is not None:
+        cohort = next((c for c in data.cohorts if c.get("number") == cohort_number), None)
+        if cohort is None:
+            return None
+    if cohort or province:
+        return data.restricted(cohort["id"] if cohort else None, province)
+    return data
+
+
+def program_key(storage, program_id: str) -> bytes | None:
+    key = storage.program_key(program_id)
+    return bytes.fromhex(key) if key else None
+
+
+def verify(storage, code: str) -> dict | None:
+    """A certificate code checked on central: name, program and dates, or None."""
+    keys = {pid: k for pid in storage.programs() if (k := program_key(storage, pid))}
+
+    def lookup(program_id, participant_id):
+        person = storage.entity_rows(program_id, "participants").get(participant_id)
+        if not person:
+            return None
+        program = storage.entity_rows(program_id, "programs").get(program_id, {})
+        cohort = storage.entity_rows(program_id, "cohorts").get(person.get("cohort_id"))
+        return program, person, cohort
+    return verify_certificate(code, keys, lookup)

@@ -1,0 +1,126 @@
+"""The seed scenarios of issue 9, built through the real domain (events, people, check_in), with
+the plan each was built from so tests can compute the expected numbers on their own.
+
+* Bangkok (seed 000): cohort 1, two days, 180 participants from 8 district offices + 6 speakers
+  + 14 staff; some day-2 check-ins come from the paper sheet scanned back.
+* National (seed 003): 77 provinces × 2 people, four days (28 Feb – 3 Mar 2562 BE),
+  certificates at ≥ 80 % of sessions.
+"""
+
+import unicodedata
+from datetime import date, datetime, timedelta
+
+import geothai
+
+from kiosk import events
+from kiosk.checkin import check_in
+from kiosk.clock import LOCAL_ZONE
+from kiosk.codes import paper_row_code
+from kiosk.db import transaction
+from kiosk.demo import DISTRICTS, ORGANIZER, TITLE, VENUE, demo_people
+from kiosk.issuance import issue_badge
+from kiosk.people import add_participant, participant_fields
+from kiosk.reports.certificates import make_rule
+from kiosk.reports.settings import kiosk_writer, set_certificate_rule
+
+BANGKOK_START = date(2026, 11, 21)
+NATIONAL_START = date(2019, 2, 28)
+# Names whose stacked marks a renderer without shaping breaks: ผู้ที่, กล่ำ, ฐุ / ญุ.
+HARD_NAMES = (("นาย", "กล่ำ", "ผู้ที่มั่น"), ("นางสาว", "ฐุติมา", "บุญญุตม์"), ("นาง", "น้ำผึ้ง", "ชื่นฉ่ำ"))
+
+
+def _at(day: date, minute: int) -> datetime:
+    return datetime(day.year, day.month, day.day, 7, 30, tzinfo=LOCAL_ZONE) + timedelta(minutes=minute % 240)
+
+
+def _add_people(db, program_id: str, cohort_id: str, raws: list[dict]) -> list[dict]:
+    key = events.get_program(db, program_id)["signing_key"]
+    out = []
+    with transaction(db):
+        for raw in raws:
+            fields = participant_fields(raw, key)
+            pid = add_participant(db, program_id, cohort_id, fields, "roster")
+            out.append({**raw, **fields, "id": pid, "code": issue_badge(db, {"id": pid, "program_id": program_id})})
+    return out
+
+
+def bangkok_present(index: int, day: int) -> bool:
+    """Who came on which day (0 or 1) in the Bangkok scenario."""
+    return index % 6 != 5 if day == 0 else index % 4 != 3
+
+
+def bangkok_paper(index: int) -> bool:
+    """Day-2 attendance that came from the signed paper sheet instead of the door."""
+    return index % 10 == 0 and bangkok_present(index, 1)
+
+
+def bangkok(db) -> dict:
+    """Seed 000's cohort 1 with its check-ins; returns ids, people (with `district`) and sessions."""
+    program_id = events.create_program(db, TITLE, ORGANIZER, 2570)
+    site = events.add_site(db, program_id, VENUE)
+    cohort_id = events.add_cohort(db, program_id, 1, BANGKOK_START, 2, site)
+    for role, expected in (("participant", 180), ("speaker", 6), ("staff", 14)):
+        events.add_target(db, program_id, expected, cohort_id, role)
+    for district in DISTRICTS:
+        events.add_target(db, program_id, 22, cohort_id, "participant", "กรุงเทพมหานคร", district)
+    people = _add_people(db, program_id, cohort_id, demo_people())
+    sessions = events.sessions(db, cohort_id)
+    key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
+    for i, person in enumerate(people):
+        for d, session in enumerate(sessions):
+            if not bangkok_present(i, d):
+                continue
+            if d == 1 and bangkok_paper(i):  # scanned back from the sheet the next morning
+                code = paper_row_code(person["code"], session["id"], key)
+                check_in(db, code, at=_at(BANGKOK_START + timedelta(days=2), i))
+            else:
+                check_in(db, person["code"], session["id"], at=_at(BANGKOK_START + timedelta(days=d), i))
+    return {"program_id": program_id, "cohort_id": cohort_id, "people": people, "sessions": sessions, "key": key}
+
+
+def national_present(index: int, day: int) -> bool:
+    """Who came on which of the four days in the national scenario."""
+    return (index * 7 + day * 3) % 10 != 0 and not (index % 13 == 0 and day >= 2)
+
+
+def national_people() -> list[dict]:
+    """77 provinces × 2 people; the first three carry the hard-to-shape names."""
+    first = ("สมชาย", "สมหญิง", "ประเสริฐ", "มาลี", "วิชัย", "สุนีย์", "อนุชา", "ลำดวน", "ธีรพงษ์", "บุษบา")
+    last = ("ใจดี", "ศรีสุข", "ทองคำ", "แก้วมณี", "บุญเรือง", "วงศ์ใหญ่", "มั่นคง", "เจริญผล", "อ่อนน้อม", "ปิ่นทอง")
+    people = []
+    for p_index, province in enumerate(geothai.provinces()):
+        for k in range(2):
+            n = p_index * 2 + k
+            title, given, family = HARD_NAMES[n] if n < len(HARD_NAMES) else (
+                "นาย" if n % 2 else "นาง", first[n % 10], last[(n // 10) % 10] + str(n))
+            people.append({"title": title, "first_name": given, "last_name": family, "role": "participant",
+                           "province": province.name_th, "province_code": province.code,
+                           "position": "พัฒนาการจังหวัด" if k == 0 else "นักวิชาการพัฒนาชุมชน",
+                           "organization": f"สำนักงานพัฒนาชุมชนจังหวัด{province.name_th}"})
+    return people
+
+
+def national(db) -> dict:
+    """Seed 003's training of trainers: four days, certificates at ≥ 80 % of sessions."""
+    program_id = events.create_program(db, "โครงการฝึกอบรมวิทยากรกระบวนการระดับจังหวัด", "กรมการพัฒนาชุมชน", 2562)
+    site = events.add_site(db, program_id, "สถาบันการพัฒนาชุมชน จังหวัดปทุมธานี")
+    cohort_id = events.add_cohort(db, program_id, 1, NATIONAL_START, 4, site)
+    events.add_target(db, program_id, 154, cohort_id, None)
+    set_certificate_rule(kiosk_writer(db), program_id, make_rule("percent", 80, "นายสมศักดิ์ ผู้ที่กล่ำ",
+                                                                 "อธิบดีกรมการพัฒนาชุมชน"))
+    people = _add_people(db, program_id, cohort_id, national_people())
+    sessions = events.sessions(db, cohort_id)
+    for i, person in enumerate(people):
+        for d, session in enumerate(sessions):
+            if national_present(i, d):
+                check_in(db, person["code"], session["id"], at=_at(NATIONAL_START + timedelta(days=d), i))
+    key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
+    return {"program_id": program_id, "cohort_id": cohort_id, "people": people, "sessions": sessions, "key": key}
+
+
+def pdf_letters(text: str) -> str:
+    """Text as pdftotext gives it back, reduced to what survives its layout-based reading of Thai:
+    no whitespace, no above/below marks (it files them after the wrong letter), ำ as า."""
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.combining(ch)
+                   and ch not in "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e")
