@@ -1,0 +1,97 @@
+"""The same numbers on the kiosk and on the central server (SQLite and PostgreSQL) after a sync,
+and the central report pages, downloads, commands and certificate check."""
+
+import io
+import subprocess
+import sys
+
+import openpyxl
+import pytest
+from scenarios import bangkok, national
+from sync_helpers import ROOT, Kiosk, central, central_db_url, enrol, postgres_cluster  # noqa: F401
+
+from kiosk.codes import certificate_code
+from kiosk.reports import attendance as att
+from kiosk.reports.certificates import eligibility, parse_rule
+from kiosk.reports.sources import kiosk_dataset
+from sync.central import create_app
+from sync.central.reports import central_dataset
+from sync.client import sync_once
+
+
+def numbers(data) -> dict:
+    """Every report's numbers, in a shape both servers must give alike."""
+    rule = parse_rule(data.program.get("certificate_rule"))
+    return {
+        "totals": att.totals(data), "sessions": att.by_session(data), "days": att.by_day(data),
+        "roles": att.by_role(data), "districts": att.by_area(data, "district"),
+        "provinces": att.by_area(data, "province"),
+        "targets": [(t.get("cohort"), t.get("role"), t.get("area_code"), t["expected"], t["attended"], t["percent"])
+                    for t in att.against_targets(data)],
+        "grid": [(r["id"], r["marks"], r["attended"]) for r in att.grid(data)["rows"]],
+        "certificates": [(r["id"], r["eligible"], r["attended"]) for r in eligibility(data, rule)],
+    }
+
+
+@pytest.fixture
+def synced(tmp_path, central):
+    kiosk = Kiosk(tmp_path / "venue")
+    scenarios = {"bangkok": bangkok(kiosk.db), "national": national(kiosk.db)}
+    enrol(kiosk, central.url, central.storage())
+    sync_once(kiosk.data_dir)
+    yield kiosk, scenarios, central
+    kiosk.close()
+
+
+def test_kiosk_and_central_give_the_same_numbers_after_a_sync(synced):
+    kiosk, scenarios, server = synced
+    storage = server.storage()
+    for name, scenario in scenarios.items():
+        on_kiosk = kiosk_dataset(kiosk.db, scenario["program_id"])
+        on_central = central_dataset(storage, scenario["program_id"])
+        assert numbers(on_kiosk) == numbers(on_central), name
+        assert numbers(on_kiosk.restricted(scenario["cohort_id"], "10")) == numbers(
+            central_dataset(storage, scenario["program_id"], 1, "10")), name
+    paper = att.totals(central_dataset(storage, scenarios["bangkok"]["program_id"]))["paper"]
+    assert paper == sum(1 for i in range(200) if i % 10 == 0 and i % 4 != 3)
+    storage.close()
+
+
+def test_central_pages_downloads_and_certificate_check(synced, tmp_path):
+    kiosk, scenarios, server = synced
+    app = create_app({"CENTRAL_DATA": str(tmp_path / "web"), "CENTRAL_DATABASE": server.db_url, "TESTING": True,
+                      "WTF_CSRF_ENABLED": False})
+    storage = app.extensions["central_storage"]
+    storage.add_user("office", "password123")
+    client = app.test_client()
+    nat = scenarios["national"]
+    code = certificate_code(nat["program_id"], nat["people"][1]["id"], nat["key"])
+    public = client.get(f"/verify/{code}")
+    assert public.status_code == 200
+    page = public.get_data(as_text=True)
+    assert nat["people"][1]["first_name"] in page and "2562" in page
+    assert nat["people"][1]["organization"] not in page and "นักวิชาการ" not in page
+    assert client.get("/verify/" + code[:-1] + ("A" if code[-1] != "A" else "B")).status_code == 404
+    assert client.get(f"/reports/{nat['program_id']}").status_code == 302  # coordinators only
+    client.post("/login", data={"username": "office", "password": "password123"})
+    html = client.get(f"/reports/{nat['program_id']}?cohort=1&province=10").get_data(as_text=True)
+    assert "<svg" in html and "กรุงเทพมหานคร" in html
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/reports/{nat['program_id']}/report.xlsx").data))
+    assert len(list(book["รายบุคคล"].iter_rows())) == 155
+    saved = client.post(f"/reports/{nat['program_id']}/progress", data={
+        "period": "2562-03", "problems": "ผู้เข้าอบรมเดินทางไกล", "obstacles": "งบประมาณล่าช้า"})
+    assert saved.status_code == 302
+    progress = client.get(f"/reports/{nat['program_id']}/progress").get_data(as_text=True)
+    assert "มีนาคม 2562" in progress and "งบประมาณล่าช้า" in progress
+    storage.close()
+
+
+def test_kiosk_central_report_command(synced, tmp_path):
+    _, scenarios, server = synced
+    out = tmp_path / "bangkok.xlsx"
+    done = subprocess.run([sys.executable, "-m", "sync.central", "--data", str(tmp_path / "c"), "--db", server.db_url,
+                           "report", "--program", scenarios["bangkok"]["program_id"], "--cohort", "1",
+                           "--format", "xlsx", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = list(openpyxl.load_workbook(out)["รายช่วง"].iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 2
