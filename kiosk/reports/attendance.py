@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from kiosk.people import ROLE_NAMES_TH, ROLES
-from kiosk.reports.rows import AREA_LEVELS, Dataset, area_name, display_name, level_of, percent
+from kiosk.reports.rows import AREA_LEVELS, Dataset, area_name, display_name, level_of, percent, session_label
 from kiosk.thai import thai_sort_key
 
 
@@ -126,21 +126,29 @@ def totals(data: Dataset) -> dict:
 
 
 def grid(data: Dataset) -> dict:
-    """The participants × sessions grid: one row per person with a mark per session of the
-    program ("door", "paper", None when absent, "" when the session is not their cohort's)."""
-    sessions = data.ordered_sessions
+    """The participants × sessions grid: one row per person, a mark per session ("door", "paper",
+    None when absent). One cohort: a column per session, headed by its date. Several cohorts
+    (venues): a column per session *number* of each person's own cohort ("ช่วงที่ 1" …), so a
+    cross-venue grid stays as narrow as one cohort's ("" where a cohort has fewer sessions)."""
+    own = data.sessions_of_cohort
+    single = len(own) <= 1
+    width = max((len(v) for v in own.values()), default=0)
+    columns = ([session_label(s) for s in data.ordered_sessions] if single
+               else [f"ช่วงที่ {k}" for k in range(1, width + 1)])
     rows = []
     for p in data.active:
-        own = {s["id"] for s in data.sessions_for(p)}
-        marks = []
-        for s in sessions:
-            mark = data.marks.get((p["id"], s["id"]))
-            marks.append("" if s["id"] not in own else (None if mark is None else (mark.get("via") or "door")))
+        mine = own.get(p.get("cohort_id"), [])
+        marks = [_mark(data, p, s) for s in mine] + [""] * (width - len(mine))
         count = sum(m in ("door", "paper") for m in marks)
         rows.append({"id": p["id"], "name": display_name(p), "role": p.get("role"),
                      "cohort": data.cohort(p.get("cohort_id")).get("number"),
                      "province": area_name(p.get("province_code")), "district": area_name(p.get("district_code")),
                      "subdistrict": area_name(p.get("subdistrict_code")), "position": p.get("position") or "",
                      "organization": p.get("organization") or "", "marks": marks, "attended": count,
-                     "percent": percent(count, len(own))})
-    return {"sessions": sessions, "rows": rows}
+                     "percent": percent(count, len(mine))})
+    return {"columns": columns, "rows": rows}
+
+
+def _mark(data: Dataset, person: dict, session: dict) -> str | None:
+    found = data.marks.get((person["id"], session["id"]))
+    return None if found is None else (found.get("via") or "door")

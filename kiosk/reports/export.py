@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kiosk.reports import attendance as att
-from kiosk.reports.rows import Dataset
+from kiosk.reports.rows import Dataset, session_label  # noqa: F401  (session_label: used here and re-exported)
 from kiosk.thai import thai_date
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -32,11 +32,6 @@ class Table:
 
 def is_formula_like(value) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_START)
-
-
-def session_label(s: dict) -> str:
-    slot = {"morning": " เช้า", "afternoon": " บ่าย"}.get(s.get("slot"), "")
-    return thai_date(s["day"], short=True) + slot
 
 
 def _pct(value) -> float | str:
@@ -76,7 +71,7 @@ def grid_table(data: Dataset) -> Table:
     """The participants × sessions grid, one row per person (✓ door, ก paper, · not their cohort)."""
     g = att.grid(data)
     headers = ["ลำดับ", "ชื่อ-สกุล", "บทบาท", "รุ่น", "จังหวัด", "อำเภอ/เขต", "ตำแหน่ง", "หน่วยงาน",
-               *[session_label(s) for s in g["sessions"]], "มา (ช่วง)", "ร้อยละ"]
+               *g["columns"], "มา (ช่วง)", "ร้อยละ"]
     rows = [[n, r["name"], ROLE_TH.get(r["role"], r["role"]), r["cohort"], r["province"], r["district"],
              r["position"], r["organization"], *[MARK_TEXT[m] for m in r["marks"]], r["attended"], _pct(r["percent"])]
             for n, r in enumerate(g["rows"], 1)]

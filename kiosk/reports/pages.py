@@ -28,8 +28,7 @@ def attendance_page(data: Dataset) -> dict:
 
 
 def grid_page(data: Dataset) -> dict:
-    g = att.grid(data)
-    return {"sessions": [{**s, "label": session_label(s)} for s in g["sessions"]], "rows": g["rows"]}
+    return att.grid(data)
 
 
 def certificate_page(data: Dataset) -> dict:

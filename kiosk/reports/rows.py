@@ -26,7 +26,7 @@ from functools import cached_property
 import geothai
 
 from kiosk.people import full_name
-from kiosk.thai import thai_sort_key
+from kiosk.thai import thai_date, thai_sort_key
 
 SLOT_ORDER = {"morning": 0, "day": 1, "afternoon": 2}
 AREA_LEVELS = ("province", "district", "subdistrict")
@@ -135,3 +135,9 @@ def display_name(p: dict) -> str:
 def percent(part: int, whole: int) -> float | None:
     """`part` of `whole` in percent, one decimal; None when there is nothing to compare with."""
     return round(100.0 * part / whole, 1) if whole else None
+
+
+def session_label(s: dict) -> str:
+    """A session as a column head: '21 พ.ย. 2569', with เช้า / บ่าย for half days."""
+    slot = {"morning": " เช้า", "afternoon": " บ่าย"}.get(s.get("slot"), "")
+    return thai_date(s["day"], short=True) + slot
