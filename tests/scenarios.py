@@ -18,8 +18,7 @@ from kiosk.clock import LOCAL_ZONE
 from kiosk.codes import paper_row_code
 from kiosk.db import transaction
 from kiosk.demo import DISTRICTS, ORGANIZER, TITLE, VENUE, demo_people
-from kiosk.issuance import issue_badge
-from kiosk.people import add_participant, participant_fields
+from kiosk.people import register_participant
 from kiosk.reports.certificates import make_rule
 from kiosk.reports.settings import kiosk_writer, set_certificate_rule
 
@@ -34,14 +33,9 @@ def _at(day: date, minute: int) -> datetime:
 
 
 def _add_people(db, program_id: str, cohort_id: str, raws: list[dict]) -> list[dict]:
-    key = events.get_program(db, program_id)["signing_key"]
-    out = []
+    cohort = events.cohort_by_id(db, cohort_id)
     with transaction(db):
-        for raw in raws:
-            fields = participant_fields(raw, key)
-            pid = add_participant(db, program_id, cohort_id, fields, "roster")
-            out.append({**raw, **fields, "id": pid, "code": issue_badge(db, {"id": pid, "program_id": program_id})})
-    return out
+        return [{**raw, **register_participant(db, cohort, raw)} for raw in raws]
 
 
 def bangkok_present(index: int, day: int) -> bool:

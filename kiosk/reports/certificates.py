@@ -53,7 +53,7 @@ def make_rule(kind: str, min_percent=80, signer_name: str = "", signer_position:
         raise KioskError("bad_certificate_rule", field="min_percent") from None
     if kind not in RULE_KINDS or not 1 <= minimum <= 100:
         raise KioskError("bad_certificate_rule", field="kind" if kind not in RULE_KINDS else "min_percent")
-    from kiosk.people import clean_text, reject_formula
+    from kiosk.thai import clean_text, reject_formula
 
     name, position = clean_text(signer_name)[:100], clean_text(signer_position)[:200]
     reject_formula(name), reject_formula(position)

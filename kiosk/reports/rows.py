@@ -25,7 +25,7 @@ from functools import cached_property
 
 import geothai
 
-from kiosk.people import full_name
+from kiosk.thai import full_name
 from kiosk.thai import thai_date, thai_sort_key
 
 SLOT_ORDER = {"morning": 0, "day": 1, "afternoon": 2}

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from kiosk.clock import iso, now_utc
 from kiosk.errors import KioskError
-from kiosk.people import clean_text, reject_formula
+from kiosk.thai import clean_text, reject_formula
 from kiosk.reports.certificates import CertificateRule
 from kiosk.reports.rows import Dataset, percent
 from kiosk.thai import BE_OFFSET, THAI_MONTHS

@@ -18,7 +18,7 @@ import io
 
 from kiosk.documents import papers
 from kiosk.errors import KioskError, message_of
-from kiosk.people import PeopleError
+from kiosk.thai import PeopleError
 from kiosk.reports import pages
 from kiosk.reports.certificates import make_rule
 from kiosk.reports.settings import save_progress_entry, set_allowance_rate, set_certificate_rule

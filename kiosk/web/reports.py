@@ -14,7 +14,7 @@ from kiosk.people import get_participant
 from kiosk.reports.settings import kiosk_writer
 from kiosk.reports.sources import kiosk_dataset
 from kiosk.reports.verify import verify_certificate
-from kiosk.web import current_user, login_required
+from kiosk.web.access import current_user, login_required
 from kiosk.web.report_views import register_report_views, verify_view
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

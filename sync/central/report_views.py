@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template
 
-from kiosk.web import role_label, thai_date
+from kiosk.web import thai_date
+from kiosk.web.access import role_label
 from kiosk.web.report_views import register_report_views, verify_view
 from sync.central import reports
 from sync.central.views import _guard
