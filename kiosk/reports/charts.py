@@ -7,7 +7,7 @@ from html import escape
 
 from markupsafe import Markup
 
-ROW_H, LABEL_W, BAR_W, VALUE_W = 26, 150, 190, 70
+ROW_H, LABEL_W, BAR_W, VALUE_W = 28, 120, 150, 110
 DONE, TARGET, BACK = "#1f5fbf", "#c0392b", "#e8edf3"
 
 
@@ -17,7 +17,7 @@ def bar_chart(items: list[tuple[str, int, int | None]], title: str) -> Markup:
     top = max([1, *[v for _, v, _ in items], *[t or 0 for _, _, t in items]])
     width, height = LABEL_W + BAR_W + VALUE_W, ROW_H * len(items) + 8
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="{escape(title)}" font-family="Sarabun, sans-serif" font-size="12">',
+             f'role="img" aria-label="{escape(title)}" font-family="Sarabun, sans-serif" font-size="14">',
              f"<title>{escape(title)}</title>"]
     for index, (label, value, target) in enumerate(items):
         y = 4 + index * ROW_H
@@ -34,5 +34,5 @@ def bar_chart(items: list[tuple[str, int, int | None]], title: str) -> Markup:
     return Markup("".join(parts))
 
 
-def _cut(label: str, limit: int = 22) -> str:
+def _cut(label: str, limit: int = 16) -> str:
     return label if len(label) <= limit else label[:limit - 1] + "…"
