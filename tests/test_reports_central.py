@@ -8,7 +8,7 @@ import sys
 import openpyxl
 import pytest
 from scenarios import bangkok, national
-from sync_helpers import ROOT, Kiosk, central, central_db_url, enrol, postgres_cluster  # noqa: F401
+from support import ROOT, Kiosk, enrol
 
 from kiosk.codes import certificate_code
 from kiosk.reports import attendance as att
