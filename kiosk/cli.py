@@ -1,6 +1,5 @@
 """The `kiosk` command: demo, event set-up, roster import, badges, accounts, serving."""
 
-import socket
 import sys
 from pathlib import Path
 
@@ -298,17 +297,6 @@ def user_token(ctx, name):
     click.echo(auth.issue_token(ctx.db, name))
 
 
-def lan_addresses() -> list[str]:
-    """This laptop's IPv4 addresses other than loopback, for tablets to open."""
-    found = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(info[4][0])
-    except OSError:
-        pass
-    return sorted(a for a in found if not a.startswith("127."))
-
-
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int)
@@ -323,6 +311,7 @@ def serve(ctx, host, port, threads, https):
         kiosk serve --port 8080
     """
     from kiosk import create_app
+    from kiosk.serve import lan_addresses, serve as serve_app
 
     app = create_app({"DATA_DIR": str(ctx.folder), "HTTPS": https})
     code = auth.setup_code(ctx.db, ctx.folder)
@@ -332,22 +321,7 @@ def serve(ctx, host, port, threads, https):
         click.echo(f"  open {scheme}://{address}:{port}/")
     if code:
         click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
-    _start_background(app)
-    if https:
-        from kiosk.tls import serve_https
-
-        serve_https(app, host, port, ctx.folder, threads)
-    else:
-        from waitress import serve as waitress_serve
-
-        waitress_serve(app, host=host, port=port, threads=threads, ident="kiosk")
-
-
-def _start_background(app) -> None:
-    """The background syncer: every minute to the central server, once one is enrolled."""
-    from sync.syncer import Syncer
-
-    Syncer(app).start()
+    serve_app(app, host, port, threads, https)
 
 
 sync_cli.register(cli)

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import sqlite_utils
-from flask import current_app, g
 
 from kiosk import schema
 
@@ -110,7 +109,7 @@ class GroupCommitter:
         which at the door turns a 1 ms check-in into a 250 ms one whenever two writes meet; a
         mutex hands over the moment the writer before is done.
         """
-        return cls._write_lock(db.execute("PRAGMA database_list").fetchone()[2])
+        return cls._write_lock(database_path(db))
 
     def _run(self) -> None:
         db = connect(self.path)
@@ -156,6 +155,14 @@ class GroupCommitter:
             return
         for done, value, error in answers:
             done.set_exception(error) if error else done.set_result(value)
+
+
+def database_path(db: sqlite_utils.Database) -> str:
+    """The file of `db`'s main database, as SQLite names it (asked once per connection)."""
+    path = getattr(db, "_kiosk_path", None)
+    if path is None:
+        path = db._kiosk_path = db.execute("PRAGMA database_list").fetchone()[2]
+    return path
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -216,6 +223,8 @@ _held = threading.local()
 
 def get_db() -> sqlite_utils.Database:
     """The request's database connection: this thread's, opened on first use."""
+    from flask import current_app, g  # here, not at the top: the domain imports kiosk.db without Flask
+
     if "db" not in g:
         path = current_app.config["DATABASE"]
         held = getattr(_held, "db", None)
@@ -229,6 +238,8 @@ def get_db() -> sqlite_utils.Database:
 
 def close_db(_error=None) -> None:
     """Ends the request's use of its connection, rolling back anything it left open."""
+    from flask import g
+
     db = g.pop("db", None)
     if db is not None and db.conn.in_transaction:
         db.conn.rollback()

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from kiosk import events
-from kiosk.checkin import LOCAL_ZONE, local_day
+from kiosk.clock import LOCAL_ZONE, local_day
 from kiosk.clock import now_utc
 from kiosk.db import transaction
 from kiosk.issuance import issue_badge

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from kiosk import auth, changes, events  # noqa: E402
-from kiosk.checkin import LOCAL_ZONE, local_day  # noqa: E402
+from kiosk.clock import LOCAL_ZONE, local_day  # noqa: E402
 from kiosk.clock import iso, new_id, now_utc  # noqa: E402
 from kiosk.codes import make_code  # noqa: E402
 from kiosk.db import open_data_dir, transaction  # noqa: E402
