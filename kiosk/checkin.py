@@ -16,6 +16,7 @@ Check-in windows are local time (Asia/Bangkok) against `sessions.opens_at`/`clos
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -26,6 +27,8 @@ from kiosk.db import GroupCommitter, database_path, device_id, transaction
 from kiosk.errors import KioskError
 from kiosk.issuance import issue_badge, program_keys
 from kiosk.people import get_participant
+
+log = logging.getLogger("kiosk.checkin")
 
 REASON_CHECKED_IN = "checked_in"
 REASON_ALREADY_CHECKED_IN = "already_checked_in"
@@ -117,9 +120,20 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
         raise ValueError(f"direction must be one of {DIRECTIONS}")
     scan = (code, session_id, at, device, operator, nonce, direction, participant_id)
     outcome = _commit(db, lambda conn: _outcome(conn, *scan))
+    _log(outcome, direction)
     if isinstance(outcome, CheckinError):
         raise outcome
     return outcome
+
+
+def _log(outcome, direction: str) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    person, session = outcome.participant, outcome.session
+    result = outcome.status if isinstance(outcome, CheckinResult) else outcome.reason
+    log.info("check-in", extra={"act": "check_in", "result": result, "direction": direction,
+                                "participant_id": person["id"] if person else None,
+                                "session_id": session["id"] if session else None, "replayed": outcome.replayed})
 
 
 def _commit(db, job):

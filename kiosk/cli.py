@@ -59,6 +59,9 @@ def cli(ctx, folder):
         kiosk demo && kiosk serve
     """
     ctx.obj = Context(folder)
+    from kiosk.ops import log
+
+    log.configure(ctx.obj.folder)
 
 
 @cli.command()
@@ -322,6 +325,81 @@ def serve(ctx, host, port, threads, https):
     if code:
         click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
     serve_app(app, host, port, threads, https)
+
+
+@cli.command()
+@click.option("--to", "folder", type=click.Path(file_okay=False), help="Folder for the backup (default: DATA/backups and the second folder chosen on the health page).")
+@pass_ctx
+def backup(ctx, folder):
+    """Save a verified copy of the database now (safe while the kiosk serves).
+
+    \b
+    Example:
+        kiosk backup --to /media/usb/kiosk-backups
+    """
+    from kiosk.ops.backup import BackupError, take_backup
+
+    ctx.db  # migrated and identified before the copy
+    try:
+        for path in take_backup(ctx.folder, to=folder):
+            click.echo(f"backup saved: {path}")
+    except BackupError as exc:
+        _fail(exc)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_ctx
+def restore(ctx, file):
+    """Put a backup in place of the database (stop `kiosk serve` first).
+
+    The file is checked first; the current database is kept in DATA/replaced/; the restored copy
+    gets a new device id. Prints what the restored copy lacks compared with the current one.
+
+    \b
+    Example:
+        kiosk restore ~/.local/share/attendance-kiosk/backups/kiosk-20261121T021500.000000Z.db
+    """
+    from kiosk.ops.backup import BackupError, restore as restore_backup
+
+    try:
+        report = restore_backup(ctx.folder, file)
+    except BackupError as exc:
+        _fail(exc)
+    click.echo(f"restored {report.source}; new device id {report.device_id}")
+    if report.aside:
+        click.echo(f"the database it replaced is kept in {report.aside}")
+    if report.lacks_anything:
+        missing = ", ".join(f"{n} {table}" for table, n in report.lacks.items() if n)
+        click.echo(f"the restored copy lacks: {missing}. What was synced comes back at the next sync; "
+                   f"the rest is only in {report.aside}.")
+    else:
+        click.echo("the restored copy lacks nothing the replaced database held")
+
+
+@cli.command()
+@pass_ctx
+def doctor(ctx):
+    """Check this laptop: database, disk space, Thai shaping and fonts, clock, backups, sync.
+
+    Each line is in Thai, then English. Exits with status 1 if something needs attention now.
+
+    \b
+    Example:
+        kiosk doctor
+    """
+    from kiosk.i18n import translations
+    from kiosk.ops import health
+
+    ctx.db  # a missing database is created and migrated, as serve would
+    thai = translations("th")
+    checks = health.run_checks(ctx.folder)
+    for check in checks:
+        mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check.status]
+        click.echo(f"[{mark}] {thai.gettext(check.title)}: {thai.gettext(check.message) % check.values}")
+        click.echo(f"       {check.title}: {check.message % check.values}")
+    if health.overall(checks) == health.FAIL:
+        raise SystemExit(1)
 
 
 sync_cli.register(cli)

@@ -13,6 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from kiosk import schema
+from kiosk.ops import disk
 
 DB_NAME = "kiosk.db"
 DEVICE_FILE = "device_id"
@@ -33,12 +34,14 @@ def transaction(db: sqlite_utils.Database):
     """One write transaction; nested calls become savepoints through `db.atomic()`.
 
     The outer transaction starts with BEGIN IMMEDIATE so two writers queue on the lock instead
-    of failing when a read transaction tries to upgrade.
+    of failing when a read transaction tries to upgrade. It is refused (KioskError "disk_full")
+    when the disk is nearly full, before anything is written.
     """
     if db.conn.in_transaction:
         with db.atomic():
             yield db
         return
+    disk.ensure_room(database_path(db) or ".")
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

@@ -28,7 +28,10 @@ def lan_addresses() -> list[str]:
 
 
 def serve(app, host: str, port: int, threads: int = 8, https: bool = False) -> None:
-    """Starts the background work of the app's data folder, then serves it until stopped."""
+    """Starts the log and the background work of the app's data folder, then serves it until stopped."""
+    from kiosk.ops import log
+
+    log.configure(app.config["DATA_DIR"])
     start_background(app)
     if https:
         serve_https(app, host, port, Path(app.config["DATA_DIR"]), threads)
@@ -39,10 +42,13 @@ def serve(app, host: str, port: int, threads: int = 8, https: bool = False) -> N
 
 
 def start_background(app) -> None:
-    """The background syncer: every minute to the central server, once one is enrolled."""
-    from sync.syncer import Syncer
+    """The background syncer (every minute, once enrolled) and backups (every 15 minutes, and
+    after each session closes)."""
+    from kiosk.ops.backup import BackupScheduler
+    from sync import Syncer
 
     Syncer(app).start()
+    BackupScheduler(app.config["DATA_DIR"]).start()
 
 
 def serve_https(app, host: str, port: int, folder: Path, threads: int = 8) -> None:
