@@ -337,14 +337,11 @@ def backup(ctx, folder):
     Example:
         kiosk backup --to /media/usb/kiosk-backups
     """
-    from kiosk.ops.backup import BackupError, take_backup
+    from kiosk.ops.backup import take_backup
 
     ctx.db  # migrated and identified before the copy
-    try:
-        for path in take_backup(ctx.folder, to=folder):
-            click.echo(f"backup saved: {path}")
-    except BackupError as exc:
-        _fail(exc)
+    for path in take_backup(ctx.folder, to=folder):
+        click.echo(f"backup saved: {path}")
 
 
 @cli.command()
@@ -360,12 +357,9 @@ def restore(ctx, file):
     Example:
         kiosk restore ~/.local/share/attendance-kiosk/backups/kiosk-20261121T021500.000000Z.db
     """
-    from kiosk.ops.backup import BackupError, restore as restore_backup
+    from kiosk.ops.backup import restore as restore_backup
 
-    try:
-        report = restore_backup(ctx.folder, file)
-    except BackupError as exc:
-        _fail(exc)
+    report = restore_backup(ctx.folder, file)  # a refused file ends the command in the one error format
     click.echo(f"restored {report.source}; new device id {report.device_id}")
     if report.aside:
         click.echo(f"the database it replaced is kept in {report.aside}")
