@@ -196,6 +196,8 @@ def prune(folder: Path, keep_recent: int = KEEP_RECENT) -> list[Path]:
         newest_of_day[_taken_at(path).astimezone(LOCAL_ZONE).date()] = path
     keep |= set(newest_of_day.values())
     gone = [p for p in found if p not in keep]
+    stale = now_utc().timestamp() - 3600  # a copy cut short by a crash or a pulled stick
+    gone += [p for p in folder.glob(PREFIX + "*" + SUFFIX + ".partial") if p.stat().st_mtime < stale]
     for path in gone:
         path.unlink(missing_ok=True)
     return gone
