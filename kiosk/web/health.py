@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 
 from kiosk.errors import message_of
 from kiosk.ops import backup, health, log
-from kiosk.web import login_required
+from kiosk.web.access import login_required
 
 bp = Blueprint("health", __name__)
 LOG_LINES = 200
