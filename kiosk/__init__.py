@@ -1,11 +1,15 @@
 """The venue kiosk: a Flask app on the venue laptop, working with no internet."""
 
+from __future__ import annotations
+
 import secrets
 from pathlib import Path
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from kiosk.paths import asset_dir, data_dir, write_atomically
+
+if TYPE_CHECKING:  # Flask is imported by create_app only: the domain modules work without it
+    from flask import Flask
 
 
 def _secret_key(folder: Path) -> str:
@@ -18,6 +22,8 @@ def _secret_key(folder: Path) -> str:
 
 def create_app(config: dict | None = None) -> Flask:
     """The app factory: defaults, then the instance file, then `KIOSK_*` variables, then `config`."""
+    from flask import Flask
+
     app = Flask(
         __name__,
         static_folder=str(asset_dir("static")),

@@ -16,21 +16,20 @@ Check-in windows are local time (Asia/Bangkok) against `sessions.opens_at`/`clos
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from kiosk import changes
-from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc, parse_iso
+from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
-from kiosk.db import GroupCommitter, device_id, transaction
+from kiosk.db import GroupCommitter, database_path, device_id, transaction
 from kiosk.errors import KioskError
-from kiosk.events import cohort_by_id, get_program, sessions_on
-from kiosk.issuance import active_badge, badge_card, issue_badge, program_keys
+from kiosk.issuance import issue_badge, program_keys
 from kiosk.paper import paper_row
-from kiosk.people import get_participant, search
-from kiosk.reports import session_attendance
-from kiosk.thai import ROLE_NAMES_TH, area_label, full_name
+from kiosk.people import get_participant
+
+log = logging.getLogger("kiosk.checkin")
 
 REASON_CHECKED_IN = "checked_in"
 REASON_ALREADY_CHECKED_IN = "already_checked_in"
@@ -95,14 +94,6 @@ class CheckinResult:
     def program_id(self) -> str:
         return self.participant["program_id"]
 
-    def as_json(self) -> dict:
-        """The API's body for this result (no national ID, no phone)."""
-        return {
-            "ok": True, "status": self.status, "participant": public_participant(self.participant),
-            "session": public_session(self.session), "first_checked_in_at": self.first_checked_in_at,
-            "first_checked_in_time": local_hhmm(self.first_checked_in_at), "at": self.at,
-            "scan_id": self.scan_id, "replayed": self.replayed,
-        }
 
 
 @dataclass(frozen=True)
@@ -120,24 +111,47 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
              direction: str = "in", participant_id: str | None = None) -> CheckinResult:
     """Checks a badge `code` (or, as a staff override, a `participant_id`) in or out of a session.
 
-    The session is the one open at `at` (default now) for the person's cohort unless staff
-    chose `session_id`. The attempt is stored whatever the outcome; the same `nonce` from the
-    same `device` again returns (or raises) the first outcome and stores nothing new.
+    The one door entry, for the API and for direct callers alike. The session is the one open at
+    `at` (default now) for the person's cohort unless staff chose `session_id`. The attempt is
+    stored whatever the outcome, and the answer comes only once it is committed; the same `nonce`
+    from the same `device` again returns (or raises) the first outcome and stores nothing new.
     Raises CheckinError with a REASON_* code.
     """
-    with _writer_turn(db):
-        outcome = check_in_outcome(db, code, session_id, at, device, operator, nonce, direction, participant_id)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}")
+    scan = (code, session_id, at, device, operator, nonce, direction, participant_id)
+    outcome = _commit(db, lambda conn: _outcome(conn, *scan))
+    _log(outcome, direction)
     if isinstance(outcome, CheckinError):
         raise outcome
     return outcome
 
 
-def check_in_outcome(db, code=None, session_id=None, at=None, device=None, operator=None, nonce=None,
-                     direction="in", participant_id=None) -> CheckinResult | CheckinError:
-    """`check_in`, returning the CheckinError instead of raising it: the attempt is stored either
-    way, so a caller batching several scans in one transaction keeps every record."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}")
+def _log(outcome, direction: str) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    person, session = outcome.participant, outcome.session
+    result = outcome.status if isinstance(outcome, CheckinResult) else outcome.reason
+    log.info("check-in", extra={"act": "check_in", "result": result, "direction": direction,
+                                "participant_id": person["id"] if person else None,
+                                "session_id": session["id"] if session else None, "replayed": outcome.replayed})
+
+
+def _commit(db, job):
+    """Runs `job(db)` as one write and returns its result once it is on disk.
+
+    Inside the caller's transaction the job joins it. Otherwise it goes through the database's
+    writer (kiosk.db.GroupCommitter): at once on `db` when no other write is under way, else in
+    the writer thread's next batch, so scans arriving together share one commit.
+    """
+    if db.conn.in_transaction:
+        return job(db)
+    return GroupCommitter.run(database_path(db), job, db=db)
+
+
+def _outcome(db, code, session_id, at, device, operator, nonce, direction, participant_id):
+    """The decided and stored scan: a CheckinResult, or the CheckinError to raise (stored too,
+    so that a batch of scans in one transaction keeps every record)."""
     moment = _moment(at)
     paper = paper_row(db, code)  # a signature-sheet row scanned back: its person and session
     if paper:
@@ -153,16 +167,6 @@ def check_in_outcome(db, code=None, session_id=None, at=None, device=None, opera
         _record(db, outcome, claim, session_id, moment, direction, scan_id,
                 {"device_id": device, "operator": operator, "nonce": nonce, **({"via": "paper"} if paper else {})})
     return outcome
-
-
-@contextlib.contextmanager
-def _writer_turn(db):
-    """Queues behind the other writers of this database in this process (the API's group commit too)."""
-    if db.conn.in_transaction:  # already inside the caller's transaction: it holds the lock
-        yield
-        return
-    with GroupCommitter.write_lock(db):
-        yield
 
 
 def _moment(at) -> datetime:
@@ -385,7 +389,7 @@ def _replay(db, scan: dict):
                          scan["at"], replayed=True)
 
 
-# --- what the door screen shows -------------------------------------------------------------
+# --- sessions and badges at the door ----------------------------------------------------------
 
 
 def get_door_session(db, session_id: str) -> dict | None:
@@ -394,73 +398,15 @@ def get_door_session(db, session_id: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def public_participant(p: dict | None) -> dict | None:
-    """What the door may show about a person: no national ID, no phone."""
-    if not p:
-        return None
-    return {
-        "id": p["id"], "title": p.get("title") or "", "first_name": p["first_name"],
-        "last_name": p["last_name"], "name": full_name(p), "role": p["role"],
-        "role_name": ROLE_NAMES_TH.get(p["role"], p["role"]), "position": p.get("position") or "",
-        "organization": p.get("organization") or "", "status": p["status"], "cohort_id": p["cohort_id"],
-        "area": area_label(p.get("province_code"), p.get("district_code"), p.get("subdistrict_code"),
-                           short=True),
-    }
-
-
-def public_session(s: dict | None) -> dict | None:
-    """A session as the API shows it."""
-    if not s:
-        return None
-    return {key: s.get(key) for key in ("id", "program_id", "cohort_id", "cohort_number", "day", "slot",
-                                        "opens_at", "closes_at", "title")}
-
-
-def door_sessions(db, moment: datetime | None = None) -> list[dict]:
-    """Today's sessions (venue time) with their counts and whether check-in is open now."""
-    moment = moment or now_utc()
-    out = []
-    for s in sessions_on(db, local_day(moment)):
-        counts = session_attendance(db, s)
-        out.append({**public_session(s), "program_title": s["program_title"], "open": is_open(s, moment),
-                    **counts})
-    return out
-
-
-def find_people(db, query: str, session_id: str | None = None, limit: int = 20) -> list[dict]:
-    """People matching any part of a Thai or Latin name, or a phone number, for a forgotten badge.
-
-    Each carries the last digits of the phone (to tell namesakes apart) and, when a session is
-    given, the time they checked in to it.
-    """
-    people = search(db, None, query, limit)
-    present = {}
-    if session_id and people:
-        marks = ",".join("?" * len(people))
-        present = dict(db.execute(
-            f"select participant_id, first_at from attendance where session_id = ? and participant_id in ({marks})",
-            [session_id, *[p["id"] for p in people]]).fetchall())
-    return [{**public_participant(p), "phone_tail": (p.get("phone") or "")[-4:],
-             "checked_in_at": present.get(p["id"]), "checked_in_time": local_hhmm(present.get(p["id"]))}
-            for p in people]
-
-
 def reissue_badge(db, participant_id: str) -> str:
     """A new badge code for someone who lost theirs; the old code is revoked in the same transaction."""
-    with _writer_turn(db), transaction(db):
-        person = get_participant(db, participant_id)
-        if not person:
-            raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT])
-        if person["status"] == "withdrawn":
-            raise _error(REASON_WITHDRAWN, person)
-        return issue_badge(db, person)
+    return _commit(db, lambda conn: _reissue(conn, participant_id))
 
 
-def badge_of(db, participant_id: str) -> dict | None:
-    """The printable badge card of a participant's current code, or None."""
+def _reissue(db, participant_id: str) -> str:
     person = get_participant(db, participant_id)
-    badge = person and active_badge(db, participant_id)
-    if not badge:
-        return None
-    cohort = cohort_by_id(db, person["cohort_id"]) if person["cohort_id"] else None
-    return badge_card(person, badge["code"], cohort, get_program(db, person["program_id"]))
+    if not person:
+        raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT])
+    if person["status"] == "withdrawn":
+        raise _error(REASON_WITHDRAWN, person)
+    return issue_badge(db, person)

@@ -1,6 +1,5 @@
 """The `kiosk` command: demo, event set-up, roster import, badges, accounts, serving."""
 
-import socket
 import sys
 from pathlib import Path
 
@@ -60,6 +59,9 @@ def cli(ctx, folder):
         kiosk demo && kiosk serve
     """
     ctx.obj = Context(folder)
+    from kiosk.ops import log
+
+    log.configure(ctx.obj.folder)
 
 
 @cli.command()
@@ -300,17 +302,6 @@ def user_token(ctx, name):
     click.echo(auth.issue_token(ctx.db, name))
 
 
-def lan_addresses() -> list[str]:
-    """This laptop's IPv4 addresses other than loopback, for tablets to open."""
-    found = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(info[4][0])
-    except OSError:
-        pass
-    return sorted(a for a in found if not a.startswith("127."))
-
-
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int)
@@ -325,6 +316,7 @@ def serve(ctx, host, port, threads, https):
         kiosk serve --port 8080
     """
     from kiosk import create_app
+    from kiosk.serve import lan_addresses, serve as serve_app
 
     app = create_app({"DATA_DIR": str(ctx.folder), "HTTPS": https})
     code = auth.setup_code(ctx.db, ctx.folder)
@@ -334,22 +326,76 @@ def serve(ctx, host, port, threads, https):
         click.echo(f"  open {scheme}://{address}:{port}/")
     if code:
         click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
-    _start_background(app)
-    if https:
-        from kiosk.tls import serve_https
+    serve_app(app, host, port, threads, https)
 
-        serve_https(app, host, port, ctx.folder, threads)
+
+@cli.command()
+@click.option("--to", "folder", type=click.Path(file_okay=False), help="Folder for the backup (default: DATA/backups and the second folder chosen on the health page).")
+@pass_ctx
+def backup(ctx, folder):
+    """Save a verified copy of the database now (safe while the kiosk serves).
+
+    \b
+    Example:
+        kiosk backup --to /media/usb/kiosk-backups
+    """
+    from kiosk.ops.backup import take_backup
+
+    ctx.db  # migrated and identified before the copy
+    for path in take_backup(ctx.folder, to=folder):
+        click.echo(f"backup saved: {path}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_ctx
+def restore(ctx, file):
+    """Put a backup in place of the database (stop `kiosk serve` first).
+
+    The file is checked first; the current database is kept in DATA/replaced/; the restored copy
+    gets a new device id. Prints what the restored copy lacks compared with the current one.
+
+    \b
+    Example:
+        kiosk restore ~/.local/share/attendance-kiosk/backups/kiosk-20261121T021500.000000Z.db
+    """
+    from kiosk.ops.backup import restore as restore_backup
+
+    report = restore_backup(ctx.folder, file)  # a refused file ends the command in the one error format
+    click.echo(f"restored {report.source}; new device id {report.device_id}")
+    if report.aside:
+        click.echo(f"the database it replaced is kept in {report.aside}")
+    if report.lacks_anything:
+        missing = ", ".join(f"{n} {table}" for table, n in report.lacks.items() if n)
+        click.echo(f"the restored copy lacks: {missing}. What was synced comes back at the next sync; "
+                   f"the rest is only in {report.aside}.")
     else:
-        from waitress import serve as waitress_serve
-
-        waitress_serve(app, host=host, port=port, threads=threads, ident="kiosk")
+        click.echo("the restored copy lacks nothing the replaced database held")
 
 
-def _start_background(app) -> None:
-    """The background syncer: every minute to the central server, once one is enrolled."""
-    from sync.syncer import Syncer
+@cli.command()
+@pass_ctx
+def doctor(ctx):
+    """Check this laptop: database, disk space, Thai shaping and fonts, clock, backups, sync.
 
-    Syncer(app).start()
+    Each line is in Thai, then English. Exits with status 1 if something needs attention now.
+
+    \b
+    Example:
+        kiosk doctor
+    """
+    from kiosk.i18n import translations
+    from kiosk.ops import health
+
+    ctx.db  # a missing database is created and migrated, as serve would
+    thai = translations("th")
+    checks = health.run_checks(ctx.folder)
+    for check in checks:
+        mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check.status]
+        click.echo(f"[{mark}] {thai.gettext(check.title)}: {thai.gettext(check.message) % check.values}")
+        click.echo(f"       {check.title}: {check.message % check.values}")
+    if health.overall(checks) == health.FAIL:
+        raise SystemExit(1)
 
 
 sync_cli.register(cli)

@@ -11,9 +11,9 @@ import uuid
 from pathlib import Path
 
 import sqlite_utils
-from flask import current_app, g
 
 from kiosk import schema
+from kiosk.ops import disk
 
 DB_NAME = "kiosk.db"
 DEVICE_FILE = "device_id"
@@ -23,7 +23,10 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     """Opens the database in WAL mode with foreign keys on; statements autocommit unless in `transaction`."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    # FULL: every commit is fsynced before the writer answers, so a check-in the door was told is
+    # saved survives a power cut too (NORMAL survives kill -9 but may lose the last commits on power
+    # loss). Measured on this laptop class: +1.8 ms per commit, shared by a whole group commit.
+    conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     return sqlite_utils.Database(conn)
@@ -34,12 +37,14 @@ def transaction(db: sqlite_utils.Database):
     """One write transaction; nested calls become savepoints through `db.atomic()`.
 
     The outer transaction starts with BEGIN IMMEDIATE so two writers queue on the lock instead
-    of failing when a read transaction tries to upgrade.
+    of failing when a read transaction tries to upgrade. It is refused (KioskError "disk_full")
+    when the disk is nearly full, before anything is written.
     """
     if db.conn.in_transaction:
         with db.atomic():
             yield db
         return
+    disk.ensure_room(database_path(db) or ".")
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -110,7 +115,7 @@ class GroupCommitter:
         which at the door turns a 1 ms check-in into a 250 ms one whenever two writes meet; a
         mutex hands over the moment the writer before is done.
         """
-        return cls._write_lock(db.execute("PRAGMA database_list").fetchone()[2])
+        return cls._write_lock(database_path(db))
 
     def _run(self) -> None:
         db = connect(self.path)
@@ -156,6 +161,14 @@ class GroupCommitter:
             return
         for done, value, error in answers:
             done.set_exception(error) if error else done.set_result(value)
+
+
+def database_path(db: sqlite_utils.Database) -> str:
+    """The file of `db`'s main database, as SQLite names it (asked once per connection)."""
+    path = getattr(db, "_kiosk_path", None)
+    if path is None:
+        path = db._kiosk_path = db.execute("PRAGMA database_list").fetchone()[2]
+    return path
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -216,6 +229,8 @@ _held = threading.local()
 
 def get_db() -> sqlite_utils.Database:
     """The request's database connection: this thread's, opened on first use."""
+    from flask import current_app, g  # here, not at the top: the domain imports kiosk.db without Flask
+
     if "db" not in g:
         path = current_app.config["DATABASE"]
         held = getattr(_held, "db", None)
@@ -229,6 +244,8 @@ def get_db() -> sqlite_utils.Database:
 
 def close_db(_error=None) -> None:
     """Ends the request's use of its connection, rolling back anything it left open."""
+    from flask import g
+
     db = g.pop("db", None)
     if db is not None and db.conn.in_transaction:
         db.conn.rollback()

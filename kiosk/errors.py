@@ -141,6 +141,17 @@ _register(401, unauthenticated=N_("Log in or send a staff API token."),
           replayed=N_("This request was already received."))
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
+# --- operations: backups, restore, disk ---------------------------------------------------------
+_register(
+    400,
+    not_a_kiosk_database=N_("This file is not a backup of a kiosk database."),
+    backup_damaged=N_("This backup is damaged or incomplete (it fails SQLite's integrity check)."),
+    backup_folder_unusable=N_("This folder does not exist or cannot be written to. Plug in the USB stick "
+                              "and give the folder's full path."),
+)
+_register(507, disk_full=N_("The disk is almost full, so nothing more is saved. Free some space on this "
+                            "laptop (delete large files, empty the trash), then try again."))
+
 # --- any request -------------------------------------------------------------------------------
 _register(400, bad_request=N_("The request is not valid."),
           csrf=N_("The form expired or was sent from elsewhere. Please go back, reload and try again."))

@@ -7,6 +7,7 @@ Thai translation (a test checks). Run after changing strings:
     python -m kiosk.i18n compile   # write the .mo files Flask-Babel reads
 """
 
+import functools
 import sys
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def update() -> dict[str, int]:
             write_po(f, catalog, width=0, omit_header=False, ignore_obsolete=True)
         missing[locale] = sum(1 for m in catalog if m.id and not m.string)
     return missing
+
+
+@functools.cache
+def translations(locale: str):
+    """The compiled catalog of `locale`, for text shown outside a web request (the CLI)."""
+    from babel.support import Translations
+
+    return Translations.load(str(asset_dir("translations")), [locale])
 
 
 def compile_all() -> None:

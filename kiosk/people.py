@@ -3,6 +3,7 @@
 The Thai text rules they follow (names, titles, phones, national IDs, areas) live in `kiosk.thai`.
 """
 
+import logging
 import re
 
 from kiosk import changes, issuance
@@ -10,6 +11,8 @@ from kiosk.clock import iso, new_id, now_utc
 from kiosk.db import transaction
 from kiosk.thai import (ROLE_NAMES_TH, ROLES, PeopleError, clean_text, national_id_fields, normalize_phone,
                         normalize_title, reject_formula, resolve_area, split_title)
+
+log = logging.getLogger("kiosk.people")
 
 ROLE_ALIASES = {
     **{r: r for r in ROLES}, **{v: k for k, v in ROLE_NAMES_TH.items()},
@@ -72,6 +75,8 @@ def register_participant(db, cohort: dict, fields: dict, *, issue_badge: bool = 
         participant_id = add_participant(db, program_id, cohort["id"], fields, via)
         person = {**fields, "id": participant_id, "program_id": program_id, "cohort_id": cohort["id"]}
         person["code"] = issuance.issue_badge(db, person) if issue_badge else None
+    log.info("registration", extra={"act": "registration", "participant_id": participant_id, "via": via,
+                                    "badge": issue_badge})
     return person
 
 

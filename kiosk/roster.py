@@ -8,6 +8,7 @@ an edited file updates the people it changed.
 import csv
 import io
 import json
+import logging
 import re
 import secrets
 import time
@@ -20,6 +21,8 @@ from kiosk.errors import KioskError
 from kiosk.paths import write_atomically
 from kiosk.people import ValidFields, participant_fields, register_participant, update_participant
 from kiosk.thai import PeopleError, clean_text, split_title
+
+log = logging.getLogger("kiosk.roster")
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -222,6 +225,8 @@ def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = 
             if progress:
                 progress(done, len(good))
     result.imported = True
+    log.info("roster import", extra={"act": "import", "cohort_id": cohort["id"], "added": result.added,
+                                      "updated": result.updated, "unchanged": result.unchanged})
     return result
 
 

@@ -1,18 +1,12 @@
-"""`kiosk serve --https`: a local certificate authority and a TLS front for waitress.
+"""The certificates of `kiosk serve --https`: a local certificate authority and a server certificate.
 
 Tablet browsers give camera access only to secure pages. The kiosk makes its own small CA
 once (tablets install `/ca.pem` once and trust every later certificate) and a server
-certificate for the laptop's names and LAN addresses. Waitress speaks no TLS, so a small
-asyncio relay terminates TLS and pipes each connection to waitress on loopback; it is pure
-Python and runs on Windows too.
+certificate for the laptop's names and LAN addresses. Serving over TLS is `kiosk.serve`'s.
 """
 
-import asyncio
 import datetime
 import ipaddress
-import socket
-import ssl
-import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -73,45 +67,3 @@ def server_certificate(folder: Path, names: list[str], addresses: list[str]) -> 
     _write_private(key_path, key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
-
-
-async def _pipe(reader, writer) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _relay(host: str, port: int, backend_port: int, context: ssl.SSLContext) -> None:
-    async def handle(client_reader, client_writer):
-        try:
-            backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", backend_port)
-        except OSError:
-            client_writer.close()
-            return
-        await asyncio.gather(_pipe(client_reader, backend_writer), _pipe(backend_reader, client_writer))
-
-    server = await asyncio.start_server(handle, host, port, ssl=context)
-    async with server:
-        await server.serve_forever()
-
-
-def serve_https(app, host: str, port: int, folder: Path, threads: int = 8) -> None:
-    """Serves the app over HTTPS on host:port (waitress on a private loopback port behind TLS)."""
-    from waitress import serve
-
-    from kiosk.cli import lan_addresses
-
-    cert, key = server_certificate(Path(folder), [socket.gethostname(), "localhost"], ["127.0.0.1", *lan_addresses()])
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    backend = socket.socket()
-    backend.bind(("127.0.0.1", 0))
-    backend_port = backend.getsockname()[1]
-    backend.close()
-    threading.Thread(target=lambda: asyncio.run(_relay(host, port, backend_port, context)), daemon=True).start()
-    serve(app, host="127.0.0.1", port=backend_port, threads=threads, url_scheme="https", ident="kiosk")

@@ -116,6 +116,8 @@ def sync_once(target, url: str | None = None, credentials: dict | None = None, p
             state.finish_run(run, False, reason="server_error", error=repr(exc))
             raise
         state.finish_run(run, True, summary["pushed"], summary["pulled"], offset=summary["clock_offset_s"])
+        log.info("sync", extra={"act": "sync", "remote": urlsplit(url).netloc, "pushed": summary["pushed"],
+                                "pulled": summary["pulled"]})
         return summary
     finally:
         if own:

@@ -6,7 +6,8 @@ from datetime import date
 import pytest
 
 from kiosk import changes, events
-from kiosk.checkin import CheckinError, check_in, find_people, reissue_badge
+from kiosk.checkin import CheckinError, check_in, reissue_badge
+from kiosk.door import find_people
 from kiosk.codes import make_code
 from kiosk.db import connect, device_id, open_data_dir
 from kiosk.people import register_participant
@@ -303,3 +304,13 @@ def test_two_devices_racing_for_one_person_count_once(data_dir, event, day1):
     db = open_data_dir(data_dir)
     assert db.execute("select count(*) from attendance").fetchone()[0] == len(event["people"])
     assert db.execute("select count(*) from scans where result = 'checked_in'").fetchone()[0] == len(event["people"])
+
+
+def test_the_door_domain_imports_no_web_framework():
+    import subprocess
+    import sys
+
+    probe = ("import sys, kiosk.checkin, kiosk.door; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug', 'jinja2', 'flask_babel')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

@@ -76,3 +76,73 @@ def test_kill_9_mid_stream_loses_no_acknowledged_check_in(db, make_event, kiosk_
     assert counts == (len(people), len(people))
     ins = db.execute("select count(*) from scans where result = 'checked_in'").fetchone()[0]
     assert ins == len(people)
+
+
+def test_kill_9_mid_burst_of_scans_reissues_and_a_backup_starts_cleanly_with_every_acknowledged_write(
+        db, data_dir, make_event, kiosk_server):
+    from kiosk.ops import backup
+
+    people = make_event(open_now=True, extra_people=300)["people"]
+    auth.add_user(db, "scanner", "staff", "password123")
+    headers = {"Authorization": "Bearer " + auth.issue_token(db, "scanner")}
+    scanned, reissued, lock, enough = set(), {}, threading.Lock(), threading.Event()
+    server = kiosk_server()
+
+    def scans(share):
+        with requests.Session() as http:
+            for person in share:
+                try:
+                    response = http.post(server.url + "/api/checkins", json={"code": person["code"]},
+                                         headers=headers, timeout=5)
+                except requests.RequestException:
+                    return
+                if response.ok:
+                    with lock:
+                        scanned.add(response.json()["scan_id"])
+                        if len(scanned) >= KILL_AFTER:
+                            enough.set()
+
+    def reissues(share):
+        with requests.Session() as http:
+            for person in share:
+                try:
+                    response = http.post(server.url + f"/api/participants/{person['id']}/badge",
+                                         headers=headers, timeout=5)
+                except requests.RequestException:
+                    return
+                if response.ok:
+                    with lock:
+                        reissued[person["id"]] = response.json()["code"]
+
+    def backups():
+        while not enough.is_set():
+            try:
+                backup.take_backup(data_dir)
+            except Exception:  # noqa: BLE001 - the kill may land mid-copy; what matters is after
+                return
+
+    half = len(people) // 2
+    workers = [threading.Thread(target=scans, args=(people[i:half:3],)) for i in range(3)]
+    workers += [threading.Thread(target=reissues, args=(people[half:],)), threading.Thread(target=backups)]
+    for t in workers:
+        t.start()
+    assert enough.wait(60), server.log()
+    server.kill()
+    for t in workers:
+        t.join(120)
+    assert scanned and reissued, "the kill must land mid-burst"
+
+    server.start()  # starts cleanly on the killed database
+    try:
+        assert requests.get(server.url + "/healthz", timeout=10).json()["checks"]["database"] == "ok"
+    finally:
+        server.stop()
+    assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    stored = {r[0] for r in db.execute("select id from scans where result = 'checked_in'").fetchall()}
+    assert scanned <= stored
+    for participant_id, code in reissued.items():
+        active = db.execute("select code from badges where participant_id = ? and revoked_at is null",
+                            [participant_id]).fetchall()
+        assert active == [(code,)]  # the acknowledged new badge is the one that works
+    for path in backup.backups(data_dir / backup.BACKUP_DIR):
+        backup.verify(path)  # every finished backup is whole; a copy cut short has no final name

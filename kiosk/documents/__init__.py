@@ -125,6 +125,21 @@ def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike | None = Non
     return write_atomically(pdf, out_path) if out_path is not None else bytes(pdf.output())
 
 
+def badge_sheet_pdf_apart(badges: list[dict]) -> bytes:
+    """`badge_sheet_pdf` in memory, in a separate process at a lower priority, for a server: laying
+    out 2,000 badges is seconds of Python that would otherwise hold the GIL the door's threads need."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # never fork a process that serves threads
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_lower_priority) as pool:
+        return pool.submit(badge_sheet_pdf, badges).result()
+
+
+def _lower_priority() -> None:
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+
 @contextlib.contextmanager
 def _qr_matrices(codes: list[str]):
     """The QR matrices of `codes`, in order; a big run computes them in a second process

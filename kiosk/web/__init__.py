@@ -44,7 +44,8 @@ def _handle_csrf(exc: CSRFError):
 
 def register_web(app) -> None:
     """Wires the blueprints and shared helpers into the app."""
-    from kiosk.web import admin, api, auth_views, reports, scan, sync_page
+    from kiosk.ops import log
+    from kiosk.web import admin, api, auth_views, health, reports, scan, sync_page
     from sync import peer
 
     init_babel(app)
@@ -55,7 +56,8 @@ def register_web(app) -> None:
     app.jinja_env.filters["role"] = role_label
     app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
-    for module in (auth_views, admin, api, scan, sync_page, reports):
+    log.init_app(app)
+    for module in (auth_views, admin, api, health, scan, sync_page, reports):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.public)
     csrf.exempt(api.bp)

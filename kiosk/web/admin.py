@@ -198,10 +198,10 @@ def participant(participant_id):
 @bp.get("/cohorts/<cohort_id>/badges.pdf")
 @login_required()
 def badges_pdf(cohort_id):
-    from kiosk.documents import badge_sheet_pdf  # fpdf2 loads only when badges are printed
+    from kiosk.documents import badge_sheet_pdf_apart  # fpdf2 loads only when badges are printed
 
     found = _cohort_or_404(cohort_id)
-    pdf = badge_sheet_pdf(cohort_cards(get_db(), cohort_id))  # built in memory: a GET writes nothing
+    pdf = badge_sheet_pdf_apart(cohort_cards(get_db(), cohort_id))  # in memory, in a second process
     return send_file(io.BytesIO(pdf), mimetype="application/pdf",
                      download_name=f"badges-cohort-{found['number']}.pdf")
 

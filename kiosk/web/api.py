@@ -19,9 +19,9 @@ POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from kiosk import camera, checkin
-from kiosk.clock import parse_iso
-from kiosk.db import GroupCommitter, get_db
+from kiosk import camera, checkin, door
+from kiosk.clock import local_day, parse_iso
+from kiosk.db import get_db
 from kiosk.web.access import current_user, login_required, role_label
 from kiosk.webcommon import error_of, error_response, reason_message
 
@@ -49,9 +49,9 @@ def _person(public: dict | None) -> dict | None:
 
 def _checkin_error(exc: checkin.CheckinError):
     message = THAI_LAYOUT_MESSAGE if exc.detail == "thai_layout" else reason_message(exc.reason)
-    return error_response(exc.reason, message, exc.status, detail=exc.detail,
-                          participant=_person(checkin.public_participant(exc.participant)),
-                          session=checkin.public_session(exc.session), replayed=exc.replayed)
+    extra = door.refusal_json(exc)
+    _person(extra["participant"])
+    return error_response(exc.reason, message, exc.status, **extra)
 
 
 def _scan_request():
@@ -88,11 +88,11 @@ def create_checkin():
     scan = {"code": fields["code"], "session_id": fields["session"], "at": fields["at"],
             "operator": current_user()["username"], "nonce": fields["nonce"],
             "direction": fields["direction"] or "in", "participant_id": fields["participant_id"]}
-    result = GroupCommitter.run(current_app.config["DATABASE"], lambda db: checkin.check_in_outcome(db, **scan),
-                                db=get_db())
-    if isinstance(result, checkin.CheckinError):
-        return _checkin_error(result)
-    body = result.as_json()
+    try:
+        result = checkin.check_in(get_db(), **scan)
+    except checkin.CheckinError as exc:
+        return _checkin_error(exc)
+    body = door.result_json(result)
     _person(body["participant"])
     return jsonify(body)
 
@@ -101,8 +101,7 @@ def create_checkin():
 @login_required()
 def sessions():
     """Today's sessions (venue time) with counts and whether each is open for check-in."""
-    return jsonify({"ok": True, "day": checkin.local_day().isoformat(),
-                    "sessions": checkin.door_sessions(get_db())})
+    return jsonify({"ok": True, "day": local_day().isoformat(), "sessions": door.door_sessions(get_db())})
 
 
 @bp.get("/sessions/<session_id>/attendance")
@@ -110,12 +109,11 @@ def sessions():
 def session_attendance(session_id):
     """Checked in / expected for one session, in total and by role."""
     db = get_db()
-    session = checkin.get_door_session(db, session_id)
+    session = door.get_door_session(db, session_id)
     if session is None:
         return error_response("not_found", _("No such session."))
-    counts = checkin.session_attendance(db, session)
-    return jsonify({"ok": True, "session": checkin.public_session(session),
-                    "open": checkin.is_open(session), **counts})
+    counts = door.session_attendance(db, session)
+    return jsonify({"ok": True, "session": door.public_session(session), "open": door.is_open(session), **counts})
 
 
 @bp.get("/participants/search")
@@ -125,7 +123,7 @@ def search_participants():
     query = request.args.get("q", "")
     if len(query) > MAX_FIELD_LEN:
         return error_response("bad_request", _("The search is too long."))
-    people = checkin.find_people(get_db(), query, request.args.get("session") or None)
+    people = door.find_people(get_db(), query, request.args.get("session") or None)
     return jsonify({"ok": True, "participants": [_person(p) for p in people]})
 
 

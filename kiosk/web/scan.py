@@ -7,7 +7,8 @@ import io
 
 from flask import Blueprint, abort, render_template, send_file
 
-from kiosk import checkin
+from kiosk import door
+from kiosk.clock import local_day
 from kiosk.badges import PNG_DPI, badge_png
 from kiosk.db import get_db
 from kiosk.web.access import login_required
@@ -20,14 +21,14 @@ bp = Blueprint("scan", __name__, url_prefix="/scan")
 def page():
     """The scan screen: badge scanner input, big result, running count, forgotten-badge search."""
     db = get_db()
-    return render_template("scan.html", sessions=checkin.door_sessions(db), day=checkin.local_day())
+    return render_template("scan.html", sessions=door.door_sessions(db), day=local_day())
 
 
 @bp.get("/badges/<participant_id>.png", endpoint="badge_png")
 @login_required()
 def badge_image(participant_id):
     """A participant's current badge as a 300 dpi PNG, to print on the spot."""
-    card = checkin.badge_of(get_db(), participant_id)
+    card = door.badge_of(get_db(), participant_id)
     if card is None:
         abort(404)
     buffer = io.BytesIO()

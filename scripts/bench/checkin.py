@@ -1,66 +1,110 @@
-"""Benchmark: POST /api/checkins beside GET /api/ping, on one real server, in one run.
+"""Benchmark: the door's check-in API under load, beside /api/ping and a bare Flask + waitress endpoint.
 
-    .venv/bin/python scripts/bench/checkin.py [--people 10000] [--clients 8] [--threads 8]
+    .venv/bin/python scripts/bench/checkin.py [--people 10000] [--seconds 8] [--no-load]
 
-Builds a 10,000-participant program in a temporary data folder, serves it with `kiosk serve`
-(waitress) on 127.0.0.1 in a subprocess, and drives it from N client threads (requests.Session,
-keep-alive): first pings, then check-ins of distinct people. Prints JSON: throughput and
-p50/p99 latency of each, their ratio, the targets (check-in throughput >= 50 % of ping's,
-p99 <= 25 ms), and whether the database holds exactly one attendance per person sent.
+Builds a program in a temporary data folder (cohort 1 of `--people` badged people meeting now,
+cohort 2 of 2,000 for a badge PDF), serves it with `kiosk serve` (waitress, 8 threads) on
+127.0.0.1, and drives it with `wrk` (one client thread, so that the load generator takes little
+of the server's two cores; Lua script `wrk_report.lua` beside this file), in one run:
+
+* /api/ping at 1 and 8 connections, and a bare Flask + waitress endpoint at 8;
+* POST /api/checkins at 1 and 8 connections (distinct people while they last);
+* check-ins at 8 connections while a 2,000-badge PDF is built through the web page and the kiosk
+  syncs with a real central server (`kiosk-central serve`), both repeated for the whole window.
+
+Prints JSON with every figure and the targets of issue 11. Without wrk, a Python client (threads
+with keep-alive sessions) measures the same and says so ("client": "python").
 """
 
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from kiosk import auth, changes, events  # noqa: E402
-from kiosk.checkin import local_day  # noqa: E402
-from kiosk.clock import iso, new_id, now_utc  # noqa: E402
+from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc  # noqa: E402
 from kiosk.codes import make_code  # noqa: E402
 from kiosk.db import open_data_dir, transaction  # noqa: E402
-from support import KioskServer, open_window  # noqa: E402
+from support import free_port  # noqa: E402
 
 FIRST = ("สมชาย", "สมหญิง", "ประเสริฐ", "มาลี", "วิชัย", "สุนีย์", "ธนากร", "กัลยา")
 LAST = ("ใจดี", "ศรีสุข", "ชื่นทรวง", "ทองคำ", "แก้วมณี", "บุญเรือง")
+PRETIX_CHECKINS_PER_SECOND = (29, 35)  # quoted in issue 11: pretix 2026.8.0 on PostgreSQL, 8 connections
+BADGE_PEOPLE = 2000
+BARE_APP = ("from flask import Flask, jsonify\nfrom waitress import serve\napp = Flask('bare')\n"
+            "@app.get('/api/ping')\ndef ping():\n    return jsonify({'ok': True})\n"
+            "serve(app, host='127.0.0.1', port={port}, threads=8, ident='bare')\n")
 
 
-def build(data_dir: Path, people: int) -> tuple[list[str], str]:
-    """A program whose cohort 1 meets now, with `people` badged participants; (codes, token)."""
+def _people(db, program_id, key, cohort_id, count, stamp) -> list[str]:
+    codes = []
+    for i in range(count):
+        pid = new_id()
+        changes.write(db, program_id, "participants", pid, {
+            "cohort_id": cohort_id, "title": "นาย", "first_name": f"{FIRST[i % 8]}{i}", "last_name": LAST[i % 6],
+            "role": "participant", "province_code": "10", "district_code": "1026", "status": "active",
+            "created_at": stamp})
+        code = make_code(program_id, key)
+        changes.write(db, program_id, "badges", new_id(), {
+            "participant_id": pid, "code": code, "issued_at": stamp, "revoked_at": None})
+        codes.append(code)
+    return codes
+
+
+def build(data_dir: Path, people: int) -> dict:
+    """The program: cohort 1 meets now with `people` badged people; cohort 2 has 2,000 for the PDF."""
     db = open_data_dir(data_dir)
     program_id = events.create_program(db, "อบรมผู้นำชุมชน (benchmark)")
     key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
     cohort_id = events.add_cohort(db, program_id, 1, local_day(), 1)
+    cohort2_id = events.add_cohort(db, program_id, 2, local_day() + timedelta(days=30), 1)
     session = events.sessions(db, cohort_id)[0]
-    opens, closes = open_window(hours=2)
+    now = now_utc().astimezone(LOCAL_ZONE)
+    opens = max(now - timedelta(hours=2), now.replace(hour=0, minute=0)).strftime("%H:%M")
+    closes = min(now + timedelta(hours=2), now.replace(hour=23, minute=59)).strftime("%H:%M")
     changes.write(db, program_id, "sessions", session["id"], {"opens_at": opens, "closes_at": closes})
-    codes, stamp = [], iso(now_utc())
+    stamp = iso(now_utc())
     with transaction(db):
-        for i in range(people):
-            pid = new_id()
-            changes.write(db, program_id, "participants", pid, {
-                "cohort_id": cohort_id, "title": "นาย", "first_name": f"{FIRST[i % 8]}{i}",
-                "last_name": LAST[i % 6], "role": "participant", "province_code": "10",
-                "district_code": "1026", "status": "active", "created_at": stamp})
-            code = make_code(program_id, key)
-            changes.write(db, program_id, "badges", new_id(), {
-                "participant_id": pid, "code": code, "issued_at": stamp, "revoked_at": None})
-            codes.append(code)
+        codes = _people(db, program_id, key, cohort_id, people, stamp)
+        _people(db, program_id, key, cohort2_id, BADGE_PEOPLE, stamp)
     auth.add_user(db, "chief", "coordinator", "benchmark-password")
     auth.add_user(db, "bench", "staff", "benchmark-password")
     token = auth.issue_token(db, "bench")
     db.close()
-    return codes, token
+    return {"codes": codes, "token": token, "cohort2_id": cohort2_id}
+
+
+def start(command: list[str], log: Path, url: str, env: dict | None = None) -> subprocess.Popen:
+    """A server subprocess, once `url` answers."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                               env={**os.environ, **(env or {})})
+    for _ in range(300):
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{command[:4]} did not start:\n" + log.read_text()[-3000:])
+
+
+def kiosk_command(data_dir: Path, *args) -> list[str]:
+    return [sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(data_dir), *args]
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -72,100 +116,218 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def drive(clients: int, jobs: list[list], send, server_pid: int) -> dict:
-    """Runs each client's job list on its own thread and keep-alive session; latency stats.
+class Wrk:
+    """Runs wrk (one thread) with the report script; a Python client where wrk is missing."""
 
-    CPU per request, of the server and of this client process, says who was the bottleneck
-    whatever else the machine was doing.
-    """
-    latencies, failures, lock = [], [], threading.Lock()
-    barrier = threading.Barrier(clients + 1)
+    def __init__(self, codes_file: Path, token: str, seconds: float):
+        self.codes_file, self.token, self.seconds = codes_file, token, seconds
+        self.binary = shutil.which("wrk")
+        self.offset = 0
 
-    def client(share):
-        mine, bad = [], []
-        with requests.Session() as http:
-            barrier.wait()
-            for job in share:
-                started = time.perf_counter()
-                ok = send(http, job)
-                mine.append(time.perf_counter() - started)
-                if not ok:
-                    bad.append(job)
-        with lock:
-            latencies.extend(mine)
-            failures.extend(bad)
+    @property
+    def client(self) -> str:
+        return "wrk" if self.binary else "python"
 
-    threads = [threading.Thread(target=client, args=(jobs[i],)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    server_cpu = cpu_seconds(server_pid) - server_cpu if server_cpu is not None else None
-    client_cpu = time.process_time() - client_cpu
-    ordered = sorted(latencies)
-    return {
-        "server_cpu_ms_per_request": round(server_cpu / len(ordered) * 1000, 3) if server_cpu else None,
-        "client_cpu_ms_per_request": round(client_cpu / len(ordered) * 1000, 3),
-        "requests": len(ordered), "failed": len(failures), "seconds": round(elapsed, 3),
-        "per_second": round(len(ordered) / elapsed, 1),
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-    }
+    def run(self, url: str, connections: int, checkin: bool, server_pid: int | None = None) -> dict:
+        before = cpu_seconds(server_pid) if server_pid else None
+        result = self._wrk(url, connections, checkin) if self.binary else self._python(url, connections, checkin)
+        if before is not None and result["requests"]:
+            used = cpu_seconds(server_pid) - before
+            result["server_cpu_ms_per_request"] = round(used / result["requests"] * 1000, 3)
+        if checkin:
+            self.offset += result["requests"]
+        return result
+
+    def _wrk(self, url, connections, checkin) -> dict:
+        args = ["checkin", str(self.codes_file), str(self.offset)] if checkin else ["ping"]
+        command = [self.binary, "-t1", f"-c{connections}", f"-d{max(1, round(self.seconds))}s", "--timeout", "10s",
+                   "-s", str(HERE / "wrk_report.lua"), url, "--", *args]
+        out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": self.token},
+                             check=True).stdout
+        return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+
+    def _python(self, url, connections, checkin) -> dict:
+        codes = self.codes_file.read_text().split()
+        latencies, bad, lock, deadline = [], [0], threading.Lock(), time.perf_counter() + self.seconds
+        counter = iter(range(self.offset, 10**9))
+
+        def client():
+            mine, fails = [], 0
+            with requests.Session() as http:
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    if checkin:
+                        r = http.post(url.rsplit("/api/", 1)[0] + "/api/checkins", json={"code": codes[next(counter) % len(codes)]},
+                                      headers={"Authorization": f"Bearer {self.token}"})
+                    else:
+                        r = http.get(url)
+                    mine.append(time.perf_counter() - started)
+                    fails += not r.ok
+            with lock:
+                latencies.extend(mine)
+                bad[0] += fails
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(connections)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed, ordered = time.perf_counter() - started, sorted(latencies)
+        return {"requests": len(ordered), "seconds": round(elapsed, 3), "per_second": round(len(ordered) / elapsed, 1),
+                "p50_ms": round(statistics.median(ordered) * 1000, 2),
+                "p99_ms": round(ordered[int(len(ordered) * 0.99)] * 1000, 2), "max_ms": round(ordered[-1] * 1000, 2),
+                "non_2xx": bad[0], "socket_errors": 0}
+
+
+def coordinator_session(base: str) -> requests.Session:
+    """A logged-in coordinator's browser session (CSRF token included)."""
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(base + "/login").text).group(1)
+    http.post(base + "/login", data={"username": "chief", "password": "benchmark-password", "csrf_token": token})
+    return http
+
+
+def csrf_of(http: requests.Session, url: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', http.get(url).text).group(1)
+
+
+class Background:
+    """The laptop's other work during the door's busiest minute: badge PDFs and syncs, on repeat."""
+
+    def __init__(self, base: str, cohort_id: str):
+        self.base, self.cohort_id = base, cohort_id
+        self.stop = threading.Event()
+        self.pdfs, self.syncs, self.pdf_seconds, self.sync_seconds, self.errors = 0, 0, [], [], []
+
+    def pdf_loop(self):
+        http = coordinator_session(self.base)
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            r = http.get(f"{self.base}/cohorts/{self.cohort_id}/badges.pdf", timeout=600)
+            if r.ok and r.content.startswith(b"%PDF"):
+                self.pdfs += 1
+                self.pdf_seconds.append(round(time.perf_counter() - started, 2))
+            else:
+                self.errors.append(f"pdf {r.status_code}")
+                return
+
+    def sync_loop(self):
+        http = coordinator_session(self.base)
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            r = http.post(self.base + "/sync/now", data={"csrf_token": csrf_of(http, self.base + "/sync/")},
+                          timeout=600)
+            if r.ok and "bad" not in r.url:
+                self.syncs += 1
+                self.sync_seconds.append(round(time.perf_counter() - started, 2))
+            else:
+                self.errors.append(f"sync {r.status_code}")
+                return
+            self.stop.wait(0.5)
+
+    def __enter__(self):
+        self.threads = [threading.Thread(target=self.pdf_loop), threading.Thread(target=self.sync_loop)]
+        for t in self.threads:
+            t.start()
+        time.sleep(1.0)  # both under way before the door is measured
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(600)
+
+
+def enrol_with_central(folder: Path, data_dir: Path, processes: list) -> None:
+    """A real central server, and the kiosk enrolled with it."""
+    central_dir = folder / "central"
+    port = free_port()
+    central = [sys.executable, "-c", "from sync.central.cli import main; main()", "--data", str(central_dir)]
+    processes.append(start([*central, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                           folder / "central.log", f"http://127.0.0.1:{port}/api/ping"))
+    code = subprocess.run([*central, "enrol-code"], capture_output=True, text=True, check=True).stdout
+    code = code.split()[-1]
+    subprocess.run(kiosk_command(data_dir, "enrol", f"http://127.0.0.1:{port}", code), check=True,
+                   capture_output=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=10_000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
-    parser.add_argument("--pings", type=int, default=4000)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--no-load", action="store_true", help="skip the PDF + sync scenario")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as folder:
-        data_dir = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
+        folder = Path(tmp)
+        data_dir = folder / "kiosk"
         started = time.perf_counter()
-        codes, token = build(data_dir, args.people)
+        built = build(data_dir, args.people)
         build_seconds = time.perf_counter() - started
-        server = KioskServer(data_dir, threads=args.threads).start()
-        base, headers = server.url, {"Authorization": f"Bearer {token}"}
+        codes_file = folder / "codes.txt"
+        codes_file.write_text("\n".join(built["codes"]) + "\n")
+        processes = []
         try:
-            def ping(http, _job):
-                response = http.get(base + "/api/ping")
-                return response.status_code == 200
-
-            def check_in(http, code):
-                response = http.post(base + "/api/checkins", headers=headers,
-                                     json={"code": code, "nonce": os.urandom(8).hex()})
-                return response.status_code == 200 and response.json()["status"] == "checked_in"
-
-            warm = codes[:args.clients * 10]
-            pid = server.pid
-            drive(args.clients, [[None] * 50] * args.clients, ping, pid)
-            drive(args.clients, [warm[i::args.clients] for i in range(args.clients)], check_in, pid)
-            pings = drive(args.clients, [[None] * (args.pings // args.clients)] * args.clients, ping, pid)
-            rest = codes[len(warm):]
-            checkins = drive(args.clients, [rest[i::args.clients] for i in range(args.clients)], check_in, pid)
+            port, bare_port = free_port(), free_port()
+            kiosk = start(kiosk_command(data_dir, "serve", "--host", "127.0.0.1", "--port", str(port)),
+                          folder / "kiosk.log", f"http://127.0.0.1:{port}/api/ping", {"KIOSK_DATA": str(data_dir)})
+            processes.append(kiosk)
+            bare = start([sys.executable, "-c", BARE_APP.replace("{port}", str(bare_port))],
+                         folder / "bare.log", f"http://127.0.0.1:{bare_port}/api/ping")
+            processes.append(bare)
+            base = f"http://127.0.0.1:{port}"
+            wrk = Wrk(codes_file, built["token"], args.seconds)
+            wrk.seconds = 2
+            wrk.run(base + "/api/ping", 8, False)  # warm-up: threads, connections, caches
+            wrk.run(base + "/api/ping", 8, True)
+            wrk.seconds = args.seconds
+            figures = {
+                "ping_1": wrk.run(base + "/api/ping", 1, False, kiosk.pid),
+                "ping_8": wrk.run(base + "/api/ping", 8, False, kiosk.pid),
+                "bare_flask_waitress_ping_8": wrk.run(f"http://127.0.0.1:{bare_port}/api/ping", 8, False, bare.pid),
+                "checkin_1": wrk.run(base + "/api/ping", 1, True, kiosk.pid),
+                "checkin_8": wrk.run(base + "/api/ping", 8, True, kiosk.pid),
+            }
+            if not args.no_load:
+                enrol_with_central(folder, data_dir, processes)
+                with Background(base, built["cohort2_id"]) as load:
+                    figures["checkin_8_during_pdf_and_sync"] = wrk.run(base + "/api/ping", 8, True, kiosk.pid)
+                figures["checkin_8_during_pdf_and_sync"]["background"] = {
+                    "badge_pdfs_built": load.pdfs, "pdf_seconds": load.pdf_seconds, "syncs": load.syncs,
+                    "sync_seconds": load.sync_seconds, "errors": load.errors}
         finally:
-            server.stop()
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(20)
         db = open_data_dir(data_dir)
         attended = db.execute("select count(*), count(distinct participant_id) from attendance").fetchone()
-        scans = db.execute("select count(*) from scans").fetchone()[0]
+        scans = db.execute("select count(*), sum(result = 'checked_in') from scans").fetchone()
         db.close()
 
-    ratio = checkins["per_second"] / pings["per_second"]
-    sent = len(codes)
+    c1, c8, p8, bare = (figures[k]["per_second"] for k in ("checkin_1", "checkin_8", "ping_8",
+                                                           "bare_flask_waitress_ping_8"))
+    loaded = figures.get("checkin_8_during_pdf_and_sync")
+    targets = {
+        "checkins_8_ge_checkins_1": c8 >= c1,
+        "checkins_8_ge_20x_pretix_quoted": c8 >= 20 * PRETIX_CHECKINS_PER_SECOND[1],
+        "checkin_p99_8_le_25ms": figures["checkin_8"]["p99_ms"] <= 25,
+        "ping_8_within_80pct_of_bare": p8 >= 0.8 * bare,
+        "checkin_p99_during_pdf_and_sync_le_150ms": loaded["p99_ms"] <= 150 if loaded else None,
+    }
     print(json.dumps({
-        "participants": args.people, "clients": args.clients, "server_threads": args.threads,
+        "client": wrk.client, "participants": args.people, "seconds_per_run": args.seconds, "server_threads": 8,
         "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-        "build_seconds": round(build_seconds, 1),
-        "ping": pings, "checkin": checkins, "checkin_vs_ping": round(ratio, 3),
-        "targets": {"throughput_ratio_ge_0.5": ratio >= 0.5, "checkin_p99_le_25ms": checkins["p99_ms"] <= 25},
-        "people_sent": sent, "attendance_rows": attended[0], "distinct_attended": attended[1], "scans": scans,
-        "no_lost_or_double": attended == (sent, sent) and scans == sent and checkins["failed"] == 0,
+        "build_seconds": round(build_seconds, 1), **figures,
+        "ratios": {"checkins_8_over_1": round(c8 / c1, 2), "ping_8_over_bare": round(p8 / bare, 3),
+                   "checkins_8_over_pretix_quoted": [round(c8 / x, 1) for x in PRETIX_CHECKINS_PER_SECOND]},
+        "pretix_note": "pretix is not installable here; compared against the figures quoted in issue 11 "
+                       "(29-35 check-ins/s at 8 connections, same 2 cores)",
+        "targets": targets,
+        "database": {"attendance_rows": attended[0], "distinct_attended": attended[1], "scans": scans[0],
+                     "checked_in_scans": scans[1],
+                     "one_attendance_per_person": attended[0] == attended[1] == scans[1]},
     }, indent=2))
 
 

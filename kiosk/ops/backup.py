@@ -1,0 +1,376 @@
+"""Backups of the kiosk database: consistent snapshots, verified, rotated, restorable.
+
+A backup is a snapshot taken with SQLite's online backup API inside one read transaction (never
+a file copy of a live database): it holds exactly what was committed when it began, while
+check-ins go on. It goes to `DATA/backups/` and, if the coordinator chose one, to a second folder
+such as a USB stick. Each new file is verified (`PRAGMA integrity_check`, and that it opens as a
+kiosk database) before older ones are pruned; a folder keeps the newest KEEP_RECENT and the
+newest of each day. Files are 0600 and folders 0700, as private as the database; a backup holds
+the kiosk database only (not the sync secrets, not the session key).
+
+`restore` refuses a file that is not a kiosk database or fails its check, keeps the current
+database aside in `DATA/replaced/`, gives the restored copy a new device id (DESIGN.md "Sync": a
+restored backup must not reuse its stream) and says what the restored copy lacks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kiosk.clock import LOCAL_ZONE, now_utc
+from kiosk.db import DB_NAME, connect, migrate, rotate_device_id
+from kiosk.errors import KioskError
+
+log = logging.getLogger("kiosk.backup")
+
+BACKUP_DIR = "backups"
+ASIDE_DIR = "replaced"
+SETTINGS_FILE = "backup.json"
+SECOND_SUBDIR = "attendance-kiosk-backups"  # inside the chosen second folder: prune touches nothing else
+KEEP_RECENT = 24
+INTERVAL_SECONDS = 15 * 60
+PREFIX, SUFFIX = "kiosk-", ".db"
+STAMP = "%Y%m%dT%H%M%S.%fZ"
+# What makes a file a kiosk database: these tables, and a device id in meta.
+KIOSK_TABLES = frozenset({"meta", "programs", "participants", "badges", "scans", "attendance", "changes"})
+# What restore compares: table -> the columns that identify a row.
+COMPARED = {"participants": "id", "badges": "id", "sessions": "id", "scans": "id",
+            "attendance": "participant_id, session_id"}
+
+
+class BackupError(KioskError):
+    """A backup that could not be made or trusted, or a file restore will not take."""
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What `restore` did: the file now in use, where the old database went, what it lacks."""
+
+    source: Path
+    aside: Path | None
+    device_id: str
+    lacks: dict = field(default_factory=dict)
+
+    @property
+    def lacks_anything(self) -> bool:
+        return any(self.lacks.values())
+
+
+# --- taking, verifying and pruning ---------------------------------------------------------------
+
+
+def backup_dir(data_dir) -> Path:
+    """The data folder's own backup folder (0700), created on first use."""
+    return private_dir(Path(data_dir) / BACKUP_DIR)
+
+
+def private_dir(folder: Path) -> Path:
+    """The folder, created (only this account may enter it) if missing; an existing one is left as it is."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.chmod(0o700)
+        except OSError:  # a FAT-formatted USB stick has no modes: its files are as private as the stick
+            pass
+    return folder
+
+
+def take_backup(data_dir, to: str | os.PathLike | None = None) -> list[Path]:
+    """Snapshots the database, verifies it and prunes older backups; returns the new files.
+
+    Without `to`, into the data folder's backups and the coordinator's second folder (if any);
+    with `to`, into that folder only. Raises BackupError if the snapshot fails its check (then
+    nothing is pruned).
+    """
+    data_dir = Path(data_dir)
+    second = second_folder(data_dir)
+    folders = [Path(to)] if to else [backup_dir(data_dir), *([second / SECOND_SUBDIR] if second else [])]
+    name = PREFIX + now_utc().strftime(STAMP) + SUFFIX
+    first = snapshot(data_dir / DB_NAME, private_dir(folders[0]) / name)
+    written = [first]
+    for folder in folders[1:]:
+        try:
+            written.append(_copy_verified(first, private_dir(folder) / name))
+        except (OSError, BackupError) as exc:  # a pulled USB stick must not stop the local backups
+            log.warning("second backup folder failed", extra={"act": "backup", "reason": "second_folder"})
+            log.debug("second backup folder error: %s", exc)
+    for path in written:
+        prune(path.parent)
+    log.info("backup", extra={"act": "backup", "files": len(written), "bytes": first.stat().st_size})
+    return written
+
+
+def snapshot(source: Path, target: Path) -> Path:
+    """A verified, self-contained (no WAL) copy of the database at `source`, written to `target`."""
+    partial = target.with_name(target.name + ".partial")
+    _create_private(partial)
+    src, dst = sqlite3.connect(str(source), timeout=30), sqlite3.connect(str(partial))
+    try:
+        src.backup(dst)  # all pages in one step: one read transaction, one consistent snapshot
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()
+    return _seal(partial, target)
+
+
+def _copy_verified(source: Path, target: Path) -> Path:
+    partial = target.with_name(target.name + ".partial")
+    _create_private(partial)
+    shutil.copyfile(source, partial)
+    return _seal(partial, target)
+
+
+def _create_private(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+
+
+def _seal(partial: Path, target: Path) -> Path:
+    """Verifies a written file, flushes it to disk and gives it its final name (else deletes it)."""
+    try:
+        verify(partial)
+        with open(partial, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def verify(path: str | os.PathLike) -> None:
+    """Raises BackupError unless `path` is an intact kiosk database.
+
+    Reasons: `not_a_kiosk_database` (not SQLite, or SQLite without the kiosk's tables) and
+    `backup_damaged` (truncated or corrupt: integrity_check fails).
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise BackupError("not_a_kiosk_database", f"{path.name} is not an SQLite database")
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            check = conn.execute("PRAGMA integrity_check").fetchall()
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+            device = conn.execute("select value from meta where key = 'device_id'").fetchone() \
+                if "meta" in tables else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError("backup_damaged", f"{path.name}: {exc}") from exc
+    if check != [("ok",)]:
+        raise BackupError("backup_damaged", f"{path.name}: integrity_check: {check[0][0]}")
+    if not KIOSK_TABLES <= tables or not device:
+        raise BackupError("not_a_kiosk_database", f"{path.name} is an SQLite file but not a kiosk database")
+
+
+def backups(folder: Path) -> list[Path]:
+    """The finished backups in a folder, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(PREFIX + "*" + SUFFIX) if _taken_at(p))
+
+
+def _taken_at(path: Path) -> datetime | None:
+    try:
+        return datetime.strptime(path.name[len(PREFIX):-len(SUFFIX)], STAMP).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def prune(folder: Path, keep_recent: int = KEEP_RECENT) -> list[Path]:
+    """Deletes the backups that are neither among the newest `keep_recent` nor the newest of their day."""
+    found = backups(folder)
+    keep = set(found[-keep_recent:])
+    newest_of_day = {}
+    for path in found:
+        newest_of_day[_taken_at(path).astimezone(LOCAL_ZONE).date()] = path
+    keep |= set(newest_of_day.values())
+    gone = [p for p in found if p not in keep]
+    stale = now_utc().timestamp() - 3600  # a copy cut short by a crash or a pulled stick
+    gone += [p for p in folder.glob(PREFIX + "*" + SUFFIX + ".partial") if p.stat().st_mtime < stale]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
+def last_backup(data_dir) -> dict | None:
+    """The newest backup in the data folder: its path, time and size; None if there is none."""
+    found = backups(Path(data_dir) / BACKUP_DIR)
+    if not found:
+        return None
+    newest = found[-1]
+    return {"path": newest, "at": _taken_at(newest), "bytes": newest.stat().st_size}
+
+
+# --- the coordinator's second folder -------------------------------------------------------------
+
+
+def second_folder(data_dir) -> Path | None:
+    """The second backup folder the coordinator chose (a USB stick), or None."""
+    path = Path(data_dir) / SETTINGS_FILE
+    if not path.exists():
+        return None
+    chosen = json.loads(path.read_text()).get("second_folder")
+    return Path(chosen) if chosen else None
+
+
+def set_second_folder(data_dir, folder: str | None) -> Path | None:
+    """Chooses (or, with None or "", forgets) the second folder; it must exist and take a file."""
+    chosen = None
+    if folder and folder.strip():
+        chosen = Path(folder.strip()).expanduser()
+        if not chosen.is_absolute() or not chosen.is_dir() or not _writable(chosen):
+            raise BackupError("backup_folder_unusable", f"cannot write backups into {chosen}")
+    path = Path(data_dir) / SETTINGS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"second_folder": str(chosen) if chosen else None}))
+    tmp.replace(path)
+    return chosen
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / ".kiosk-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def removable_folders() -> list[Path]:
+    """Mounted removable media a coordinator may pick (Linux /media and /run/media)."""
+    roots = [Path("/media"), Path("/run/media")]
+    found = []
+    for root in roots:
+        for user_dir in (root.iterdir() if root.is_dir() else []):
+            found.extend(p for p in (user_dir.iterdir() if user_dir.is_dir() else []) if p.is_dir())
+    return sorted(found)
+
+
+# --- restore -------------------------------------------------------------------------------------
+
+
+def restore(data_dir, file: str | os.PathLike) -> RestoreReport:
+    """Puts a backup in place of the current database (stop `kiosk serve` first).
+
+    The file is checked before anything changes; the current database is kept, as one file,
+    in DATA/replaced/; the restored copy gets a new device id. The report says what the current
+    database held that the restored one lacks.
+    """
+    data_dir, source = Path(data_dir), Path(file)
+    current = data_dir / DB_NAME
+    incoming = data_dir / (DB_NAME + ".restoring")
+    _create_private(incoming)
+    try:
+        shutil.copyfile(source, incoming)  # the operator's file is never opened for writing
+        verify(incoming)
+        lacks = compare(current, incoming) if current.exists() else {}
+        aside = _set_aside(data_dir, current) if current.exists() else None
+    except BaseException:
+        incoming.unlink(missing_ok=True)
+        raise
+    for suffix in ("-wal", "-shm"):  # the old WAL must never be replayed into the restored file
+        Path(str(current) + suffix).unlink(missing_ok=True)
+    os.replace(incoming, current)
+    db = connect(current)
+    try:
+        migrate(db)
+        device = rotate_device_id(db, data_dir)
+    finally:
+        db.close()
+    log.info("restore", extra={"act": "restore", "lacks": sum(lacks.values())})
+    return RestoreReport(source, aside, device, lacks)
+
+
+def _set_aside(data_dir: Path, current: Path) -> Path:
+    target = private_dir(data_dir / ASIDE_DIR) / (PREFIX + now_utc().strftime(STAMP) + SUFFIX)
+    return snapshot(current, target)
+
+
+def compare(current: Path, restored: Path) -> dict[str, int]:
+    """Rows of the current database the restored one lacks, per table, and changes of the log."""
+    db = connect(current)
+    try:
+        db.execute("attach database ? as restored", [str(restored)])
+        lacks = {}
+        for table, key in COMPARED.items():
+            lacks[table] = db.execute(
+                f"select count(*) from main.{table} where ({key}) not in (select {key} from restored.{table})"
+            ).fetchone()[0]
+        lacks["changes"] = db.execute(
+            "select count(*) from main.changes c where not exists (select 1 from restored.changes r"
+            " where r.program_id = c.program_id and r.origin = c.origin and r.seq = c.seq)").fetchone()[0]
+        db.execute("detach database restored")
+    finally:
+        db.close()
+    return lacks
+
+
+# --- while `kiosk serve` runs --------------------------------------------------------------------
+
+
+class BackupScheduler:
+    """A daemon thread of `kiosk serve`: a backup every `interval` seconds and after each session closes."""
+
+    def __init__(self, data_dir, interval: float = INTERVAL_SECONDS, tick: float = 30):
+        self.data_dir = Path(data_dir)
+        self.interval, self.tick = interval, tick
+        self._stop = threading.Event()
+        self._checked = now_utc()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "BackupScheduler":
+        self._thread = threading.Thread(target=self._loop, name="kiosk-backup", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def due(self, now: datetime) -> bool:
+        """A backup is due when the last is `interval` old (or missing), or a session closed since the last look."""
+        last = last_backup(self.data_dir)
+        if last is None or (now - last["at"]).total_seconds() >= self.interval:
+            return True
+        return self._session_closed(self._checked, now)
+
+    def _session_closed(self, since: datetime, now: datetime) -> bool:
+        from kiosk.events import sessions_on
+
+        before, after = since.astimezone(LOCAL_ZONE), now.astimezone(LOCAL_ZONE)
+        db = connect(self.data_dir / DB_NAME)
+        try:
+            today = sessions_on(db, after.date())
+        finally:
+            db.close()
+        return any(before.strftime("%H:%M") < s["closes_at"] <= after.strftime("%H:%M")
+                   for s in today if before.date() == after.date())
+
+    def run_once(self) -> list[Path] | None:
+        """One look: a backup if one is due; never raises (the thread must survive a bad disk)."""
+        now = now_utc()
+        try:
+            return take_backup(self.data_dir) if self.due(now) else None
+        except Exception:  # noqa: BLE001 - logged; the next look tries again
+            log.exception("backup failed", extra={"act": "backup", "reason": "failed"})
+            return None
+        finally:
+            self._checked = now
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.tick)

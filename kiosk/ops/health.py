@@ -1,0 +1,174 @@
+"""Health checks of a venue laptop, explained for a coordinator: `kiosk doctor`, /health, /healthz.
+
+Each check answers ok, warn or fail with a message (an English msgid with %(name)s fields,
+translated where it is shown) and the figures behind it. Nothing here names a person.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from kiosk.clock import local_day, now_utc, parse_iso
+from kiosk.db import DB_NAME
+from kiosk.errors import N_
+from kiosk.ops import backup, disk
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+CLOCK_OFFSET_WARN_S = 120
+BACKUP_WARN_S = 2 * backup.INTERVAL_SECONDS
+SYNC_WARN_S = 6 * 3600
+TITLES = {
+    "database": N_("Database"), "disk": N_("Free disk space"), "shaping": N_("Thai text shaping and fonts"),
+    "clock": N_("Clock"), "backup": N_("Last backup"), "sync": N_("Sync with the central server"),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: `key`, `status` (ok | warn | fail), `message` (msgid) % `values`."""
+
+    key: str
+    status: str
+    message: str
+    values: dict = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.key]
+
+
+def run_checks(data_dir, *, integrity: bool = True, now: datetime | None = None) -> list[Check]:
+    """Every check, in the order a coordinator reads them."""
+    import sync
+
+    data_dir, now = Path(data_dir), now or now_utc()
+    synced = sync.status(data_dir)
+    return [database(data_dir, integrity), free_disk(data_dir), shaping(), clock(data_dir, now, synced),
+            last_backup(data_dir, now), sync_state(synced, now)]
+
+
+def overall(checks: list[Check]) -> str:
+    """The worst status among the checks."""
+    statuses = {c.status for c in checks}
+    return FAIL if FAIL in statuses else WARN if WARN in statuses else OK
+
+
+def database(data_dir: Path, integrity: bool = True) -> Check:
+    """The database file's size and, with `integrity`, SQLite's integrity_check."""
+    path = data_dir / DB_NAME
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    values = {"size": megabytes(size)}
+    if not path.exists():
+        return Check("database", FAIL, N_("No database in the data folder."), values)
+    if not integrity:
+        return Check("database", OK, N_("%(size)s MB."), values)
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        result = str(exc)
+    if result != "ok":
+        return Check("database", FAIL, N_("The database is damaged (%(size)s MB): restore the latest backup "
+                                          "with kiosk restore."), values)
+    return Check("database", OK, N_("Intact, %(size)s MB."), values)
+
+
+def free_disk(data_dir: Path) -> Check:
+    """Free space where the data lives: a warning under 500 MB, writes refused under 64 MB."""
+    free = disk.free_bytes(data_dir)
+    values = {"free": megabytes(free), "warn": megabytes(disk.WARN_BYTES), "refuse": megabytes(disk.REFUSE_BYTES)}
+    if free < disk.REFUSE_BYTES:
+        return Check("disk", FAIL, N_("Only %(free)s MB free: nothing more is saved until space is freed."), values)
+    if free < disk.WARN_BYTES:
+        return Check("disk", WARN, N_("Only %(free)s MB free (under %(warn)s MB): free some space soon. "
+                                      "Below %(refuse)s MB the kiosk stops saving."), values)
+    return Check("disk", OK, N_("%(free)s MB free."), values)
+
+
+def raqm_available() -> bool:
+    """Whether Pillow shapes Thai (Raqm layout with fribidi)."""
+    from PIL import features
+
+    return bool(features.check("raqm"))
+
+
+def shaping() -> Check:
+    """Raqm for Thai tone marks on badges, and the Sarabun font files."""
+    from kiosk.badges import FONT_BOLD, FONT_REGULAR
+
+    missing = [p.name for p in (FONT_REGULAR, FONT_BOLD) if not p.exists()]
+    if not raqm_available():
+        return Check("shaping", FAIL, N_("Raqm is missing: badges would print Thai without tone marks. "
+                                         "Install libraqm0 and libfribidi0, then restart."))
+    if missing:
+        return Check("shaping", FAIL, N_("Font files are missing: %(fonts)s. Reinstall the kiosk."),
+                     {"fonts": ", ".join(missing)})
+    return Check("shaping", OK, N_("Raqm shapes Thai; the Sarabun fonts are installed."))
+
+
+def clock(data_dir: Path, now: datetime, synced: dict) -> Check:
+    """Today against the programs' dates, and this clock against the central server's at the last sync."""
+    offset = synced["last_success"].get("clock_offset_s") if synced["last_success"] else None
+    if offset is not None and abs(offset) > CLOCK_OFFSET_WARN_S:
+        return Check("clock", WARN, N_("This laptop's clock was %(minutes)s minutes off the central server's "
+                                       "at the last sync: set the date and time."),
+                     {"minutes": round(abs(offset) / 60)})
+    dates = _cohort_dates(data_dir)
+    today = local_day(now)
+    if dates and not any(start <= today <= end for start, end in dates):
+        return Check("clock", WARN, N_("Today (%(today)s) is outside every cohort's dates: check the laptop's "
+                                       "date, or the cohort's."), {"today": today.isoformat()})
+    return Check("clock", OK, N_("The date is within the program's dates."), {"today": today.isoformat()})
+
+
+def last_backup(data_dir: Path, now: datetime) -> Check:
+    """How old the newest backup is."""
+    newest = backup.last_backup(data_dir)
+    if newest is None:
+        return Check("backup", WARN, N_("No backup yet. kiosk serve makes one every 15 minutes."))
+    minutes = int((now - newest["at"]).total_seconds() // 60)
+    values = {"minutes": minutes, "size": megabytes(newest["bytes"])}
+    if minutes * 60 > BACKUP_WARN_S:
+        return Check("backup", WARN, N_("The last backup is %(minutes)s minutes old."), values)
+    return Check("backup", OK, N_("%(minutes)s minutes ago (%(size)s MB)."), values)
+
+
+def sync_state(state: dict, now: datetime) -> Check:
+    """The last successful sync and the changes waiting to go (`state` is sync.status's)."""
+    values = {"pending": state["pending"]}
+    if not state["central_url"]:
+        return Check("sync", WARN if state["pending"] else OK,
+                     N_("Not enrolled with a central server; %(pending)s changes are kept only here "
+                        "(and in the backups)."), values)
+    last = state["last_success"]
+    if not last:
+        return Check("sync", WARN, N_("Never synced yet; %(pending)s changes waiting."), values)
+    values["minutes"] = int((now - parse_iso(last["finished_at"])).total_seconds() // 60)
+    if values["minutes"] * 60 > SYNC_WARN_S and state["pending"]:
+        return Check("sync", WARN, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting."), values)
+    return Check("sync", OK, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting."), values)
+
+
+def _cohort_dates(data_dir: Path) -> list[tuple[date, date]]:
+    conn = sqlite3.connect(data_dir / DB_NAME)
+    try:
+        rows = conn.execute("select starts_on, ends_on from cohorts where starts_on is not null").fetchall()
+    finally:
+        conn.close()
+    return [(date.fromisoformat(a), date.fromisoformat(b or a)) for a, b in rows]
+
+
+def megabytes(size: int) -> str:
+    """Bytes as megabytes with one decimal."""
+    return f"{size / (1024 * 1024):.1f}"
+
+
+def public_summary(checks: list[Check]) -> dict:
+    """What /healthz shows: statuses only, no figure that could name anyone."""
+    return {"ok": overall(checks) != FAIL, "status": overall(checks), "checks": {c.key: c.status for c in checks}}

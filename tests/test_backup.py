@@ -1,0 +1,207 @@
+"""Backups and restore: consistent snapshots under load, refusals that change nothing, a new identity."""
+
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from kiosk.checkin import check_in
+from kiosk.cli import cli
+from kiosk.db import DB_NAME, DEVICE_FILE, connect, device_id
+from kiosk.ops import backup
+from kiosk.ops.backup import BackupError
+
+from door import open_event
+
+
+def scan_ids(path):
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("select id from scans where result = 'checked_in'")}
+    finally:
+        conn.close()
+
+
+def test_a_backup_taken_during_check_ins_holds_every_one_acknowledged_before_it(data_dir, db):
+    people = open_event(db, extra_people=240)["people"]
+    acknowledged, lock, stop = [], threading.Lock(), threading.Event()
+
+    def door(share):
+        conn = connect(data_dir / DB_NAME)
+        for person in share:
+            if stop.is_set():
+                break
+            result = check_in(conn, person["code"])
+            with lock:
+                acknowledged.append(result.scan_id)
+        conn.close()
+
+    threads = [threading.Thread(target=door, args=(people[i::3],)) for i in range(3)]
+    for t in threads:
+        t.start()
+    while len(acknowledged) < 60:
+        threading.Event().wait(0.005)
+    with lock:
+        before = list(acknowledged)
+    [path] = backup.take_backup(data_dir)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acknowledged) > len(before), "check-ins must go on while the backup runs"
+    conn = sqlite3.connect(path)
+    assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert set(before) <= scan_ids(path)
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_restore_refuses_a_truncated_file_and_leaves_the_current_database_untouched(data_dir, db, tmp_path):
+    event = open_event(db)
+    [good] = backup.take_backup(data_dir)
+    check_in(db, event["people"][0]["code"])
+    truncated = tmp_path / "truncated.db"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    before = scan_ids(data_dir / DB_NAME)
+    with pytest.raises(BackupError) as caught:
+        backup.restore(data_dir, truncated)
+    assert caught.value.reason == "backup_damaged"
+    assert scan_ids(data_dir / DB_NAME) == before and len(before) == 1
+    assert not (data_dir / backup.ASIDE_DIR).exists()
+    assert not list(data_dir.glob("*.restoring"))
+
+
+def test_restore_refuses_an_sqlite_file_that_is_not_a_kiosk_database(data_dir, db, tmp_path):
+    open_event(db)
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("create table notes (text)")
+    conn.commit()
+    conn.close()
+    identity = device_id(db)
+    with pytest.raises(BackupError) as caught:
+        backup.restore(data_dir, other)
+    assert caught.value.reason == "not_a_kiosk_database"
+    not_sqlite = tmp_path / "roster.csv"
+    not_sqlite.write_text("ชื่อ,นามสกุล\nสมชาย,ใจดี\n")
+    with pytest.raises(BackupError) as caught:
+        backup.restore(data_dir, not_sqlite)
+    assert caught.value.reason == "not_a_kiosk_database"
+    assert device_id(db) == identity and db.execute("select count(*) from participants").fetchone()[0] == 4
+
+
+def test_restore_keeps_the_current_database_aside_and_gives_a_new_device_id(data_dir, db):
+    people = open_event(db)["people"]
+    check_in(db, people[0]["code"])
+    [path] = backup.take_backup(data_dir)
+    later = [check_in(db, p["code"]).scan_id for p in people[1:3]]
+    old_identity = device_id(db)
+    db.close()
+
+    report = backup.restore(data_dir, path)
+
+    assert report.device_id != old_identity
+    assert (data_dir / DEVICE_FILE).read_text() == report.device_id
+    assert report.lacks["scans"] == 2 and report.lacks["attendance"] == 2 and report.lacks["changes"] == 2
+    assert report.lacks["participants"] == 0
+    assert set(later) <= scan_ids(report.aside)  # nothing is lost: the replaced database is kept
+    restored = connect(data_dir / DB_NAME)
+    assert device_id(restored) == report.device_id
+    assert not set(later) & scan_ids(data_dir / DB_NAME)
+    assert restored.execute("pragma integrity_check").fetchone()[0] == "ok"
+    restored.close()
+
+
+def test_the_restored_copy_writes_a_new_stream(data_dir, db):
+    people = open_event(db)["people"]
+    [path] = backup.take_backup(data_dir)
+    old_identity = device_id(db)
+    db.close()
+    backup.restore(data_dir, path)
+    restored = connect(data_dir / DB_NAME)
+    result = check_in(restored, people[0]["code"])
+    origin = restored.execute("select origin from changes where entity = 'scans' and entity_id = ?",
+                              [result.scan_id]).fetchone()[0]
+    assert origin == device_id(restored) != old_identity
+    restored.close()
+
+
+def test_pruning_keeps_the_last_24_and_the_newest_of_each_day(tmp_path):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    start = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)  # 08:00 in Bangkok
+    names = []
+    for i in range(60):  # hourly from 08:00 on 20 November (venue time) to 19:00 on the 22nd
+        moment = start + timedelta(hours=i)
+        name = backup.PREFIX + moment.strftime(backup.STAMP) + backup.SUFFIX
+        (folder / name).write_bytes(b"")
+        names.append(name)
+    gone = backup.prune(folder)
+    kept = sorted(p.name for p in backup.backups(folder))
+    # the last 24 reach back to 20:00 on the 21st (venue time); the 20th keeps its newest, 23:00
+    assert kept == sorted({*names[-24:], "kiosk-20261120T160000.000000Z.db"})
+    assert len(gone) == 60 - len(kept)
+
+
+def test_a_backup_that_fails_its_check_prunes_nothing(data_dir, db, monkeypatch):
+    open_event(db)
+    backup.take_backup(data_dir)
+    monkeypatch.setattr(backup, "verify", lambda path: (_ for _ in ()).throw(BackupError("backup_damaged")))
+    with pytest.raises(BackupError):
+        backup.take_backup(data_dir)
+    assert len(backup.backups(data_dir / backup.BACKUP_DIR)) == 1
+    assert not list((data_dir / backup.BACKUP_DIR).glob("*.partial"))
+
+
+def test_the_second_folder_must_exist_and_then_gets_every_backup(data_dir, db, tmp_path):
+    open_event(db)
+    with pytest.raises(BackupError) as caught:
+        backup.set_second_folder(data_dir, str(tmp_path / "no-usb-stick"))
+    assert caught.value.reason == "backup_folder_unusable"
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    backup.set_second_folder(data_dir, str(usb))
+    local, copy = backup.take_backup(data_dir)
+    assert copy.parent == usb / backup.SECOND_SUBDIR and copy.read_bytes() == local.read_bytes()
+    backup.set_second_folder(data_dir, "")
+    assert len(backup.take_backup(data_dir)) == 1
+
+
+def test_a_session_closing_makes_a_backup_due(data_dir, db):
+    from kiosk import changes
+    from kiosk.clock import local_day
+
+    event = open_event(db)
+    changes.write(db, event["program_id"], "sessions", event["session_id"], {"closes_at": "12:00"})
+    today = local_day().isoformat()
+    scheduler = backup.BackupScheduler(data_dir)
+    [path] = backup.take_backup(data_dir)
+    taken = backup.last_backup(data_dir)["at"]
+
+    def venue(hhmm):
+        return datetime.fromisoformat(f"{today}T{hhmm}").replace(tzinfo=backup.LOCAL_ZONE)
+
+    assert scheduler._session_closed(venue("11:59"), venue("12:01"))
+    assert not scheduler._session_closed(venue("12:00"), venue("12:10"))
+    scheduler._checked = taken
+    assert not scheduler.due(taken + timedelta(minutes=14))
+    assert scheduler.due(taken + timedelta(minutes=15))
+
+
+def test_kiosk_backup_and_restore_from_the_command_line(data_dir, db, tmp_path):
+    from click.testing import CliRunner
+
+    open_event(db)
+    runner = CliRunner()
+    out = tmp_path / "stick"
+    made = runner.invoke(cli, ["--data", str(data_dir), "backup", "--to", str(out)])
+    assert made.exit_code == 0, made.output
+    [path] = backup.backups(out)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all")
+    refused = runner.invoke(cli, ["--data", str(data_dir), "restore", str(junk)])
+    assert refused.exit_code != 0 and "not_a_kiosk_database" in refused.output
+    db.close()
+    done = runner.invoke(cli, ["--data", str(data_dir), "restore", str(path)])
+    assert done.exit_code == 0, done.output
+    assert "new device id" in done.output and "lacks nothing" in done.output
