@@ -12,7 +12,7 @@ from kiosk.db import DB_NAME, DEVICE_FILE, connect, device_id
 from kiosk.ops import backup
 from kiosk.ops.backup import BackupError
 
-from door import open_event
+from support import build_event
 
 
 def scan_ids(path):
@@ -24,7 +24,7 @@ def scan_ids(path):
 
 
 def test_a_backup_taken_during_check_ins_holds_every_one_acknowledged_before_it(data_dir, db):
-    people = open_event(db, extra_people=240)["people"]
+    people = build_event(db, open_now=True, extra_people=240)["people"]
     acknowledged, lock, stop = [], threading.Lock(), threading.Event()
 
     def door(share):
@@ -57,7 +57,7 @@ def test_a_backup_taken_during_check_ins_holds_every_one_acknowledged_before_it(
 
 
 def test_restore_refuses_a_truncated_file_and_leaves_the_current_database_untouched(data_dir, db, tmp_path):
-    event = open_event(db)
+    event = build_event(db, open_now=True)
     [good] = backup.take_backup(data_dir)
     check_in(db, event["people"][0]["code"])
     truncated = tmp_path / "truncated.db"
@@ -72,7 +72,7 @@ def test_restore_refuses_a_truncated_file_and_leaves_the_current_database_untouc
 
 
 def test_restore_refuses_an_sqlite_file_that_is_not_a_kiosk_database(data_dir, db, tmp_path):
-    open_event(db)
+    build_event(db, open_now=True)
     other = tmp_path / "other.db"
     conn = sqlite3.connect(other)
     conn.execute("create table notes (text)")
@@ -91,7 +91,7 @@ def test_restore_refuses_an_sqlite_file_that_is_not_a_kiosk_database(data_dir, d
 
 
 def test_restore_keeps_the_current_database_aside_and_gives_a_new_device_id(data_dir, db):
-    people = open_event(db)["people"]
+    people = build_event(db, open_now=True)["people"]
     check_in(db, people[0]["code"])
     [path] = backup.take_backup(data_dir)
     later = [check_in(db, p["code"]).scan_id for p in people[1:3]]
@@ -113,7 +113,7 @@ def test_restore_keeps_the_current_database_aside_and_gives_a_new_device_id(data
 
 
 def test_the_restored_copy_writes_a_new_stream(data_dir, db):
-    people = open_event(db)["people"]
+    people = build_event(db, open_now=True)["people"]
     [path] = backup.take_backup(data_dir)
     old_identity = device_id(db)
     db.close()
@@ -144,7 +144,7 @@ def test_pruning_keeps_the_last_24_and_the_newest_of_each_day(tmp_path):
 
 
 def test_a_backup_that_fails_its_check_prunes_nothing(data_dir, db, monkeypatch):
-    open_event(db)
+    build_event(db, open_now=True)
     backup.take_backup(data_dir)
     monkeypatch.setattr(backup, "verify", lambda path: (_ for _ in ()).throw(BackupError("backup_damaged")))
     with pytest.raises(BackupError):
@@ -154,7 +154,7 @@ def test_a_backup_that_fails_its_check_prunes_nothing(data_dir, db, monkeypatch)
 
 
 def test_the_second_folder_must_exist_and_then_gets_every_backup(data_dir, db, tmp_path):
-    open_event(db)
+    build_event(db, open_now=True)
     with pytest.raises(BackupError) as caught:
         backup.set_second_folder(data_dir, str(tmp_path / "no-usb-stick"))
     assert caught.value.reason == "backup_folder_unusable"
@@ -171,7 +171,7 @@ def test_a_session_closing_makes_a_backup_due(data_dir, db):
     from kiosk import changes
     from kiosk.clock import local_day
 
-    event = open_event(db)
+    event = build_event(db, open_now=True)
     changes.write(db, event["program_id"], "sessions", event["session_id"], {"closes_at": "12:00"})
     today = local_day().isoformat()
     scheduler = backup.BackupScheduler(data_dir)
@@ -191,7 +191,7 @@ def test_a_session_closing_makes_a_backup_due(data_dir, db):
 def test_kiosk_backup_and_restore_from_the_command_line(data_dir, db, tmp_path):
     from click.testing import CliRunner
 
-    open_event(db)
+    build_event(db, open_now=True)
     runner = CliRunner()
     out = tmp_path / "stick"
     made = runner.invoke(cli, ["--data", str(data_dir), "backup", "--to", str(out)])

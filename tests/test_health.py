@@ -8,7 +8,7 @@ from kiosk.cli import cli
 from kiosk.errors import KioskError
 from kiosk.ops import backup, disk, health
 
-from door import open_event
+from support import build_event
 
 
 def doctor(data_dir):
@@ -56,7 +56,7 @@ def test_doctor_reports_backup_age(data_dir, db):
 
 
 def test_a_nearly_full_disk_refuses_check_ins_and_changes_nothing(data_dir, db, monkeypatch):
-    event = open_event(db)
+    event = build_event(db, open_now=True)
     monkeypatch.setattr(disk, "free_bytes", lambda path: disk.REFUSE_BYTES - 1)
     with pytest.raises(KioskError) as caught:
         check_in(db, event["people"][0]["code"])
@@ -67,7 +67,7 @@ def test_a_nearly_full_disk_refuses_check_ins_and_changes_nothing(data_dir, db, 
 
 
 def test_the_api_answers_disk_full_with_a_clear_reason(staff, db, monkeypatch):
-    event = open_event(db)
+    event = build_event(db, open_now=True)
     monkeypatch.setattr(disk, "free_bytes", lambda path: 1024)
     response = staff.post("/api/checkins", json={"code": event["people"][0]["code"]})
     body = response.get_json()
@@ -76,7 +76,7 @@ def test_the_api_answers_disk_full_with_a_clear_reason(staff, db, monkeypatch):
 
 
 def test_healthz_needs_no_login_and_shows_no_personal_data(client, db):
-    people = open_event(db)["people"]
+    people = build_event(db, open_now=True)["people"]
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()

@@ -12,8 +12,8 @@ from kiosk import auth
 from kiosk.db import open_data_dir
 from kiosk.ops import log
 
-from door import open_event
-from server import KioskServer
+from support import build_event
+from support import KioskServer
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def roster_csv() -> bytes:
 
 def test_no_log_line_holds_a_phone_or_national_id(data_dir):
     db = open_data_dir(data_dir)
-    event = open_event(db)
+    event = build_event(db, open_now=True)
     auth.add_user(db, "chief", "coordinator", "password123")
     auth.add_user(db, "door", "staff", "password123")
     token = {"Authorization": "Bearer " + auth.issue_token(db, "door")}
