@@ -53,3 +53,13 @@ def test_editable_build_raises_no_setuptools_warning(tmp_path):
     assert built.returncode == 0, built.stderr[-3000:]
     assert "WARNINGS: []" in built.stdout, built.stdout[-3000:]
     assert list(tmp_path.glob("attendance_kiosk-*.whl"))
+
+
+def test_every_code_package_is_listed_for_the_wheel():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {str(p.parent.relative_to(root)).replace("/", ".") for folder in ("kiosk", "sync")
+             for p in (root / folder).rglob("__init__.py")}
+    assert found - listed == set()
