@@ -5,7 +5,9 @@ one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
 
 POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
 {"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601) and "direction" ("in" |
-"out"). What is a scan attempt and what is not:
+"out"). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true: its
+"at" must then be neither in the future nor before its session's day (400 bad_time, not stored).
+What is a scan attempt and what is not:
 
 * a body over 16 KB (413 too_large), a body that is not JSON sent as application/json, or JSON
   that is not an object (400 bad_json): not a scan, nothing is stored;
@@ -79,7 +81,8 @@ def _scan_request():
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
         return None, error_response("bad_request", _("at must be an ISO 8601 time."))
-    if fields["at"] is not None:  # a scan sent late by a tablet that was offline keeps its real time
+    if fields["at"] is not None and body.get("queued") is True:
+        # A scan a tablet kept while the kiosk was unreachable keeps its real time, within bounds.
         try:
             fields["at"] = bounded_time(fields["at"], _earliest_day(fields["session"]))
         except OfflineError as exc:

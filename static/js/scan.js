@@ -137,7 +137,7 @@
     const answer = await postJSON(door.dataset.checkinsUrl, payload, 2);
     if (answer.status === 0 && outbox) {
       // The kiosk cannot be reached: keep the scan here with its nonce and real time.
-      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: { ...payload, at: madeAt } });
+      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: { ...payload, at: madeAt, queued: true } });
       showResult("queued", "⇡", text.saved, "", text.saved_detail, "");
       updateQueueNote();
       return answer;
