@@ -182,8 +182,8 @@ def form_fields(data: dict, program_key: str) -> ValidFields:
         except PeopleError as exc:
             errors.setdefault(exc.field or name, exc)
 
-    texts = {n: check(n, lambda n=n: plain_text(data.get(n), n, NAME_MAX if n in _NAMES else 200))
-             for n in (*_NAMES, *_TEXTS)}
+    texts = {n: check(n, lambda n=n: _name(data.get(n), n)) for n in _NAMES}
+    texts.update({n: check(n, lambda n=n: plain_text(data.get(n), n)) for n in _TEXTS})
     area = check("province", lambda: _area(data))
     check("phone", lambda: _phone(data.get("phone")))
     check("national_id", lambda: national_id_fields(_text(data.get("national_id"))[:40], program_key))
@@ -202,6 +202,13 @@ def form_fields(data: dict, program_key: str) -> ValidFields:
 
 def _text(value) -> str:
     return "" if value is None else str(value)
+
+
+def _name(raw, name: str) -> str:
+    text = plain_text(raw, name, NAME_MAX)
+    if not text:
+        raise PeopleError("missing_name", f"{name} is required", name)
+    return text
 
 
 def _area(data: dict):
