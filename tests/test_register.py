@@ -9,7 +9,6 @@ from kiosk import create_app, events, registration
 from kiosk.errors import message_of
 from kiosk.thai import name_key, similar_names
 
-from door import open_event
 
 WALK_IN = {"title": "นางสาว", "first_name": "สมศรี", "last_name": "มีสุข", "role": "participant",
            "position": "กรรมการชุมชน", "organization": "ชุมชนบ้านมั่นคง", "province": "10", "district": "1026",
@@ -23,8 +22,8 @@ def counts(db):
 
 
 @pytest.fixture
-def venue(db):
-    return open_event(db)
+def venue(open_event):
+    return open_event
 
 
 @pytest.fixture

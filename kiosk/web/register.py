@@ -20,7 +20,7 @@ from kiosk.clock import local_day
 from kiosk.db import get_db
 from kiosk.errors import KioskError
 from kiosk.thai import ROLE_NAMES_TH, ROLES, area_lists, full_name
-from kiosk.web import login_required, role_label
+from kiosk.web.access import current_user, login_required, role_label
 from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
 from kiosk.webcommon import error_of, error_response, reason_message, user_message
 
@@ -249,8 +249,6 @@ def tablets(cohort_id):
 def add_tablet(cohort_id):
     """A pairing code for a new tablet, shown once as a QR and a short link."""
     cohort = events.cohort_by_id(get_db(), cohort_id) or abort(404)
-    from kiosk.web import current_user
-
     try:
         paired = registration.pair_tablet(get_db(), cohort_id, request.form.get("label", ""),
                                           current_user()["username"])
