@@ -6,8 +6,10 @@ Pure functions over text, with no database: roster import, self-registration, th
 every document use the same rules. They raise `PeopleError` with the field at fault.
 """
 
+import functools
 import hashlib
 import hmac
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -373,19 +375,18 @@ def name_key(text: str | None) -> str:
     return "".join(out + sorted(marks))
 
 
-def _distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance, cut short once it exceeds `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one insertion, deletion or substitution turns `a` into `b` (or they are equal)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    head = len(os.path.commonprefix([a, b]))
+    tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
+    return len(a) - head - tail <= 1 and len(b) - head - tail <= 1
+
+
+@functools.lru_cache(maxsize=65536)
+def _pair_key(first: str, last: str) -> str:
+    return name_key(first) + "|" + name_key(last)
 
 
 def similar_names(first_a: str, last_a: str, first_b: str, last_b: str) -> bool:
@@ -394,7 +395,7 @@ def similar_names(first_a: str, last_a: str, first_b: str, last_b: str) -> bool:
     Equal once tone marks, ์ and the order of vowel marks are forgiven; or, for names long
     enough that one slip cannot turn one name into another, one letter apart.
     """
-    a, b = name_key(first_a) + "|" + name_key(last_a), name_key(first_b) + "|" + name_key(last_b)
+    a, b = _pair_key(first_a or "", last_a or ""), _pair_key(first_b or "", last_b or "")
     if a == b:
         return True
-    return min(len(a), len(b)) >= 9 and _distance(a, b, 1) <= 1
+    return min(len(a), len(b)) >= 9 and _one_edit_apart(a, b)

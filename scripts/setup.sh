@@ -8,7 +8,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 packages=(libfribidi0 libraqm0)
-[ "$want_test" = 1 ] && packages+=(chromium poppler-utils postgresql-15)
+[ "$want_test" = 1 ] && packages+=(chromium poppler-utils postgresql-15 wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -182,7 +182,7 @@ def _registered(tablet: dict, done: registration.Registration):
     badge = None
     if card:
         badge = {**card, "role_name": role_label(card["role"]), "display_code": display_code(card["code"]),
-                 "qr": ["".join("1" if dark else "0" for dark in row) for row in qr_matrix(card["code"])],
+                 "qr": ["".join("1" if dark else "0" for dark in row) for row in qr_matrix(card["code"], mask=2)],
                  "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, done.person["id"]))}
     return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
                     "name": full_name(done.person), "badge": badge,
