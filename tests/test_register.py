@@ -184,7 +184,7 @@ def test_a_full_cohort_refuses_or_takes_a_waiting_list(coordinator, db, tab, ven
     assert db.execute("select status, registered_via from participants where first_name = 'สมศรี'").fetchone() == (
         "waiting", "walk_in")
     page = coordinator.get(f"/cohorts/{venue['cohort_id']}").get_data(as_text=True)
-    assert 'class="mark waiting"' in page and 'class="mark walkin"' in page
+    assert 'class="flag waiting"' in page and 'class="flag walkin"' in page
 
 
 def test_registering_checks_in_at_once_when_the_coordinator_asked(db, tab, venue):
