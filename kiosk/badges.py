@@ -123,9 +123,13 @@ def display_code(code: str) -> str:
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
-def qr_matrix(code: str) -> list[list[bool]]:
-    """The QR modules for `code`: alphanumeric mode, error correction M, no quiet zone."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+def qr_matrix(code: str, mask: int | None = None) -> list[list[bool]]:
+    """The QR modules for `code`: alphanumeric mode, error correction M, no quiet zone.
+
+    `mask` (0-7) skips the search for the best mask pattern, which costs most of the time: a
+    QR shown on a screen, at once, reads as well with any mask.
+    """
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=mask)
     qr.add_data(QRData(code, mode=MODE_ALPHA_NUM))
     qr.make(fit=True)
     return qr.get_matrix()

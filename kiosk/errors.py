@@ -60,6 +60,25 @@ _register(
 )
 _register(413, file_too_large=N_("The file is too large (10 MB at most)."))
 
+# --- self-registration on a tablet -------------------------------------------------------------
+_register(
+    400,
+    missing_phone=N_("A phone number is required."),
+    pdpa_required=N_("Please read the personal data notice and accept it."),
+    invalid_form=N_("Some fields need attention: see the messages beside them."),
+    bad_idempotency_key=N_("The form sent no valid submission key: reload the page."),
+    bad_time=N_("The time is in the future or before the day it belongs to."),
+    choice_expired=N_("This choice has expired: please send the form again."),
+    missing_area=N_("Choose the province and the district."),
+    bad_setting=N_("Idle time is 15 to 600 seconds; a full cohort refuses or takes a waiting list."),
+)
+_register(409, quota_full=N_("Registration is closed: this cohort or area is full."),
+          possible_duplicate=N_("Someone with these details is already registered. Is this you?"),
+          national_id_taken=N_("This national ID is already registered: take the existing badge."))
+_register(403, tablet_only=N_("This tablet is set up for registration only."),
+          not_paired=N_("This browser is not a registration tablet. Ask the coordinator to pair it."),
+          bad_pairing_code=N_("The pairing link is wrong, used or expired: ask for a new one."))
+
 # --- event set-up ------------------------------------------------------------------------------
 _register(
     400,

@@ -9,8 +9,8 @@ import re
 from kiosk import changes, issuance
 from kiosk.clock import iso, new_id, now_utc
 from kiosk.db import transaction
-from kiosk.thai import (ROLE_NAMES_TH, ROLES, PeopleError, clean_text, national_id_fields, normalize_phone,
-                        normalize_title, reject_formula, resolve_area, split_title)
+from kiosk.thai import (NAME_MAX, ROLE_NAMES_TH, ROLES, PeopleError, clean_text, national_id_fields,
+                        normalize_phone, normalize_title, plain_text, reject_formula, resolve_area, split_title)
 
 log = logging.getLogger("kiosk.people")
 
@@ -37,42 +37,45 @@ class ValidFields(dict):
 
 def participant_fields(data: dict, program_key: str) -> ValidFields:
     """Validated, normalised participant fields from raw input (a form, a roster row)."""
-    title = normalize_title(data.get("title"))
-    first, last = clean_text(data.get("first_name")), clean_text(data.get("last_name"))
+    title = normalize_title(plain_text(data.get("title"), "title"))
+    first = plain_text(data.get("first_name"), "first_name", NAME_MAX)
+    last = plain_text(data.get("last_name"), "last_name", NAME_MAX)
     if not title and first:
         title, first = split_title(first)
     if not first:
         raise PeopleError("missing_name", "first name is required", "first_name")
     if not last:
         raise PeopleError("missing_name", "last name is required", "last_name")
-    for value in (title, first, last, data.get("position"), data.get("organization"), data.get("community")):
-        reject_formula(clean_text(value))
+    texts = {name: plain_text(data.get(name), name) for name in ("position", "organization", "community")}
+    for value in (title, first, last, *texts.values()):
+        reject_formula(value)
     area = resolve_area(data.get("province", ""), data.get("district", ""), data.get("subdistrict", ""))
     return ValidFields({
         "title": title, "first_name": first, "last_name": last,
         "role": normalize_role(data.get("role")),
-        "position": clean_text(data.get("position")), "organization": clean_text(data.get("organization")),
+        "position": texts["position"], "organization": texts["organization"],
         "province_code": area.province_code, "district_code": area.district_code,
-        "subdistrict_code": area.subdistrict_code, "community": clean_text(data.get("community")),
+        "subdistrict_code": area.subdistrict_code, "community": texts["community"],
         "phone": normalize_phone(data.get("phone")),
         **national_id_fields(data.get("national_id"), program_key),
     })
 
 
 def register_participant(db, cohort: dict, fields: dict, *, issue_badge: bool = True,
-                         via: str = "roster") -> dict:
+                         via: str = "roster", at: str | None = None, status: str = "active") -> dict:
     """Creates a person in `cohort`, with a badge unless asked not to, in one transaction.
 
     `fields` is raw input (a form, a roster row), validated here, or the `ValidFields` that
     `participant_fields` returned. Returns the new person's fields with `id`, `program_id`,
-    `cohort_id` and the badge `code` (None without a badge). Raises PeopleError; nothing is
-    written then.
+    `cohort_id` and the badge `code` (None without a badge). `at` is when the person registered
+    (a tablet that was offline sends it later), default now; `status` "waiting" puts them on the
+    cohort's waiting list. Raises PeopleError; nothing is written then.
     """
     program_id = cohort["program_id"]
     if not isinstance(fields, ValidFields):
         fields = participant_fields(fields, _program_key(db, program_id))
     with transaction(db):
-        participant_id = add_participant(db, program_id, cohort["id"], fields, via)
+        participant_id = add_participant(db, program_id, cohort["id"], fields, via, at=at, status=status)
         person = {**fields, "id": participant_id, "program_id": program_id, "cohort_id": cohort["id"]}
         person["code"] = issuance.issue_badge(db, person) if issue_badge else None
     log.info("registration", extra={"act": "registration", "participant_id": participant_id, "via": via,
@@ -87,12 +90,13 @@ def _program_key(db, program_id: str) -> str:
     return row[0]
 
 
-def add_participant(db, program_id: str, cohort_id: str | None, fields: dict, via: str) -> str:
+def add_participant(db, program_id: str, cohort_id: str | None, fields: dict, via: str, *,
+                    at: str | None = None, status: str = "active") -> str:
     """Creates a participant from validated fields; returns the new id."""
     participant_id = new_id()
     changes.write(db, program_id, "participants", participant_id, {
-        **fields, "cohort_id": cohort_id, "status": "active", "registered_via": via,
-        "created_at": iso(now_utc()),
+        **fields, "cohort_id": cohort_id, "status": status, "registered_via": via,
+        "created_at": at or iso(now_utc()),
     })
     return participant_id
 

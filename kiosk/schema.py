@@ -153,3 +153,37 @@ def reports_fields(db):
         create index progress_entries_program on progress_entries(program_id, period);
         """
     )
+
+
+@migrations(name="0003_i8_registration")
+def registration_tablets(db):
+    """Issue 8: registration tablets, their per-cohort settings, and submission keys.
+
+    All three are local to this laptop, like `users`: a tablet is paired with one kiosk, a
+    coordinator's settings are this venue's, and a key only de-duplicates what was sent here.
+    The people they create travel through the change log as usual.
+    """
+    db.executescript(
+        """
+        create table tablets (
+            id text primary key, cohort_id text not null references cohorts(id), label text not null,
+            pair_code_hash text unique, pair_expires_at text, token_hash text unique,
+            created_by text, created_at text not null, paired_at text, revoked_at text
+        );
+        create index tablets_cohort on tablets(cohort_id);
+        create table registration_settings (
+            cohort_id text primary key references cohorts(id),
+            quota_mode text not null default 'refuse', checkin_on_register integer not null default 0,
+            idle_seconds integer not null default 60
+        );
+        create table registration_keys (
+            tablet_id text not null references tablets(id), key text not null,
+            participant_id text references participants(id), status text not null,
+            made_at text not null, created_at text not null,
+            primary key (tablet_id, key)
+        );
+        create index participants_phone on participants(program_id, phone);
+        create index participants_nid on participants(program_id, nid_hash);
+        create index participants_area on participants(program_id, district_code);
+        """
+    )

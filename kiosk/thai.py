@@ -6,8 +6,10 @@ Pure functions over text, with no database: roster import, self-registration, th
 every document use the same rules. They raise `PeopleError` with the field at fault.
 """
 
+import functools
 import hashlib
 import hmac
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -48,6 +50,25 @@ def clean_text(text: str | None) -> str:
     text = _TONE_AFTER_NIKHAHIT.sub("\\1\u0e4d", text)
     text = _SARA_AM.sub("\\1\u0e33", text)
     return " ".join(text.split())
+
+
+NAME_MAX = 100  # characters in a first or last name, after cleaning
+TEXT_MAX = 200  # characters in a title, position, organization or community
+# Markup and the characters that hide or reorder text: none belongs in a name or an office.
+_MARKUP = re.compile(r"<|>|&#?[0-9a-z]+;|javascript:", re.I)
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(value: str | None, field: str, limit: int = TEXT_MAX) -> str:
+    """`clean_text`, refusing HTML, script, control or bidi-override characters and over-long text."""
+    raw = "" if value is None else str(value)
+    if _HIDDEN.search(raw) or _MARKUP.search(raw):
+        raise PeopleError("bad_text", f"{field}: plain text only, no HTML or control characters", field)
+    text = clean_text(raw)
+    if len(text) > limit:
+        reason = "name_too_long" if limit == NAME_MAX else "field_too_long"
+        raise PeopleError(reason, f"{field}: {len(text)} characters, {limit} at most", field)
+    return text
 
 
 def split_title(full_name: str) -> tuple[str, str]:
@@ -140,6 +161,28 @@ def resolve_area(province: str = "", district: str = "", subdistrict: str = "") 
         raise PeopleError("unknown_area", "a subdistrict needs its district", "subdistrict")
     s = _find_subdistrict(subdistrict, d.code) if subdistrict else None
     return Area(p.code if p else (d.province_code if d else None), d.code if d else None, s.code if s else None)
+
+
+def area_from_codes(province_code: str = "", district_code: str = "", subdistrict_code: str = "") -> Area:
+    """An area chosen from lists (geothai codes): each part must exist and lie inside the one above."""
+    p = geothai.province(province_code) if province_code else None
+    if province_code and not p:
+        raise PeopleError("unknown_area", f"unknown province code {province_code!r}", "province")
+    d = geothai.district(district_code) if district_code else None
+    if district_code and not (d and p and d.province_code == p.code):
+        raise PeopleError("unknown_area", f"district {district_code!r} is not in the province", "district")
+    s = geothai.subdistrict(subdistrict_code) if subdistrict_code else None
+    if subdistrict_code and not (s and d and s.district_code == d.code):
+        raise PeopleError("unknown_area", f"subdistrict {subdistrict_code!r} is not in the district", "subdistrict")
+    return Area(p.code if p else None, d.code if d else None, s.code if s else None)
+
+
+def area_lists() -> list[dict]:
+    """Every province with its districts and subdistricts, for the registration form's lists:
+    [[code, Thai name, English name, [districts the same way, [subdistricts]]]]."""
+    return [[p.code, p.name_th, p.name_en, [
+        [d.code, d.name_th, d.name_en, [[s.code, s.name_th, s.name_en] for s in geothai.subdistricts(d.code)]]
+        for d in geothai.districts(p.code)]] for p in geothai.provinces()]
 
 
 def area_label(province_code: str | None, district_code: str | None = None,
@@ -310,3 +353,49 @@ def baht_text(amount) -> str:
         return number_words(satang) + "สตางค์"
     text = number_words(baht) + "บาท"
     return text + (number_words(satang) + "สตางค์" if satang else "ถ้วน")
+# --- similar names ---------------------------------------------------------------------------
+# Marks a hurried typist puts in another order or leaves out: tone marks, ็ and ์ (thanthakhat).
+_FORGIVEN_MARKS = re.compile("[\u0e47-\u0e4c]")
+_ABOVE_BELOW = frozenset("\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e4d")
+
+
+def name_key(text: str | None) -> str:
+    """A name reduced to what a reader would call 'the same spelling': no tone marks, no ์,
+    vowels above and below a consonant in one fixed order, no spaces, Latin lower-cased."""
+    text = _FORGIVEN_MARKS.sub("", clean_text(text)).replace(" ", "").lower()
+    out: list[str] = []
+    marks: list[str] = []
+    for ch in text:
+        if ch in _ABOVE_BELOW:
+            marks.append(ch)
+            continue
+        out.extend(sorted(marks))
+        marks = []
+        out.append(ch)
+    return "".join(out + sorted(marks))
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one insertion, deletion or substitution turns `a` into `b` (or they are equal)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    head = len(os.path.commonprefix([a, b]))
+    tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
+    return len(a) - head - tail <= 1 and len(b) - head - tail <= 1
+
+
+@functools.lru_cache(maxsize=65536)
+def _pair_key(first: str, last: str) -> str:
+    return name_key(first) + "|" + name_key(last)
+
+
+def similar_names(first_a: str, last_a: str, first_b: str, last_b: str) -> bool:
+    """Whether two Thai names are very likely the same person's, typed differently.
+
+    Equal once tone marks, ์ and the order of vowel marks are forgiven; or, for names long
+    enough that one slip cannot turn one name into another, one letter apart.
+    """
+    a, b = _pair_key(first_a or "", last_a or ""), _pair_key(first_b or "", last_b or "")
+    if a == b:
+        return True
+    return min(len(a), len(b)) >= 9 and _one_edit_apart(a, b)

@@ -61,8 +61,8 @@ def error_of(exc: KioskError, **extra):
 
 
 def wants_json() -> bool:
-    """True for API paths: they answer JSON errors, pages answer an HTML page."""
-    return request.path.startswith(JSON_PREFIX)
+    """True for API paths and JSON requests: they answer JSON errors, pages answer an HTML page."""
+    return request.path.startswith(JSON_PREFIX) or request.is_json
 
 
 def install_error_handlers(app, page: str | None = "error.html") -> None:

@@ -45,19 +45,20 @@ def _handle_csrf(exc: CSRFError):
 def register_web(app) -> None:
     """Wires the blueprints and shared helpers into the app."""
     from kiosk.ops import log
-    from kiosk.web import admin, api, auth_views, health, reports, scan, sync_page
+    from kiosk.web import admin, api, auth_views, health, register, reports, scan, security, sync_page
     from sync import peer
 
     init_babel(app)
     csrf.init_app(app)
     install_error_handlers(app)
+    security.install(app)
     app.register_error_handler(CSRFError, _handle_csrf)
     app.jinja_env.filters["thai_date"] = thai_date
     app.jinja_env.filters["role"] = role_label
     app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
     log.init_app(app)
-    for module in (auth_views, admin, api, health, scan, sync_page, reports):
+    for module in (auth_views, admin, api, health, scan, sync_page, reports, register):
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.public)
     csrf.exempt(api.bp)

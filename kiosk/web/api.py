@@ -5,7 +5,9 @@ one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
 
 POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
 {"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601) and "direction" ("in" |
-"out"). What is a scan attempt and what is not:
+"out"). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true: its
+"at" must then be neither in the future nor before its session's day (400 bad_time, not stored).
+What is a scan attempt and what is not:
 
 * a body over 16 KB (413 too_large), a body that is not JSON sent as application/json, or JSON
   that is not an object (400 bad_json): not a scan, nothing is stored;
@@ -16,12 +18,16 @@ POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
   wrong_program), 404 unknown_participant, 410 revoked_badge, 409 for the rest.
 """
 
+from datetime import date
+
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
 from kiosk import camera, checkin, door
 from kiosk.clock import local_day, parse_iso
 from kiosk.db import get_db
+from kiosk.events import get_session
+from kiosk.offline import OfflineError, bounded_time
 from kiosk.web.access import current_user, login_required, role_label
 from kiosk.webcommon import error_of, error_response, reason_message
 
@@ -75,7 +81,19 @@ def _scan_request():
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
         return None, error_response("bad_request", _("at must be an ISO 8601 time."))
+    if fields["at"] is not None and body.get("queued") is True:
+        # A scan a tablet kept while the kiosk was unreachable keeps its real time, within bounds.
+        try:
+            fields["at"] = bounded_time(fields["at"], _earliest_day(fields["session"]))
+        except OfflineError as exc:
+            return None, error_of(exc)
     return fields, None
+
+
+def _earliest_day(session_id: str | None):
+    """A late scan may not be older than its session's day (today's, when the clock chooses)."""
+    session = get_session(get_db(), session_id) if session_id else None
+    return date.fromisoformat(session["day"]) if session else local_day()
 
 
 @bp.post("/checkins")

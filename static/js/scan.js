@@ -129,11 +129,19 @@
   }
 
   async function sendCheckin(payload) {
+    const madeAt = new Date().toISOString();
     payload.nonce = nonce();
     if (sessionSelect.value) payload.session = sessionSelect.value;
     const mode = document.querySelector("input[name=scan-direction]:checked");
     if (mode && mode.value === "out") payload.direction = "out";
     const answer = await postJSON(door.dataset.checkinsUrl, payload, 2);
+    if (answer.status === 0 && outbox) {
+      // The kiosk cannot be reached: keep the scan here with its nonce and real time.
+      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: { ...payload, at: madeAt, queued: true } });
+      showResult("queued", "⇡", text.saved, "", text.saved_detail, "");
+      updateQueueNote();
+      return answer;
+    }
     showAnswer(answer);
     if (answer.json && answer.json.session) lastSessionId = answer.json.session.id;
     refreshCount();
@@ -325,6 +333,26 @@
     if (!answer.json || !answer.json.ok) return showAnswer(answer);
     $("badge-img").src = answer.json.badge_url;
     badgeDialog.showModal();
+  }
+
+  // --- scans kept on this tablet while the kiosk was unreachable ----------------------------
+
+  const outbox = window.KioskOutbox;
+
+  async function updateQueueNote() {
+    const note = $("queue-note");
+    if (!note || !outbox) return;
+    const n = await outbox.count("scan").catch(() => 0);
+    note.textContent = n ? text.pending.replace("{n}", n) : "";
+    note.hidden = !n;
+  }
+
+  if (outbox) {
+    outbox.keepFlushing("scan", (item) => postJSON(door.dataset.checkinsUrl, item.body, 0), () => {
+      updateQueueNote();
+      refreshCount();
+    });
+    updateQueueNote();
   }
 
   // --- wiring -------------------------------------------------------------------------------

@@ -1,0 +1,280 @@
+"""Self-registration: the tablet's page and JSON, pairing, and the coordinator's tablet page.
+
+The tablet's page posts JSON to /register/submit (CSRF token in the X-CSRFToken header) with a
+submission key and, for a form saved while offline, the time it was made. Every rule lives in
+`kiosk.registration`; this module only turns its answers into pages and JSON.
+"""
+
+import base64
+import io
+
+import qrcode
+from flask import (Blueprint, abort, current_app, flash, jsonify, make_response, redirect, render_template,
+                   request, send_file, session, url_for)
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from kiosk import events, registration
+from kiosk.badges import display_code, qr_matrix
+from kiosk.clock import local_day
+from kiosk.db import get_db
+from kiosk.errors import KioskError
+from kiosk.thai import ROLE_NAMES_TH, ROLES, area_lists, full_name
+from kiosk.web.access import current_user, login_required, role_label
+from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
+from kiosk.webcommon import error_of, error_response, reason_message, user_message
+
+bp = Blueprint("register", __name__)
+MAX_BODY = 16 * 1024
+SIGNED_FOR = 15 * 60  # seconds a badge link or an "is this you?" choice stays valid
+TABLET_COOKIE_AGE = 30 * 24 * 3600
+
+
+def _signer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=f"register-{purpose}")
+
+
+def _sign(purpose: str, tablet: dict, participant_id: str) -> str:
+    return _signer(purpose).dumps([tablet["id"], participant_id])
+
+
+def _unsign(purpose: str, tablet: dict, token) -> str | None:
+    """The participant id a token of this tablet names, or None if forged, foreign or expired."""
+    try:
+        tablet_id, participant_id = _signer(purpose).loads(str(token or ""), max_age=SIGNED_FOR)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return participant_id if tablet_id == tablet["id"] else None
+
+
+# --- the tablet -------------------------------------------------------------------------------
+
+
+@bp.get("/register")
+def page():
+    """The registration form of this tablet's cohort, or how to pair one."""
+    tablet = current_tablet()
+    if tablet is None:
+        return render_template("register_unpaired.html"), 403
+    db = get_db()
+    cohort = events.cohort_by_id(db, tablet["cohort_id"])
+    today = [s for s in events.sessions(db, cohort["id"]) if s["day"] == local_day().isoformat()]
+    return render_template("register.html", tablet=tablet, cohort=cohort,
+                           program=events.get_program(db, cohort["program_id"]), sessions=today,
+                           settings=registration.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
+                           roles=[(r, role_label(r), ROLE_NAMES_TH[r]) for r in ROLES])
+
+
+@bp.get("/register/areas.json")
+def areas():
+    """Provinces, districts and subdistricts (geothai, CC-BY-4.0) for the form's lists."""
+    data = current_app.extensions.get("register_areas")
+    if data is None:
+        data = current_app.extensions["register_areas"] = current_app.json.dumps(area_lists())
+    response = current_app.response_class(data, mimetype="application/json")
+    response.cache_control.max_age = 86400
+    return response
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The service worker, served from the root so that it may answer for every tablet page."""
+    response = current_app.send_static_file("js/sw.js")
+    response.headers["Service-Worker-Allowed"] = "/"
+    response.cache_control.no_cache = True
+    return response
+
+
+def _pair(code: str):
+    try:
+        tablet, token = registration.claim_pairing(get_db(), code)
+    except KioskError as exc:
+        return render_template("error.html", message=user_message(exc), status=exc.status), exc.status
+    lang = session.get("lang")
+    session.clear()  # a registration tablet carries no staff login
+    if lang:
+        session["lang"] = lang
+    response = make_response(redirect(url_for("register.page")))
+    response.set_cookie(TABLET_COOKIE, token, max_age=TABLET_COOKIE_AGE, httponly=True, samesite="Lax",
+                        secure=bool(current_app.config["HTTPS"]), path="/")
+    current_app.logger.info("tablet %s paired", tablet["id"])
+    return response
+
+
+@bp.get("/register/pair/<code>")
+def pair(code):
+    """Opens the pairing link: this browser becomes the cohort's registration tablet."""
+    return _pair(code)
+
+
+@bp.get("/r/<code>")
+def pair_short(code):
+    """The short pairing link typed from the kiosk's screen."""
+    return _pair(code)
+
+
+def _tablet_json():
+    """(tablet, body) for a tablet's JSON request, or (None, error response)."""
+    tablet = current_tablet()
+    if tablet is None:
+        return None, error_response("not_paired")
+    if (request.content_length or 0) > MAX_BODY:
+        return None, error_response("payload_too_large")
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        return None, error_response("bad_json")
+    if not limiter().allow(tablet["id"]):
+        return None, error_response("too_many_requests")
+    return tablet, body
+
+
+@bp.post("/register/submit")
+def submit():
+    """Registers the person on the form; answers their badge, or what to fix, or "is this you?"."""
+    tablet, body = _tablet_json()
+    if tablet is None:
+        return body
+    fields = body.get("fields") if isinstance(body.get("fields"), dict) else {}
+    deferred = body.get("deferred") is True
+    try:
+        done = registration.register_walk_in(
+            get_db(), tablet, fields, body.get("key"), made_at=body.get("made_at") if deferred else None,
+            confirm_new=body.get("confirm_new") is True, deferred=deferred)
+    except registration.RegistrationError as exc:
+        return _refusal(exc, tablet)
+    except KioskError as exc:
+        return error_of(exc)
+    return _registered(tablet, done)
+
+
+@bp.post("/register/claim")
+def claim():
+    """The person said "this is me": their existing badge."""
+    tablet, body = _tablet_json()
+    if tablet is None:
+        return body
+    participant_id = _unsign("match", tablet, body.get("ref"))
+    if participant_id is None:
+        return error_response("choice_expired")
+    try:
+        done = registration.take_existing(get_db(), tablet, participant_id, body.get("key"))
+    except KioskError as exc:
+        return error_of(exc)
+    return _registered(tablet, done)
+
+
+def _refusal(exc: registration.RegistrationError, tablet: dict):
+    if exc.errors:
+        errors = {name: {"reason": e.reason, "message": reason_message(e.reason)} for name, e in exc.errors.items()}
+        return error_response(exc.reason, status=exc.status, errors=errors)
+    if exc.matches:
+        matches = [{**registration.public_match(m), "ref": _sign("match", tablet, m["id"])} for m in exc.matches]
+        for m in matches:
+            del m["id"]
+        return error_response(exc.reason, status=exc.status, matches=matches)
+    return error_of(exc)
+
+
+def _registered(tablet: dict, done: registration.Registration):
+    db = get_db()
+    card = registration.badge_view(db, done)
+    result = registration.check_in_now(db, tablet, done)
+    badge = None
+    if card:
+        badge = {**card, "role_name": role_label(card["role"]), "display_code": display_code(card["code"]),
+                 "qr": ["".join("1" if dark else "0" for dark in row) for row in qr_matrix(card["code"], mask=2)],
+                 "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, done.person["id"]))}
+    return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
+                    "name": full_name(done.person), "badge": badge,
+                    "checkin": result.as_json() if result else None})
+
+
+@bp.get("/register/badge.pdf")
+def badge_pdf():
+    """The badge just shown, as a PDF to print (A6, or ?paper=a4), built in memory."""
+    tablet = current_tablet()
+    participant_id = _unsign("badge", tablet, request.args.get("t")) if tablet else None
+    card = registration.current_card(get_db(), participant_id) if participant_id else None
+    if card is None:
+        abort(404)
+    paper = "a4" if request.args.get("paper") == "a4" else "a6"
+    data = registration.badge_pdf(card, paper)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=f"badge-{paper}.pdf",
+                     max_age=0)
+
+
+# --- the coordinator --------------------------------------------------------------------------
+
+
+def _pair_url(code: str) -> str:
+    """The short pairing link with an address a tablet can reach (not the laptop's loopback)."""
+    host = request.host
+    if request.host.split(":")[0] in ("127.0.0.1", "localhost"):
+        from kiosk.serve import lan_addresses
+
+        found = lan_addresses()
+        if found:
+            port = request.host.rsplit(":", 1)[1] if ":" in request.host else ""
+            host = found[0] + (f":{port}" if port else "")
+    return f"{request.scheme}://{host}" + url_for("register.pair_short", code=code.replace("-", ""))
+
+
+def _qr_data_uri(text: str) -> str:
+    image = qrcode.make(text, box_size=8, border=4)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _tablets_page(cohort: dict, paired: dict | None = None):
+    db = get_db()
+    link = _pair_url(paired["code"]) if paired else None
+    return render_template("tablets.html", cohort=cohort, program=events.get_program(db, cohort["program_id"]),
+                           tablets=registration.tablets_of(db, cohort["id"]),
+                           settings=registration.settings_of(db, cohort["id"]), paired=paired, link=link,
+                           qr=_qr_data_uri(link) if link else None, modes=registration.QUOTA_MODES)
+
+
+@bp.get("/cohorts/<cohort_id>/tablets")
+@login_required("coordinator")
+def tablets(cohort_id):
+    """The cohort's registration tablets: pair, revoke, and the registration settings."""
+    return _tablets_page(events.cohort_by_id(get_db(), cohort_id) or abort(404))
+
+
+@bp.post("/cohorts/<cohort_id>/tablets")
+@login_required("coordinator")
+def add_tablet(cohort_id):
+    """A pairing code for a new tablet, shown once as a QR and a short link."""
+    cohort = events.cohort_by_id(get_db(), cohort_id) or abort(404)
+    try:
+        paired = registration.pair_tablet(get_db(), cohort_id, request.form.get("label", ""),
+                                          current_user()["username"])
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+        return redirect(url_for("register.tablets", cohort_id=cohort_id))
+    return _tablets_page(cohort, paired)
+
+
+@bp.post("/tablets/<tablet_id>/revoke")
+@login_required("coordinator")
+def revoke(tablet_id):
+    """Unpairs a tablet at once."""
+    tablet = registration.revoke_tablet(get_db(), tablet_id) or abort(404)
+    flash(_("The tablet is unpaired."), "ok")
+    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+
+
+@bp.post("/cohorts/<cohort_id>/registration-settings")
+@login_required("coordinator")
+def save_settings(cohort_id):
+    """What a full cohort does, immediate check-in, and the idle time of the tablets' form."""
+    events.cohort_by_id(get_db(), cohort_id) or abort(404)
+    try:
+        registration.save_settings(get_db(), cohort_id, request.form.get("quota_mode", ""),
+                                   bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"))
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(_("Saved."), "ok")
+    return redirect(url_for("register.tablets", cohort_id=cohort_id))
