@@ -14,7 +14,7 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, make_response,
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from kiosk import events, registration
+from kiosk import door, events, registration
 from kiosk.badges import display_code, qr_matrix
 from kiosk.clock import local_day
 from kiosk.db import get_db
@@ -186,7 +186,7 @@ def _registered(tablet: dict, done: registration.Registration):
                  "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, done.person["id"]))}
     return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
                     "name": full_name(done.person), "badge": badge,
-                    "checkin": result.as_json() if result else None})
+                    "checkin": door.result_json(result) if result else None})
 
 
 @bp.get("/register/badge.pdf")
