@@ -24,7 +24,10 @@ async function remember(cache, key, response) {
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    await Promise.all([...ASSETS, ...PAGES].map(async (path) => {
+    // Pages are not fetched here: a page fetched beside the user's own navigation would answer with
+    // the session cookie as it was before that navigation (a language just chosen, lost again).
+    // Each page is cached when it is first opened.
+    await Promise.all(ASSETS.map(async (path) => {
       try {
         await remember(cache, path, await fetch(path, { credentials: "same-origin" }));
       } catch (e) { /* not reachable now: cached on first use */ }
