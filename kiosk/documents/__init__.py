@@ -15,9 +15,9 @@ from pathlib import Path
 from fpdf import FPDF
 
 from kiosk import paths
-
-from kiosk.badges import (BADGE_H, BADGE_W, FONT_BOLD, FONT_REGULAR, QR, Box, Text, _pillow_measure, badge_layout,
+from kiosk.badges import (BADGE_H, BADGE_W, FONT_BOLD, FONT_REGULAR, Box, Text, _pillow_measure, badge_layout,
                           qr_matrix)
+from kiosk.documents.layout import draw_qr
 
 PAGE_W, PAGE_H = 210.0, 297.0
 COLUMNS, ROWS = 2, 4
@@ -66,22 +66,6 @@ def _draw_text(pdf: FPDF, x0: float, y0: float, op: Text) -> None:
     pdf.cell(op.width, size_mm, op.text, align=op.align)
 
 
-def _draw_qr(pdf: FPDF, x0: float, y0: float, op: QR) -> None:
-    """The QR as runs of dark modules, one rectangle per run: sharp at any zoom, and small."""
-    module = op.size / len(op.matrix)
-    pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(op.matrix):
-        c = 0
-        while c < len(row):
-            if not row[c]:
-                c += 1
-                continue
-            start = c
-            while c < len(row) and row[c]:
-                c += 1
-            pdf.rect(x0 + op.x + start * module, y0 + op.y + r * module, (c - start) * module, module, style="F")
-
-
 def draw_badge(pdf: FPDF, x0: float, y0: float, badge: dict, matrix=None) -> None:
     """One badge with its top-left corner at (x0, y0) mm."""
     for op in badge_layout(badge, _pillow_measure, matrix):
@@ -91,7 +75,7 @@ def draw_badge(pdf: FPDF, x0: float, y0: float, badge: dict, matrix=None) -> Non
         elif isinstance(op, Text):
             _draw_text(pdf, x0, y0, op)
         else:
-            _draw_qr(pdf, x0, y0, op)
+            draw_qr(pdf, x0 + op.x, y0 + op.y, op.size, op.matrix)
 
 
 def write_atomically(pdf: FPDF, out_path: str | os.PathLike) -> Path:
