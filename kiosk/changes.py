@@ -256,14 +256,18 @@ def changes_since(db, program_id: str, theirs: dict[str, int], limit: int = 500)
         return []
     clauses = " or ".join("(origin = ? and seq > ?)" for _ in wanted)
     rows = db.execute(
-        f"select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
+        f"select {_COLUMNS} from changes"
         f" where program_id = ? and ({clauses}) order by hlc, origin, seq limit ?",
         [program_id, *[v for pair in wanted for v in pair], limit],
     ).fetchall()
-    return [_change_from_row(r) for r in rows]
+    return [change_from_row(r) for r in rows]
 
 
-def _change_from_row(row) -> dict:
+_COLUMNS = "program_id, origin, seq, entity, entity_id, op, payload, hlc"
+
+
+def change_from_row(row) -> dict:
+    """A change-log row (the columns of `_COLUMNS`, in order) as a change dict."""
     program_id, origin, seq, entity, entity_id, op, payload, hlc = row
     return {"program_id": program_id, "origin": origin, "seq": seq, "entity": entity,
             "id": entity_id, "op": op, "payload": json.loads(payload), "hlc": hlc}
@@ -277,3 +281,56 @@ def rebuild(source, target) -> int:
             for change in changes_since(source, program_id, {}, limit=-1):
                 count += apply_change(target, change)
     return count
+
+
+def stored_change(db, program_id: str, origin: str, seq: int) -> dict | None:
+    """The change held here under (program, origin, seq), or None."""
+    row = db.execute(f"select {_COLUMNS} from changes where program_id = ? and origin = ? and seq = ?",
+                     [program_id, origin, seq]).fetchone()
+    return change_from_row(row) if row else None
+
+
+def local_programs(db) -> list[str]:
+    """The programs this replica holds: those with rows or with changes in its log."""
+    rows = db.execute("select id from programs union select distinct program_id from vectors").fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def take_back(db, program_id: str, origin: str, from_seq: int) -> list[dict]:
+    """Removes `origin`'s changes from `from_seq` on from the log (and the vector); returns them.
+
+    Only for adopting another replica's history of an origin (a restored backup): the caller
+    re-issues the returned changes under a fresh origin in the same transaction.
+    """
+    rows = db.execute(f"select {_COLUMNS} from changes where program_id = ? and origin = ? and seq >= ?"
+                      " order by seq", [program_id, origin, from_seq]).fetchall()
+    db.execute("delete from changes where program_id = ? and origin = ? and seq >= ?",
+               [program_id, origin, from_seq])
+    if from_seq > 1:
+        db.execute("update vectors set seq = ? where program_id = ? and origin = ?",
+                   [from_seq - 1, program_id, origin])
+    else:
+        db.execute("delete from vectors where program_id = ? and origin = ?", [program_id, origin])
+    return [change_from_row(r) for r in rows]
+
+
+def change_count(db) -> int:
+    """How many changes the log holds, of every program and origin."""
+    return db.execute("select count(*) from changes").fetchone()[0]
+
+
+def open_conflict_count(db) -> int:
+    """Merge conflicts not reviewed yet."""
+    return db.execute("select count(*) from conflicts where resolved_at is null").fetchone()[0]
+
+
+def open_conflicts(db, limit: int = 50) -> list[dict]:
+    """Merge conflicts a coordinator has not reviewed yet, newest first, with a label for the row."""
+    cursor = db.execute(
+        "select c.id, c.entity, c.entity_id, c.field, c.kept_value, c.lost_value, c.lost_origin, c.recorded_at,"
+        " coalesce(p.title || p.first_name || ' ' || p.last_name, s.name) as label from conflicts c"
+        " left join participants p on c.entity = 'participants' and p.id = c.entity_id"
+        " left join sites s on c.entity = 'sites' and s.id = c.entity_id"
+        " where c.resolved_at is null order by c.id desc limit ?", [limit])
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]

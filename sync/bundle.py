@@ -126,7 +126,7 @@ def kiosk_key(db, program_id: str) -> str | None:
 def export_kiosk(db, path, programs: list[str] | None = None) -> dict:
     """Writes every change this kiosk holds (of the given programs, default all) into a bundle."""
     chosen = {}
-    for program_id in programs or replica.local_programs(db):
+    for program_id in programs or changes.local_programs(db):
         key = kiosk_key(db, program_id)
         if key is None:
             raise SyncError("unknown_program", f"program {program_id} is not on this kiosk")

@@ -149,7 +149,7 @@ class Session:
         return self.summary
 
     def hello(self) -> dict[str, dict]:
-        mine = {pid: changes.vector(self.db, pid) for pid in replica.local_programs(self.db)}
+        mine = {pid: changes.vector(self.db, pid) for pid in changes.local_programs(self.db)}
         answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine})
         self.summary["clock_offset_s"] = answer.get("clock_offset_s")
         self.summary["server_id"] = answer.get("server_id")
@@ -222,7 +222,7 @@ class Session:
         answer = self.transport.call("pull", {"protocol": PROTOCOL, "program_id": program_id,
                                               "vector": {**theirs, me: seq - 1}, "limit": 50})
         head = [c for c in answer["changes"] if c["origin"] == me and c["seq"] == seq]
-        return not head or same_change(head[0], replica.stored_change(self.db, program_id, me, seq))
+        return not head or same_change(head[0], changes.stored_change(self.db, program_id, me, seq))
 
     def diverged(self, program_id: str, theirs: dict) -> bool:
         """After "origin_mismatch": does the remote hold another history of one of our origins?"""

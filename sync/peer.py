@@ -61,7 +61,7 @@ class PeerBackend:
             for program_id, theirs in asked.items():
                 if replica.own_origin_ahead(db, program_id, check_vector(theirs)):
                     rotate_device_id(db, self.data_dir)  # we are a restored backup: stop reusing seqs
-            wanted = set(asked) | set(replica.local_programs(db))
+            wanted = set(asked) | set(changes.local_programs(db))
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
                     "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)}}
         return self._with_db(work)

@@ -9,18 +9,6 @@ from kiosk.db import device_id, rotate_device_id, transaction
 from sync.protocol import SyncError, same_change
 
 
-def local_programs(db) -> list[str]:
-    """The programs this kiosk holds: those with rows or with changes in its log."""
-    rows = db.execute("select id from programs union select distinct program_id from vectors").fetchall()
-    return sorted(r[0] for r in rows)
-
-
-def stored_change(db, program_id: str, origin: str, seq: int) -> dict | None:
-    row = db.execute("select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
-                     " where program_id = ? and origin = ? and seq = ?", [program_id, origin, seq]).fetchone()
-    return changes._change_from_row(row) if row else None
-
-
 def apply_batch(db, program_id: str, batch: list[dict]) -> int:
     """Applies a batch whole in one transaction (with its vector advance); returns how many were new.
 
@@ -35,7 +23,7 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
                     raise SyncError("wrong_program", "a change of another program in this batch")
                 changes.validate(change)
                 if change["seq"] <= changes.vector_seq(db, program_id, change["origin"]):
-                    held = stored_change(db, program_id, change["origin"], change["seq"])
+                    held = changes.stored_change(db, program_id, change["origin"], change["seq"])
                     if held is None or not same_change(change, held):
                         raise SyncError("origin_mismatch",
                                         f"change {change['seq']} of {change['origin']} differs from the one held here")
@@ -49,7 +37,7 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
 def first_divergence(db, program_id: str, origin: str, theirs: list[dict]) -> int | None:
     """The first seq at which another replica's changes of `origin` differ from ours, or None."""
     for change in sorted(theirs, key=lambda c: c["seq"]):
-        held = stored_change(db, program_id, origin, change["seq"])
+        held = changes.stored_change(db, program_id, origin, change["seq"])
         if held is None:
             return None
         if not same_change(change, held):
@@ -65,19 +53,9 @@ def adopt_their_history(db, data_dir, program_id: str, origin: str, from_seq: in
     a fresh device id, so nothing is lost; the other history then arrives by pull. Returns the
     new device id.
     """
-    rows = db.execute("select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
-                      " where program_id = ? and origin = ? and seq >= ? order by seq",
-                      [program_id, origin, from_seq]).fetchall()
-    ours = [changes._change_from_row(r) for r in rows]
     with transaction(db):
         new_id = rotate_device_id(db, data_dir) if origin == device_id(db) else device_id(db)
-        db.execute("delete from changes where program_id = ? and origin = ? and seq >= ?",
-                   [program_id, origin, from_seq])
-        if from_seq > 1:
-            db.execute("update vectors set seq = ? where program_id = ? and origin = ?",
-                       [from_seq - 1, program_id, origin])
-        else:
-            db.execute("delete from vectors where program_id = ? and origin = ?", [program_id, origin])
+        ours = changes.take_back(db, program_id, origin, from_seq)
         for change in ours:
             payload = {k: v for k, v in change["payload"].items() if k != "_base"}
             changes.write(db, program_id, change["entity"], change["id"], payload, op=change["op"])

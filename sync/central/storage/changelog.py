@@ -1,0 +1,213 @@
+"""The central server's change log: every device's changes per program, pushed whole or not at all,
+pulled in HLC order, and the server's own changes."""
+
+import json
+
+from sqlalchemy import and_, func, or_, select, update
+
+from kiosk.changes import ChangeError, validate
+from kiosk.clock import iso, now_utc
+from sync.central.storage.tables import changes, devices, dump as _dump, fields, vectors
+from sync.protocol import SyncError, same_change
+
+
+class ChangeLog:
+    """Pushes and pulls of changes (a part of Storage)."""
+
+    def vector(self, program_id: str, conn=None) -> dict[str, int]:
+        """The central replica's version vector for a program."""
+        query = select(vectors.c.origin, vectors.c.seq).where(vectors.c.program_id == program_id)
+        if conn is not None:
+            return dict(conn.execute(query).all())
+        with self.engine.connect() as own:
+            return dict(own.execute(query).all())
+
+    def programs(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(vectors.c.program_id).distinct())]
+
+    def push(self, program_id: str, batch: list[dict], pusher: str | None = None,
+             source: str | None = None, before_commit=None, offset: float | None = None,
+             nonce: str | None = None) -> dict[str, int]:
+        """Applies a batch whole, in one transaction with its vector advance; returns the new vector.
+
+        Changes already held are skipped if identical and refused ("origin_mismatch") if not; a
+        change past the next expected seq of its origin refuses the batch ("seq_gap"). With a
+        `nonce` (a signed request of `pusher`), the same transaction stores the nonce (a replay is
+        refused) and checks the device is neither revoked nor outside its programs; a refused
+        batch still leaves its nonce stored.
+        """
+        try:
+            self._check_changes(program_id, batch, pusher)
+            return self._retrying(lambda conn: self._apply(conn, program_id, batch, pusher, source, offset,
+                                                           before_commit, nonce))
+        except SyncError as exc:
+            if nonce is not None and exc.reason != "replayed" and not self.remember_nonce(pusher, nonce):
+                raise SyncError("replayed", "this request was already received") from None
+            raise
+
+    def _check_changes(self, program_id: str, batch: list[dict], pusher: str | None) -> None:
+        for change in batch:
+            try:
+                validate(change)
+            except ChangeError as exc:
+                raise SyncError(exc.reason, str(exc)) from None
+            if change["program_id"] != program_id:
+                raise SyncError("wrong_program", "a change of another program in this batch")
+            if change["origin"] == self.server_id and pusher is not None:
+                raise SyncError("origin_mismatch", "a device cannot send changes in the server's name")
+
+    def push_many(self, batches: list[tuple[str, list[dict]]], source: str) -> None:
+        """Applies several batches (a USB bundle) in one transaction: all or nothing."""
+        for program_id, batch in batches:
+            self._check_changes(program_id, batch, None)
+
+        def work(conn):
+            for program_id, batch in batches:
+                self._apply(conn, program_id, batch, None, source, None)
+        self._retrying(work)
+
+    def _apply(self, conn, program_id, batch, pusher, source, offset, before_commit=None,
+               nonce=None) -> dict[str, int]:
+        if nonce is not None:
+            self._take_nonce(conn, pusher, nonce)
+        if pusher:
+            self._check_device(conn, pusher, program_id)
+        by_origin: dict[str, list[dict]] = {}
+        for change in batch:
+            by_origin.setdefault(change["origin"], []).append(change)
+        have = dict(conn.execute(
+            select(vectors.c.origin, vectors.c.seq).where(vectors.c.program_id == program_id,
+                                                          vectors.c.origin.in_(list(by_origin)))
+            .with_for_update()).all())
+        fresh, held = [], []
+        for origin, group in by_origin.items():
+            group.sort(key=_seq)
+            new, old = _split_origin(origin, group, have.get(origin, 0))
+            fresh += new
+            held += old
+        self._check_held(conn, program_id, held)
+        if fresh:
+            self._store(conn, program_id, fresh, pusher, source, offset)
+        if pusher:
+            now = iso(now_utc())
+            conn.execute(update(devices).where(devices.c.id == pusher).values(
+                last_seen_at=now, last_sync_at=now, pushed=devices.c.pushed + len(batch),
+                **({"clock_offset_s": round(offset, 3)} if offset is not None else {})))
+        if before_commit:
+            before_commit()
+        return self.vector(program_id, conn)
+
+    def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
+        """Changes we already hold must match: nobody rewrites an origin's history.
+
+        One range query per origin loads the stored rows of the batch's (origin, seq) span.
+        """
+        if not held:
+            return
+        spans: dict[str, list[int]] = {}
+        for change in held:
+            span = spans.setdefault(change["origin"], [change["seq"], change["seq"]])
+            span[0], span[1] = min(span[0], change["seq"]), max(span[1], change["seq"])
+        stored = {}
+        for origin, (low, high) in spans.items():
+            rows = conn.execute(select(changes).where(
+                changes.c.program_id == program_id, changes.c.origin == origin,
+                changes.c.seq >= low, changes.c.seq <= high)).mappings()
+            stored.update({(r["origin"], r["seq"]): r for r in rows})
+        for change in held:
+            row = stored.get((change["origin"], change["seq"]))
+            if row is None or not _same_as_row(change, row):
+                raise SyncError("origin_mismatch",
+                                f"change {change['seq']} of {change['origin']} differs from the one already received")
+
+    def _store(self, conn, program_id, fresh, pusher, source, offset) -> None:
+        now = iso(now_utc())
+        sender = source or pusher
+        self._executemany(conn, "changes", changes.insert, [
+            {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
+             "entity_id": c["id"], "op": c["op"], "payload": _dump(c["payload"]), "hlc": c["hlc"],
+             "received_at": now, "received_from": sender} for c in fresh])
+        tops: dict[str, int] = {}
+        for c in fresh:
+            tops[c["origin"]] = max(tops.get(c["origin"], 0), c["seq"])
+
+        def vector_upsert():
+            stmt = self.insert(vectors)
+            return stmt.on_conflict_do_update(index_elements=["program_id", "origin"], set_={"seq": stmt.excluded.seq},
+                                              where=stmt.excluded.seq > vectors.c.seq)
+        self._executemany(conn, "vectors", vector_upsert,
+                          [{"program_id": program_id, "origin": o, "seq": s} for o, s in sorted(tops.items())])
+        own = self._origins_of(conn, pusher) if pusher else set()
+        self._materialize(conn, program_id, fresh, pusher or source, own, offset)
+
+    def pull(self, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:
+        """The changes a replica with vector `theirs` lacks, in HLC (causal) order; and whether more wait."""
+        mine = self.vector(program_id)
+        wanted = [(o, theirs.get(o, 0)) for o, s in mine.items() if s > theirs.get(o, 0)]
+        if not wanted:
+            return [], False
+        clause = or_(*[and_(changes.c.origin == o, changes.c.seq > s) for o, s in wanted])
+        query = (select(changes).where(changes.c.program_id == program_id, clause)
+                 .order_by(changes.c.hlc, changes.c.origin, changes.c.seq).limit(limit + 1))
+        with self.engine.connect() as conn:
+            rows = [_change_from_row(r) for r in conn.execute(query).mappings()]
+        return rows[:limit], len(rows) > limit
+
+    def originate(self, program_id: str, entity: str, entity_id: str, fields_: dict, op: str = "upsert") -> dict:
+        """Writes a change in the central server's own name (roster updates made centrally)."""
+        def work(conn):
+            seq = self.vector(program_id, conn).get(self.server_id, 0) + 1
+            latest = conn.execute(select(func.max(changes.c.hlc)).where(changes.c.program_id == program_id)).scalar()
+            with self._clock_lock:
+                if latest:
+                    self._clock.observe(latest)
+                stamp = self._clock.tick()
+            base = dict(conn.execute(select(fields.c.field, fields.c.hlc).where(
+                fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id,
+                fields.c.field.in_(list(fields_)))).all())
+            payload = {**fields_, "_base": base} if base and entity != "scans" else dict(fields_)
+            change = {"program_id": program_id, "origin": self.server_id, "seq": seq, "entity": entity,
+                      "id": entity_id, "op": op, "payload": payload, "hlc": stamp}
+            validate(change)
+            self._store(conn, program_id, [change], None, "central", None)
+            return change
+        return self._retrying(work)
+
+    def change_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(changes)).scalar_one()
+
+
+def _split_origin(origin: str, group: list[dict], have: int) -> tuple[list[dict], list[dict]]:
+    """One origin's changes of a batch cut into new ones (gap-free after `have`) and held ones."""
+    new, held, expected = [], [], have + 1
+    for change in group:
+        if change["seq"] <= have:
+            held.append(change)
+        elif change["seq"] == expected:
+            new.append(change)
+            expected += 1
+        elif change["seq"] < expected:
+            if not same_change(change, new[change["seq"] - have - 1]):
+                raise SyncError("origin_mismatch", f"two different changes {change['seq']} of {origin}")
+        else:
+            raise SyncError("seq_gap", f"change {change['seq']} from {origin} follows {expected - 1}")
+    return new, held
+
+
+def _seq(change: dict) -> int:
+    return change["seq"]
+
+
+def _same_as_row(change: dict, row) -> bool:
+    """A change equals the stored row: compared as canonical text first, parsed only if it differs."""
+    if (change["entity"], change["id"], change["op"], change["hlc"]) != (
+            row["entity"], row["entity_id"], row["op"], row["hlc"]):
+        return False
+    return _dump(change["payload"]) == row["payload"] or change["payload"] == json.loads(row["payload"])
+
+
+def _change_from_row(row) -> dict:
+    return {"program_id": row["program_id"], "origin": row["origin"], "seq": row["seq"], "entity": row["entity"],
+            "id": row["entity_id"], "op": row["op"], "payload": json.loads(row["payload"]), "hlc": row["hlc"]}
