@@ -8,19 +8,15 @@ program (partition) and numbered gap-free per (program, origin device).
 import json
 import threading
 
-from kiosk.errors import KioskError
 from kiosk.clock import HybridClock, iso, now_utc
 from kiosk.db import device_id, transaction
-from kiosk.schema import APPEND_ONLY, ENTITIES
+from kiosk.schema import APPEND_ONLY, REFERENCES
+from kiosk.validator import ChangeError, check_change, check_first_insert
 
 DERIVED_TABLES = ("attendance",)
 
 _clocks: dict[str, HybridClock] = {}
 _clocks_lock = threading.Lock()
-
-
-class ChangeError(KioskError):
-    """A change that cannot be applied."""
 
 
 def clock(db, device: str | None = None) -> HybridClock:
@@ -84,25 +80,9 @@ def vector(db, program_id: str) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
-def validate(change: dict) -> None:
-    """Checks a change's shape before it touches the database."""
-    if change.get("entity") not in ENTITIES:
-        raise ChangeError("unknown_entity", f"unknown entity {change.get('entity')!r}")
-    if change.get("op") not in ("upsert", "delete"):
-        raise ChangeError("bad_change", f"unknown op {change.get('op')!r}")
-    if change["op"] == "delete" and change["entity"] in APPEND_ONLY:
-        raise ChangeError("bad_change", f"{change['entity']} are events and are never deleted")
-    payload = change.get("payload")
-    if not isinstance(payload, dict):
-        raise ChangeError("bad_change", "payload must be an object")
-    unknown = set(payload) - set(ENTITIES[change["entity"]]) - {"_base"}
-    if unknown:
-        raise ChangeError("unknown_field", f"unknown fields {sorted(unknown)} for {change['entity']}")
-    for key in ("program_id", "origin", "id", "hlc"):
-        if not isinstance(change.get(key), str) or not change[key]:
-            raise ChangeError("bad_change", f"change needs a text {key}")
-    if not isinstance(change.get("seq"), int) or change["seq"] < 1:
-        raise ChangeError("bad_change", "seq must be a positive integer")
+def validate(change: dict, program_id: str | None = None) -> None:
+    """Checks a change before it touches the database: `kiosk.validator.check_change`."""
+    check_change(change, program_id)
 
 
 def apply_change(db, change: dict) -> bool:
@@ -117,8 +97,24 @@ def apply_change(db, change: dict) -> bool:
         return False
     if change["seq"] != have + 1:
         raise ChangeError("seq_gap", f"change {change['seq']} from {change['origin']} follows {have}")
+    _check_references(db, change)
     _log_and_apply(db, change, clock(db))
     return True
+
+
+def _check_references(db, change: dict) -> None:
+    """A received change may name only rows of its own program (a row held here of another
+    program is refused, whatever an authenticated device claims)."""
+    for field, table in REFERENCES.items():
+        value = change["payload"].get(field)
+        if isinstance(value, str):
+            _check_owner(db, table, value, change["program_id"])
+
+
+def _check_owner(db, table: str, row_id: str, program_id: str) -> None:
+    row = db.execute(f"select program_id from {table} where id = ?", [row_id]).fetchone()
+    if row and row[0] != program_id:
+        raise ChangeError("wrong_program", f"{table} {row_id} belongs to another program")
 
 
 def _log_and_apply(db, change: dict, hlc: HybridClock) -> None:
@@ -149,6 +145,7 @@ def materialize(db, change: dict) -> None:
                   [entity, entity_id]).fetchone():
         return
     if change["op"] == "delete":
+        _check_delete(db, change)
         db.execute(f"delete from {entity} where id = ?", [entity_id])
         db.execute("insert or replace into tombstones values (?, ?, ?)", [entity, entity_id, change["hlc"]])
         db.execute("delete from row_clocks where entity = ? and entity_id = ?", [entity, entity_id])
@@ -156,7 +153,17 @@ def materialize(db, change: dict) -> None:
     _merge(db, change)
 
 
+def _check_delete(db, change: dict) -> None:
+    """A delete may tombstone only a row of its own program, held here or not yet."""
+    _check_owner(db, change["entity"], change["id"], change["program_id"])
+    other = db.execute("select 1 from changes where entity = ? and entity_id = ? and program_id != ? limit 1",
+                       [change["entity"], change["id"], change["program_id"]]).fetchone()
+    if other:
+        raise ChangeError("wrong_program", f"{change['entity']} {change['id']} belongs to another program")
+
+
 def _append(db, change: dict) -> None:
+    check_first_insert(change)
     fields = change["payload"]
     columns = ["id", "program_id", *fields]
     inserted = db.execute(
@@ -164,6 +171,8 @@ def _append(db, change: dict) -> None:
         " on conflict do nothing",
         [change["id"], change["program_id"], *fields.values()],
     ).rowcount
+    if not inserted:
+        _check_owner(db, change["entity"], change["id"], change["program_id"])
     if inserted and change["entity"] == "scans":
         derive_attendance(db, {"id": change["id"], "program_id": change["program_id"], **fields})
 
@@ -199,6 +208,10 @@ def _merge(db, change: dict) -> None:
     base = payload.pop("_base", {})
     clocks = _row_clocks(db, entity, entity_id)
     current = _row(db, entity, entity_id)
+    if current and current["program_id"] != change["program_id"]:
+        raise ChangeError("wrong_program", f"{entity} {entity_id} belongs to another program")
+    if not current:
+        check_first_insert(change)
     winners = {}
     for field, value in payload.items():
         held_stamp, held_base = clocks.get(field, (None, None))

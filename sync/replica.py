@@ -19,9 +19,7 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
     try:
         with transaction(db):
             for change in batch:
-                if change.get("program_id") != program_id:
-                    raise SyncError("wrong_program", "a change of another program in this batch")
-                changes.validate(change)
+                changes.validate(change, program_id)
                 if change["seq"] <= changes.vector_seq(db, program_id, change["origin"]):
                     held = changes.stored_change(db, program_id, change["origin"], change["seq"])
                     if held is None or not same_change(change, held):

@@ -6,12 +6,12 @@ import time
 import uuid
 from contextlib import contextmanager, nullcontext
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kiosk.clock import HybridClock
-from sync.central.storage.tables import (NAMED_PARAM, attendance, fields, make_engine, meta, metadata, scans,
+from sync.central.storage.tables import (NAMED_PARAM, attendance, fields, make_engine, meta, metadata, owners, scans,
                                          transient)
 
 
@@ -24,7 +24,10 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
         self._rekey_read_tables()
+        fill_owners = "owners" not in inspect(self.engine).get_table_names()
         metadata.create_all(self.engine)
+        if fill_owners:
+            self._fill_owners()
         self.server_id = self._ensure_server_id()
         self._clock = HybridClock(self.server_id)
         self._clock_lock = threading.Lock()
@@ -47,6 +50,13 @@ class Database:
                 columns = ", ".join(c.name for c in table.columns)
                 conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {table.name}_old")
                 conn.exec_driver_sql(f"DROP TABLE {table.name}_old")
+
+    def _fill_owners(self) -> None:
+        """A database made before `owners` existed: every row id it holds, with its program."""
+        with self.write() as conn:
+            conn.execute(owners.insert().from_select(
+                ["entity_id", "program_id"],
+                select(fields.c.entity_id, func.min(fields.c.program_id)).group_by(fields.c.entity_id)))
 
     def close(self) -> None:
         self.engine.dispose()

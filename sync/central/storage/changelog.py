@@ -6,8 +6,10 @@ import json
 from sqlalchemy import and_, func, or_, select, update
 
 from kiosk.changes import ChangeError, validate
+from kiosk.schema import APPEND_ONLY, REFERENCES
+from kiosk.validator import check_first_insert
 from kiosk.clock import iso, now_utc
-from sync.central.storage.tables import changes, devices, dump as _dump, fields, vectors
+from sync.central.storage.tables import changes, devices, dump as _dump, fields, owners, vectors
 from sync.protocol import SyncError, same_change
 
 
@@ -49,11 +51,9 @@ class ChangeLog:
     def _check_changes(self, program_id: str, batch: list[dict], pusher: str | None) -> None:
         for change in batch:
             try:
-                validate(change)
+                validate(change, program_id)
             except ChangeError as exc:
                 raise SyncError(exc.reason, str(exc)) from None
-            if change["program_id"] != program_id:
-                raise SyncError("wrong_program", "a change of another program in this batch")
             if change["origin"] == self.server_id and pusher is not None:
                 raise SyncError("origin_mismatch", "a device cannot send changes in the server's name")
 
@@ -88,6 +88,7 @@ class ChangeLog:
             held += old
         self._check_held(conn, program_id, held)
         if fresh:
+            self._check_rows(conn, program_id, fresh)
             self._store(conn, program_id, fresh, pusher, source, offset)
         if pusher:
             now = iso(now_utc())
@@ -97,6 +98,32 @@ class ChangeLog:
         if before_commit:
             before_commit()
         return self.vector(program_id, conn)
+
+    def _check_rows(self, conn, program_id: str, fresh: list[dict]) -> None:
+        """New changes write and name only rows of their program, and a row's first insert is whole.
+
+        One keyed read of `owners` for the batch's row ids and the ids it names, one insert of
+        the rows it creates.
+        """
+        ids = {c["id"] for c in fresh if c["entity"] not in APPEND_ONLY}
+        named = {v for c in fresh for f in REFERENCES if isinstance(v := c["payload"].get(f), str)}
+        known = dict(conn.execute(select(owners.c.entity_id, owners.c.program_id)
+                                  .where(owners.c.entity_id.in_(sorted(ids | named)))).all())
+        stranger = next((i for i, p in known.items() if p != program_id), None)
+        if stranger:
+            raise SyncError("wrong_program", f"row {stranger} belongs to another program")
+        first: dict[str, dict] = {}  # a new row's earliest change (a batch is grouped by origin)
+        for change in fresh:
+            if change["entity"] in APPEND_ONLY:
+                _check_whole(change)
+            elif change["id"] not in known and (change["id"] not in first
+                                                 or change["hlc"] < first[change["id"]]["hlc"]):
+                first[change["id"]] = change
+        for change in first.values():
+            _check_whole(change)
+        created = [{"entity_id": i, "program_id": program_id} for i in sorted(first)]
+        self._executemany(conn, "owners", lambda: self.insert(owners).on_conflict_do_nothing(
+            index_elements=["entity_id"]), created)
 
     def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
         """Changes we already hold must match: nobody rewrites an origin's history.
@@ -177,6 +204,13 @@ class ChangeLog:
     def change_count(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(changes)).scalar_one()
+
+
+def _check_whole(change: dict) -> None:
+    try:
+        check_first_insert(change)
+    except ChangeError as exc:
+        raise SyncError(exc.reason, str(exc)) from None
 
 
 def _split_origin(origin: str, group: list[dict], have: int) -> tuple[list[dict], list[dict]]:

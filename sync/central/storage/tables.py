@@ -48,6 +48,12 @@ changes = Table(
     Column("received_at", String(32), nullable=False), Column("received_from", String(80)),
     Index("changes_hlc", "program_id", "hlc"),
 )
+# Which program each (non-event) row id belongs to, and that its first insert was whole: a device
+# of one program cannot write a row, or name one, of another.
+owners = Table(
+    "owners", metadata,
+    Column("entity_id", String(64), primary_key=True), Column("program_id", String(64), nullable=False),
+)
 vectors = Table(
     "vectors", metadata,
     Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
