@@ -9,13 +9,15 @@ import json
 import threading
 
 from kiosk.clock import HybridClock, iso, now_utc
-from kiosk.db import device_id, transaction
+from kiosk import keys
+from kiosk.db import device_id, origin_key, transaction
 from kiosk.schema import APPEND_ONLY, REFERENCES
 from kiosk.validator import ChangeError, check_change, check_first_insert
 
 DERIVED_TABLES = ("attendance",)
 
 _clocks: dict[str, HybridClock] = {}
+_signers: dict[str, keys.Signer] = {}
 _clocks_lock = threading.Lock()
 
 
@@ -38,23 +40,68 @@ def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: st
         origin = device_id(db)
         hlc = clock(db, origin)
         seq = vector_seq(db, program_id, origin) + 1
-        _observe_own_latest(db, hlc, program_id, origin, seq - 1)
+        previous = _observe_own_latest(db, hlc, program_id, origin, seq - 1)
         change = {
             "program_id": program_id, "origin": origin, "seq": seq,
             "entity": entity, "id": entity_id, "op": op, "hlc": hlc.tick(),
             "payload": _with_base(db, entity, entity_id, fields),
         }
         validate(change)
-        _log_and_apply(db, change, hlc)
+        chain = keys.next_chain(previous, change)
+        change["sig"] = _signer(db, origin).sign(chain)
+        _log_and_apply(db, change, hlc, chain)
     return change
 
 
-def _observe_own_latest(db, hlc: HybridClock, program_id: str, origin: str, seq: int) -> None:
-    """Another process (the CLI beside the server) may have written last: stay after its stamp."""
-    if seq:
-        row = db.execute("select hlc from changes where program_id = ? and origin = ? and seq = ?",
-                         [program_id, origin, seq]).fetchone()
-        hlc.observe(row[0])
+def _observe_own_latest(db, hlc: HybridClock, program_id: str, origin: str, seq: int) -> str | None:
+    """Another process (the CLI beside the server) may have written last: stay after its stamp.
+    Returns the chain value of our change `seq` (None before the first)."""
+    if not seq:
+        return None
+    row = db.execute("select hlc, chain from changes where program_id = ? and origin = ? and seq = ?",
+                     [program_id, origin, seq]).fetchone()
+    hlc.observe(row[0])
+    return row[1]
+
+
+def _signer(db, origin: str) -> keys.Signer:
+    """This database's signer for its origin; its public key is in `origin_keys` for relaying."""
+    signer = _signers.get(origin)
+    if signer is None:
+        private = origin_key(db, origin)
+        if private is None:
+            raise ChangeError("bad_signature", f"this database holds no key for its origin {origin}")
+        signer = _signers[origin] = keys.Signer(private)
+    db.execute("insert or ignore into origin_keys values (?, ?)", [origin, signer.public_key])
+    return signer
+
+
+def own_public_key(db) -> str:
+    """This database's current origin's public key (made with its device id)."""
+    with transaction(db):
+        return _signer(db, device_id(db)).public_key
+
+
+def remember_keys(db, offered) -> None:
+    """Keeps the public keys a batch brings; each must be the key its origin id is derived from."""
+    if offered is None:
+        return
+    if not isinstance(offered, dict):
+        raise ChangeError("bad_signature", "keys map origins to public keys")
+    for origin, public_key in offered.items():
+        if not keys.certifies(origin, public_key):
+            raise ChangeError("bad_signature", f"the key offered for {str(origin)[:64]} is not that origin's")
+        db.execute("insert or ignore into origin_keys values (?, ?)", [origin, public_key])
+
+
+def keys_for(db, origins) -> dict[str, str]:
+    """The public keys of the given origins, for a batch that relays their changes."""
+    wanted = sorted(set(origins))
+    if not wanted:
+        return {}
+    rows = db.execute(f"select origin, public_key from origin_keys where origin in ({', '.join('?' * len(wanted))})",
+                      wanted).fetchall()
+    return dict(rows)
 
 
 def _with_base(db, entity: str, entity_id: str, fields: dict) -> dict:
@@ -98,8 +145,25 @@ def apply_change(db, change: dict) -> bool:
     if change["seq"] != have + 1:
         raise ChangeError("seq_gap", f"change {change['seq']} from {change['origin']} follows {have}")
     _check_references(db, change)
-    _log_and_apply(db, change, clock(db))
+    chain = verify_signature(db, change, have)
+    _log_and_apply(db, change, clock(db), chain)
     return True
+
+
+def verify_signature(db, change: dict, have: int) -> str:
+    """The change's chain value if its origin signed it (after our change `have` of that origin);
+    raises ChangeError("bad_signature") otherwise. A relay cannot invent or alter a change."""
+    row = db.execute("select public_key from origin_keys where origin = ?", [change["origin"]]).fetchone()
+    if row is None:
+        raise ChangeError("bad_signature", f"no public key for origin {change['origin']}")
+    previous = None
+    if have:
+        previous = db.execute("select chain from changes where program_id = ? and origin = ? and seq = ?",
+                              [change["program_id"], change["origin"], have]).fetchone()[0]
+    chain = keys.next_chain(previous, change)
+    if not keys.verify(row[0], chain, change.get("sig")):
+        raise ChangeError("bad_signature", f"change {change['seq']} of {change['origin']} is not signed by its origin")
+    return chain
 
 
 def _check_references(db, change: dict) -> None:
@@ -117,14 +181,41 @@ def _check_owner(db, table: str, row_id: str, program_id: str) -> None:
         raise ChangeError("wrong_program", f"{table} {row_id} belongs to another program")
 
 
-def _log_and_apply(db, change: dict, hlc: HybridClock) -> None:
-    """Appends a validated, in-order change to the log, advances the vector, applies it."""
+def signed_by_origin(db, program_id: str, origin: str, run: list[dict]) -> bool:
+    """True if `run` (another replica's changes of `origin`, contiguous from some seq on) is
+    signed by that origin, continuing the history we hold before its first change.
+
+    A replica that claims to hold more of our own stream than we do must prove it this way
+    before we take ourselves for a restored backup and change our device id.
+    """
+    run = sorted(run, key=lambda c: c["seq"])
+    row = db.execute("select public_key from origin_keys where origin = ?", [origin]).fetchone()
+    if not run or row is None or [c["seq"] for c in run] != list(range(run[0]["seq"], run[0]["seq"] + len(run))):
+        return False
+    previous = None
+    if run[0]["seq"] > 1:
+        held = db.execute("select chain from changes where program_id = ? and origin = ? and seq = ?",
+                          [program_id, origin, run[0]["seq"] - 1]).fetchone()
+        if held is None:
+            return False
+        previous = held[0]
+    for change in run:
+        if change.get("origin") != origin or change.get("program_id") != program_id:
+            return False
+        previous = keys.next_chain(previous, change)
+        if not keys.verify(row[0], previous, change.get("sig")):
+            return False
+    return True
+
+
+def _log_and_apply(db, change: dict, hlc: HybridClock, chain: str) -> None:
+    """Appends a validated, signed, in-order change to the log, advances the vector, applies it."""
     db.execute(
-        "insert into changes (program_id, origin, seq, entity, entity_id, op, payload, hlc)"
-        " values (?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into changes (program_id, origin, seq, entity, entity_id, op, payload, hlc, chain, sig)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [change["program_id"], change["origin"], change["seq"], change["entity"], change["id"],
          change["op"], json.dumps(change["payload"], ensure_ascii=False, separators=(",", ":")),
-         change["hlc"]],
+         change["hlc"], chain, change["sig"]],
     )
     db.execute(
         "insert into vectors (program_id, origin, seq) values (?, ?, ?)"
@@ -276,20 +367,21 @@ def changes_since(db, program_id: str, theirs: dict[str, int], limit: int = 500)
     return [change_from_row(r) for r in rows]
 
 
-_COLUMNS = "program_id, origin, seq, entity, entity_id, op, payload, hlc"
+_COLUMNS = "program_id, origin, seq, entity, entity_id, op, payload, hlc, sig"
 
 
 def change_from_row(row) -> dict:
     """A change-log row (the columns of `_COLUMNS`, in order) as a change dict."""
-    program_id, origin, seq, entity, entity_id, op, payload, hlc = row
+    program_id, origin, seq, entity, entity_id, op, payload, hlc, sig = row
     return {"program_id": program_id, "origin": origin, "seq": seq, "entity": entity,
-            "id": entity_id, "op": op, "payload": json.loads(payload), "hlc": hlc}
+            "id": entity_id, "op": op, "payload": json.loads(payload), "hlc": hlc, "sig": sig}
 
 
 def rebuild(source, target) -> int:
     """Replays every change of `source` into an empty `target`; the domain tables must match."""
     count = 0
     with transaction(target):
+        remember_keys(target, dict(source.execute("select origin, public_key from origin_keys").fetchall()))
         for program_id, in source.execute("select distinct program_id from changes").fetchall():
             for change in changes_since(source, program_id, {}, limit=-1):
                 count += apply_change(target, change)

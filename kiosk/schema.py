@@ -222,3 +222,16 @@ def registration_tablets(db):
         create index participants_area on participants(program_id, district_code);
         """
     )
+
+
+@migrations(name="0004_signed_changes_i10")
+def signed_changes(db):
+    """Issue 10: each change carries its origin's chain value and signature; public keys of the
+    origins this replica has seen (each proven by its id, see kiosk.keys)."""
+    db.executescript(
+        """
+        alter table changes add column chain text;
+        alter table changes add column sig text;
+        create table origin_keys (origin text primary key, public_key text not null);
+        """
+    )

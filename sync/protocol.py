@@ -10,7 +10,7 @@ import json
 
 from kiosk.errors import KioskError
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: changes carry their origin's signature, batches the origins' public keys
 BATCH_CHANGES = 500
 BATCH_BYTES = 1024 * 1024          # uncompressed JSON of one batch, roughly
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # compressed or not, refused before it is read
@@ -66,7 +66,7 @@ def check_protocol(body: dict) -> None:
     """Refuses a request from a newer (or missing) protocol version."""
     version = body.get("protocol")
     if version != PROTOCOL:
-        raise SyncError("protocol_version", f"protocol {version!r} is not supported (this side speaks {PROTOCOL})")
+        raise SyncError("protocol_version", f"protocol {version!r} is not supported (this side speaks {PROTOCOL}): update this kiosk")
 
 
 def check_batch(body: dict) -> tuple[str, list[dict]]:
@@ -86,6 +86,17 @@ def check_batch(body: dict) -> tuple[str, list[dict]]:
 
 
 PULL_LIMIT = 2000
+
+
+def check_keys(body: dict) -> dict[str, str] | None:
+    """The origins' public keys a batch brings (origin -> hex), checked for shape only."""
+    found = body.get("keys")
+    if found is None:
+        return None
+    if not isinstance(found, dict) or len(found) > 5 * BATCH_CHANGES or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) == 64 for k, v in found.items()):
+        raise SyncError("bad_request", "keys map origin ids to 64-digit hex public keys")
+    return found
 
 
 def check_pull(body: dict) -> tuple[str, dict[str, int], int]:

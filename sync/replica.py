@@ -9,8 +9,11 @@ from kiosk.db import device_id, rotate_device_id, transaction
 from sync.protocol import SyncError, same_change
 
 
-def apply_batch(db, program_id: str, batch: list[dict]) -> int:
+def apply_batch(db, program_id: str, batch: list[dict], keys: dict | None = None) -> int:
     """Applies a batch whole in one transaction (with its vector advance); returns how many were new.
+
+    `keys` are the public keys of the batch's origins (each proven by its origin id); every new
+    change must be signed by its origin ("bad_signature" otherwise).
 
     A change we already hold must be identical ("origin_mismatch" otherwise); a gap refuses the
     whole batch ("seq_gap"). Nothing is applied unless everything is.
@@ -18,6 +21,7 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
     applied = 0
     try:
         with transaction(db):
+            changes.remember_keys(db, keys)
             for change in batch:
                 changes.validate(change, program_id)
                 if change["seq"] <= changes.vector_seq(db, program_id, change["origin"]):
@@ -30,6 +34,15 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
     except ChangeError as exc:
         raise SyncError(exc.reason, str(exc)) from None
     return applied
+
+
+def remember_keys(db, keys: dict | None) -> None:
+    """Keeps the origins' public keys another replica sent (each proven by its origin id)."""
+    try:
+        with transaction(db):
+            changes.remember_keys(db, keys)
+    except ChangeError as exc:
+        raise SyncError(exc.reason, str(exc)) from None
 
 
 def first_divergence(db, program_id: str, origin: str, theirs: list[dict]) -> int | None:

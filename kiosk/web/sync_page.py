@@ -53,11 +53,14 @@ def enrol_here():
         flash(_("Give the central server's address (http://… or https://…) and the one-time code."), "error")
         return _back()
     try:
-        enrol(_data_dir(), url, code)
+        answer = enrol(_data_dir(), url, code)
     except SyncError as exc:
         flash(_("Enrolment failed: %(error)s", error=user_message(exc)), "error")
     else:
         flash(_("This kiosk is enrolled. It syncs every minute while it runs."), "ok")
+        if answer.get("plain_http"):
+            flash(_("Warning: this address is plain http, so the device secret and personal data cross the "
+                    "network readable. Ask for the central server's https:// address."), "error")
     return _back()
 
 

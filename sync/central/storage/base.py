@@ -3,15 +3,15 @@ lost race, the meta table, and one compiled INSERT path for many rows."""
 
 import threading
 import time
-import uuid
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from kiosk import keys
 from kiosk.clock import HybridClock
-from sync.central.storage.tables import (NAMED_PARAM, attendance, fields, make_engine, meta, metadata, owners, scans,
+from sync.central.storage.tables import (NAMED_PARAM, attendance, fields, make_engine, meta, metadata, origin_keys, owners, scans,
                                          transient)
 
 
@@ -26,6 +26,7 @@ class Database:
         self._rekey_read_tables()
         fill_owners = "owners" not in inspect(self.engine).get_table_names()
         metadata.create_all(self.engine)
+        self._add_missing_columns()
         if fill_owners:
             self._fill_owners()
         self.server_id = self._ensure_server_id()
@@ -50,6 +51,17 @@ class Database:
                 columns = ", ".join(c.name for c in table.columns)
                 conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {table.name}_old")
                 conn.exec_driver_sql(f"DROP TABLE {table.name}_old")
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to tables after a database was made (nullable, so ADD COLUMN suffices)."""
+        found = inspect(self.engine)
+        with self.write() as conn:
+            for table in metadata.sorted_tables:
+                have = {c["name"] for c in found.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
     def _fill_owners(self) -> None:
         """A database made before `owners` existed: every row id it holds, with its program."""
@@ -76,10 +88,22 @@ class Database:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def _ensure_server_id(self) -> str:
+        """The server's origin id, derived from its signing key (a server made before keys gets a
+        new id: its old changes stay under the old one)."""
         with self.write() as conn:
-            conn.execute(self.insert(meta).values(key="server_id", value=str(uuid.uuid4()))
-                         .on_conflict_do_nothing(index_elements=["key"]))
-            return conn.execute(select(meta.c.value).where(meta.c.key == "server_id")).scalar_one()
+            found = dict(conn.execute(select(meta.c.key, meta.c.value)
+                                      .where(meta.c.key.in_(["server_id", "server_key"]))).all())
+            if found.get("server_key") and keys.origin_of(keys.public_hex(found["server_key"])) == found.get("server_id"):
+                self.signer = keys.Signer(found["server_key"])
+                return found["server_id"]
+            server_id, private = keys.new_origin()
+            for key, value in (("server_id", server_id), ("server_key", private)):
+                conn.execute(self.insert(meta).values(key=key, value=value)
+                             .on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+            self.signer = keys.Signer(private)
+            conn.execute(self.insert(origin_keys).values(origin=server_id, public_key=self.signer.public_key)
+                         .on_conflict_do_nothing(index_elements=["origin"]))
+            return server_id
 
     def _retrying(self, work, attempts: int = 5):
         """Runs `work(conn)` in a transaction, again on a lost race (new origin, deadlock, busy)."""

@@ -5,11 +5,12 @@ import json
 
 from sqlalchemy import and_, func, or_, select, update
 
+from kiosk import keys
 from kiosk.changes import ChangeError, validate
 from kiosk.schema import APPEND_ONLY, REFERENCES
 from kiosk.validator import check_first_insert
 from kiosk.clock import iso, now_utc
-from sync.central.storage.tables import changes, devices, dump as _dump, fields, owners, vectors
+from sync.central.storage.tables import changes, devices, dump as _dump, fields, origin_keys, owners, vectors
 from sync.protocol import SyncError, same_change
 
 
@@ -30,19 +31,19 @@ class ChangeLog:
 
     def push(self, program_id: str, batch: list[dict], pusher: str | None = None,
              source: str | None = None, before_commit=None, offset: float | None = None,
-             nonce: str | None = None) -> dict[str, int]:
+             nonce: str | None = None, keys: dict | None = None) -> dict[str, int]:
         """Applies a batch whole, in one transaction with its vector advance; returns the new vector.
 
         Changes already held are skipped if identical and refused ("origin_mismatch") if not; a
         change past the next expected seq of its origin refuses the batch ("seq_gap"). With a
         `nonce` (a signed request of `pusher`), the same transaction stores the nonce (a replay is
         refused) and checks the device is neither revoked nor outside its programs; a refused
-        batch still leaves its nonce stored.
+        batch still leaves its nonce stored. `keys` are the public keys of the batch's origins.
         """
         try:
             self._check_changes(program_id, batch, pusher)
             return self._retrying(lambda conn: self._apply(conn, program_id, batch, pusher, source, offset,
-                                                           before_commit, nonce))
+                                                           before_commit, nonce, keys))
         except SyncError as exc:
             if nonce is not None and exc.reason != "replayed" and not self.remember_nonce(pusher, nonce):
                 raise SyncError("replayed", "this request was already received") from None
@@ -57,18 +58,18 @@ class ChangeLog:
             if change["origin"] == self.server_id and pusher is not None:
                 raise SyncError("origin_mismatch", "a device cannot send changes in the server's name")
 
-    def push_many(self, batches: list[tuple[str, list[dict]]], source: str) -> None:
+    def push_many(self, batches: list[tuple[str, list[dict]]], source: str, keys: dict | None = None) -> None:
         """Applies several batches (a USB bundle) in one transaction: all or nothing."""
         for program_id, batch in batches:
             self._check_changes(program_id, batch, None)
 
         def work(conn):
             for program_id, batch in batches:
-                self._apply(conn, program_id, batch, None, source, None)
+                self._apply(conn, program_id, batch, None, source, None, keys=keys)
         self._retrying(work)
 
     def _apply(self, conn, program_id, batch, pusher, source, offset, before_commit=None,
-               nonce=None) -> dict[str, int]:
+               nonce=None, keys=None) -> dict[str, int]:
         if nonce is not None:
             self._take_nonce(conn, pusher, nonce)
         if pusher:
@@ -76,20 +77,23 @@ class ChangeLog:
         by_origin: dict[str, list[dict]] = {}
         for change in batch:
             by_origin.setdefault(change["origin"], []).append(change)
-        have = dict(conn.execute(
-            select(vectors.c.origin, vectors.c.seq).where(vectors.c.program_id == program_id,
-                                                          vectors.c.origin.in_(list(by_origin)))
-            .with_for_update()).all())
-        fresh, held = [], []
+        have = {r[0]: (r[1], r[2]) for r in conn.execute(
+            select(vectors.c.origin, vectors.c.seq, vectors.c.chain).where(
+                vectors.c.program_id == program_id, vectors.c.origin.in_(list(by_origin)))
+            .with_for_update())}
+        fresh, held, runs = [], [], {}
         for origin, group in by_origin.items():
             group.sort(key=_seq)
-            new, old = _split_origin(origin, group, have.get(origin, 0))
+            new, old = _split_origin(origin, group, have.get(origin, (0, None))[0])
             fresh += new
             held += old
+            if new:
+                runs[origin] = new
         self._check_held(conn, program_id, held)
         if fresh:
+            heads = self._check_signatures(conn, runs, have, keys, pusher)
             self._check_rows(conn, program_id, fresh)
-            self._store(conn, program_id, fresh, pusher, source, offset)
+            self._store(conn, program_id, fresh, pusher, source, offset, heads)
         if pusher:
             now = iso(now_utc())
             conn.execute(update(devices).where(devices.c.id == pusher).values(
@@ -98,6 +102,51 @@ class ChangeLog:
         if before_commit:
             before_commit()
         return self.vector(program_id, conn)
+
+    def _check_signatures(self, conn, runs: dict[str, list[dict]], have: dict, offered, pusher) -> dict[str, str]:
+        """Every new run of an origin is signed by that origin; returns each origin's new chain head.
+
+        The chain makes one signature vouch for every change before it, so the pusher's own
+        origins are checked at the end of each run only (one Ed25519 check per origin and batch);
+        relayed origins have every signature checked, so no relay can hand on a history with a
+        bad signature inside that would stop the kiosks that check each one.
+        """
+        known = self._origin_keys(conn, list(runs), offered)
+        own = self._origins_of(conn, pusher) if pusher else set()
+        heads = {}
+        for origin, run in runs.items():
+            public_key = known.get(origin)
+            if public_key is None:
+                raise SyncError("bad_signature", f"no public key for origin {origin}")
+            chain = have.get(origin, (0, None))[1]
+            for i, change in enumerate(run):
+                chain = keys.next_chain(chain, change)
+                if (i == len(run) - 1 or origin not in own) and not keys.verify(public_key, chain, change.get("sig")):
+                    raise SyncError("bad_signature", f"change {change['seq']} of {origin} is not signed by its origin")
+            heads[origin] = chain
+        return heads
+
+    def _origin_keys(self, conn, origins: list[str], offered) -> dict[str, str]:
+        """The public keys of `origins`: those held, and those offered (each proven by its origin id)."""
+        known = dict(conn.execute(select(origin_keys.c.origin, origin_keys.c.public_key)
+                                  .where(origin_keys.c.origin.in_(origins))).all())
+        new = []
+        for origin in origins:
+            offer = (offered or {}).get(origin)
+            if origin not in known and offer is not None:
+                if not keys.certifies(origin, offer):
+                    raise SyncError("bad_signature", f"the key offered for {origin} is not that origin's")
+                known[origin] = offer
+                new.append({"origin": origin, "public_key": offer})
+        self._executemany(conn, "origin_keys", lambda: self.insert(origin_keys).on_conflict_do_nothing(
+            index_elements=["origin"]), new)
+        return known
+
+    def keys_for(self, origins) -> dict[str, str]:
+        """The public keys of the given origins, for a pull or a bundle that carries their changes."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(origin_keys.c.origin, origin_keys.c.public_key)
+                                     .where(origin_keys.c.origin.in_(sorted(set(origins))))).all())
 
     def _check_rows(self, conn, program_id: str, fresh: list[dict]) -> None:
         """New changes write and name only rows of their program, and a row's first insert is whole.
@@ -148,23 +197,25 @@ class ChangeLog:
                 raise SyncError("origin_mismatch",
                                 f"change {change['seq']} of {change['origin']} differs from the one already received")
 
-    def _store(self, conn, program_id, fresh, pusher, source, offset) -> None:
+    def _store(self, conn, program_id, fresh, pusher, source, offset, heads: dict[str, str]) -> None:
         now = iso(now_utc())
         sender = source or pusher
         self._executemany(conn, "changes", changes.insert, [
             {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
              "entity_id": c["id"], "op": c["op"], "payload": _dump(c["payload"]), "hlc": c["hlc"],
-             "received_at": now, "received_from": sender} for c in fresh])
+             "received_at": now, "received_from": sender, "sig": c["sig"]} for c in fresh])
         tops: dict[str, int] = {}
         for c in fresh:
             tops[c["origin"]] = max(tops.get(c["origin"], 0), c["seq"])
 
         def vector_upsert():
             stmt = self.insert(vectors)
-            return stmt.on_conflict_do_update(index_elements=["program_id", "origin"], set_={"seq": stmt.excluded.seq},
+            return stmt.on_conflict_do_update(index_elements=["program_id", "origin"],
+                                              set_={"seq": stmt.excluded.seq, "chain": stmt.excluded.chain},
                                               where=stmt.excluded.seq > vectors.c.seq)
         self._executemany(conn, "vectors", vector_upsert,
-                          [{"program_id": program_id, "origin": o, "seq": s} for o, s in sorted(tops.items())])
+                          [{"program_id": program_id, "origin": o, "seq": s, "chain": heads[o]}
+                           for o, s in sorted(tops.items())])
         own = self._origins_of(conn, pusher) if pusher else set()
         self._materialize(conn, program_id, fresh, pusher or source, own, offset)
 
@@ -184,7 +235,9 @@ class ChangeLog:
     def originate(self, program_id: str, entity: str, entity_id: str, fields_: dict, op: str = "upsert") -> dict:
         """Writes a change in the central server's own name (roster updates made centrally)."""
         def work(conn):
-            seq = self.vector(program_id, conn).get(self.server_id, 0) + 1
+            head = conn.execute(select(vectors.c.seq, vectors.c.chain).where(
+                vectors.c.program_id == program_id, vectors.c.origin == self.server_id).with_for_update()).first()
+            seq, previous = (head[0] + 1, head[1]) if head else (1, None)
             latest = conn.execute(select(func.max(changes.c.hlc)).where(changes.c.program_id == program_id)).scalar()
             with self._clock_lock:
                 if latest:
@@ -197,7 +250,9 @@ class ChangeLog:
             change = {"program_id": program_id, "origin": self.server_id, "seq": seq, "entity": entity,
                       "id": entity_id, "op": op, "payload": payload, "hlc": stamp}
             validate(change)
-            self._store(conn, program_id, [change], None, "central", None)
+            chain = keys.next_chain(previous, change)
+            change["sig"] = self.signer.sign(chain)
+            self._store(conn, program_id, [change], None, "central", None, {self.server_id: chain})
             return change
         return self._retrying(work)
 
@@ -244,4 +299,5 @@ def _same_as_row(change: dict, row) -> bool:
 
 def _change_from_row(row) -> dict:
     return {"program_id": row["program_id"], "origin": row["origin"], "seq": row["seq"], "entity": row["entity"],
-            "id": row["entity_id"], "op": row["op"], "payload": json.loads(row["payload"]), "hlc": row["hlc"]}
+            "id": row["entity_id"], "op": row["op"], "payload": json.loads(row["payload"]), "hlc": row["hlc"],
+            "sig": row["sig"]}

@@ -2,13 +2,16 @@
 
 import json
 import time
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 
+from kiosk import keys
 from kiosk.clock import iso, now_utc
 from sync import auth
-from sync.central.storage.tables import NONCE_DAYS, device_origins, devices, dump as _dump, enrol_codes, nonces, scans
+from sync.central.storage.tables import (NONCE_DAYS, device_origins, devices, dump as _dump, enrol_codes, nonces,
+                                         origin_keys, scans)
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
 
@@ -16,40 +19,60 @@ class Devices:
     """Enrolled devices and what they may do (a part of Storage)."""
 
     def create_enrol_code(self, name: str | None = None, programs: list[str] | None = None,
-                          hours: float = 24) -> str:
-        """A one-time enrolment code, valid for `hours`; optionally limited to some programs."""
+                          hours: float = 24, device_id: str | None = None) -> str:
+        """A one-time enrolment code, valid for `hours`; optionally limited to some programs.
+
+        With `device_id`, the code re-enrols that existing device (a reinstalled laptop keeps its
+        place); a code without one always makes a new device. A revoked device is never re-enrolled.
+        """
         code, now = auth.new_code(), now_utc()
         with self.write() as conn:
+            if device_id is not None:
+                row = conn.execute(select(devices.c.revoked_at).where(devices.c.id == device_id)).first()
+                if row is None:
+                    raise SyncError("unenrolled", f"device {device_id} is not enrolled here")
+                if row[0]:
+                    raise SyncError("revoked_device", f"device {device_id} has been revoked")
             conn.execute(enrol_codes.insert().values(
                 code_hash=auth.hash_code(code), name=name, programs=_dump(programs) if programs else None,
-                created_at=iso(now), expires_at=iso(now + timedelta(hours=hours))))
+                created_at=iso(now), expires_at=iso(now + timedelta(hours=hours)), device_id=device_id))
         return code
 
-    def enrol(self, code: str, device_id: str, name: str | None = None) -> dict:
-        """Exchanges a one-time code for a device secret; raises SyncError("bad_code")."""
-        if not isinstance(device_id, str) or not 8 <= len(device_id) <= 64:
-            raise SyncError("bad_request", "enrolment needs a device id")
-        if device_id == self.server_id:
-            raise SyncError("origin_mismatch", "a device cannot take the server's id")
+    def enrol(self, code: str, name: str | None = None, origin: str | None = None,
+              public_key: str | None = None) -> dict:
+        """Exchanges a one-time code for a device id (chosen here) and its secret; raises
+        SyncError("bad_code"). `origin` and its `public_key` are the kiosk's own change stream."""
+        if origin is not None and not keys.certifies(origin, public_key):
+            raise SyncError("bad_signature", "the enrolling kiosk's key is not its origin's")
 
         def work(conn):
             now = iso(now_utc())
-            row = conn.execute(select(enrol_codes).where(enrol_codes.c.code_hash == auth.hash_code(code))
+            row = conn.execute(select(enrol_codes).where(enrol_codes.c.code_hash == auth.hash_code(code or ""))
                                .with_for_update()).mappings().first()
             if row is None or row["used_at"] or row["expires_at"] < now:
                 raise SyncError("bad_code", "this enrolment code is unknown, used or expired")
+            device_id = row["device_id"] or str(uuid.uuid4())
+            if row["device_id"] and conn.execute(select(devices.c.revoked_at)
+                                                 .where(devices.c.id == device_id)).scalar():
+                raise SyncError("revoked_device", f"device {device_id} has been revoked")
             conn.execute(update(enrol_codes).where(enrol_codes.c.code_hash == row["code_hash"])
                          .values(used_at=now, used_by=device_id))
             secret = auth.new_secret()
-            values = dict(name=name or row["name"], secret=secret, programs=row["programs"],
-                          enrolled_at=now, revoked_at=None)
+            values = dict(name=(name if isinstance(name, str) else None) or row["name"], secret=secret,
+                          programs=row["programs"], enrolled_at=now)
             conn.execute(self.insert(devices).values(id=device_id, pushed=0, pulled=0, **values)
                          .on_conflict_do_update(index_elements=["id"], set_=values))
-            conn.execute(self.insert(device_origins).values(origin=device_id, device_id=device_id)
-                         .on_conflict_do_nothing(index_elements=["origin"]))
+            if origin is not None:
+                self._bind_origin(conn, origin, public_key, device_id)
             return {"device_id": device_id, "secret": secret, "server_id": self.server_id,
                     "programs": json.loads(row["programs"]) if row["programs"] else None}
         return self._retrying(work)
+
+    def _bind_origin(self, conn, origin: str, public_key: str, device_id: str) -> None:
+        conn.execute(self.insert(origin_keys).values(origin=origin, public_key=public_key)
+                     .on_conflict_do_nothing(index_elements=["origin"]))
+        conn.execute(self.insert(device_origins).values(origin=origin, device_id=device_id)
+                     .on_conflict_do_nothing(index_elements=["origin"]))
 
     def revoke(self, device_id: str) -> bool:
         """Revokes a device: its signed requests are refused from now on."""

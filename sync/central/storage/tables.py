@@ -33,6 +33,7 @@ enrol_codes = Table(
     Column("code_hash", String(64), primary_key=True), Column("name", Text), Column("programs", Text),
     Column("created_at", String(32), nullable=False), Column("expires_at", String(32), nullable=False),
     Column("used_at", String(32)), Column("used_by", String(64)),
+    Column("device_id", String(64)),  # a code made to re-enrol this existing device
 )
 nonces = Table(
     "nonces", metadata,
@@ -46,6 +47,7 @@ changes = Table(
     Column("entity", String(32), nullable=False), Column("entity_id", String(64), nullable=False),
     Column("op", String(8), nullable=False), Column("payload", Text, nullable=False), Column("hlc", HLC, nullable=False),
     Column("received_at", String(32), nullable=False), Column("received_from", String(80)),
+    Column("sig", String(128)),
     Index("changes_hlc", "program_id", "hlc"),
 )
 # Which program each (non-event) row id belongs to, and that its first insert was whole: a device
@@ -57,7 +59,12 @@ owners = Table(
 vectors = Table(
     "vectors", metadata,
     Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
-    Column("seq", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False), Column("chain", String(64)),
+)
+# The public key of every origin seen (each proven by its id, see kiosk.keys), for relaying.
+origin_keys = Table(
+    "origin_keys", metadata,
+    Column("origin", String(64), primary_key=True), Column("public_key", String(64), nullable=False),
 )
 # The read tables are keyed by program first, so the key serves the per-program reads and no
 # second index has to be kept up to date on every push.

@@ -1,0 +1,102 @@
+"""Keys by purpose, and the signatures that make each origin's changes its own.
+
+* **Origin keys** (Ed25519): every origin (a device id, the central server's id) is derived from
+  its public key - the id is the first 128 bits of SHA-256(public key), formatted as a UUID - so an
+  id proves its key without a registry or a trust anchor, over the network, a peer or a USB stick.
+  Each change extends its origin's hash chain (`chain_i = SHA-256(chain_{i-1} ‖ canonical change_i)`
+  per program) and carries the origin's signature of that chain value: a relay can forward changes
+  but cannot invent, alter, drop from the middle or reorder them, and one verified signature at the
+  end of a run vouches for every change before it. The private key stays in the database of its
+  device (`meta`), never in the change log or a bundle.
+* **Badge codes** use the program's key (`kiosk.codes`), **national-ID hashes** a key of this
+  computer kept outside the data folder (`kiosk.thai`), and **bundles** are signed with the origin
+  key of the replica that wrote them (`sync.bundle`).
+"""
+
+import hashlib
+import json
+import uuid
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+GENESIS = "0" * 64
+SIGNED_FIELDS = ("program_id", "origin", "seq", "entity", "id", "op", "payload", "hlc")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def new_origin() -> tuple[str, str]:
+    """A fresh origin: (its id, its private key as hex)."""
+    private = Ed25519PrivateKey.generate()
+    return origin_of(public_hex(private)), private.private_bytes_raw().hex()
+
+
+def public_hex(private) -> str:
+    """The public key (hex) of a private key (an Ed25519PrivateKey or its hex)."""
+    if isinstance(private, str):
+        private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private))
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def origin_of(public_key_hex: str) -> str:
+    """The origin id a public key stands for."""
+    digest = hashlib.sha256(bytes.fromhex(public_key_hex)).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def certifies(origin: str, public_key_hex) -> bool:
+    """True if `public_key_hex` is the key of `origin` (the id is derived from it)."""
+    try:
+        return isinstance(public_key_hex, str) and len(public_key_hex) == 64 and origin_of(public_key_hex) == origin
+    except ValueError:
+        return False
+
+
+def canonical(change: dict) -> bytes:
+    """The bytes of a change that its signature covers (sorted keys, compact, UTF-8)."""
+    return _ENCODER.encode({k: change[k] for k in SIGNED_FIELDS}).encode()
+
+
+def next_chain(previous: str | None, change: dict) -> str:
+    """The origin's chain value after `change`, from the value after the change before it."""
+    return hashlib.sha256(bytes.fromhex(previous or GENESIS) + canonical(change)).hexdigest()
+
+
+class Signer:
+    """Signs chain values with one origin's private key (the key is parsed once)."""
+
+    def __init__(self, private_hex: str):
+        self._key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private_hex))
+        self.public_key = public_hex(self._key)
+        self.origin = origin_of(self.public_key)
+
+    def sign(self, chain: str) -> str:
+        return self._key.sign(bytes.fromhex(chain)).hex()
+
+    def sign_bytes(self, data: bytes) -> str:
+        """A signature (hex) of arbitrary bytes: a bundle's manifest."""
+        return self._key.sign(data).hex()
+
+
+_verifiers: dict[str, Ed25519PublicKey] = {}
+
+
+def verify(public_key_hex: str, chain: str, signature) -> bool:
+    """True if `signature` (hex) is the key's signature of the chain value."""
+    try:
+        key = _verifiers.get(public_key_hex)
+        if key is None:
+            key = _verifiers[public_key_hex] = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        key.verify(bytes.fromhex(signature), bytes.fromhex(chain))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def verify_bytes(public_key_hex: str, data: bytes, signature) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(bytes.fromhex(signature), data)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
