@@ -33,13 +33,14 @@ ENTITIES: dict[str, tuple[str, ...]] = {
 APPEND_ONLY = frozenset({"scans"})
 
 # What a synced value may be: (kind, limit). Kinds: "text" (up to `limit` characters), "int"
-# (0 to `limit`), "ref" (a row id), "date" (YYYY-MM-DD), "time" (HH:MM), "stamp" (ISO 8601 UTC),
+# (0 to `limit`), "real" (a finite number, 0 to `limit`), "ref" (a row id), "date" (YYYY-MM-DD), "time" (HH:MM), "stamp" (ISO 8601 UTC),
 # "code" (lower_snake), "badge" (A-Z 2-7 0-9), "hex" (exactly `limit` hex digits), "json" (text).
 # A field not named here is text of up to 200 characters; every field may also be null, except
 # the REQUIRED ones of a row's first insert.
 FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
     "programs": {"title": ("text", 500), "organizer": ("text", 300), "fiscal_year": ("int", 9999),
-                 "signing_key": ("hex", 64), "certificate_rule": ("json", 2000), "created_at": ("stamp", 0)},
+                 "signing_key": ("hex", 64), "certificate_rule": ("json", 2000), "created_at": ("stamp", 0),
+                 "allowance_rate": ("real", 10_000_000)},
     "sites": {"kind": ("code", 40), "address": ("text", 500)},
     "cohorts": {"number": ("int", 100_000), "title": ("text", 300), "site_id": ("ref", 0),
                 "starts_on": ("date", 0), "ends_on": ("date", 0)},
@@ -55,14 +56,16 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
                "revoked_at": ("stamp", 0)},
     "scans": {"participant_id": ("ref", 0), "session_id": ("ref", 0), "code": ("text", 200),
               "result": ("code", 40), "direction": ("code", 8), "device_id": ("ref", 0), "operator": ("text", 80),
-              "at": ("stamp", 0), "nonce": ("text", 64)},
+              "at": ("stamp", 0), "nonce": ("text", 64), "via": ("code", 8)},
+    "progress_entries": {"cohort_id": ("ref", 0), "period": ("text", 40), "problems": ("text", 5000),
+                         "obstacles": ("text", 5000), "written_by": ("text", 80), "written_at": ("stamp", 0)},
 }
 DEFAULT_RULE = ("text", 200)
 # Fields a row needs when it is first inserted (its table's NOT NULL columns without a default).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "programs": ("title",), "sites": ("name",), "cohorts": ("number",), "sessions": ("cohort_id", "day"),
     "targets": ("expected",), "participants": ("first_name", "last_name"),
-    "badges": ("participant_id", "code"), "scans": ("result", "device_id", "at"),
+    "badges": ("participant_id", "code"), "scans": ("result", "device_id", "at"), "progress_entries": ("period",),
 }
 # Reference fields: the row they name must belong to the same program.
 REFERENCES = {"cohort_id": "cohorts", "site_id": "sites", "session_id": "sessions", "participant_id": "participants"}

@@ -106,6 +106,8 @@ def _check_base(base, allowed) -> None:
 def _fits(value, kind: str, limit: int) -> bool:
     if kind == "int":
         return type(value) is int and 0 <= value <= limit
+    if kind == "real":
+        return type(value) in (int, float) and 0 <= value <= limit  # NaN and infinity fail the bounds
     if not isinstance(value, str):
         return False
     if kind == "text":
