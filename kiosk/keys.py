@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 GENESIS = "0" * 64
-SIGNED_FIELDS = ("program_id", "origin", "seq", "entity", "id", "op", "payload", "hlc")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -53,14 +52,24 @@ def certifies(origin: str, public_key_hex) -> bool:
         return False
 
 
-def canonical(change: dict) -> bytes:
-    """The bytes of a change that its signature covers (sorted keys, compact, UTF-8)."""
-    return _ENCODER.encode({k: change[k] for k in SIGNED_FIELDS}).encode()
+def payload_text(payload: dict) -> str:
+    """A payload as canonical JSON text (sorted keys, compact, UTF-8 kept): what is signed, and
+    what the central server stores."""
+    return _ENCODER.encode(payload)
 
 
-def next_chain(previous: str | None, change: dict) -> str:
+def canonical(change: dict, payload: str | None = None) -> bytes:
+    """The bytes of a change that its signature covers: its fields, unit-separated, with the
+    payload as canonical JSON (`payload` if the caller has it already)."""
+    if payload is None:
+        payload = payload_text(change["payload"])
+    return "\x1f".join((change["program_id"], change["origin"], str(change["seq"]), change["entity"], change["id"],
+                        change["op"], change["hlc"], payload)).encode()
+
+
+def next_chain(previous: str | None, change: dict, payload: str | None = None) -> str:
     """The origin's chain value after `change`, from the value after the change before it."""
-    return hashlib.sha256(bytes.fromhex(previous or GENESIS) + canonical(change)).hexdigest()
+    return hashlib.sha256(bytes.fromhex(previous or GENESIS) + canonical(change, payload)).hexdigest()
 
 
 class Signer:

@@ -120,7 +120,8 @@ class ChangeLog:
                 raise SyncError("bad_signature", f"no public key for origin {origin}")
             chain = have.get(origin, (0, None))[1]
             for i, change in enumerate(run):
-                chain = keys.next_chain(chain, change)
+                text = change["_text"] = _dump(change["payload"])  # stored as is by _store
+                chain = keys.next_chain(chain, change, text)
                 if (i == len(run) - 1 or origin not in own) and not keys.verify(public_key, chain, change.get("sig")):
                     raise SyncError("bad_signature", f"change {change['seq']} of {origin} is not signed by its origin")
             heads[origin] = chain
@@ -202,8 +203,8 @@ class ChangeLog:
         sender = source or pusher
         self._executemany(conn, "changes", changes.insert, [
             {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
-             "entity_id": c["id"], "op": c["op"], "payload": _dump(c["payload"]), "hlc": c["hlc"],
-             "received_at": now, "received_from": sender, "sig": c["sig"]} for c in fresh])
+             "entity_id": c["id"], "op": c["op"], "payload": c.get("_text") or _dump(c["payload"]),
+             "hlc": c["hlc"], "received_at": now, "received_from": sender, "sig": c["sig"]} for c in fresh])
         tops: dict[str, int] = {}
         for c in fresh:
             tops[c["origin"]] = max(tops.get(c["origin"], 0), c["seq"])
