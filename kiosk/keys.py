@@ -15,7 +15,12 @@
 
 import hashlib
 import json
+import os
+import secrets
+import sys
+import threading
 import uuid
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -109,3 +114,48 @@ def verify_bytes(public_key_hex: str, data: bytes, signature) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+# --- the national-ID hashing key ------------------------------------------------------------------
+
+ID_KEY_FILE = "id-hash.key"
+_id_key: dict[str, bytes] = {}
+_id_key_lock = threading.Lock()
+
+
+def secrets_dir() -> Path:
+    """Where this computer keeps secrets that must not travel with a copied data folder:
+    `KIOSK_SECRETS`, else the per-user configuration folder (not the data folder)."""
+    explicit = os.environ.get("KIOSK_SECRETS")
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "attendance-kiosk" / "secrets"
+
+
+def id_hash_key() -> bytes:
+    """The key national IDs are hashed with on this computer, made on first use (0600 in a 0700
+    folder outside the data folder). It never goes into the change log, a bundle or kiosk.db, so
+    a hash cannot be tested against candidate IDs by whoever holds a bundle, a synced database
+    or a copied data folder."""
+    folder = secrets_dir()
+    with _id_key_lock:
+        found = _id_key.get(str(folder))
+        if found is None:
+            found = _id_key[str(folder)] = _load_or_make(folder / ID_KEY_FILE)
+        return found
+
+
+def _load_or_make(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return bytes.fromhex(path.read_text().strip())
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())

@@ -275,3 +275,52 @@ def test_a_bundle_carries_no_program_key_or_secret(world, tmp_path):
     text = gzip.decompress(path.read_bytes()).decode()
     held = [r[0] for r in kiosk.db.execute("select value from meta where key like 'origin_key:%'")]
     assert held and not any(private in text for private in held)
+
+
+# --- national IDs (finding 3) ---------------------------------------------------------------------
+
+def _valid_id(first12: str) -> str:
+    total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
+    return first12 + str((11 - total % 11) % 10)
+
+
+def test_national_ids_cannot_be_matched_from_a_bundle_and_a_copied_data_folder(tmp_path):
+    """The attacker holds a USB bundle and a copy of the data folder, and a list of candidate IDs
+    (here: every ID with the shown last four digits in a block, the real one included); nothing
+    they hold lets them tell which candidate is the person's."""
+    import gzip
+    import hashlib
+    import hmac
+    import shutil
+    from sync import bundle
+    from kiosk.people import register_participant
+    from kiosk import events
+    door = Kiosk(tmp_path / "door")
+    program = door.create_program()
+    real = _valid_id("110370012345")
+    person = register_participant(door.db, events.cohort_by_id(door.db, program["cohort_id"]),
+                                  {"first_name": "สมชาย", "last_name": "ใจดี", "national_id": real}, issue_badge=False)
+    path = tmp_path / "stick.jsonl.gz"
+    bundle.export_kiosk(door.db, path)
+    door.db.execute("pragma wal_checkpoint(full)")
+    copied = tmp_path / "copied"
+    shutil.copytree(door.data_dir, copied)
+    held = gzip.decompress(path.read_bytes()) + b"".join(f.read_bytes() for f in copied.rglob("*") if f.is_file())
+    assert real.encode() not in held and person["nid_hash"].encode() in held  # the hash is there, the ID is not
+    candidates = [_valid_id(f"11037001{n:04d}") for n in range(2000)]
+    candidates = [c for c in candidates if c[-4:] == real[-4:]] + [real]
+    # every 32-byte or hex-64 secret the attacker can find in what they hold, tried as the key
+    import re
+    found_keys = {bytes.fromhex(h.decode()) for h in re.findall(rb"[0-9a-f]{64}", held)}
+    for key in found_keys:
+        for candidate in candidates:
+            assert hmac.new(key, candidate.encode(), hashlib.sha256).hexdigest() != person["nid_hash"]
+    assert hashlib.sha256(real.encode()).hexdigest() != person["nid_hash"]
+    door.close()
+
+
+def test_the_same_id_on_this_kiosk_hashes_the_same(tmp_path):
+    """What the key costs: a repeated ID is found on the kiosk that took both (not across kiosks)."""
+    from kiosk.thai import national_id_fields
+    nid = _valid_id("310370012345")
+    assert national_id_fields(nid) == national_id_fields(nid[:1] + "-" + nid[1:])
