@@ -20,9 +20,11 @@ from kiosk import changes, keys
 from kiosk.clock import iso, now_utc
 from kiosk.db import device_id, origin_key, transaction
 from sync import replica
-from sync.protocol import PROTOCOL, SyncError, dumps, split_batches
+from sync.protocol import BATCH_BYTES, PROTOCOL, SyncError, dumps, split_batches
 
 KIND = "attendance-kiosk-bundle"
+MAX_LINE_BYTES = 4 * BATCH_BYTES       # one batch line (about 1 MB of JSON) with room to spare
+MAX_INFLATED_BYTES = 128 * 1024 * 1024  # a whole bundle, inflated
 
 
 def _unsigned(manifest: dict) -> bytes:
@@ -66,17 +68,13 @@ def read_bundle(path, holds, trust_new: bool = False) -> tuple[dict, list[dict]]
     when it is applied). `holds(program_id)` says whether this side serves a program; another is
     refused ("wrong_program") unless `trust_new` (a first import onto an empty kiosk).
     """
-    head, content = _read_lines(Path(path))
-    manifest = _parse_manifest(head)
-    if not keys.certifies(manifest.get("origin"), manifest.get("public_key")) or not keys.verify_bytes(
-            manifest["public_key"], _unsigned(manifest), manifest.get("sig")):
-        raise SyncError("bundle_tampered", "the bundle is not signed by the replica it names as its writer")
-    count = content.count(b"\n")
-    if count < manifest["lines"] or not content.endswith(b"\n") and content:
+    manifest, lines, digest, whole = _read_lines(Path(path), _signed_manifest)
+    count = len(lines) if whole else len(lines) - 1
+    if count < manifest["lines"] or not whole:
         raise SyncError("bundle_truncated", f"the bundle holds {count} of {manifest['lines']} batches: it was cut short")
-    if hashlib.sha256(content).hexdigest() != manifest["sha256"] or count != manifest["lines"]:
+    if digest != manifest["sha256"] or count != manifest["lines"]:
         raise SyncError("bundle_tampered", "the bundle's content does not match its manifest")
-    batches = [_batch(line) for line in content.splitlines()]
+    batches = [_batch(line) for line in lines]
     for program_id in manifest["programs"]:
         if not holds(program_id) and not trust_new:
             raise SyncError("wrong_program", f"this side does not serve program {program_id}: import it with "
@@ -86,32 +84,63 @@ def read_bundle(path, holds, trust_new: bool = False) -> tuple[dict, list[dict]]
     return manifest, batches
 
 
+def _signed_manifest(head: bytes) -> dict:
+    manifest = _parse_manifest(head)
+    if not keys.certifies(manifest.get("origin"), manifest.get("public_key")) or not keys.verify_bytes(
+            manifest["public_key"], _unsigned(manifest), manifest.get("sig")):
+        raise SyncError("bundle_tampered", "the bundle is not signed by the replica it names as its writer")
+    return manifest
+
+
 def _batch(line: bytes) -> dict:
     try:
         batch = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SyncError("bundle_tampered", "a batch line is not JSON") from None
     if not isinstance(batch, dict) or not isinstance(batch.get("changes"), list):
         raise SyncError("bundle_tampered", "a batch line is not a batch")
     return batch
 
 
-def _read_lines(path: Path) -> tuple[bytes, bytes]:
+def _read_lines(path: Path, check_head) -> tuple[dict, list[bytes], str, bool]:
+    """The manifest (`check_head(line)`, before anything else is read), the batch lines, their
+    sha256, and whether the last line was whole.
+
+    Streamed and bounded: a line longer than MAX_LINE_BYTES or a bundle inflating past
+    MAX_INFLATED_BYTES is refused as soon as it is seen (a small gzip bomb never fills memory).
+    """
+    digest, lines, total, whole = hashlib.sha256(), [], 0, True
     try:
         with gzip.open(path, "rb") as stream:
-            data = stream.read()
+            head = stream.readline(MAX_LINE_BYTES + 1)
+            if len(head) > MAX_LINE_BYTES:
+                raise SyncError("payload_too_large", "the bundle's manifest is larger than any manifest")
+            manifest = check_head(head.rstrip(b"\n"))
+            while True:
+                line = stream.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    break
+                if len(line) > MAX_LINE_BYTES:
+                    raise SyncError("payload_too_large", "a line of the bundle is larger than any batch")
+                total += len(line)
+                if len(lines) >= manifest["lines"]:
+                    raise SyncError("bundle_tampered", "the bundle holds more batches than its manifest says")
+                if total > MAX_INFLATED_BYTES:
+                    raise SyncError("payload_too_large", "the bundle inflates past the limit")
+                digest.update(line)
+                whole = line.endswith(b"\n")
+                lines.append(line.rstrip(b"\n"))
     except EOFError:
         raise SyncError("bundle_truncated", "the bundle file was cut short") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise SyncError("bundle_tampered", f"the bundle file is damaged: {exc}") from None
-    head, _, content = data.partition(b"\n")
-    return head, content
+    return manifest, lines, digest.hexdigest(), whole
 
 
 def _parse_manifest(head: bytes) -> dict:
     try:
         manifest = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SyncError("bundle_tampered", "the bundle has no readable manifest") from None
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise SyncError("bundle_tampered", "this file is not a sync bundle")

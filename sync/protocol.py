@@ -15,6 +15,7 @@ BATCH_CHANGES = 500
 BATCH_BYTES = 1024 * 1024          # uncompressed JSON of one batch, roughly
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # compressed or not, refused before it is read
 MAX_INFLATED_BYTES = 64 * 1024 * 1024  # a gzip bomb stops here
+MAX_ENROL_BYTES = 16 * 1024  # enrolment is unauthenticated: a code, an origin, a key, a name
 SKEW_FLAG_SECONDS = 600
 
 class SyncError(KioskError):
@@ -36,25 +37,28 @@ def encode_body(obj, compress: bool = True) -> tuple[bytes, dict]:
     return raw, headers
 
 
-def decode_body(raw: bytes, encoding: str | None) -> dict:
-    """Reads a request body into an object; raises SyncError("bad_json") for anything else."""
+def decode_body(raw: bytes, encoding: str | None, limit: int = MAX_INFLATED_BYTES) -> dict:
+    """Reads a request body (inflated to at most `limit` bytes) into an object; raises
+    SyncError("bad_json") for anything else, deep nesting included."""
+    if len(raw) > limit:
+        raise SyncError("payload_too_large", "body exceeds the limit")
     if encoding == "gzip":
-        raw = _inflate(raw)
+        raw = _inflate(raw, limit)
     elif encoding not in (None, "", "identity"):
         raise SyncError("bad_request", f"unsupported Content-Encoding {encoding!r}")
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SyncError("bad_json", f"body is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise SyncError("bad_json", f"body is not JSON: {exc.__class__.__name__}") from None
     if not isinstance(obj, dict):
         raise SyncError("bad_json", "body must be a JSON object")
     return obj
 
 
-def _inflate(raw: bytes) -> bytes:
+def _inflate(raw: bytes, limit: int) -> bytes:
     decompressor = gzip.zlib.decompressobj(16 + gzip.zlib.MAX_WBITS)
     try:
-        out = decompressor.decompress(raw, MAX_INFLATED_BYTES)
+        out = decompressor.decompress(raw, limit)
     except gzip.zlib.error as exc:
         raise SyncError("bad_json", f"body is not valid gzip: {exc}") from None
     if decompressor.unconsumed_tail:

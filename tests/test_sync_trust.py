@@ -324,3 +324,52 @@ def test_the_same_id_on_this_kiosk_hashes_the_same(tmp_path):
     from kiosk.thai import national_id_fields
     nid = _valid_id("310370012345")
     assert national_id_fields(nid) == national_id_fields(nid[:1] + "-" + nid[1:])
+
+
+# --- bounded inflation, no traceback (finding 7) ------------------------------------------------------
+
+@pytest.mark.parametrize("shape", ["one-endless-line", "many-lines"])
+def test_a_bundle_that_inflates_without_end_is_refused_in_bounded_memory(tmp_path, shape):
+    import gzip
+    import tracemalloc
+    from sync import bundle
+    from sync.protocol import PROTOCOL, dumps
+    path, writer = tmp_path / "bomb.jsonl.gz", Stranger()
+    manifest = {"kind": bundle.KIND, "protocol": PROTOCOL, "origin": writer.origin, "programs": {},
+                "public_key": writer.signer.public_key, "lines": 1, "sha256": "0" * 64}
+    manifest["sig"] = writer.signer.sign_bytes(dumps(manifest))  # a genuine writer's signature
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(dumps(manifest) + b"\n")
+        chunk = b"0" * (1 << 20) if shape == "one-endless-line" else (b"0" * 1023 + b"\n") * 1024
+        for _ in range(300):  # 300 MB inflated, a few hundred kB on the stick
+            out.write(chunk)
+    assert path.stat().st_size < 2 * 1024 * 1024
+    fresh = Kiosk(tmp_path / "fresh")
+    tracemalloc.start()
+    with pytest.raises(SyncError) as refused:
+        bundle.import_kiosk(fresh.db, path, trust_new=True)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert refused.value.reason == ("payload_too_large" if shape == "one-endless-line" else "bundle_tampered")
+    assert peak < 32 * 1024 * 1024
+    fresh.close()
+
+
+def test_deeply_nested_json_is_a_bad_request_not_a_traceback():
+    from sync.protocol import decode_body
+    with pytest.raises(SyncError) as refused:
+        decode_body(b"[" * 200_000 + b"]" * 200_000, None)
+    assert refused.value.reason == "bad_json"
+
+
+def test_the_unauthenticated_enrol_endpoint_inflates_only_a_little(tmp_path):
+    import gzip
+    from sync.central import create_app
+    app = create_app({"CENTRAL_DATA": str(tmp_path / "central"), "TESTING": True})
+    big = gzip.compress(b'{"protocol": 2, "code": "' + b"A" * (1 << 20) + b'"}')
+    response = app.test_client().post("/api/sync/enrol", data=big,
+                                      headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert (response.status_code, response.json["reason"]) == (413, "payload_too_large")
+    nested = app.test_client().post("/api/sync/enrol", data=b"[" * 5000 + b"]" * 5000,
+                                    headers={"Content-Type": "application/json"})
+    assert nested.status_code in (400, 413) and nested.json["ok"] is False
