@@ -77,8 +77,7 @@ def read_bundle(path, holds, trust_new: bool = False) -> tuple[dict, list[dict]]
     batches = [_batch(line) for line in lines]
     for program_id in manifest["programs"]:
         if not holds(program_id) and not trust_new:
-            raise SyncError("wrong_program", f"this side does not serve program {program_id}: import it with "
-                            "--trust-new (or tick “a program new to this kiosk”) if it should")
+            raise SyncError("wrong_program", f"this side does not hold program {program_id} yet")
     if any(b.get("program_id") not in manifest["programs"] for b in batches):
         raise SyncError("bundle_tampered", "a batch of a program not in the manifest")
     return manifest, batches
