@@ -56,7 +56,7 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
                "revoked_at": ("stamp", 0)},
     "scans": {"participant_id": ("ref", 0), "session_id": ("ref", 0), "code": ("text", 200),
               "result": ("code", 40), "direction": ("code", 8), "device_id": ("ref", 0), "operator": ("text", 80),
-              "at": ("stamp", 0), "nonce": ("text", 64), "via": ("code", 8)},
+              "at": ("stamp", 0), "nonce": ("text", 200), "via": ("code", 8)},
     "progress_entries": {"cohort_id": ("ref", 0), "period": ("text", 40), "problems": ("text", 5000),
                          "obstacles": ("text", 5000), "written_by": ("text", 80), "written_at": ("stamp", 0)},
 }
