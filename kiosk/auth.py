@@ -18,7 +18,7 @@ from kiosk.paths import write_atomically
 
 ROLES = ("coordinator", "staff")
 SETUP_FILE = "setup_code"
-_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,40}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,40}$")
 
 
 class AuthError(KioskError):
@@ -31,12 +31,9 @@ def _token_hash(token: str) -> str:
 
 def add_user(db, username: str, role: str, password: str, display_name: str = "") -> str:
     """A new account; the password is stored as a salted scrypt hash."""
-    if not _USERNAME.match(username or ""):
-        raise AuthError("bad_username", "user name: 2–40 letters, digits, . _ -")
+    check_account(username, password)
     if role not in ROLES:
         raise AuthError("bad_role", "role is coordinator or staff")
-    if len(password or "") < 8:
-        raise AuthError("weak_password", "password needs at least 8 characters")
     if get_user(db, username):
         raise AuthError("duplicate_user", f"user {username} already exists")
     user_id = new_id()
@@ -46,6 +43,19 @@ def add_user(db, username: str, role: str, password: str, display_name: str = ""
             "password_hash": generate_password_hash(password), "token_hash": None, "created_at": iso(now_utc()),
         })
     return user_id
+
+
+def check_account(username: str, password: str) -> None:
+    """The account rules shared by kiosks and the central server: a user name and a long password."""
+    if not USERNAME.match(username or ""):
+        raise AuthError("bad_username", "user name: 2–40 letters, digits, . _ -")
+    check_password(password)
+
+
+def check_password(password: str) -> None:
+    """A password needs at least 8 characters."""
+    if len(password or "") < 8:
+        raise AuthError("weak_password", "password needs at least 8 characters")
 
 
 def get_user(db, username: str) -> dict | None:

@@ -9,7 +9,7 @@ from kiosk import auth, events
 from kiosk.clikit import Group, fail
 from kiosk.db import open_data_dir
 from kiosk.paths import data_dir
-from sync import cli as sync_cli
+import sync
 
 
 class Context:
@@ -398,7 +398,7 @@ def doctor(ctx):
         raise SystemExit(1)
 
 
-sync_cli.register(cli)
+sync.register(cli)
 from kiosk import cli_documents  # noqa: E402,F401  (its commands join the group on import)
 
 

@@ -7,12 +7,11 @@ import os
 import queue
 import sqlite3
 import threading
-import uuid
 from pathlib import Path
 
 import sqlite_utils
 
-from kiosk import schema
+from kiosk import keys, schema
 from kiosk.ops import disk
 
 DB_NAME = "kiosk.db"
@@ -200,9 +199,15 @@ def ensure_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
     row = db.execute("select value from meta where key = 'device_id'").fetchone()
     stored = row[0] if row else None
     on_disk = marker.read_text().strip() if marker.exists() else None
-    if stored and stored == on_disk:
+    if stored and stored == on_disk and origin_key(db, stored):
         return stored
     return rotate_device_id(db, data_dir)
+
+
+def origin_key(db: sqlite_utils.Database, origin: str) -> str | None:
+    """The private signing key (hex) of one of this database's origins, or None."""
+    row = db.execute("select value from meta where key = ?", ["origin_key:" + origin]).fetchone()
+    return row[0] if row else None
 
 
 def rotate_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
@@ -211,9 +216,10 @@ def rotate_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
     Also used by sync when a peer has seen more of our own stream than we hold: we are a
     restored backup, and must not reuse sequence numbers the world already has.
     """
-    chosen = str(uuid.uuid4())
+    chosen, private = keys.new_origin()  # the id is derived from its signing key (kiosk.keys)
     with transaction(db):
         db.execute("insert or replace into meta (key, value) values ('device_id', ?)", [chosen])
+        db.execute("insert into meta (key, value) values (?, ?)", ["origin_key:" + chosen, private])
     marker = Path(data_dir) / DEVICE_FILE
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(chosen)

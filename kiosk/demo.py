@@ -76,7 +76,6 @@ def create_demo(db, data_dir, today: date | None = None, progress=None) -> dict:
 
 def _create_program(db, today: date, progress) -> str:
     program_id = events.create_program(db, TITLE, ORGANIZER, 2565)
-    key = events.get_program(db, program_id)["signing_key"]
     site = events.add_site(db, program_id, VENUE)
     events.add_site(db, program_id, "สำนักงานเขตดินแดง (ประชุมทางไกล)", kind="remote")
     cohort_ids = [events.add_cohort(db, program_id, n, today + timedelta(days=7 * (n - 1)), 2, site)
@@ -90,7 +89,7 @@ def _create_program(db, today: date, progress) -> str:
     first = {"id": cohort_ids[0], "program_id": program_id}
     with transaction(db):
         for done, raw in enumerate(people, 1):
-            fields = participant_fields(raw, key)
+            fields = participant_fields(raw)
             register_participant(db, first, ValidFields({**fields, "source_key": source_key(fields)}))
             if progress:
                 progress(done, len(people))

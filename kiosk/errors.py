@@ -149,7 +149,12 @@ _register(
 )
 _register(422, unknown_entity=N_("A change names an unknown kind of record."),
           unknown_field=N_("A change names an unknown field."),
-          bad_change=N_("A change is malformed."))
+          bad_change=N_("A change is malformed."),
+          bad_field=N_("A change carries a value of the wrong kind or length."),
+          missing_field=N_("A change creates a record without its required fields."),
+          bad_clock=N_("A change carries a malformed clock stamp, or one of another device."),
+          clock_ahead=N_("A change is stamped far in the future: check the date and time of the computer that made it."),
+          bad_signature=N_("A change is not signed by the device it claims to come from."))
 _register(409, seq_gap=N_("Changes arrived out of order; the sync will resend them."),
           origin_mismatch=N_("A change claims another device's history."))
 _register(403, wrong_program=N_("This belongs to another program."),

@@ -35,7 +35,7 @@ class ValidFields(dict):
     """Participant fields that passed `participant_fields`: registering them needs no second check."""
 
 
-def participant_fields(data: dict, program_key: str) -> ValidFields:
+def participant_fields(data: dict) -> ValidFields:
     """Validated, normalised participant fields from raw input (a form, a roster row)."""
     title = normalize_title(plain_text(data.get("title"), "title"))
     first = plain_text(data.get("first_name"), "first_name", NAME_MAX)
@@ -57,7 +57,7 @@ def participant_fields(data: dict, program_key: str) -> ValidFields:
         "province_code": area.province_code, "district_code": area.district_code,
         "subdistrict_code": area.subdistrict_code, "community": texts["community"],
         "phone": normalize_phone(data.get("phone")),
-        **national_id_fields(data.get("national_id"), program_key),
+        **national_id_fields(data.get("national_id")),
     })
 
 
@@ -73,7 +73,7 @@ def register_participant(db, cohort: dict, fields: dict, *, issue_badge: bool = 
     """
     program_id = cohort["program_id"]
     if not isinstance(fields, ValidFields):
-        fields = participant_fields(fields, _program_key(db, program_id))
+        fields = participant_fields(fields)
     with transaction(db):
         participant_id = add_participant(db, program_id, cohort["id"], fields, via, at=at, status=status)
         person = {**fields, "id": participant_id, "program_id": program_id, "cohort_id": cohort["id"]}
@@ -81,13 +81,6 @@ def register_participant(db, cohort: dict, fields: dict, *, issue_badge: bool = 
     log.info("registration", extra={"act": "registration", "participant_id": participant_id, "via": via,
                                     "badge": issue_badge})
     return person
-
-
-def _program_key(db, program_id: str) -> str:
-    row = db.execute("select signing_key from programs where id = ?", [program_id]).fetchone()
-    if row is None:
-        raise PeopleError("unknown_program", f"no program {program_id}")
-    return row[0]
 
 
 def add_participant(db, program_id: str, cohort_id: str | None, fields: dict, via: str, *,
@@ -109,12 +102,12 @@ def update_participant(db, participant: dict, fields: dict) -> list[str]:
     return sorted(changed)
 
 
-def edit_participant(db, participant: dict, data: dict, program_key: str) -> list[str]:
+def edit_participant(db, participant: dict, data: dict) -> list[str]:
     """Validates an edit form like a roster row and writes only what changed; returns the fields.
 
     A national ID left empty keeps the stored one: it is never shown, so it cannot be retyped.
     """
-    fields = participant_fields(data, program_key)
+    fields = participant_fields(data)
     if not clean_text(data.get("national_id")):
         fields.pop("nid_hash"), fields.pop("nid_last4")
     return update_participant(db, participant, fields)

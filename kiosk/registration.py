@@ -167,7 +167,7 @@ _NAMES = ("first_name", "last_name")
 _TEXTS = ("title", "position", "organization")
 
 
-def form_fields(data: dict, program_key: str) -> ValidFields:
+def form_fields(data: dict) -> ValidFields:
     """The participant fields of a registration form, every field checked.
 
     `data` holds the texts, `role`, the area as geothai codes (`province`, `district`,
@@ -186,13 +186,13 @@ def form_fields(data: dict, program_key: str) -> ValidFields:
     texts.update({n: check(n, lambda n=n: plain_text(data.get(n), n)) for n in _TEXTS})
     area = check("province", lambda: _area(data))
     check("phone", lambda: _phone(data.get("phone")))
-    check("national_id", lambda: national_id_fields(_text(data.get("national_id"))[:40], program_key))
+    check("national_id", lambda: national_id_fields(_text(data.get("national_id"))[:40]))
     check("role", lambda: _role(data.get("role")))
     check("pdpa", lambda: _accepted(data.get("pdpa")))
     fields = None
     if not errors:
         fields = check("first_name", lambda: participant_fields(
-            {**data, **texts, "province": "", "district": "", "subdistrict": ""}, program_key))
+            {**data, **texts, "province": "", "district": "", "subdistrict": ""}))
     if errors:
         raise RegistrationError("invalid_form", "some fields need attention", errors=errors)
     fields.update(province_code=area.province_code, district_code=area.district_code,
@@ -323,7 +323,7 @@ def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, co
     cohort = cohort_by_id(db, tablet["cohort_id"])
     program = get_program(db, cohort["program_id"])
     moment = iso(bounded_time(made_at, _day(cohort)) if made_at else now_utc())
-    fields = form_fields(data, program["signing_key"])
+    fields = form_fields(data)
     with GroupCommitter.write_lock(db), transaction(db):
         earlier = _replay(db, tablet, key)
         if earlier:

@@ -187,12 +187,12 @@ def source_key(fields: dict) -> str:
     return "name:" + f"{fields['first_name']} {fields['last_name']}".lower()
 
 
-def validate_rows(parsed, program_key: str) -> tuple[list[tuple[int, dict]], list[RowProblem]]:
+def validate_rows(parsed) -> tuple[list[tuple[int, dict]], list[RowProblem]]:
     """Validated fields per row, and a problem for each bad or duplicate row."""
     good, problems, seen = [], [], {}
     for number, raw in parsed:
         try:
-            fields = participant_fields(raw, program_key)
+            fields = participant_fields(raw)
         except PeopleError as exc:
             problems.append(RowProblem(number, exc.reason, str(exc)))
             continue
@@ -212,7 +212,7 @@ def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = 
     People of the file already in another cohort of the program move to this one; `result.moves`
     names them. With `allow_moves=False` such a file imports nothing until asked again with it.
     """
-    good, problems = validate_rows(parse_rows(read_table(data, filename)), program["signing_key"])
+    good, problems = validate_rows(parse_rows(read_table(data, filename)))
     result = ImportResult(problems=problems)
     existing = {p["source_key"]: p for p in db.query(
         "select * from participants where program_id = ? and source_key is not null", [program["id"]])}

@@ -32,6 +32,44 @@ ENTITIES: dict[str, tuple[str, ...]] = {
 # Entities that are only ever appended: no per-field clocks, a repeated id is a no-op.
 APPEND_ONLY = frozenset({"scans"})
 
+# What a synced value may be: (kind, limit). Kinds: "text" (up to `limit` characters), "int"
+# (0 to `limit`), "real" (a finite number, 0 to `limit`), "ref" (a row id), "date" (YYYY-MM-DD), "time" (HH:MM), "stamp" (ISO 8601 UTC),
+# "code" (lower_snake), "badge" (A-Z 2-7 0-9), "hex" (exactly `limit` hex digits), "json" (text).
+# A field not named here is text of up to 200 characters; every field may also be null, except
+# the REQUIRED ones of a row's first insert.
+FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
+    "programs": {"title": ("text", 500), "organizer": ("text", 300), "fiscal_year": ("int", 9999),
+                 "signing_key": ("hex", 64), "certificate_rule": ("json", 2000), "created_at": ("stamp", 0),
+                 "allowance_rate": ("real", 10_000_000)},
+    "sites": {"kind": ("code", 40), "address": ("text", 500)},
+    "cohorts": {"number": ("int", 100_000), "title": ("text", 300), "site_id": ("ref", 0),
+                "starts_on": ("date", 0), "ends_on": ("date", 0)},
+    "sessions": {"cohort_id": ("ref", 0), "day": ("date", 0), "slot": ("code", 20), "opens_at": ("time", 0),
+                 "closes_at": ("time", 0), "site_id": ("ref", 0), "title": ("text", 300)},
+    "targets": {"cohort_id": ("ref", 0), "role": ("code", 40), "expected": ("int", 10_000_000),
+                "area_name": ("text", 300)},
+    "participants": {"cohort_id": ("ref", 0), "role": ("code", 40), "organization": ("text", 300),
+                     "community": ("text", 300), "phone": ("text", 20), "nid_hash": ("hex", 64),
+                     "nid_last4": ("text", 4), "status": ("code", 20), "source_key": ("text", 300),
+                     "registered_via": ("code", 40), "created_at": ("stamp", 0)},
+    "badges": {"participant_id": ("ref", 0), "code": ("badge", 64), "issued_at": ("stamp", 0),
+               "revoked_at": ("stamp", 0)},
+    "scans": {"participant_id": ("ref", 0), "session_id": ("ref", 0), "code": ("text", 200),
+              "result": ("code", 40), "direction": ("code", 8), "device_id": ("ref", 0), "operator": ("text", 80),
+              "at": ("stamp", 0), "nonce": ("text", 200), "via": ("code", 8)},
+    "progress_entries": {"cohort_id": ("ref", 0), "period": ("text", 40), "problems": ("text", 5000),
+                         "obstacles": ("text", 5000), "written_by": ("text", 80), "written_at": ("stamp", 0)},
+}
+DEFAULT_RULE = ("text", 200)
+# Fields a row needs when it is first inserted (its table's NOT NULL columns without a default).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "programs": ("title",), "sites": ("name",), "cohorts": ("number",), "sessions": ("cohort_id", "day"),
+    "targets": ("expected",), "participants": ("first_name", "last_name"),
+    "badges": ("participant_id", "code"), "scans": ("result", "device_id", "at"), "progress_entries": ("period",),
+}
+# Reference fields: the row they name must belong to the same program.
+REFERENCES = {"cohort_id": "cohorts", "site_id": "sites", "session_id": "sessions", "participant_id": "participants"}
+
 
 @migrations(name="0001_initial")
 def initial(db):
@@ -185,5 +223,18 @@ def registration_tablets(db):
         create index participants_phone on participants(program_id, phone);
         create index participants_nid on participants(program_id, nid_hash);
         create index participants_area on participants(program_id, district_code);
+        """
+    )
+
+
+@migrations(name="0004_signed_changes_i10")
+def signed_changes(db):
+    """Issue 10: each change carries its origin's chain value and signature; public keys of the
+    origins this replica has seen (each proven by its id, see kiosk.keys)."""
+    db.executescript(
+        """
+        alter table changes add column chain text;
+        alter table changes add column sig text;
+        create table origin_keys (origin text primary key, public_key text not null);
         """
     )

@@ -94,14 +94,19 @@ def national_id_valid(nid: str) -> bool:
     return (11 - total % 11) % 10 == int(nid[12])
 
 
-def national_id_fields(raw: str | None, program_key: str) -> dict:
-    """The stored form of a national ID (PDPA): a keyed hash and the last four digits."""
+def national_id_fields(raw: str | None) -> dict:
+    """The stored form of a national ID (PDPA): a keyed hash and the last four digits.
+
+    The key is this computer's (`kiosk.keys.id_hash_key`), kept outside the data folder and never
+    synced: the hash finds a repeated ID on this kiosk, and nowhere else can it be tested.
+    """
     nid = re.sub(r"[\s-]", "", clean_text(raw))
     if not nid:
         return {"nid_hash": None, "nid_last4": None}
     if not national_id_valid(nid):
         raise PeopleError("bad_national_id", "national ID must be 13 digits with a valid check digit", "national_id")
-    digest = hmac.new(bytes.fromhex(program_key), nid.encode(), hashlib.sha256).hexdigest()
+    from kiosk.keys import id_hash_key  # cryptography is loaded only when an ID is typed
+    digest = hmac.new(id_hash_key(), nid.encode(), hashlib.sha256).hexdigest()
     return {"nid_hash": digest, "nid_last4": nid[-4:]}
 
 

@@ -1,48 +1,54 @@
 """USB bundles: the sync batches in a `.jsonl.gz` file, for venues with no network at all.
 
 Line 1 is the manifest: protocol version, the programs with their vector and change count, the
-number of batch lines, the sha256 of everything after the manifest line, and per program an
-HMAC-SHA256 of the manifest with that program's key. Each further line is one batch
-`{"program_id", "changes"}`. A bundle is written to a temporary file and renamed, so a file that
+number of batch lines, the sha256 of everything after the manifest line, the writer's origin and
+public key, and the writer's Ed25519 signature of the manifest (no program key is in a bundle:
+anyone holding a bundle can read it, nobody can alter it). Each further line is one batch
+`{"program_id", "changes", "keys"}` whose changes are each signed by their own origin. A bundle is written to a temporary file and renamed, so a file that
 exists is whole; a reader still refuses a truncated or altered file whole, before applying
 anything. Importing the same bundle twice is a no-op (resends are no-ops).
 """
 
 import gzip
 import hashlib
-import hmac
 import json
 import os
 import zlib
 from pathlib import Path
 
-from kiosk import changes
+from kiosk import changes, keys
 from kiosk.clock import iso, now_utc
-from kiosk.db import device_id, transaction
+from kiosk.db import device_id, origin_key, transaction
 from sync import replica
-from sync.protocol import PROTOCOL, SyncError, dumps, split_batches
+from sync.protocol import BATCH_BYTES, PROTOCOL, SyncError, dumps, split_batches
 
 KIND = "attendance-kiosk-bundle"
+MAX_LINE_BYTES = 4 * BATCH_BYTES       # one batch line (about 1 MB of JSON) with room to spare
+MAX_INFLATED_BYTES = 128 * 1024 * 1024  # a whole bundle, inflated
 
 
-def _mac(key_hex: str, manifest: dict) -> str:
-    unsigned = {k: v for k, v in manifest.items() if k != "hmac"}
-    return hmac.new(bytes.fromhex(key_hex), dumps(unsigned), hashlib.sha256).hexdigest()
+def _unsigned(manifest: dict) -> bytes:
+    return dumps({k: v for k, v in manifest.items() if k != "sig"})
 
 
-def write_bundle(path, origin: str, programs: dict[str, tuple[list[dict], dict, str]]) -> dict:
-    """Writes a bundle atomically; `programs` maps program id -> (changes, vector, key hex)."""
+def write_bundle(path, signer: keys.Signer, programs: dict[str, tuple[list[dict], dict]],
+                 public_keys: dict[str, str]) -> dict:
+    """Writes a bundle atomically, signed by the writer; `programs` maps program id -> (changes,
+    vector), `public_keys` holds the key of every origin in it."""
     lines = []
-    for program_id, (found, _vector, _key) in sorted(programs.items()):
+    for program_id, (found, _vector) in sorted(programs.items()):
         for batch in split_batches(found):
-            lines.append(dumps({"program_id": program_id, "changes": batch}) + b"\n")
+            origins = {c["origin"] for c in batch}
+            lines.append(dumps({"program_id": program_id, "changes": batch,
+                                "keys": {o: public_keys[o] for o in sorted(origins) if o in public_keys}}) + b"\n")
     content = b"".join(lines)
     manifest = {
-        "kind": KIND, "protocol": PROTOCOL, "created_at": iso(now_utc()), "origin": origin,
-        "programs": {pid: {"vector": vector, "changes": len(found)} for pid, (found, vector, _k) in programs.items()},
+        "kind": KIND, "protocol": PROTOCOL, "created_at": iso(now_utc()), "origin": signer.origin,
+        "public_key": signer.public_key,
+        "programs": {pid: {"vector": vector, "changes": len(found)} for pid, (found, vector) in programs.items()},
         "lines": len(lines), "sha256": hashlib.sha256(content).hexdigest(),
     }
-    manifest["hmac"] = {pid: _mac(key, manifest) for pid, (_f, _v, key) in programs.items()}
+    manifest["sig"] = signer.sign_bytes(_unsigned(manifest))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
@@ -54,48 +60,86 @@ def write_bundle(path, origin: str, programs: dict[str, tuple[list[dict], dict, 
     return manifest
 
 
-def read_bundle(path, key_for, trust_new: bool = False) -> tuple[dict, list[dict]]:
+def read_bundle(path, holds, trust_new: bool = False) -> tuple[dict, list[dict]]:
     """Reads and checks a whole bundle; returns (manifest, batches) or raises SyncError.
 
-    `key_for(program_id)` gives the program key this side holds, or None: such a program is
-    refused ("wrong_program") unless `trust_new`, when the key inside the bundle's own program
-    record is used (integrity only: a first import onto an empty kiosk).
+    The manifest must be signed by the writer's origin key (its id proves the key), the content
+    must match the manifest's hash, and every change inside is signed by its own origin (checked
+    when it is applied). `holds(program_id)` says whether this side serves a program; another is
+    refused ("wrong_program") unless `trust_new` (a first import onto an empty kiosk).
     """
-    head, content = _read_lines(Path(path))
-    manifest = _parse_manifest(head)
-    count = content.count(b"\n")
-    if count < manifest["lines"] or not content.endswith(b"\n") and content:
+    manifest, lines, digest, whole = _read_lines(Path(path), _signed_manifest)
+    count = len(lines) if whole else len(lines) - 1
+    if count < manifest["lines"] or not whole:
         raise SyncError("bundle_truncated", f"the bundle holds {count} of {manifest['lines']} batches: it was cut short")
-    if hashlib.sha256(content).hexdigest() != manifest["sha256"] or count != manifest["lines"]:
+    if digest != manifest["sha256"] or count != manifest["lines"]:
         raise SyncError("bundle_tampered", "the bundle's content does not match its manifest")
-    batches = [json.loads(line) for line in content.splitlines()]
+    batches = [_batch(line) for line in lines]
     for program_id in manifest["programs"]:
-        key = key_for(program_id) or (_key_inside(batches, program_id) if trust_new else None)
-        if key is None:
+        if not holds(program_id) and not trust_new:
             raise SyncError("wrong_program", f"this side does not hold program {program_id} yet")
-        if not hmac.compare_digest(_mac(key, manifest), manifest.get("hmac", {}).get(program_id, "")):
-            raise SyncError("bundle_tampered", f"the bundle's signature for program {program_id} is wrong")
     if any(b.get("program_id") not in manifest["programs"] for b in batches):
         raise SyncError("bundle_tampered", "a batch of a program not in the manifest")
     return manifest, batches
 
 
-def _read_lines(path: Path) -> tuple[bytes, bytes]:
+def _signed_manifest(head: bytes) -> dict:
+    manifest = _parse_manifest(head)
+    if not keys.certifies(manifest.get("origin"), manifest.get("public_key")) or not keys.verify_bytes(
+            manifest["public_key"], _unsigned(manifest), manifest.get("sig")):
+        raise SyncError("bundle_tampered", "the bundle is not signed by the replica it names as its writer")
+    return manifest
+
+
+def _batch(line: bytes) -> dict:
+    try:
+        batch = json.loads(line)
+    except (ValueError, RecursionError):
+        raise SyncError("bundle_tampered", "a batch line is not JSON") from None
+    if not isinstance(batch, dict) or not isinstance(batch.get("changes"), list):
+        raise SyncError("bundle_tampered", "a batch line is not a batch")
+    return batch
+
+
+def _read_lines(path: Path, check_head) -> tuple[dict, list[bytes], str, bool]:
+    """The manifest (`check_head(line)`, before anything else is read), the batch lines, their
+    sha256, and whether the last line was whole.
+
+    Streamed and bounded: a line longer than MAX_LINE_BYTES or a bundle inflating past
+    MAX_INFLATED_BYTES is refused as soon as it is seen (a small gzip bomb never fills memory).
+    """
+    digest, lines, total, whole = hashlib.sha256(), [], 0, True
     try:
         with gzip.open(path, "rb") as stream:
-            data = stream.read()
+            head = stream.readline(MAX_LINE_BYTES + 1)
+            if len(head) > MAX_LINE_BYTES:
+                raise SyncError("payload_too_large", "the bundle's manifest is larger than any manifest")
+            manifest = check_head(head.rstrip(b"\n"))
+            while True:
+                line = stream.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    break
+                if len(line) > MAX_LINE_BYTES:
+                    raise SyncError("payload_too_large", "a line of the bundle is larger than any batch")
+                total += len(line)
+                if len(lines) >= manifest["lines"]:
+                    raise SyncError("bundle_tampered", "the bundle holds more batches than its manifest says")
+                if total > MAX_INFLATED_BYTES:
+                    raise SyncError("payload_too_large", "the bundle inflates past the limit")
+                digest.update(line)
+                whole = line.endswith(b"\n")
+                lines.append(line.rstrip(b"\n"))
     except EOFError:
         raise SyncError("bundle_truncated", "the bundle file was cut short") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise SyncError("bundle_tampered", f"the bundle file is damaged: {exc}") from None
-    head, _, content = data.partition(b"\n")
-    return head, content
+    return manifest, lines, digest.hexdigest(), whole
 
 
 def _parse_manifest(head: bytes) -> dict:
     try:
         manifest = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SyncError("bundle_tampered", "the bundle has no readable manifest") from None
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise SyncError("bundle_tampered", "this file is not a sync bundle")
@@ -106,41 +150,29 @@ def _parse_manifest(head: bytes) -> dict:
     return manifest
 
 
-def _key_inside(batches: list[dict], program_id: str) -> str | None:
-    for batch in batches:
-        for change in batch["changes"]:
-            if change.get("entity") == "programs" and change.get("id") == program_id:
-                key = change.get("payload", {}).get("signing_key")
-                if key:
-                    return key
-    return None
-
-
 # --- a kiosk's side -------------------------------------------------------------------------------
-
-def kiosk_key(db, program_id: str) -> str | None:
-    row = db.execute("select signing_key from programs where id = ?", [program_id]).fetchone()
-    return row[0] if row else None
-
 
 def export_kiosk(db, path, programs: list[str] | None = None) -> dict:
     """Writes every change this kiosk holds (of the given programs, default all) into a bundle."""
+    held = changes.local_programs(db)
     chosen = {}
-    for program_id in programs or replica.local_programs(db):
-        key = kiosk_key(db, program_id)
-        if key is None:
+    for program_id in programs or held:
+        if program_id not in held:
             raise SyncError("unknown_program", f"program {program_id} is not on this kiosk")
-        chosen[program_id] = (changes.changes_since(db, program_id, {}, limit=-1), changes.vector(db, program_id), key)
-    return write_bundle(path, device_id(db), chosen)
+        chosen[program_id] = (changes.changes_since(db, program_id, {}, limit=-1), changes.vector(db, program_id))
+    origins = {c["origin"] for found, _v in chosen.values() for c in found}
+    signer = keys.Signer(origin_key(db, device_id(db)))
+    return write_bundle(path, signer, chosen, changes.keys_for(db, origins))
 
 
 def import_kiosk(db, path, trust_new: bool = False) -> dict:
     """Applies a bundle whole, in one transaction; returns counts (a second import applies 0)."""
-    manifest, batches = read_bundle(path, lambda pid: kiosk_key(db, pid), trust_new)
+    held = set(changes.local_programs(db))
+    manifest, batches = read_bundle(path, held.__contains__, trust_new)
     applied = 0
     with transaction(db):
         for batch in batches:
-            applied += replica.apply_batch(db, batch["program_id"], batch["changes"])
+            applied += replica.apply_batch(db, batch["program_id"], batch["changes"], batch.get("keys"))
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied}
 
@@ -148,20 +180,24 @@ def import_kiosk(db, path, trust_new: bool = False) -> dict:
 # --- the central server's side -------------------------------------------------------------------
 
 def export_central(storage, path, programs: list[str] | None = None) -> dict:
+    held = storage.programs()
     chosen = {}
-    for program_id in programs or storage.programs():
-        key = storage.program_key(program_id)
-        if key is None:
-            raise SyncError("unknown_program", f"program {program_id} has no key on the central server")
+    for program_id in programs or held:
+        if program_id not in held:
+            raise SyncError("unknown_program", f"program {program_id} is not on the central server")
         found, _ = storage.pull(program_id, {}, limit=10 ** 9)
-        chosen[program_id] = (found, storage.vector(program_id), key)
-    return write_bundle(path, storage.server_id, chosen)
+        chosen[program_id] = (found, storage.vector(program_id))
+    origins = {c["origin"] for found, _v in chosen.values() for c in found}
+    return write_bundle(path, storage.signer, chosen, storage.keys_for(origins))
 
 
 def import_central(storage, path, trust_new: bool = True) -> dict:
     """Stores a bundle on the central server whole; a program it never saw is taken on trust."""
-    manifest, batches = read_bundle(path, storage.program_key, trust_new)
+    manifest, batches = read_bundle(path, set(storage.programs()).__contains__, trust_new)
     before = storage.change_count()
-    storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle")
+    offered = {}
+    for batch in batches:
+        offered.update(batch.get("keys") or {})
+    storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before}

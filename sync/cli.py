@@ -61,6 +61,9 @@ def enrol_command(ctx, url, code, name, peer):
     from sync.client import enrol
     answer = enrol(_data_dir(ctx), url, code, name, kind="peer" if peer else "central")
     click.echo(f"enrolled as {answer['device_id']} with {answer.get('server_id')}")
+    if answer.get("plain_http"):
+        click.echo("warning: enrolled over plain http: the device secret and personal data cross the network "
+                   "readable by anyone on it. Serve the central server with --https.", err=True)
 
 
 @click.command("pair-code")

@@ -79,13 +79,23 @@ def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "c
     db = open_data_dir(Path(data_dir))
     try:
         me = device_id(db)
+        public_key = changes.keys_for(db, [me]).get(me) or changes.own_public_key(db)
     finally:
         db.close()
+    if plain_http(url):
+        log.warning("enrolling over plain http: the device secret crosses the network readable; use https")
     transport = HttpTransport(url)
-    answer = transport.call("enrol", {"protocol": PROTOCOL, "code": code, "device_id": me, "name": name})
+    answer = transport.call("enrol", {"protocol": PROTOCOL, "code": code, "origin": me, "public_key": public_key,
+                                      "name": name})
     SyncState(data_dir).save_remote(normal_url(url), kind, answer["device_id"], answer["secret"],
                                     answer.get("server_id"), answer.get("programs"))
-    return answer
+    return {**answer, "plain_http": plain_http(url)}
+
+
+def plain_http(url: str) -> bool:
+    """True for an http:// address of another computer (the secret would cross the network in clear)."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1")
 
 
 def sync_once(target, url: str | None = None, credentials: dict | None = None, progress=None,
@@ -149,7 +159,7 @@ class Session:
         return self.summary
 
     def hello(self) -> dict[str, dict]:
-        mine = {pid: changes.vector(self.db, pid) for pid in replica.local_programs(self.db)}
+        mine = {pid: changes.vector(self.db, pid) for pid in changes.local_programs(self.db)}
         answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine})
         self.summary["clock_offset_s"] = answer.get("clock_offset_s")
         self.summary["server_id"] = answer.get("server_id")
@@ -180,7 +190,9 @@ class Session:
             if not pending:
                 return theirs
             batch = next(split_batches(pending))
-            answer = self.transport.call("push", {"protocol": PROTOCOL, "program_id": program_id, "changes": batch})
+            answer = self.transport.call("push", {
+                "protocol": PROTOCOL, "program_id": program_id, "changes": batch,
+                "keys": changes.keys_for(self.db, [c["origin"] for c in batch])})
             acked = answer["vector"]
             if not any(acked.get(c["origin"], 0) >= c["seq"] for c in batch):
                 raise SyncError("bad_request", "the remote did not acknowledge the batch")
@@ -202,7 +214,7 @@ class Session:
                 raise
             batch = answer["changes"]
             if batch:
-                self.summary["pulled"] += replica.apply_batch(self.db, program_id, batch)
+                self.summary["pulled"] += replica.apply_batch(self.db, program_id, batch, answer.get("keys"))
                 self.progress("pulled", len(batch))
             if self.state:
                 self.state.set_acked(self.url, program_id, answer["vector"])
@@ -222,7 +234,7 @@ class Session:
         answer = self.transport.call("pull", {"protocol": PROTOCOL, "program_id": program_id,
                                               "vector": {**theirs, me: seq - 1}, "limit": 50})
         head = [c for c in answer["changes"] if c["origin"] == me and c["seq"] == seq]
-        return not head or same_change(head[0], replica.stored_change(self.db, program_id, me, seq))
+        return not head or same_change(head[0], changes.stored_change(self.db, program_id, me, seq))
 
     def diverged(self, program_id: str, theirs: dict) -> bool:
         """After "origin_mismatch": does the remote hold another history of one of our origins?"""
@@ -242,9 +254,12 @@ class Session:
                                                   "vector": probe, "limit": 2000})
             mine = [c for c in answer["changes"] if c["origin"] == origin]
             theirs_changes += mine
+            replica.remember_keys(self.db, answer.get("keys"))
             if not answer.get("more") or not mine:
                 break
             probe[origin] = max(c["seq"] for c in mine)
+        if theirs_changes and not changes.signed_by_origin(self.db, program_id, origin, theirs_changes):
+            raise SyncError("bad_signature", f"the remote's history of {origin} is not signed by {origin}")
         split = replica.first_divergence(self.db, program_id, origin, theirs_changes)
         mine_top = changes.vector_seq(self.db, program_id, origin)
         if split is None and origin == device_id(self.db) and theirs.get(origin, 0) > mine_top:

@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from kiosk import changes
 from kiosk.db import device_id, open_data_dir, rotate_device_id
 from sync import replica
-from sync.protocol import PROTOCOL, SyncError, check_batch, check_protocol, check_pull, check_vector
+from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
 from kiosk.webcommon import init_babel, install_error_handlers
 from sync.server import make_blueprint
 from sync.state import SyncState
@@ -46,9 +46,9 @@ class PeerBackend:
     def enrol(self, body: dict) -> dict:
         """Pairs a kiosk with a one-time code made here."""
         check_protocol(body)
-        secret = self.state.pair(str(body.get("code", "")), body.get("device_id"), body.get("name"))
+        device, secret = self.state.pair(str(body.get("code", "")), body.get("name"))
         me = self._with_db(device_id)
-        return {"device_id": body["device_id"], "secret": secret, "server_id": me, "programs": None}
+        return {"device_id": device, "secret": secret, "server_id": me, "programs": None}
 
     def hello(self, device: str, offset: float, body: dict) -> dict:
         check_protocol(body)
@@ -58,19 +58,25 @@ class PeerBackend:
         self.state.client_contact(device, offset)
 
         def work(db):
-            for program_id, theirs in asked.items():
-                if replica.own_origin_ahead(db, program_id, check_vector(theirs)):
-                    rotate_device_id(db, self.data_dir)  # we are a restored backup: stop reusing seqs
-            wanted = set(asked) | set(replica.local_programs(db))
+            for theirs in asked.values():
+                check_vector(theirs)  # a claim alone never makes us rotate: see push
+            wanted = set(asked) | set(changes.local_programs(db))
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
                     "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)}}
         return self._with_db(work)
 
     def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:
         program_id, batch = check_batch(body)
+        keys = check_keys(body)
 
         def work(db):
-            replica.apply_batch(db, program_id, batch)
+            me = device_id(db)
+            mine_before = changes.vector_seq(db, program_id, me)
+            replica.apply_batch(db, program_id, batch, keys)
+            if changes.vector_seq(db, program_id, me) > mine_before:
+                # our own changes, signed with our key, that we did not hold: we are a restored
+                # backup (they are back now); stop writing under seqs the world has seen
+                rotate_device_id(db, self.data_dir)
             return changes.vector(db, program_id)
         vector = self._with_db(work)
         if after_commit:
@@ -82,8 +88,10 @@ class PeerBackend:
 
         def work(db):
             found = changes.changes_since(db, program_id, theirs, limit=limit + 1)
-            return {"program_id": program_id, "changes": found[:limit], "more": len(found) > limit,
-                    "vector": changes.vector(db, program_id)}
+            batch = found[:limit]
+            return {"program_id": program_id, "changes": batch, "more": len(found) > limit,
+                    "vector": changes.vector(db, program_id),
+                    "keys": changes.keys_for(db, [c["origin"] for c in batch])}
         return self._with_db(work)
 
 

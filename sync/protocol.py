@@ -10,11 +10,12 @@ import json
 
 from kiosk.errors import KioskError
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: changes carry their origin's signature, batches the origins' public keys
 BATCH_CHANGES = 500
 BATCH_BYTES = 1024 * 1024          # uncompressed JSON of one batch, roughly
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # compressed or not, refused before it is read
 MAX_INFLATED_BYTES = 64 * 1024 * 1024  # a gzip bomb stops here
+MAX_ENROL_BYTES = 16 * 1024  # enrolment is unauthenticated: a code, an origin, a key, a name
 SKEW_FLAG_SECONDS = 600
 
 class SyncError(KioskError):
@@ -36,25 +37,28 @@ def encode_body(obj, compress: bool = True) -> tuple[bytes, dict]:
     return raw, headers
 
 
-def decode_body(raw: bytes, encoding: str | None) -> dict:
-    """Reads a request body into an object; raises SyncError("bad_json") for anything else."""
+def decode_body(raw: bytes, encoding: str | None, limit: int = MAX_INFLATED_BYTES) -> dict:
+    """Reads a request body (inflated to at most `limit` bytes) into an object; raises
+    SyncError("bad_json") for anything else, deep nesting included."""
+    if len(raw) > limit:
+        raise SyncError("payload_too_large", "body exceeds the limit")
     if encoding == "gzip":
-        raw = _inflate(raw)
+        raw = _inflate(raw, limit)
     elif encoding not in (None, "", "identity"):
         raise SyncError("bad_request", f"unsupported Content-Encoding {encoding!r}")
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SyncError("bad_json", f"body is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise SyncError("bad_json", f"body is not JSON: {exc.__class__.__name__}") from None
     if not isinstance(obj, dict):
         raise SyncError("bad_json", "body must be a JSON object")
     return obj
 
 
-def _inflate(raw: bytes) -> bytes:
+def _inflate(raw: bytes, limit: int) -> bytes:
     decompressor = gzip.zlib.decompressobj(16 + gzip.zlib.MAX_WBITS)
     try:
-        out = decompressor.decompress(raw, MAX_INFLATED_BYTES)
+        out = decompressor.decompress(raw, limit)
     except gzip.zlib.error as exc:
         raise SyncError("bad_json", f"body is not valid gzip: {exc}") from None
     if decompressor.unconsumed_tail:
@@ -66,7 +70,7 @@ def check_protocol(body: dict) -> None:
     """Refuses a request from a newer (or missing) protocol version."""
     version = body.get("protocol")
     if version != PROTOCOL:
-        raise SyncError("protocol_version", f"protocol {version!r} is not supported (this side speaks {PROTOCOL})")
+        raise SyncError("protocol_version", f"protocol {version!r} is not supported (this side speaks {PROTOCOL}): update this kiosk")
 
 
 def check_batch(body: dict) -> tuple[str, list[dict]]:
@@ -86,6 +90,17 @@ def check_batch(body: dict) -> tuple[str, list[dict]]:
 
 
 PULL_LIMIT = 2000
+
+
+def check_keys(body: dict) -> dict[str, str] | None:
+    """The origins' public keys a batch brings (origin -> hex), checked for shape only."""
+    found = body.get("keys")
+    if found is None:
+        return None
+    if not isinstance(found, dict) or len(found) > 5 * BATCH_CHANGES or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) == 64 for k, v in found.items()):
+        raise SyncError("bad_request", "keys map origin ids to 64-digit hex public keys")
+    return found
 
 
 def check_pull(body: dict) -> tuple[str, dict[str, int], int]:

@@ -9,20 +9,11 @@ from kiosk.db import device_id, rotate_device_id, transaction
 from sync.protocol import SyncError, same_change
 
 
-def local_programs(db) -> list[str]:
-    """The programs this kiosk holds: those with rows or with changes in its log."""
-    rows = db.execute("select id from programs union select distinct program_id from vectors").fetchall()
-    return sorted(r[0] for r in rows)
-
-
-def stored_change(db, program_id: str, origin: str, seq: int) -> dict | None:
-    row = db.execute("select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
-                     " where program_id = ? and origin = ? and seq = ?", [program_id, origin, seq]).fetchone()
-    return changes._change_from_row(row) if row else None
-
-
-def apply_batch(db, program_id: str, batch: list[dict]) -> int:
+def apply_batch(db, program_id: str, batch: list[dict], keys: dict | None = None) -> int:
     """Applies a batch whole in one transaction (with its vector advance); returns how many were new.
+
+    `keys` are the public keys of the batch's origins (each proven by its origin id); every new
+    change must be signed by its origin ("bad_signature" otherwise).
 
     A change we already hold must be identical ("origin_mismatch" otherwise); a gap refuses the
     whole batch ("seq_gap"). Nothing is applied unless everything is.
@@ -30,12 +21,11 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
     applied = 0
     try:
         with transaction(db):
+            changes.remember_keys(db, keys)
             for change in batch:
-                if change.get("program_id") != program_id:
-                    raise SyncError("wrong_program", "a change of another program in this batch")
-                changes.validate(change)
+                changes.validate(change, program_id)
                 if change["seq"] <= changes.vector_seq(db, program_id, change["origin"]):
-                    held = stored_change(db, program_id, change["origin"], change["seq"])
+                    held = changes.stored_change(db, program_id, change["origin"], change["seq"])
                     if held is None or not same_change(change, held):
                         raise SyncError("origin_mismatch",
                                         f"change {change['seq']} of {change['origin']} differs from the one held here")
@@ -46,10 +36,19 @@ def apply_batch(db, program_id: str, batch: list[dict]) -> int:
     return applied
 
 
+def remember_keys(db, keys: dict | None) -> None:
+    """Keeps the origins' public keys another replica sent (each proven by its origin id)."""
+    try:
+        with transaction(db):
+            changes.remember_keys(db, keys)
+    except ChangeError as exc:
+        raise SyncError(exc.reason, str(exc)) from None
+
+
 def first_divergence(db, program_id: str, origin: str, theirs: list[dict]) -> int | None:
     """The first seq at which another replica's changes of `origin` differ from ours, or None."""
     for change in sorted(theirs, key=lambda c: c["seq"]):
-        held = stored_change(db, program_id, origin, change["seq"])
+        held = changes.stored_change(db, program_id, origin, change["seq"])
         if held is None:
             return None
         if not same_change(change, held):
@@ -65,19 +64,9 @@ def adopt_their_history(db, data_dir, program_id: str, origin: str, from_seq: in
     a fresh device id, so nothing is lost; the other history then arrives by pull. Returns the
     new device id.
     """
-    rows = db.execute("select program_id, origin, seq, entity, entity_id, op, payload, hlc from changes"
-                      " where program_id = ? and origin = ? and seq >= ? order by seq",
-                      [program_id, origin, from_seq]).fetchall()
-    ours = [changes._change_from_row(r) for r in rows]
     with transaction(db):
         new_id = rotate_device_id(db, data_dir) if origin == device_id(db) else device_id(db)
-        db.execute("delete from changes where program_id = ? and origin = ? and seq >= ?",
-                   [program_id, origin, from_seq])
-        if from_seq > 1:
-            db.execute("update vectors set seq = ? where program_id = ? and origin = ?",
-                       [from_seq - 1, program_id, origin])
-        else:
-            db.execute("delete from vectors where program_id = ? and origin = ?", [program_id, origin])
+        ours = changes.take_back(db, program_id, origin, from_seq)
         for change in ours:
             payload = {k: v for k, v in change["payload"].items() if k != "_base"}
             changes.write(db, program_id, change["entity"], change["id"], payload, op=change["op"])

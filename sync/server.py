@@ -15,7 +15,7 @@ from flask import Blueprint, jsonify, request
 
 from sync import auth
 from kiosk.webcommon import error_response
-from sync.protocol import MAX_REQUEST_BYTES, SyncError, decode_body
+from sync.protocol import MAX_ENROL_BYTES, MAX_REQUEST_BYTES, SyncError, decode_body
 
 log = logging.getLogger(__name__)
 SIGNED = ("hello", "push", "pull")
@@ -108,7 +108,7 @@ def make_blueprint(name: str, get_backend) -> Blueprint:
 def _handle(backend, endpoint: str, hooks: TestHooks) -> dict:
     raw = read_raw()
     if endpoint == "enrol":
-        return backend.enrol(decode_body(raw, request.headers.get("Content-Encoding")))
+        return backend.enrol(decode_body(raw, request.headers.get("Content-Encoding"), MAX_ENROL_BYTES))
     # A backend with `push_nonce` records a push's nonce in the transaction that applies it.
     deferred = endpoint == "push" and getattr(backend, "push_nonce", False)
     device, offset = auth.verify(request.headers, request.method, request.path, raw,

@@ -9,6 +9,7 @@ import contextlib
 import json
 import sqlite3
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -136,11 +137,10 @@ class SyncState:
                          [auth.hash_code(code), iso(now_utc() + timedelta(hours=hours))])
         return code
 
-    def pair(self, code: str, device_id: str, name: str | None) -> str:
-        """Exchanges a pairing code for a secret for `device_id`; raises SyncError("bad_code")."""
-        if not isinstance(device_id, str) or not 8 <= len(device_id) <= 64:
-            raise SyncError("bad_request", "pairing needs a device id")
-        now = iso(now_utc())
+    def pair(self, code: str, name: str | None) -> tuple[str, str]:
+        """Exchanges a pairing code for a new device id (chosen here, never by the client) and its
+        secret; raises SyncError("bad_code")."""
+        device_id, now = str(uuid.uuid4()), iso(now_utc())
         with self._write() as conn:
             row = conn.execute("select * from pair_codes where code_hash = ?", [auth.hash_code(code)]).fetchone()
             if row is None or row["used_at"] or row["expires_at"] < now:
@@ -148,9 +148,9 @@ class SyncState:
             conn.execute("update pair_codes set used_at = ?, used_by = ? where code_hash = ?",
                          [now, device_id, row["code_hash"]])
             secret = auth.new_secret()
-            conn.execute("insert or replace into clients (device_id, name, secret, enrolled_at) values (?, ?, ?, ?)",
-                         [device_id, name, secret, now])
-        return secret
+            conn.execute("insert into clients (device_id, name, secret, enrolled_at) values (?, ?, ?, ?)",
+                         [device_id, name if isinstance(name, str) else None, secret, now])
+        return device_id, secret
 
     def client(self, device_id: str):
         """(secret, revoked) of a paired device, or None."""

@@ -8,7 +8,6 @@ import requests
 
 from kiosk import changes
 from kiosk.db import connect, DB_NAME
-from sync import replica
 from sync.client import sync_once
 from sync.protocol import SyncError
 from sync.state import SyncState
@@ -103,7 +102,7 @@ def status(data_dir, probe: bool = False, timeout: float = 2.0) -> dict:
     db = connect(data_dir / DB_NAME)
     try:
         pending = _pending(db, state, remote["url"]) if remote else _total_own(db)
-        conflicts = db.execute("select count(*) from conflicts where resolved_at is null").fetchone()[0]
+        conflicts = changes.open_conflict_count(db)
     finally:
         db.close()
     result = {
@@ -129,27 +128,20 @@ def reachable(url: str, timeout: float = 2.0) -> bool:
 
 def _pending(db, state: SyncState, url: str) -> int:
     total = 0
-    for program_id in replica.local_programs(db):
+    for program_id in changes.local_programs(db):
         acked = state.acked(url, program_id)
         total += sum(max(0, seq - acked.get(o, 0)) for o, seq in changes.vector(db, program_id).items())
     return total
 
 
 def _total_own(db) -> int:
-    return db.execute("select count(*) from changes").fetchone()[0]
+    return changes.change_count(db)
 
 
 def open_conflicts(data_dir, limit: int = 50) -> list[dict]:
     """Merge conflicts a coordinator has not reviewed yet, newest first."""
     db = connect(Path(data_dir) / DB_NAME)
     try:
-        cursor = db.execute(
-            "select c.id, c.entity, c.entity_id, c.field, c.kept_value, c.lost_value, c.lost_origin, c.recorded_at,"
-            " coalesce(p.title || p.first_name || ' ' || p.last_name, s.name) as label from conflicts c"
-            " left join participants p on c.entity = 'participants' and p.id = c.entity_id"
-            " left join sites s on c.entity = 'sites' and s.id = c.entity_id"
-            " where c.resolved_at is null order by c.id desc limit ?", [limit])
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return changes.open_conflicts(db, limit)
     finally:
         db.close()

@@ -15,6 +15,13 @@ from kiosk.db import open_data_dir
 from support import PEOPLE, CentralServer, KioskServer, PostgresCluster, build_event
 
 
+@pytest.fixture(autouse=True, scope="session")
+def computer_secrets(tmp_path_factory):
+    """This computer's secrets folder (the national-ID key) for the whole run: never the tester's own."""
+    os.environ["KIOSK_SECRETS"] = str(tmp_path_factory.mktemp("secrets"))
+    yield os.environ["KIOSK_SECRETS"]
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     folder = tmp_path / "data"

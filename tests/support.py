@@ -346,10 +346,11 @@ class Kiosk:
     def edit(self, program: dict, participant: str, **fields) -> None:
         changes.write(self.db, program["program_id"], "participants", participant, fields)
 
-    def scan(self, program: dict, participant: str, session: str, result: str = "checked_in") -> str:
+    def scan(self, program: dict, participant: str, session: str, result: str = "checked_in",
+             at: str | None = None) -> str:
         scan_id = new_id()
         fields = {"participant_id": participant, "session_id": session, "result": result, "direction": "in",
-                  "device_id": self.device_id, "at": iso(now_utc()), "nonce": secrets.token_hex(8)}
+                  "device_id": self.device_id, "at": at or iso(now_utc()), "nonce": secrets.token_hex(8)}
         changes.write(self.db, program["program_id"], "scans", scan_id, fields)
         self.made_scans.append({"id": scan_id, **fields})
         return scan_id
@@ -366,6 +367,10 @@ class Kiosk:
         """Every domain table and attendance, for comparing replicas."""
         from kiosk.schema import ENTITIES
         return {name: self.table(name) for name in [*ENTITIES, "attendance"]}
+
+    def keys(self) -> dict[str, str]:
+        """The public keys of every origin this kiosk holds (what a batch it relays carries)."""
+        return dict(self.db.execute("select origin, public_key from origin_keys").fetchall())
 
     def close(self) -> None:
         self.db.close()

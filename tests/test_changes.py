@@ -68,6 +68,7 @@ def _replica(tmp_path, name):
 
 def _copy_all(source, target):
     with transaction(target):
+        changes.remember_keys(target, dict(source.execute("select origin, public_key from origin_keys").fetchall()))
         for program_id, in source.execute("select distinct program_id from changes").fetchall():
             for change in changes.changes_since(source, program_id, changes.vector(target, program_id), -1):
                 changes.apply_change(target, change)
@@ -128,6 +129,7 @@ def test_a_resent_change_is_a_no_op_and_a_gap_is_refused(tmp_path):
     events.add_site(a, program, "two")
     log = changes.changes_since(a, program, {}, -1)
     with transaction(b):
+        changes.remember_keys(b, changes.keys_for(a, [log[0]["origin"]]))
         assert changes.apply_change(b, log[0])
         assert not changes.apply_change(b, log[0])
     with pytest.raises(changes.ChangeError) as caught:

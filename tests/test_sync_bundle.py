@@ -130,4 +130,4 @@ def test_bundle_is_written_atomically(tmp_path, venue):
     export_kiosk(door_a.db, path)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     manifest = json.loads(gzip.decompress(path.read_bytes()).split(b"\n", 1)[0])
-    assert set(manifest) >= {"protocol", "programs", "sha256", "hmac", "lines"}
+    assert set(manifest) >= {"protocol", "programs", "sha256", "sig", "origin", "public_key", "lines"}

@@ -192,7 +192,8 @@ def test_a_device_cannot_forge_another_devices_changes(tmp_path, central, site):
     relayed = post(central.url, "push", push_body(program["program_id"], [scan]), creds)
     assert relayed.status_code == 200  # relaying the very same change is fine (a resend is a no-op)
     as_server = copy.deepcopy(scan)
-    as_server.update(origin=central.storage().server_id, seq=1)
+    server_id = central.storage().server_id
+    as_server.update(origin=server_id, seq=1, hlc=scan["hlc"][:20] + server_id)
     response = post(central.url, "push", push_body(program["program_id"], [as_server]), creds)
     assert (response.status_code, response.json()["reason"]) == (409, "origin_mismatch")
     assert_invariant(central.storage(), [honest])

@@ -101,8 +101,14 @@ def test_forms_need_the_csrf_token(app, storage):
 
 def test_the_signed_device_api_needs_no_csrf_token(app, storage):
     code = storage.create_enrol_code()
-    response = app.test_client().post("/api/sync/enrol", json={"protocol": 1, "code": code, "device_id": "e" * 36})
+    response = app.test_client().post("/api/sync/enrol", json={"protocol": 2, "code": code})
     assert response.status_code == 200 and response.json["ok"] is True
+
+
+def test_a_kiosk_on_protocol_1_is_told_to_update(app, storage):
+    response = app.test_client().post("/api/sync/enrol", json={"protocol": 1, "code": storage.create_enrol_code()})
+    assert (response.status_code, response.json["reason"]) == (400, "protocol_version")
+    assert "update this kiosk" in response.json["error"]
 
 
 def test_the_set_up_code_creates_the_first_coordinator_once(app, storage):

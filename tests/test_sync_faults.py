@@ -164,7 +164,7 @@ def test_device_clock_skewed_two_days_is_recorded_and_its_scans_flagged(tmp_path
     door_a, program = _busy_kiosk(tmp_path, people=20)
     skewed = Kiosk(tmp_path / "skewed")
     enrol(door_a, server.url, server.storage())
-    enrol(skewed, server.url, server.storage(), programs=[program["program_id"]])
+    skewed_device = enrol(skewed, server.url, server.storage(), programs=[program["program_id"]])["device_id"]
     sync_once(skewed.data_dir, transport=_transport(skewed, server, clock_skew=skew_days * 86400))
     people = [r[0] for r in skewed.table("participants")]
     for person in people[:5]:
@@ -173,7 +173,7 @@ def test_device_clock_skewed_two_days_is_recorded_and_its_scans_flagged(tmp_path
     summary = sync_once(skewed.data_dir, transport=_transport(skewed, server, clock_skew=skew_days * 86400))
     storage = server.storage()
     assert abs(summary["clock_offset_s"] + skew_days * 86400) < 60
-    device = next(d for d in storage.device_list() if d["id"] == skewed.device_id)
+    device = next(d for d in storage.device_list() if d["id"] == skewed_device)
     assert device["skewed"] and abs(device["clock_offset_s"] + skew_days * 86400) < 60
     flagged = {s["id"] for s in storage.flagged_scans(program["program_id"])}
     assert flagged == {s["id"] for s in skewed.made_scans}

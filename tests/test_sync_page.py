@@ -129,7 +129,7 @@ def test_central_dashboard_shows_totals_across_venues(tmp_path):
     people = door_a.register(program, 4)
     door_a.scan_many(program, people[:3])
     pid = program["program_id"]
-    storage.push(pid, changes.changes_since(door_a.db, pid, {}, -1), source="test")
+    storage.push(pid, changes.changes_since(door_a.db, pid, {}, -1), source="test", keys=door_a.keys())
     central.config["WTF_CSRF_ENABLED"] = False  # the login and CSRF are tested in test_sync_central_web
     storage.add_user("somchai", "correct horse")
     browser = central.test_client()

@@ -1,8 +1,10 @@
 """Property: three kiosks doing random registrations, edits, scans, syncs (to the central server
 and to each other) and crashes always converge to the same state."""
 
+import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from support import Kiosk
 
-from kiosk import changes
+from kiosk import changes, keys
+from kiosk.clock import format_hlc
 from kiosk.db import transaction
 from sync import replica
 from sync.central.api import CentralBackend
@@ -19,7 +22,7 @@ from sync.central.storage import Storage
 from sync.client import Session
 from sync.local import LocalTransport
 from sync.peer import PeerBackend
-from sync.protocol import SyncError
+from sync.protocol import PROTOCOL, SyncError, dumps
 
 KIOSKS = st.integers(0, 2)
 FIELDS = st.sampled_from(["phone", "position", "organization", "first_name"])
@@ -35,11 +38,14 @@ class ThreeKiosks(RuleBasedStateMachine):
         self.kiosks = [Kiosk(self.root / f"k{i}") for i in range(3)]
         self.program = self.kiosks[0].create_program()
         self.kiosks[0].register(self.program, 2)
+        self.devices = []
         for kiosk in self.kiosks:
             code = self.storage.create_enrol_code(programs=[self.program["program_id"]])
-            self.storage.enrol(code, kiosk.device_id)
+            self.devices.append(self.storage.enrol(code, origin=kiosk.device_id,
+                                                   public_key=changes.own_public_key(kiosk.db))["device_id"])
         for i in (0, 1, 2):
             self._sync_central(i)
+        self.mallory = Mallory(self.storage)
 
     def teardown(self):
         for kiosk in getattr(self, "kiosks", []):
@@ -53,7 +59,7 @@ class ThreeKiosks(RuleBasedStateMachine):
         return Session(kiosk.db, kiosk.data_dir, transport)
 
     def _sync_central(self, i: int, lose: bool = False) -> None:
-        transport = LocalTransport(self.central, self.kiosks[i].device_id)
+        transport = LocalTransport(self.central, self.devices[i])
         transport.lose_next = lose
         try:
             self._session(i, transport).run()
@@ -106,11 +112,74 @@ class ThreeKiosks(RuleBasedStateMachine):
         kiosk.made_scans = made
         assert kiosk.domain() == before
 
+    @rule(kind=st.sampled_from(["other_program", "other_origin", "altered"]), i=KIOSKS,
+          to_peer=st.booleans())
+    def a_malicious_device_pushes(self, kind, i, to_peer):
+        """An enrolled device of another program tries to write into this one, as itself, as a
+        victim kiosk's origin, or by altering a victim's change on its way: always refused."""
+        victim = self.kiosks[i]
+        body = self.mallory.forge(kind, self.program, victim)
+        if body is None:
+            return
+        backend = PeerBackend(victim.data_dir) if to_peer else self.central
+        with pytest.raises(SyncError) as refused:
+            backend.push(self.mallory.device, 0.0, body)
+        assert refused.value.reason in ("wrong_program", "bad_signature", "origin_mismatch")
+
+    @invariant()
+    def no_forged_change_reaches_another_program_or_origin(self):
+        if not hasattr(self, "mallory"):
+            return
+        pid = self.program["program_id"]
+        assert self.mallory.origin not in self.storage.vector(pid)
+        for kiosk in self.kiosks:
+            assert self.mallory.origin not in changes.vector(kiosk.db, pid)
+            assert not kiosk.db.execute("select 1 from participants where first_name = ?", [Mallory.NAME]).fetchone()
+        assert Mallory.NAME not in json.dumps(self.storage.entity_rows(pid, "participants"), ensure_ascii=False)
+
     @invariant()
     def central_holds_no_scan_twice(self):
         if hasattr(self, "storage"):
             ids = self.storage.scan_ids()
             assert len(ids) == len(set(ids))
+
+
+class Mallory:
+    """A device enrolled with the central server for another program, with a key of its own."""
+
+    NAME = "มัลลอรี"
+
+    def __init__(self, storage):
+        self.origin, private = keys.new_origin()
+        self.signer = keys.Signer(private)
+        self.program = "0" * 8 + "-elsewhere"
+        code = storage.create_enrol_code(programs=[self.program])
+        self.device = storage.enrol(code, origin=self.origin, public_key=self.signer.public_key)["device_id"]
+
+    def forge(self, kind: str, program: dict, victim) -> dict | None:
+        pid = program["program_id"]
+        people = [r[0] for r in victim.db.execute("select id from participants order by id")]
+        if not people:
+            return None
+        if kind == "altered":
+            mine = [c for c in changes.changes_since(victim.db, pid, {}, -1)
+                    if c["origin"] == victim.device_id and c["entity"] == "participants"]
+            if not mine:
+                return None
+            change = dict(mine[-1], payload={**mine[-1]["payload"], "first_name": self.NAME})
+            return self._body(pid, [change], victim.keys())
+        origin = self.origin if kind == "other_program" else victim.device_id
+        program_id = self.program if kind == "other_program" else pid
+        seq = changes.vector_seq(victim.db, program_id, origin) + 1
+        change = {"program_id": program_id, "origin": origin, "seq": seq, "entity": "participants",
+                  "id": people[0], "op": "upsert", "payload": {"first_name": self.NAME},
+                  "hlc": format_hlc(int(time.time() * 1000), 0, origin)}
+        change["sig"] = self.signer.sign(keys.next_chain(None, change))
+        return self._body(program_id, [change], {self.origin: self.signer.public_key})
+
+    @staticmethod
+    def _body(program_id, batch, offered) -> dict:
+        return json.loads(dumps({"protocol": PROTOCOL, "program_id": program_id, "changes": batch, "keys": offered}))
 
 
 class Converging(ThreeKiosks):
@@ -139,14 +208,10 @@ def test_two_scans_in_the_same_millisecond_give_the_same_first_scan_everywhere(t
     program = door_a.create_program()
     person = door_a.register(program, 1)[0]
     pid = program["program_id"]
-    replica.apply_batch(door_b.db, pid, changes.changes_since(door_a.db, pid, {}, -1))
+    replica.apply_batch(door_b.db, pid, changes.changes_since(door_a.db, pid, {}, -1), door_a.keys())
     for kiosk in (door_a, door_b):
-        kiosk.scan(program, person, program["sessions"][0])
-        kiosk.db.execute("update scans set at = '2026-03-01T02:00:00.000Z'")  # same millisecond on both
-        kiosk.db.execute("update attendance set first_at = '2026-03-01T02:00:00.000Z'")
+        kiosk.scan(program, person, program["sessions"][0], at="2026-03-01T02:00:00.000Z")  # the same millisecond
     for kiosk, other in ((door_a, door_b), (door_b, door_a)):
         mine = [c for c in changes.changes_since(kiosk.db, pid, {}, -1) if c["entity"] == "scans"]
-        for change in mine:
-            change["payload"]["at"] = "2026-03-01T02:00:00.000Z"
-        replica.apply_batch(other.db, pid, [c for c in mine if c["origin"] == kiosk.device_id])
+        replica.apply_batch(other.db, pid, [c for c in mine if c["origin"] == kiosk.device_id], kiosk.keys())
     assert door_a.table("attendance") == door_b.table("attendance")

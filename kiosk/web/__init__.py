@@ -46,7 +46,7 @@ def register_web(app) -> None:
     """Wires the blueprints and shared helpers into the app."""
     from kiosk.ops import log
     from kiosk.web import admin, api, auth_views, health, register, reports, scan, security, sync_page
-    from sync import peer
+    import sync
 
     init_babel(app)
     csrf.init_app(app)
@@ -62,7 +62,7 @@ def register_web(app) -> None:
         app.register_blueprint(module.bp)
     app.register_blueprint(reports.public)
     csrf.exempt(api.bp)
-    peer.register(app)
+    sync.register_peer(app)
     app.add_url_rule("/fonts/<name>", "font", serve_font)
     app.add_url_rule("/ca.pem", "ca_certificate", _ca_certificate)
     app.jinja_env.globals["url_map_endpoints"] = set(app.view_functions)

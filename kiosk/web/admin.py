@@ -188,7 +188,7 @@ def participant(participant_id):
         if action in ("withdrawn", "active"):
             _attempt(lambda: people.set_status(db, person, action), _("Saved."))
             return redirect(url_for("admin.participant", participant_id=participant_id))
-        if _attempt(lambda: people.edit_participant(db, person, form.to_dict(), program["signing_key"]), _("Saved.")):
+        if _attempt(lambda: people.edit_participant(db, person, form.to_dict()), _("Saved.")):
             return redirect(url_for("admin.participant", participant_id=participant_id))
     return render_template("participant.html", person=person, program=program, form=form or {**person, **area_names(person)},
                            cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES,

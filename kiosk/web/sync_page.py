@@ -11,10 +11,8 @@ from kiosk.changes import mark_conflict_reviewed
 from kiosk.db import get_db
 from kiosk.web.access import login_required
 from kiosk.webcommon import user_message
-from sync import bundle
-from sync.client import enrol
-from sync.protocol import SyncError
-from sync.syncer import open_conflicts, status, sync_now
+from sync import SyncError, enrol, open_conflicts, status, sync_now
+from sync import export_bundle as write_bundle, import_bundle as read_bundle
 
 bp = Blueprint("sync_page", __name__, url_prefix="/sync")
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
@@ -55,11 +53,14 @@ def enrol_here():
         flash(_("Give the central server's address (http://… or https://…) and the one-time code."), "error")
         return _back()
     try:
-        enrol(_data_dir(), url, code)
+        answer = enrol(_data_dir(), url, code)
     except SyncError as exc:
         flash(_("Enrolment failed: %(error)s", error=user_message(exc)), "error")
     else:
         flash(_("This kiosk is enrolled. It syncs every minute while it runs."), "ok")
+        if answer.get("plain_http"):
+            flash(_("Warning: this address is plain http, so the device secret and personal data cross the "
+                    "network readable. Ask for the central server's https:// address."), "error")
     return _back()
 
 
@@ -70,7 +71,7 @@ def export_bundle():
     folder = Path(_data_dir()) / "bundles"
     folder.mkdir(exist_ok=True)
     path = folder / "kiosk-bundle.jsonl.gz"
-    bundle.export_kiosk(get_db(), path)
+    write_bundle(get_db(), path)
     return send_file(path, mimetype="application/gzip", as_attachment=True, download_name="kiosk-bundle.jsonl.gz")
 
 
@@ -89,7 +90,7 @@ def import_bundle():
         path = Path(tmp) / "upload.jsonl.gz"
         upload.save(path)
         try:
-            result = bundle.import_kiosk(get_db(), path)
+            result = read_bundle(get_db(), path)
         except SyncError as exc:
             flash(_("The bundle was refused, nothing changed: %(error)s", error=user_message(exc)), "error")
             return _back()

@@ -34,7 +34,7 @@ def cards(count: int) -> list[dict]:
     for index in range(count):
         cohort = index // 200 + 1
         person = demo_people(seed=cohort)[index % 200]
-        fields = participant_fields(person, "00" * 32)
+        fields = participant_fields(person)
         code = make_code("bench-program", b"k" * 32)
         out.append(badge_card({**fields, "program_id": "bench"}, code, {"title": f"รุ่นที่ {cohort}"}, {"title": TITLE}))
     return out

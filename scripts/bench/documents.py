@@ -38,7 +38,7 @@ KEY = b"k" * 32
 
 @functools.lru_cache(maxsize=None)
 def _names(seed: int) -> list[dict]:
-    return [{**raw, **participant_fields(raw, "00" * 32)} for raw in demo_people(seed=seed)]
+    return [{**raw, **participant_fields(raw)} for raw in demo_people(seed=seed)]
 
 
 def dataset(people: int, days: int = 2, venue: int = 0) -> Dataset:

@@ -28,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from sqlalchemy import MetaData  # noqa: E402
 
+from kiosk import keys  # noqa: E402
 from kiosk.clock import format_hlc  # noqa: E402
 from sync import auth  # noqa: E402
 from sync.central.storage import Storage, _dump, changes as changes_table  # noqa: E402
@@ -35,9 +36,18 @@ from sync.protocol import PROTOCOL, encode_body, split_batches  # noqa: E402
 from support import CentralServer, PostgresCluster  # noqa: E402
 
 
-def kiosk_changes(program_id, origin, cohort, sessions, participants, scans, start_ms) -> list[dict]:
-    """A kiosk's change stream, shaped exactly as kiosk.changes writes it."""
-    out, seq = [], 0
+def signed(signer: keys.Signer, rows: list[dict]) -> list[dict]:
+    """Chains and signs an origin's changes in seq order, as kiosk.changes does."""
+    chain = None
+    for change in rows:
+        chain = keys.next_chain(chain, change)
+        change["sig"] = signer.sign(chain)
+    return rows
+
+
+def kiosk_changes(program_id, signer, cohort, sessions, participants, scans, start_ms) -> list[dict]:
+    """A kiosk's change stream, shaped (and signed) exactly as kiosk.changes writes it."""
+    out, seq, origin = [], 0, signer.origin
 
     def add(entity, entity_id, payload):
         nonlocal seq
@@ -55,15 +65,17 @@ def kiosk_changes(program_id, origin, cohort, sessions, participants, scans, sta
                                          "code": "A" * 20, "result": "checked_in", "direction": "in",
                                          "device_id": origin, "operator": "door", "at": "2026-03-01T02:00:00.000Z",
                                          "nonce": secrets.token_hex(8)})
-    return out
+    return signed(signer, out)
 
 
-def setup_changes(program_id, origin, cohort, sessions) -> list[dict]:
+def setup_changes(program_id, signer, cohort, sessions) -> list[dict]:
+    origin = signer.origin
     rows = [("programs", program_id, {"title": "bench", "signing_key": secrets.token_hex(32)}),
             ("cohorts", cohort, {"number": 1})]
     rows += [("sessions", s, {"cohort_id": cohort, "day": f"2026-03-0{i + 1}"}) for i, s in enumerate(sessions)]
-    return [{"program_id": program_id, "origin": origin, "seq": i + 1, "entity": e, "id": eid, "op": "upsert",
-             "payload": p, "hlc": format_hlc(1_700_000_000_000 + i, 0, origin)} for i, (e, eid, p) in enumerate(rows)]
+    return signed(signer, [{"program_id": program_id, "origin": origin, "seq": i + 1, "entity": e, "id": eid,
+                            "op": "upsert", "payload": p, "hlc": format_hlc(1_700_000_000_000 + i, 0, origin)}
+                           for i, (e, eid, p) in enumerate(rows)])
 
 
 def push_all(base: str, device: str, secret: str, bodies: list[tuple[bytes, dict]], errors: list) -> None:
@@ -80,17 +92,18 @@ def run_backend(name: str, url: str, work: Path, args) -> dict:
     storage = Storage(url)
     program_id, cohort = str(uuid.uuid4()), str(uuid.uuid4())
     sessions = [str(uuid.uuid4()) for _ in range(2)]
-    storage.push(program_id, setup_changes(program_id, "coordinator-" + program_id[:8], cohort, sessions),
-                 source="bench")
+    coordinator = keys.Signer(keys.new_origin()[1])
+    setup = setup_changes(program_id, coordinator, cohort, sessions)
+    storage.push(program_id, setup, source="bench", keys={coordinator.origin: coordinator.public_key})
     kiosks = []
     for k in range(args.kiosks):
-        origin = str(uuid.uuid4())
-        secret = storage.enrol(storage.create_enrol_code(), origin)["secret"]
-        stream = kiosk_changes(program_id, origin, cohort, sessions, args.participants, args.scans,
+        signer = keys.Signer(keys.new_origin()[1])
+        enrolled = storage.enrol(storage.create_enrol_code(), origin=signer.origin, public_key=signer.public_key)
+        stream = kiosk_changes(program_id, signer, cohort, sessions, args.participants, args.scans,
                                1_700_000_100_000 + k * 10_000_000)
-        bodies = [encode_body({"protocol": PROTOCOL, "program_id": program_id, "changes": b})
-                  for b in split_batches(stream)]
-        kiosks.append((origin, secret, bodies, stream))
+        bodies = [encode_body({"protocol": PROTOCOL, "program_id": program_id, "changes": b,
+                               "keys": {signer.origin: signer.public_key}}) for b in split_batches(stream)]
+        kiosks.append((enrolled["device_id"], enrolled["secret"], bodies, stream))
     total = sum(len(k[3]) for k in kiosks)
     values = ceiling_rows([c for k in kiosks for c in k[3]])
     before = bulk_insert_ceiling(storage, values)  # the ceiling is measured before and after the run
@@ -106,7 +119,7 @@ def run_backend(name: str, url: str, work: Path, args) -> dict:
         elapsed = time.perf_counter() - started
     finally:
         server.kill()
-    stored = storage.change_count() - len(setup_changes(program_id, "x", cohort, sessions))
+    stored = storage.change_count() - len(setup)
     after = bulk_insert_ceiling(storage, values)
     ceiling = max(before, after)  # the higher of the two: the harder target
     rate = total / elapsed
@@ -121,7 +134,7 @@ def ceiling_rows(rows: list[dict]) -> list[dict]:
     """The change rows exactly as the central server stores them (canonical payload text)."""
     return [{"program_id": c["program_id"], "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
              "entity_id": c["id"], "op": c["op"], "payload": _dump(c["payload"]), "hlc": c["hlc"],
-             "received_at": "2026-03-01T00:00:00.000Z", "received_from": c["origin"]} for c in rows]
+             "received_at": "2026-03-01T00:00:00.000Z", "received_from": c["origin"], "sig": c["sig"]} for c in rows]
 
 
 def bulk_insert_ceiling(storage: Storage, values: list[dict]) -> float:

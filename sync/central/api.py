@@ -10,14 +10,13 @@ Who may send which changes (the origin rule):
 * no device may push changes in the central server's own origin ("origin_mismatch");
 * a device enrolled for some programs only may not push or pull others ("wrong_program").
 
-Not covered: a relaying device could invent changes of an origin the server has not yet heard
-from under those seqs. Changes carry no per-origin signature; closing that needs each origin to
-sign its own changes with its secret (a protocol 2 matter).
+* every change is signed by its origin (protocol 2, see kiosk.keys): a relay forwards changes
+  of other origins but cannot invent or alter them ("bad_signature").
 """
 
 import time
 
-from sync.protocol import SyncError, check_batch, check_protocol, check_pull
+from sync.protocol import SyncError, check_batch, check_keys, check_protocol, check_pull
 
 
 class CentralBackend:
@@ -34,7 +33,10 @@ class CentralBackend:
         code = body.get("code")
         if not isinstance(code, str):
             raise SyncError("bad_request", "enrolment needs a code")
-        return self.storage.enrol(code, body.get("device_id"), body.get("name"))
+        origin, public_key = body.get("origin"), body.get("public_key")
+        if origin is not None and not isinstance(origin, str):
+            raise SyncError("bad_request", "origin is a device id")
+        return self.storage.enrol(code, body.get("name"), origin, public_key)
 
     def hello(self, device: str, offset: float, body: dict) -> dict:
         """Vectors of the programs the device asks for or is enrolled for, and the server time."""
@@ -63,12 +65,13 @@ class CentralBackend:
         """
         try:
             program_id, batch = check_batch(body)
+            keys = check_keys(body)
         except SyncError:
             if nonce is not None and not self.storage.remember_nonce(device, nonce):
                 raise SyncError("replayed", "this request was already received") from None
             raise
         vector = self.storage.push(program_id, batch, pusher=device, before_commit=before_commit, offset=offset,
-                                   nonce=nonce)
+                                   nonce=nonce, keys=keys)
         if after_commit:
             after_commit()
         return {"program_id": program_id, "vector": vector}
@@ -82,4 +85,5 @@ class CentralBackend:
             raise SyncError("unknown_program", f"no changes of program {program_id} here")
         found, more = self.storage.pull(program_id, theirs, limit)
         self.storage.record_contact(device, offset, synced=True, pulled=len(found))
-        return {"program_id": program_id, "changes": found, "more": more, "vector": vector}
+        return {"program_id": program_id, "changes": found, "more": more, "vector": vector,
+                "keys": self.storage.keys_for(c["origin"] for c in found)}

@@ -1,0 +1,133 @@
+"""The central server's read model for dashboards, kept from the change log in the push's transaction:
+winning field values per row, scans once each, attendance per (participant, session)."""
+
+import json
+
+from sqlalchemy import and_, func, select
+
+from sync.central.storage.tables import attendance, dump as _dump, fields, scans
+from sync.protocol import SKEW_FLAG_SECONDS
+
+# Fields kept current in `fields` for the dashboards; the full rows live in the change log.
+# The reports (kiosk.reports, fed by sync.central.reports) read names, positions and areas too;
+# national-ID hashes and phones are never materialized.
+MATERIALIZED = {
+    "programs": {"title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "allowance_rate"},
+    "sites": {"name", "kind"},
+    "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
+    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title"},
+    "targets": {"cohort_id", "role", "area_code", "area_name", "expected"},
+    "participants": {"cohort_id", "role", "status", "province_code", "district_code", "subdistrict_code",
+                     "title", "first_name", "last_name", "position", "organization"},
+    "badges": {"participant_id", "revoked_at"},
+    "progress_entries": {"cohort_id", "period", "problems", "obstacles", "written_by", "written_at"},
+}
+
+
+class ReadModel:
+    """The dashboards' tables (a part of Storage)."""
+
+    def _materialize(self, conn, program_id, fresh, received_from, own_origins, offset) -> None:
+        scan_rows, field_rows, firsts = {}, {}, {}
+        for c in fresh:
+            entity = c["entity"]
+            if entity == "scans":
+                if c["op"] == "upsert":
+                    scan_rows[c["id"]] = _scan_row(c, received_from, offset if c["origin"] in own_origins else None)
+                continue
+            values = {"_deleted": True} if c["op"] == "delete" else c["payload"]
+            kept = MATERIALIZED.get(entity, ())
+            hlc = c["hlc"]
+            for name, value in values.items():
+                if name not in kept and name != "_deleted":
+                    continue
+                key = (entity, c["id"], name)
+                if key not in field_rows or hlc > field_rows[key]["hlc"]:
+                    field_rows[key] = {"entity": entity, "entity_id": c["id"], "field": name,
+                                       "program_id": program_id, "value": _dump(value), "hlc": hlc}
+        for row in scan_rows.values():
+            if row["result"] == "checked_in" and (row["direction"] or "in") == "in" and row["participant_id"]:
+                key = (row["participant_id"], row["session_id"])
+                if key not in firsts or (row["at"], row["id"]) < (firsts[key]["first_at"], firsts[key]["first_scan_id"]):
+                    firsts[key] = {"participant_id": key[0], "session_id": key[1], "program_id": program_id,
+                                   "first_at": row["at"], "first_scan_id": row["id"]}
+        self._upsert_fields(conn, [field_rows[k] for k in sorted(field_rows)])
+        self._executemany(conn, "scans",
+                          lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["program_id", "id"]),
+                          [scan_rows[k] for k in sorted(scan_rows)])
+
+        def attendance_upsert():
+            stmt = self.insert(attendance)
+            return stmt.on_conflict_do_update(
+                index_elements=["program_id", "participant_id", "session_id"],
+                set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
+                where=stmt.excluded.first_at < attendance.c.first_at)
+        self._executemany(conn, "attendance", attendance_upsert, [firsts[k] for k in sorted(firsts)])
+
+    def _upsert_fields(self, conn, rows: list[dict]) -> None:
+        def build():
+            stmt = self.insert(fields)
+            return stmt.on_conflict_do_update(
+                index_elements=["program_id", "entity", "entity_id", "field"],
+                set_={"value": stmt.excluded.value, "hlc": stmt.excluded.hlc},
+                where=stmt.excluded.hlc > fields.c.hlc)
+        self._executemany(conn, "fields", build, rows)
+
+    def entity_rows(self, program_id: str, entity: str) -> dict[str, dict]:
+        """The current rows of an entity on central (deleted ones left out): id -> fields."""
+        query = select(fields.c.entity_id, fields.c.field, fields.c.value).where(
+            fields.c.program_id == program_id, fields.c.entity == entity)
+        rows: dict[str, dict] = {}
+        with self.engine.connect() as conn:
+            for entity_id, name, value in conn.execute(query):
+                rows.setdefault(entity_id, {})[name] = json.loads(value)
+        return {k: v for k, v in rows.items() if not v.get("_deleted")}
+
+    def program_key(self, program_id: str) -> str | None:
+        return self.entity_rows(program_id, "programs").get(program_id, {}).get("signing_key")
+
+    def scan_ids(self, program_id: str | None = None) -> list[str]:
+        query = select(scans.c.id)
+        if program_id:
+            query = query.where(scans.c.program_id == program_id)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    def attendance_count(self, program_id: str | None = None) -> int:
+        query = select(func.count()).select_from(attendance)
+        if program_id:
+            query = query.where(attendance.c.program_id == program_id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def attendance_by_session(self, program_id: str) -> dict[str, int]:
+        query = (select(attendance.c.session_id, func.count()).where(attendance.c.program_id == program_id)
+                 .group_by(attendance.c.session_id))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    def attendance_rows(self, program_id: str) -> list[dict]:
+        """Every attendance of a program with how its first check-in came ("door" or "paper")."""
+        query = (select(attendance.c.participant_id, attendance.c.session_id, attendance.c.first_at,
+                        func.coalesce(scans.c.via, "door").label("via"))
+                 .select_from(attendance.outerjoin(scans, and_(scans.c.program_id == attendance.c.program_id,
+                                                               scans.c.id == attendance.c.first_scan_id)))
+                 .where(attendance.c.program_id == program_id))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def flagged_scans(self, program_id: str | None = None) -> list[dict]:
+        """Scans uploaded by a device whose clock was off by more than 10 minutes."""
+        query = select(scans).where(func.abs(scans.c.clock_offset_s) > SKEW_FLAG_SECONDS)
+        if program_id:
+            query = query.where(scans.c.program_id == program_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(scans.c.at)).mappings()]
+
+
+def _scan_row(change: dict, received_from, offset) -> dict:
+    p = change["payload"]
+    return {"id": change["id"], "program_id": change["program_id"], "participant_id": p.get("participant_id"),
+            "session_id": p.get("session_id"), "result": p.get("result"), "direction": p.get("direction") or "in",
+            "device_id": p.get("device_id"), "at": p.get("at"), "origin": change["origin"],
+            "received_from": received_from, "clock_offset_s": offset, "via": p.get("via")}

@@ -1,0 +1,133 @@
+"""The central server's tables, its engine, and canonical JSON: shared by every part of Storage."""
+
+import json
+import re
+
+from sqlalchemy import BigInteger, Column, Float, Index, MetaData, String, Table, Text, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+NAMED_PARAM = re.compile(r"%\((\w+)\)s")
+HLC = String(64).with_variant(String(64, collation="C"), "postgresql")
+NONCE_DAYS = 30
+
+metadata = MetaData()
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
+devices = Table(
+    "devices", metadata,
+    Column("id", String(64), primary_key=True), Column("name", Text), Column("secret", String(64), nullable=False),
+    Column("programs", Text), Column("enrolled_at", String(32), nullable=False), Column("revoked_at", String(32)),
+    Column("last_seen_at", String(32)), Column("last_sync_at", String(32)), Column("clock_offset_s", Float),
+    Column("pushed", BigInteger, nullable=False, default=0), Column("pulled", BigInteger, nullable=False, default=0),
+)
+device_origins = Table(
+    "device_origins", metadata,
+    Column("origin", String(64), primary_key=True), Column("device_id", String(64), nullable=False),
+)
+users = Table(
+    "central_users", metadata,
+    Column("id", String(64), primary_key=True), Column("username", String(40), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False), Column("created_at", String(32), nullable=False),
+)
+enrol_codes = Table(
+    "enrol_codes", metadata,
+    Column("code_hash", String(64), primary_key=True), Column("name", Text), Column("programs", Text),
+    Column("created_at", String(32), nullable=False), Column("expires_at", String(32), nullable=False),
+    Column("used_at", String(32)), Column("used_by", String(64)),
+    Column("device_id", String(64)),  # a code made to re-enrol this existing device
+)
+nonces = Table(
+    "nonces", metadata,
+    Column("device_id", String(64), primary_key=True), Column("nonce", String(64), primary_key=True),
+    Column("seen_at", Float, nullable=False), Index("nonces_seen", "seen_at"),
+)
+changes = Table(
+    "changes", metadata,
+    Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("entity", String(32), nullable=False), Column("entity_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False), Column("payload", Text, nullable=False), Column("hlc", HLC, nullable=False),
+    Column("received_at", String(32), nullable=False), Column("received_from", String(80)),
+    Column("sig", String(128)),
+    Index("changes_hlc", "program_id", "hlc"),
+)
+# Which program each (non-event) row id belongs to, and that its first insert was whole: a device
+# of one program cannot write a row, or name one, of another.
+owners = Table(
+    "owners", metadata,
+    Column("entity_id", String(64), primary_key=True), Column("program_id", String(64), nullable=False),
+)
+vectors = Table(
+    "vectors", metadata,
+    Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False), Column("chain", String(64)),
+)
+# The public key of every origin seen (each proven by its id, see kiosk.keys), for relaying.
+origin_keys = Table(
+    "origin_keys", metadata,
+    Column("origin", String(64), primary_key=True), Column("public_key", String(64), nullable=False),
+)
+# The read tables are keyed by program first, so the key serves the per-program reads and no
+# second index has to be kept up to date on every push.
+fields = Table(
+    "fields", metadata,
+    Column("program_id", String(64), primary_key=True), Column("entity", String(32), primary_key=True),
+    Column("entity_id", String(64), primary_key=True), Column("field", String(40), primary_key=True),
+    Column("value", Text), Column("hlc", HLC, nullable=False),
+)
+scans = Table(
+    "scans", metadata,
+    Column("program_id", String(64), primary_key=True), Column("id", String(64), primary_key=True),
+    Column("participant_id", String(64)), Column("session_id", String(64)), Column("result", String(32)),
+    Column("direction", String(8)), Column("device_id", String(64)), Column("at", String(40)),
+    Column("origin", String(64), nullable=False), Column("received_from", String(80)),
+    Column("clock_offset_s", Float), Column("via", String(8)),
+)
+attendance = Table(
+    "attendance", metadata,
+    Column("program_id", String(64), primary_key=True), Column("participant_id", String(64), primary_key=True),
+    Column("session_id", String(64), primary_key=True), Column("first_at", String(40), nullable=False),
+    Column("first_scan_id", String(64), nullable=False),
+)
+
+
+def make_engine(url: str):
+    """An engine for the URL; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE transactions."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=16)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            # a writer takes the lock at BEGIN instead of failing to upgrade a read transaction;
+            # readers (WAL) neither wait for writers nor hold them up
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes") else "BEGIN")
+        return engine
+    return create_engine(url, pool_size=16, max_overflow=8, pool_pre_ping=True)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_encode_str = json.encoder.encode_basestring  # what _ENCODER does to a str, without its set-up
+
+
+def dump(value) -> str:
+    """Canonical JSON text: sorted keys, compact, UTF-8 kept (the same bytes for the same value)."""
+    return _encode_str(value) if type(value) is str else _ENCODER.encode(value)
+
+
+
+
+def transient(exc: DBAPIError) -> bool:
+    """A lost race worth one more try: unique violation on a new origin, deadlock, busy SQLite."""
+    text = str(exc.orig).lower()
+    return isinstance(exc, IntegrityError) or any(
+        word in text for word in ("deadlock", "locked", "busy", "serializ", "could not obtain lock"))
+
+
+_dump = dump  # the name the benchmark and older callers know
