@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=12 * 3600,
+        SESSION_REFRESH_EACH_REQUEST=False,  # a cookie is written when the session changes, never by a stray parallel request
         BABEL_DEFAULT_LOCALE="th",
         BABEL_DEFAULT_TIMEZONE="Asia/Bangkok",
         BABEL_TRANSLATION_DIRECTORIES=str(asset_dir("translations")),

@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -69,15 +72,118 @@ def user_by_id(db, user_id: str) -> dict | None:
 
 
 def users(db) -> list[dict]:
-    return list(db.query("select id, username, display_name, role, created_at, token_hash is not null as has_token from users order by username"))
+    return list(db.query("select id, username, display_name, role, created_at, token_hash is not null as has_token, disabled_at from users order by username"))
+
+
+# Checked against when the user name is unknown, so that refusing a stranger takes as long as
+# refusing a wrong password (made once: generating a hash costs as much as checking one).
+_DUMMY_HASH = generate_password_hash("timing-equaliser")
+SESSION_HOURS = 12
 
 
 def authenticate(db, username: str, password: str) -> dict | None:
-    """The user if the password is right, else None (same time either way)."""
+    """The user if the password is right and the account is not disabled, else None (same work either way)."""
     user = get_user(db, username or "")
-    digest = user["password_hash"] if user else generate_password_hash("timing-equaliser")
-    ok = check_password_hash(digest, password or "")
-    return user if user and ok else None
+    ok = check_password_hash(user["password_hash"] if user else _DUMMY_HASH, password or "")
+    return user if user and ok and not user.get("disabled_at") else None
+
+
+def start_session(db, user_id: str) -> str:
+    """A server-side login session; the cookie carries only its random id."""
+    session_id = secrets.token_urlsafe(24)
+    with transaction(db):
+        db.execute("insert into login_sessions (id, user_id, created_at) values (?, ?, ?)",
+                   [session_id, user_id, iso(now_utc())])
+    return session_id
+
+
+def session_user(db, session_id: str | None) -> dict | None:
+    """The user of a live login session: not ended, younger than SESSION_HOURS, account enabled."""
+    if not session_id:
+        return None
+    oldest = iso(now_utc() - timedelta(hours=SESSION_HOURS))
+    rows = list(db.query(
+        "select u.* from login_sessions s join users u on u.id = s.user_id where s.id = ? and s.ended_at is null"
+        " and s.created_at > ? and u.disabled_at is null", [session_id, oldest]))
+    return rows[0] if rows else None
+
+
+def end_session(db, session_id: str | None) -> None:
+    """Logging out: the session ends on the server, so a copied cookie stops working too."""
+    if session_id:
+        with transaction(db):
+            db.execute("update login_sessions set ended_at = ? where id = ? and ended_at is null",
+                       [iso(now_utc()), session_id])
+
+
+def _end_all_sessions(db, user_id: str) -> None:
+    db.execute("update login_sessions set ended_at = ? where user_id = ? and ended_at is null",
+               [iso(now_utc()), user_id])
+
+
+def change_password(db, username: str, password: str) -> None:
+    """A new password; every login session of the account ends, and its API token stops working."""
+    check_password(password)
+    user = get_user(db, username)
+    if not user:
+        raise AuthError("unknown_user", f"no user {username}")
+    with transaction(db):
+        db.execute("update users set password_hash = ?, token_hash = null where id = ?",
+                   [generate_password_hash(password), user["id"]])
+        _end_all_sessions(db, user["id"])
+
+
+def set_disabled(db, username: str, disabled: bool) -> None:
+    """Disables an account (its sessions end, its token stops) or enables it again."""
+    user = get_user(db, username)
+    if not user:
+        raise AuthError("unknown_user", f"no user {username}")
+    with transaction(db):
+        db.execute("update users set disabled_at = ?, token_hash = case when ? then null else token_hash end"
+                   " where id = ?", [iso(now_utc()) if disabled else None, disabled, user["id"]])
+        if disabled:
+            _end_all_sessions(db, user["id"])
+
+
+class LoginThrottle:
+    """Back-off after failed logins, per account and per address: a password cannot be guessed fast.
+
+    After FREE failures within WINDOW seconds, each further attempt must wait 2^(n - FREE) seconds
+    (at most MAX_WAIT) after the last failure. Kept in memory: a restart forgets, which is fine for
+    a venue laptop and a small central server.
+    """
+
+    FREE, WINDOW, MAX_WAIT = 5, 900, 300
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, *keys: str) -> float:
+        """How long the caller must still wait before trying these keys again (0: go ahead)."""
+        now = self._clock()
+        with self._lock:
+            return max((self._wait(key, now) for key in keys), default=0.0)
+
+    def _wait(self, key: str, now: float) -> float:
+        recent = [t for t in self._failures.get(key, []) if now - t < self.WINDOW]
+        self._failures[key] = recent
+        if len(recent) < self.FREE:
+            return 0.0
+        delay = min(self.MAX_WAIT, 2 ** (len(recent) - self.FREE))
+        return max(0.0, recent[-1] + delay - now)
+
+    def failed(self, *keys: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
 
 
 def issue_token(db, username: str) -> str:
@@ -94,7 +200,7 @@ def issue_token(db, username: str) -> str:
 def user_for_token(db, token: str) -> dict | None:
     if not token:
         return None
-    rows = list(db.query("select * from users where token_hash = ?", [_token_hash(token)]))
+    rows = list(db.query("select * from users where token_hash = ? and disabled_at is null", [_token_hash(token)]))
     return rows[0] if rows else None
 
 

@@ -302,6 +302,36 @@ def user_token(ctx, name):
     click.echo(auth.issue_token(ctx.db, name))
 
 
+@user.command("password")
+@click.argument("name")
+@click.password_option(help="New password (asked if not given).")
+@pass_ctx
+def user_password(ctx, name, password):
+    """Set a new password; every login of the account ends and its API token stops working.
+
+    \b
+    Example:
+        kiosk user password somchai
+    """
+    auth.change_password(ctx.db, name, password)
+    click.echo(f"password of {name} changed; its sessions and token ended")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Let the account log in again.")
+@pass_ctx
+def user_disable(ctx, name, enable):
+    """Shut an account out (its logins end, its token stops), or let it back in with --enable.
+
+    \b
+    Example:
+        kiosk user disable somchai
+    """
+    auth.set_disabled(ctx.db, name, not enable)
+    click.echo(f"{name} {'enabled' if enable else 'disabled'}")
+
+
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int)

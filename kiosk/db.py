@@ -13,6 +13,7 @@ import sqlite_utils
 
 from kiosk import keys, schema
 from kiosk.ops import disk
+from kiosk.paths import make_private
 
 DB_NAME = "kiosk.db"
 DEVICE_FILE = "device_id"
@@ -181,6 +182,7 @@ def open_data_dir(data_dir: Path) -> sqlite_utils.Database:
     db = connect(Path(data_dir) / DB_NAME)
     migrate(db)
     ensure_device_id(db, Path(data_dir))
+    make_private(data_dir)  # the database and its WAL files too, now that they exist
     return db
 
 

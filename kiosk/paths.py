@@ -31,7 +31,22 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The data folder: the explicit one, else `KIOSK_DATA`, else the per-user default; created."""
     chosen = Path(explicit or os.environ.get("KIOSK_DATA") or default_data_dir())
     chosen.mkdir(parents=True, exist_ok=True)
+    make_private(chosen)
     return chosen
+
+
+def make_private(folder: str | os.PathLike) -> None:
+    """The folder 0700 and the files directly in it 0600: names, keys and the database are the owner's.
+
+    On Windows the per-user data folder is already private to its user; modes do not apply there.
+    """
+    if os.name != "posix":
+        return
+    folder = Path(folder)
+    os.chmod(folder, 0o700)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 def write_atomically(path: str | os.PathLike, data: bytes | str, mode: int = 0o600) -> Path:

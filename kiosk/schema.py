@@ -238,3 +238,21 @@ def signed_changes(db):
         create table origin_keys (origin text primary key, public_key text not null);
         """
     )
+
+
+@migrations(name="0005_login_sessions")
+def login_sessions(db):
+    """Issue 10 (finding 8): logins kept on the server, so logging out ends every copy of a cookie.
+
+    Local to this laptop, like `users`. `disabled_at` shuts an account out without deleting it.
+    """
+    db.executescript(
+        """
+        create table login_sessions (
+            id text primary key, user_id text not null references users(id),
+            created_at text not null, ended_at text
+        );
+        create index login_sessions_user on login_sessions(user_id);
+        alter table users add column disabled_at text;
+        """
+    )

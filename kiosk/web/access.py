@@ -29,8 +29,8 @@ def current_user() -> dict | None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             g.user = auth.user_for_token(get_db(), header[7:].strip())
-        elif session.get("user_id"):
-            g.user = auth.user_by_id(get_db(), session["user_id"])
+        elif session.get("login"):
+            g.user = auth.session_user(get_db(), session["login"])
     return g.user
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from kiosk.paths import asset_dir
+from kiosk.paths import asset_dir, make_private
 from kiosk.webcommon import init_babel, install_error_handlers, serve_font
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.config["CENTRAL_DATA"]).mkdir(parents=True, exist_ok=True)
     url = app.config["CENTRAL_DATABASE"] or default_url(app.config["CENTRAL_DATA"])
     storage = Storage(url)
+    make_private(app.config["CENTRAL_DATA"])  # central.db, its WAL and keys: the owner's alone
     storage.prune_nonces()  # replays are refused for NONCE_DAYS; older nonces are let go at start
     app.extensions["central_storage"] = storage
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.get_meta("secret_key") or _new_key(storage)
