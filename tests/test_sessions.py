@@ -111,3 +111,15 @@ def test_the_cli_changes_a_password_and_disables_an_account(data_dir, db, chief)
     assert auth.authenticate(db, "chief", "brand new 9") is None
     missing = runner.invoke(cli, ["--data", str(data_dir), "user", "disable", "nobody"])
     assert missing.exit_code == 1 and "[unknown_user]" in missing.output
+
+
+def test_the_central_server_backs_off_failed_logins_too(tmp_path):
+    from sync.central import create_app as create_central
+
+    central = create_central({"CENTRAL_DATA": str(tmp_path / "central"), "WTF_CSRF_ENABLED": False})
+    central.extensions["central_storage"].add_user("somchai", "correct horse")
+    client = central.test_client()
+    form = {"username": "somchai", "password": "wrong"}
+    for _ in range(auth.LoginThrottle.FREE):
+        assert client.post("/login", data=form).status_code == 401
+    assert client.post("/login", data={**form, "password": "correct horse"}).status_code == 429

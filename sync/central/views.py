@@ -13,7 +13,7 @@ import qrcode
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from kiosk.auth import AuthError
+from kiosk.auth import AuthError, LoginThrottle
 from kiosk.webcommon import user_message
 from sync.central import dashboards
 
@@ -52,10 +52,20 @@ def login():
     if not storage().has_users():
         return redirect(url_for("central.setup"))
     if request.method == "POST":
-        user = storage().authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        username = request.form.get("username", "")
+        keys = ("user:" + username.lower(), "address:" + (request.remote_addr or ""))
+        throttle = current_app.extensions.setdefault("login_throttle", LoginThrottle())
+        wait = throttle.wait_seconds(*keys)
+        if wait:
+            flash(_("Too many wrong passwords: wait %(seconds)d seconds and try again.", seconds=int(wait) + 1),
+                  "error")
+            return render_template("central/login.html"), 429
+        user = storage().authenticate(username, request.form.get("password", ""))
         if user:
+            throttle.succeeded(*keys)
             _log_in(user["id"])
             return redirect(_safe_next(request.args.get("next")))
+        throttle.failed(*keys)
         flash(_("Wrong user name or password."), "error")
         return render_template("central/login.html"), 401
     return render_template("central/login.html")
