@@ -120,6 +120,15 @@ def set_status(db, participant: dict, status: str) -> bool:
     return bool(update_participant(db, participant, {"status": status}))
 
 
+def admit(db, participant: dict) -> str:
+    """Takes a person off the waiting list: active, with a badge, in one transaction; returns the code."""
+    if participant["status"] != "waiting":
+        raise PeopleError("bad_status", "only a person on the waiting list can be admitted", "status")
+    with transaction(db):
+        update_participant(db, participant, {"status": "active"})
+        return issuance.issue_badge(db, participant)
+
+
 def get_participant(db, participant_id: str) -> dict | None:
     """One participant row, or None."""
     rows = list(db.query("select * from participants where id = ?", [participant_id]))

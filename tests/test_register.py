@@ -270,3 +270,21 @@ def test_a_late_scan_keeps_its_time_within_bounds(staff, db, venue):
         body = staff.post("/api/checkins", json={"code": code, "at": made, "nonce": "n3", "queued": True}).get_json()
         assert body["status"] == "checked_in" and body["at"] == made
     assert db.execute("select count(*) from scans").fetchone()[0] == 1
+
+
+def test_a_coordinator_admits_a_waiting_person_who_then_has_a_badge(coordinator, db, tab, venue):
+    from kiosk.issuance import active_badge
+
+    events.add_target(db, venue["program_id"], 4, cohort_id=venue["cohort_id"])
+    registration.save_settings(db, venue["cohort_id"], "waitlist", False, 60)
+    submit(tab, WALK_IN)
+    person_id, status = db.execute("select id, status from participants where first_name = 'สมศรี'").fetchone()
+    assert status == "waiting" and active_badge(db, person_id) is None
+    page = coordinator.get(f"/participants/{person_id}").get_data(as_text=True)
+    assert 'value="admit"' in page
+    coordinator.post(f"/participants/{person_id}", data={"action": "admit"})
+    assert db.execute("select status from participants where id = ?", [person_id]).fetchone()[0] == "active"
+    assert active_badge(db, person_id) is not None
+    before = db.execute("select count(*) from changes").fetchone()[0]
+    coordinator.post(f"/participants/{person_id}", data={"action": "admit"})  # not waiting any more
+    assert db.execute("select count(*) from changes").fetchone()[0] == before

@@ -188,6 +188,9 @@ def participant(participant_id):
         if action in ("withdrawn", "active"):
             _attempt(lambda: people.set_status(db, person, action), _("Saved."))
             return redirect(url_for("admin.participant", participant_id=participant_id))
+        if action == "admit":
+            _attempt(lambda: people.admit(db, person), _("Admitted: the badge is ready to print."))
+            return redirect(url_for("admin.participant", participant_id=participant_id))
         if _attempt(lambda: people.edit_participant(db, person, form.to_dict()), _("Saved.")):
             return redirect(url_for("admin.participant", participant_id=participant_id))
     return render_template("participant.html", person=person, program=program, form=form or {**person, **area_names(person)},
