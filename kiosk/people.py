@@ -135,19 +135,29 @@ def get_participant(db, participant_id: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def _like_pattern(text: str) -> str:
+    """`%text%` for LIKE ... ESCAPE '\\': the user's % and _ are plain characters, not wildcards."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
 def search(db, program_id: str | None, query: str, limit: int = 20) -> list[dict]:
-    """Participants whose name (any part, Thai or Latin) or phone contains the query."""
+    """Participants whose name (any part, Thai or Latin) contains the query, or whose phone is it.
+
+    A phone matches only on the whole number or its last 4 digits: a substring search would let
+    anyone at the door rebuild a full number a digit at a time.
+    """
     q = clean_text(query)
     if len(q) < 2:
         return []
     digits = re.sub(r"\D", "", q)
-    like = f"%{q.lower()}%"
-    sql = ("select * from participants where (lower(first_name || ' ' || last_name) like ?"
-           " or lower(title || first_name || ' ' || last_name) like ? or lower(last_name) like ?")
+    like = _like_pattern(q.lower())
+    sql = ("select * from participants where (lower(first_name || ' ' || last_name) like ? escape '\\'"
+           " or lower(title || first_name || ' ' || last_name) like ? escape '\\'"
+           " or lower(last_name) like ? escape '\\'")
     args = [like, like, like]
     if len(digits) >= 4 and digits == q.replace("-", "").replace(" ", ""):
-        sql += " or phone like ?"
-        args.append(f"%{digits}%")
+        sql += " or phone = ? or (length(?) = 4 and substr(phone, -4) = ?)"
+        args += [_whole_phone(digits), digits, digits]
     sql += ")"
     if program_id:
         sql += " and program_id = ?"
@@ -155,3 +165,11 @@ def search(db, program_id: str | None, query: str, limit: int = 20) -> list[dict
     sql += " order by first_name, last_name limit ?"
     args.append(limit)
     return list(db.query(sql, args))
+
+
+def _whole_phone(digits: str) -> str:
+    """Typed digits as a stored phone (+66 read as 0), or the digits as they are."""
+    try:
+        return normalize_phone(digits) or digits
+    except PeopleError:
+        return digits

@@ -216,6 +216,26 @@ def test_search_by_any_part_of_a_name_or_phone(staff, query, names):
     assert [p["name"] for p in body["participants"]] == names
 
 
+@pytest.mark.parametrize("query, names", [
+    ("0003", ["นางลำดวน ผู้ใหญ่ยิ่ง"]),
+    ("811110003", []),
+    ("08111", []),
+    ("1110003", []),
+    ("1111", []),
+])
+@pytest.mark.usefixtures("open_event")
+def test_a_phone_is_found_only_by_the_whole_number_or_its_last_four_digits(staff, query, names):
+    body = staff.get("/api/participants/search", query_string={"q": query}).get_json()
+    assert [p["name"] for p in body["participants"]] == names
+
+
+@pytest.mark.parametrize("query", ["%%", "__", "_%", "ส%", "\\%"])
+@pytest.mark.usefixtures("open_event")
+def test_like_wildcards_in_a_search_are_plain_characters(staff, query):
+    body = staff.get("/api/participants/search", query_string={"q": query}).get_json()
+    assert body["participants"] == []
+
+
 def test_reprint_revokes_the_old_badge_and_serves_the_new_png(staff, db, event, nine):
     person = event["people"][0]
     body = staff.post(f"/api/participants/{person['id']}/badge").get_json()
