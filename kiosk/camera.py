@@ -9,6 +9,8 @@ from kiosk.errors import KioskError
 
 MAX_FRAME_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
+# What a camera frame may be: Pillow opens dozens of formats, each a parser open to anyone logged in.
+FRAME_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
 class FrameError(KioskError):
@@ -22,7 +24,7 @@ def decode_frame(data: bytes) -> list[str]:
     if len(data) > MAX_FRAME_BYTES:
         raise FrameError("frame_too_large", "a camera frame must be under 2 MB")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=FRAME_FORMATS)
         if image.width * image.height > MAX_PIXELS:
             raise FrameError("frame_too_large", "a camera frame must be under 16 megapixels")
         image = image.convert("L")

@@ -74,3 +74,19 @@ def test_decode_endpoint_reads_frames_and_refuses_bad_ones(client, db, event):
         answer = client.post("/api/decode", data=body, headers=headers)
         assert (answer.status_code, answer.json["reason"]) == (status, reason)
     assert client.post("/api/decode", data=frame.getvalue()).status_code == 401
+
+
+@pytest.mark.parametrize("kind", ["BMP", "GIF", "TIFF", "PPM", "ICO"])
+def test_a_frame_in_any_format_but_jpeg_png_or_webp_is_refused_unopened(kind):
+    import io
+
+    from kiosk import camera
+
+    frame = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(frame, kind)
+    with pytest.raises(camera.FrameError) as refused:
+        camera.decode_frame(frame.getvalue())
+    assert refused.value.reason == "bad_image"
+    webp = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(webp, "WEBP")
+    assert camera.decode_frame(webp.getvalue()) == []
