@@ -172,3 +172,12 @@ def test_serve_prints_a_set_up_code_on_first_start_only(central_server):
     server.start()
     server.kill()
     assert "one-time code" not in server.log_path.read_text()
+
+
+@pytest.mark.parametrize("lang", ["xx", "", "th_TH", "../en", "en"])
+def test_an_unknown_language_is_ignored_not_an_error(app, storage, lang):
+    storage.add_user("somchai", "correct horse")
+    response = app.test_client().get("/login", query_string={"lang": lang})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert ("Coordinator log in" in page) == (lang == "en")
