@@ -181,3 +181,22 @@ def test_an_unknown_language_is_ignored_not_an_error(app, storage, lang):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert ("Coordinator log in" in page) == (lang == "en")
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/v2/hello", "/no-such-page"])
+def test_central_answers_carry_the_kiosks_security_headers(app, storage, path):
+    from kiosk.webcommon import CSP
+
+    storage.add_user("somchai", "correct horse")
+    response = app.test_client().get(path)
+    assert response.headers["Content-Security-Policy"] == CSP and "frame-ancestors 'none'" in CSP
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_central_pages_have_no_inline_style_or_script(app, storage):
+    storage.add_user("somchai", "correct horse")
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert "<style" not in page and not re.search(r"<script(?![^>]*\bsrc=)", page)
+    assert app.test_client().get("/static/css/central.css").status_code == 200

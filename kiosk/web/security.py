@@ -17,12 +17,9 @@ from flask import current_app, g, render_template, request
 
 from kiosk import registration
 from kiosk.db import get_db
-from kiosk.webcommon import error_response, reason_message, wants_json
+from kiosk.webcommon import error_response, install_security_headers, reason_message, wants_json
 
 TABLET_COOKIE = "kiosk_tablet"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # What a paired tablet may open: the registration page, its JSON, its assets.
 TABLET_ENDPOINTS = frozenset({
     "register.page", "register.submit", "register.claim", "register.badge_pdf", "register.areas",
@@ -81,22 +78,9 @@ def _fence_tablets():
     return render_template("error.html", message=reason_message("tablet_only"), status=403), 403
 
 
-def _headers(response):
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.endpoint not in CACHEABLE_ENDPOINTS:
-        response.cache_control.no_store = True
-        response.cache_control.max_age = None
-        response.cache_control.public = False
-    return response
-
-
 def install(app) -> None:
     """Headers on every answer, the tablet fence before every request."""
     app.config.setdefault("REGISTER_PER_MINUTE", 20)
     app.config.setdefault("REGISTER_BURST", 20)
     app.before_request(_fence_tablets)
-    app.after_request(_headers)
+    install_security_headers(app, CACHEABLE_ENDPOINTS)

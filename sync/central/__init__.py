@@ -12,7 +12,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir, make_private
-from kiosk.webcommon import init_babel, install_error_handlers, serve_font
+from kiosk.webcommon import init_babel, install_error_handlers, install_security_headers, serve_font
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
 from sync.server import make_blueprint
@@ -50,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_handlers(app, page="central/error.html")
+    install_security_headers(app)  # the kiosk's own: the same CSP, nosniff, no framing, no-store
     app.add_url_rule("/fonts/<name>", "font", serve_font)  # Sarabun from the installed package, as on kiosks
     return app
 
