@@ -162,7 +162,8 @@ _register(403, wrong_program=N_("This belongs to another program."),
           bad_code=N_("The enrolment code is wrong, used or expired."))
 _register(401, unauthenticated=N_("Log in or send a staff API token."),
           unenrolled=N_("This device is not enrolled with the central server."),
-          replayed=N_("This request was already received."))
+          replayed=N_("This request was already received."),
+          bad_timestamp=N_("This device's clock is more than a week from the server's: set its date and time."))
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
 # --- operations: backups, restore, disk ---------------------------------------------------------

@@ -1,19 +1,23 @@
 """Request signatures: HMAC-SHA256 with the device secret over method, path, body hash,
 timestamp and nonce.
 
-Timestamps are not used to refuse a request: a kiosk's clock may be off by days. Replays are
-refused by remembering every nonce per device instead, and the timestamp only yields the clock
-offset recorded at each sync.
+Replays are refused by remembering every nonce per device. A kiosk's clock may be off by days, so
+the timestamp is only loosely checked: a request more than MAX_SKEW_S from the receiver's clock
+(or not a finite number) is refused `bad_timestamp`. MAX_SKEW_S is shorter than the time nonces are
+kept (the central server's NONCE_DAYS), so a request old enough for its nonce to be forgotten is
+refused for its age. Otherwise the timestamp yields the clock offset recorded at each sync.
 """
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 
 from sync.protocol import SyncError
 
 HEADERS = ("X-Device", "X-Timestamp", "X-Nonce", "X-Signature")
+MAX_SKEW_S = 7 * 86400
 
 
 def new_secret() -> str:
@@ -65,6 +69,8 @@ def verify(headers, method: str, path: str, body: bytes, lookup, remember_nonce)
         stamp = float(timestamp)
     except ValueError:
         raise SyncError("unauthenticated", "bad X-Timestamp") from None
+    if not math.isfinite(stamp):
+        raise SyncError("bad_timestamp", "X-Timestamp is not a finite number")
     found = lookup(device)
     if found is None:
         raise SyncError("unenrolled", f"device {device} is not enrolled here")
@@ -74,6 +80,9 @@ def verify(headers, method: str, path: str, body: bytes, lookup, remember_nonce)
         raise SyncError("unauthenticated", "bad signature")
     if revoked:
         raise SyncError("revoked_device", f"device {device} has been revoked")
+    offset = time.time() - stamp
+    if abs(offset) > MAX_SKEW_S:
+        raise SyncError("bad_timestamp", f"X-Timestamp is {offset / 86400:+.1f} days from this server's clock")
     if len(nonce) > 64 or (remember_nonce is not None and not remember_nonce(device, nonce)):
         raise SyncError("replayed", "this request was already received")
-    return device, time.time() - stamp
+    return device, offset

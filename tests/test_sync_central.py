@@ -169,6 +169,37 @@ def test_replayed_request_is_refused(central, site):
     assert (again.status_code, again.json()["reason"]) == (401, "replayed")
 
 
+@pytest.mark.parametrize("age_days", [31, -31, "nan", "inf", "-inf"])
+def test_a_request_signed_far_from_now_or_at_no_time_is_refused_and_changes_nothing(central, site, age_days):
+    """A request older than the nonces are kept (so its nonce may be forgotten) is refused for its age."""
+    import math
+    import time
+
+    from sync.central.storage.tables import NONCE_DAYS
+
+    assert auth.MAX_SKEW_S < NONCE_DAYS * 86400
+    kiosk, program, creds = site
+    raw = push_body(program["program_id"], changes.changes_since(kiosk.db, program["program_id"], {})[:5])
+    stamp = float(age_days) if isinstance(age_days, str) else time.time() - age_days * 86400
+    assert isinstance(age_days, int) or not math.isfinite(stamp)
+    headers = {"Content-Type": "application/json",
+               **auth.sign(creds["device_id"], creds["secret"], "POST", "/api/sync/push", raw, now=stamp)}
+    before = central.storage().change_count()
+    response = requests.post(f"{central.url}/api/sync/push", data=raw, headers=headers, timeout=10)
+    assert (response.status_code, response.json()["reason"]) == (401, "bad_timestamp")
+    assert central.storage().change_count() == before
+
+
+def test_a_clock_a_few_days_off_still_signs_in(central, site):
+    import time
+
+    kiosk, program, creds = site
+    raw = push_body(program["program_id"], changes.changes_since(kiosk.db, program["program_id"], {})[:5])
+    headers = {"Content-Type": "application/json", **auth.sign(creds["device_id"], creds["secret"], "POST",
+                                                               "/api/sync/push", raw, now=time.time() - 3 * 86400)}
+    assert requests.post(f"{central.url}/api/sync/push", data=raw, headers=headers, timeout=10).status_code == 200
+
+
 def test_an_enrolment_code_works_once(tmp_path, central):
     storage = central.storage()
     code = storage.create_enrol_code()
