@@ -17,11 +17,11 @@ class OfflineError(KioskError):
     """A late act whose time is out of bounds."""
 
 
-def bounded_time(at, earliest_day: date, now: datetime | None = None) -> datetime:
+def bounded_time(at, earliest_day: date | None, now: datetime | None = None) -> datetime:
     """The time an act was made (ISO text or datetime), checked against the bounds; UTC.
 
     Raises OfflineError("bad_time") for a time more than CLOCK_SKEW ahead of now or before the
-    start of `earliest_day` in venue time.
+    start of `earliest_day` in venue time (no lower bound when it is None).
     """
     now = now or now_utc()
     try:
@@ -31,7 +31,7 @@ def bounded_time(at, earliest_day: date, now: datetime | None = None) -> datetim
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     if moment > now + CLOCK_SKEW:
         raise OfflineError("bad_time", f"{moment.isoformat()} is in the future", "at")
-    start = datetime.combine(earliest_day, time(0), tzinfo=LOCAL_ZONE)
-    if moment < start:
+    start = earliest_day and datetime.combine(earliest_day, time(0), tzinfo=LOCAL_ZONE)
+    if start and moment < start:
         raise OfflineError("bad_time", f"{moment.isoformat()} is before {earliest_day.isoformat()}", "at")
     return min(moment, now).astimezone(timezone.utc)

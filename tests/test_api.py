@@ -1,15 +1,25 @@
 """The JSON API of the door, through the Flask client: shapes, auth, bad input."""
 
+from datetime import timedelta
+
 import pytest
 
 from kiosk import auth, events
 from kiosk.checkin import reissue_badge
-from kiosk.clock import iso
+from kiosk.clock import iso, local_day, now_utc
 from kiosk.codes import make_code
 
-from support import bangkok
+from support import PEOPLE, bangkok
 
 ERROR_KEYS = {"ok", "reason", "error"}
+
+
+@pytest.fixture
+def event(make_event):
+    """Cohort 1 met yesterday and meets today, so its first day's times are always in the past
+    (the API refuses an `at` ahead of its clock); three people with badges."""
+    return make_event(starts_on=local_day() - timedelta(days=1),
+                      people=[(*person[:5], "0812345678") for person in PEOPLE[:3]])
 
 
 @pytest.fixture
@@ -140,6 +150,23 @@ def test_domain_reasons_through_the_api(staff, db, event, nine, day1):
     body = assert_error(staff.post("/api/checkins", json={"code": event["people"][1]["code"], "at": night}),
                         409, "no_open_session")
     assert body["participant"]["name"] == "นายสมชาย ศรีสุข"
+
+
+@pytest.mark.parametrize("ahead", [timedelta(minutes=5), timedelta(hours=20), timedelta(days=1)])
+def test_a_check_in_at_a_time_ahead_of_the_clock_is_refused_and_not_stored(staff, db, open_event, ahead):
+    """Tomorrow's session cannot be filled today by sending its time."""
+    before = state(db)
+    for person in open_event["people"][:2]:
+        for queued in (False, True):
+            body = {"code": person["code"], "at": iso(now_utc() + ahead), "queued": queued}
+            assert_error(staff.post("/api/checkins", json=body), 400, "bad_time")
+    assert state(db) == before
+
+
+def test_a_check_in_a_minute_ahead_is_forgiven_as_clock_skew(staff, db, open_event):
+    body = {"code": open_event["people"][0]["code"], "at": iso(now_utc() + timedelta(minutes=1))}
+    answer = staff.post("/api/checkins", json=body).get_json()
+    assert answer["status"] == "checked_in"
 
 
 def test_valid_code_for_a_closed_chosen_session_changes_nothing_but_the_log(staff, db, event, nine):

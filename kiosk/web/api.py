@@ -5,8 +5,9 @@ one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
 
 POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
 {"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601) and "direction" ("in" |
-"out"). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true: its
-"at" must then be neither in the future nor before its session's day (400 bad_time, not stored).
+"out"). An "at" more than a couple of minutes ahead of the kiosk's clock is refused (400 bad_time,
+not stored). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true:
+its "at" must then also not be before its session's day.
 What is a scan attempt and what is not:
 
 * a body over 16 KB (413 too_large), a body that is not JSON sent as application/json, or JSON
@@ -81,10 +82,12 @@ def _scan_request():
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
         return None, error_response("bad_request", _("at must be an ISO 8601 time."))
-    if fields["at"] is not None and body.get("queued") is True:
-        # A scan a tablet kept while the kiosk was unreachable keeps its real time, within bounds.
+    if fields["at"] is not None:
+        # No scan is ahead of the kiosk's clock; one a tablet kept while the kiosk was unreachable
+        # keeps its real time, but not from before its session's day.
+        queued = body.get("queued") is True
         try:
-            fields["at"] = bounded_time(fields["at"], _earliest_day(fields["session"]))
+            fields["at"] = bounded_time(fields["at"], _earliest_day(fields["session"]) if queued else None)
         except OfflineError as exc:
             return None, error_of(exc)
     return fields, None
