@@ -11,6 +11,8 @@ from kiosk.paths import asset_dir, data_dir, write_atomically
 if TYPE_CHECKING:  # Flask is imported by create_app only: the domain modules work without it
     from flask import Flask
 
+    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE
+
 
 def _secret_key(folder: Path) -> str:
     """The session-signing key, made once per data folder and kept out of the repository."""
@@ -24,6 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
     """The app factory: defaults, then the instance file, then `KIOSK_*` variables, then `config`."""
     from flask import Flask
 
+    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE
+
     app = Flask(
         __name__,
         static_folder=str(asset_dir("static")),
@@ -32,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(
         DATA_DIR=None,
         MAX_CONTENT_LENGTH=60 * 1024 * 1024,
-        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY_SIZE,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=12 * 3600,

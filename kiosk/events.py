@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from kiosk import changes
 from kiosk.clock import iso, new_id, now_utc
 from kiosk.errors import KioskError
-from kiosk.thai import ROLES, clean_text, resolve_area
+from kiosk.thai import ROLES, clean_text, plain_text, resolve_area
 
 SLOTS = {"day": ("07:00", "17:00"), "morning": ("07:00", "12:00"), "afternoon": ("12:00", "17:00")}
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -26,7 +26,7 @@ def _one(db, sql: str, args) -> dict | None:
 def create_program(db, title: str, organizer: str = "", fiscal_year: int | None = None,
                    min_percent: int = 80) -> str:
     """A new program with its own badge-signing key; returns its id."""
-    title = clean_text(title)
+    title = plain_text(title, "title")
     if not title:
         raise EventError("missing_title", "a program needs a title")
     program_id = new_id()
@@ -71,7 +71,7 @@ def add_cohort(db, program_id: str, number: int, starts_on: date, days: int = 1,
         raise EventError("bad_days", "a cohort lasts 1 to 31 days")
     cohort_id = new_id()
     changes.write(db, program_id, "cohorts", cohort_id, {
-        "number": int(number), "title": clean_text(title) or f"รุ่นที่ {number}", "site_id": site_id,
+        "number": int(number), "title": plain_text(title, "title") or f"รุ่นที่ {number}", "site_id": site_id,
         "starts_on": starts_on.isoformat(), "ends_on": (starts_on + timedelta(days=days - 1)).isoformat(),
     })
     for offset in range(days):

@@ -19,6 +19,10 @@ LANGUAGES = ("th", "en")
 # Parsed once: Babel's Locale.parse looks for locale files on disk every time it runs.
 _LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
 JSON_PREFIX = "/api/"
+# A multipart form field, or a whole url-encoded form, larger than this is refused 413: no title,
+# name or note is near it, and a 10 MB title would make every page that shows it 10 MB.
+MAX_FORM_MEMORY_SIZE = 256 * 1024
+FORM_MIMETYPE = "application/x-www-form-urlencoded"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -114,6 +118,20 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
         return response
 
     app.after_request(headers)
+
+
+def install_form_limit(app) -> None:
+    """Bounds url-encoded forms to MAX_FORM_MEMORY_SIZE in all (413 before any view reads them).
+
+    Werkzeug applies MAX_FORM_MEMORY_SIZE to multipart fields only: a url-encoded body is read
+    whole, so without this it is bounded only by MAX_CONTENT_LENGTH (or not at all).
+    """
+
+    def bound():
+        if request.mimetype == FORM_MIMETYPE:
+            request.max_content_length = MAX_FORM_MEMORY_SIZE
+
+    app.before_request(bound)
 
 
 def serve_font(name: str):

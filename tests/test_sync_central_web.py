@@ -200,3 +200,9 @@ def test_central_pages_have_no_inline_style_or_script(app, storage):
     page = app.test_client().get("/login").get_data(as_text=True)
     assert "<style" not in page and not re.search(r"<script(?![^>]*\bsrc=)", page)
     assert app.test_client().get("/static/css/central.css").status_code == 200
+
+
+def test_a_huge_central_form_is_refused_413(app, storage):
+    storage.add_user("somchai", "correct horse")
+    response = app.test_client().post("/login", data={"username": "somchai", "password": "x" * (1024 * 1024)})
+    assert response.status_code == 413

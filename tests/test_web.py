@@ -205,3 +205,38 @@ def test_a_roster_that_moves_people_between_cohorts_asks_first_and_names_them(co
                              follow_redirects=True)
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
     assert again.status_code == 200
+
+
+@pytest.mark.parametrize("size", [300 * 1024, 10 * 1024 * 1024])
+def test_a_huge_form_field_is_refused_413_and_nothing_is_stored(coordinator, db, size):
+    before = db.execute("select count(*) from changes").fetchone()[0]
+    response = coordinator.post("/programs", data={"title": "ก" * (size // 3), "organizer": "พช."})
+    assert response.status_code == 413
+    assert db.execute("select count(*) from programs").fetchone()[0] == 0
+    assert db.execute("select count(*) from changes").fetchone()[0] == before
+
+
+def test_a_program_or_cohort_title_over_200_characters_is_refused_and_nothing_is_stored(coordinator, db):
+    from datetime import date
+
+    from kiosk.errors import KioskError
+
+    page = coordinator.post("/programs", data={"title": "อบรม" * 60}, follow_redirects=True)
+    assert db.execute("select count(*) from programs").fetchone()[0] == 0
+    assert "ข้อความยาวเกินไป" in page.get_data(as_text=True)
+    program_id = events.create_program(db, "อบรมผู้นำ")
+    before = db.execute("select count(*) from changes").fetchone()[0]
+    with pytest.raises(KioskError) as refused:
+        events.add_cohort(db, program_id, 1, date(2030, 1, 7), title="รุ่น" * 70)
+    assert refused.value.reason == "field_too_long"
+    with pytest.raises(KioskError) as refused:
+        events.create_program(db, "ก" * 201)
+    assert refused.value.reason == "field_too_long"
+    assert db.execute("select count(*) from changes").fetchone()[0] == before
+
+
+def test_a_huge_form_is_refused_413_before_the_csrf_check_reads_it(data_dir, db):
+    client = create_app({"DATA_DIR": str(data_dir), "TESTING": True}).test_client()
+    auth.add_user(db, "chief", "coordinator", "password123")
+    response = client.post("/login", data={"username": "chief", "password": "x" * (1024 * 1024)})
+    assert response.status_code == 413

@@ -9,7 +9,8 @@ from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.errors import message_of
 from kiosk.thai import as_date
 from kiosk.web.access import current_user, role_label
-from kiosk.webcommon import LANGUAGES, error_response, init_babel, install_error_handlers, serve_font, wants_json
+from kiosk.webcommon import (LANGUAGES, error_response, init_babel, install_error_handlers, install_form_limit,
+                              serve_font, wants_json)
 
 csrf = CSRFProtect()
 
@@ -49,6 +50,7 @@ def register_web(app) -> None:
     import sync
 
     init_babel(app)
+    install_form_limit(app)  # before CSRFProtect, which reads the form
     csrf.init_app(app)
     install_error_handlers(app)
     security.install(app)

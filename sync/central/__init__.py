@@ -12,7 +12,8 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir, make_private
-from kiosk.webcommon import init_babel, install_error_handlers, install_security_headers, serve_font
+from kiosk.webcommon import (MAX_FORM_MEMORY_SIZE, init_babel, install_error_handlers, install_form_limit,
+                             install_security_headers, serve_font)
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
 from sync.server import make_blueprint
@@ -28,7 +29,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(CENTRAL_DATA=os.environ.get("KIOSK_CENTRAL_DATA", "central-data"),
                             CENTRAL_DATABASE=None, BABEL_DEFAULT_LOCALE="th",
                             BABEL_TRANSLATION_DIRECTORIES=str(asset_dir("translations")),
-                            MAX_CONTENT_LENGTH=None, SESSION_COOKIE_NAME="kiosk_central_session",
+                            MAX_CONTENT_LENGTH=None, MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY_SIZE,
+                            SESSION_COOKIE_NAME="kiosk_central_session",
                             SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                             SESSION_COOKIE_SECURE=False, PERMANENT_SESSION_LIFETIME=12 * 3600)
     app.config.from_prefixed_env("KIOSK_CENTRAL")
@@ -47,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from sync.central import report_views, views
     app.register_blueprint(views.bp)
     report_views.register(app)
+    install_form_limit(app)  # before CSRFProtect, which reads the form
     csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_handlers(app, page="central/error.html")
