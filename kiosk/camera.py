@@ -11,6 +11,7 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 # What a camera frame may be: Pillow opens dozens of formats, each a parser open to anyone logged in.
 FRAME_FORMATS = ("JPEG", "PNG", "WEBP")
+FRAME_MIMETYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
 class FrameError(KioskError):

@@ -265,14 +265,14 @@ def test_like_wildcards_in_a_search_are_plain_characters(staff, query):
 
 def test_reprint_revokes_the_old_badge_and_serves_the_new_png(staff, db, event, nine):
     person = event["people"][0]
-    body = staff.post(f"/api/participants/{person['id']}/badge").get_json()
+    body = staff.post(f"/api/participants/{person['id']}/badge", json={}).get_json()
     assert body["ok"] and body["code"] != person["code"]
     png = staff.get(body["badge_url"])
     assert png.status_code == 200 and png.mimetype == "image/png" and png.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert_error(staff.post("/api/checkins", json={"code": person["code"], "at": nine}), 410, "revoked_badge")
     ok = staff.post("/api/checkins", json={"code": body["code"], "at": nine}).get_json()
     assert ok["status"] == "checked_in"
-    assert_error(staff.post("/api/participants/nobody/badge"), 404, "unknown_participant")
+    assert_error(staff.post("/api/participants/nobody/badge", json={}), 404, "unknown_participant")
 
 
 def test_badge_png_reads_back_as_the_new_code(staff, db, event):
@@ -282,7 +282,7 @@ def test_badge_png_reads_back_as_the_new_code(staff, db, event):
     from PIL import Image
 
     person = event["people"][1]
-    body = staff.post(f"/api/participants/{person['id']}/badge").get_json()
+    body = staff.post(f"/api/participants/{person['id']}/badge", json={}).get_json()
     image = Image.open(io.BytesIO(staff.get(body["badge_url"]).data))
     assert [r.text for r in zxingcpp.read_barcodes(image)] == [body["code"]]
 
@@ -316,3 +316,36 @@ def test_role_is_named_in_the_users_language(staff, event, nine):
     thai = staff.post("/api/checkins?lang=th", json={"code": code, "at": nine}).get_json()
     english = staff.post("/api/checkins?lang=en", json={"code": code, "at": nine}).get_json()
     assert (thai["participant"]["role_name"], english["participant"]["role_name"]) == ("วิทยากร", "Speaker")
+
+
+@pytest.mark.parametrize("content_type, payload", [
+    (None, b""),
+    ("application/x-www-form-urlencoded", b"x=1"),
+    ("multipart/form-data; boundary=b", b"--b--\r\n"),
+    ("text/plain", b"{}"),
+    ("application/json", b"[]"),
+])
+def test_a_cookie_write_another_page_could_send_is_refused_and_the_badge_kept(staff, db, event, nine,
+                                                                              content_type, payload):
+    """A same-site page can post a form with the staff cookie; it must not revoke a badge."""
+    person = event["people"][0]
+    headers = {"Content-Type": content_type} if content_type else {}
+    before = state(db)
+    response = staff.post(f"/api/participants/{person['id']}/badge", data=payload, headers=headers)
+    assert_error(response, 400, "bad_json")
+    assert state(db) == before
+    assert staff.post("/api/checkins", json={"code": person["code"], "at": nine}).get_json()["ok"] is True
+
+
+def test_a_bearer_token_or_the_csrf_header_reissues_a_badge_without_a_json_body(client, staff, db, event, token):
+    import re
+
+    first, second = event["people"][:2]
+    answer = client.post(f"/api/participants/{first['id']}/badge", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.get_json()["code"] != first["code"]
+    page = staff.get("/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = staff.post(f"/api/participants/{second['id']}/badge", headers={"X-CSRFToken": csrf})
+    assert answer.status_code == 200 and answer.get_json()["code"] != second["code"]
+    wrong = staff.post(f"/api/participants/{second['id']}/badge", headers={"X-CSRFToken": "forged"})
+    assert_error(wrong, 400, "bad_json")

@@ -23,6 +23,8 @@ from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from kiosk import camera, checkin, door
 from kiosk.clock import local_day, parse_iso
@@ -37,8 +39,39 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_CHECKIN_BODY = 16 * 1024
 MAX_FIELD_LEN = 128
 
+SEND_JSON = _l("Send a JSON object with Content-Type: application/json.")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 THAI_LAYOUT_MESSAGE = _l("The code arrived as Thai letters: the scanner types through a Thai keyboard layout. "
                          "Use the scan page, or switch the keyboard to English.")
+
+
+@bp.before_request
+def _cookie_writes_need_json():
+    """A write by session cookie must be what only our own pages' scripts can send.
+
+    The API is exempt from form CSRF tokens (scanners and scripts send a Bearer token), so a
+    cookie-authenticated write needs a body another page cannot make without a CORS preflight:
+    a JSON object as application/json (a camera frame as its image type), or the X-CSRFToken
+    header. Otherwise any page on the same site could post a form that revokes a badge.
+    """
+    if request.method in SAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
+        return None
+    if current_user() is None or _csrf_header_valid():
+        return None  # no cookie login: login_required refuses it
+    if request.endpoint == "api.decode_frame":
+        return None if request.mimetype in camera.FRAME_MIMETYPES else error_response("bad_image")
+    if (request.content_length or 0) > MAX_CHECKIN_BODY:
+        return error_response("too_large")
+    body = request.get_json(silent=True) if request.is_json else None
+    return None if isinstance(body, dict) else error_response("bad_json", str(SEND_JSON))
+
+
+def _csrf_header_valid() -> bool:
+    token = request.headers.get("X-CSRFToken")
+    try:
+        return bool(token) and validate_csrf(token) is None
+    except ValidationError:
+        return False
 
 
 @bp.get("/ping")
@@ -67,7 +100,7 @@ def _scan_request():
         return None, error_response("too_large")
     body = request.get_json(silent=True) if request.is_json else None
     if not isinstance(body, dict):
-        return None, error_response("bad_json", _("Send a JSON object with Content-Type: application/json."))
+        return None, error_response("bad_json", str(SEND_JSON))
     fields = {"code": body.get("code"), "participant_id": body.get("participant_id")}
     for name in ("session", "nonce", "at", "direction", "participant_id"):
         value = body.get(name)
