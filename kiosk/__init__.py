@@ -11,8 +11,6 @@ from kiosk.paths import asset_dir, data_dir, write_atomically
 if TYPE_CHECKING:  # Flask is imported by create_app only: the domain modules work without it
     from flask import Flask
 
-    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE
-
 
 def _secret_key(folder: Path) -> str:
     """The session-signing key, made once per data folder and kept out of the repository."""

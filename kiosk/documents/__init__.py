@@ -15,9 +15,8 @@ from pathlib import Path
 from fpdf import FPDF
 
 from kiosk import paths
-from kiosk.badges import (BADGE_H, BADGE_W, FONT_BOLD, FONT_REGULAR, Box, Text, _pillow_measure, badge_layout,
-                          qr_matrix)
-from kiosk.documents.layout import draw_qr
+from kiosk.badges import BADGE_H, BADGE_W, Box, Text, _pillow_measure, badge_layout, qr_matrix
+from kiosk.documents.layout import draw_qr, new_document
 
 PAGE_W, PAGE_H = 210.0, 297.0
 COLUMNS, ROWS = 2, 4
@@ -30,15 +29,8 @@ PARALLEL_FROM = 300  # badges; below this a second process costs more than it sa
 
 
 def new_pdf() -> FPDF:
-    """An A4 document with Sarabun regular and bold and Thai text shaping on."""
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    pdf.set_auto_page_break(False)
-    pdf.set_margins(0, 0, 0)
-    pdf.add_font("Sarabun", "", str(FONT_REGULAR))
-    pdf.add_font("Sarabun", "B", str(FONT_BOLD))
-    pdf.set_text_shaping(True)
-    pdf.set_creator("attendance-kiosk")
-    return pdf
+    """An A4 portrait document with Sarabun and Thai text shaping on (the documents' one set-up)."""
+    return new_document()
 
 
 def badge_cells() -> list[tuple[float, float]]:
