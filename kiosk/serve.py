@@ -57,8 +57,12 @@ def start_background(app) -> None:
     BackupScheduler(app.config["DATA_DIR"]).start()
 
 
-def serve_https(app, host: str, port: int, folder: Path, threads: int = 8) -> None:
-    """Serves the app over HTTPS on host:port (waitress on a private loopback port behind TLS)."""
+def serve_https(app, host: str, port: int, folder: Path, threads: int = 8, **waitress_options) -> None:
+    """Serves the app over HTTPS on host:port (waitress on a private loopback port behind TLS).
+
+    The certificate is signed by the local CA of `folder` (`ca.pem`, installed once on tablets or
+    given to kiosks); the kiosk and the central server serve HTTPS the same way.
+    """
     from waitress import serve as waitress_serve
 
     cert, key = server_certificate(Path(folder), [socket.gethostname(), "localhost"], ["127.0.0.1", *lan_addresses()])
@@ -69,7 +73,8 @@ def serve_https(app, host: str, port: int, folder: Path, threads: int = 8) -> No
     backend_port = backend.getsockname()[1]
     backend.close()
     threading.Thread(target=lambda: asyncio.run(_relay(host, port, backend_port, context)), daemon=True).start()
-    waitress_serve(app, host="127.0.0.1", port=backend_port, threads=threads, url_scheme="https", ident="kiosk")
+    waitress_options.setdefault("ident", "kiosk")
+    waitress_serve(app, host="127.0.0.1", port=backend_port, threads=threads, url_scheme="https", **waitress_options)
 
 
 async def _pipe(reader, writer) -> None:

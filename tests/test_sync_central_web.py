@@ -206,3 +206,37 @@ def test_a_huge_central_form_is_refused_413(app, storage):
     storage.add_user("somchai", "correct horse")
     response = app.test_client().post("/login", data={"username": "somchai", "password": "x" * (1024 * 1024)})
     assert response.status_code == 413
+
+
+def test_central_serves_https_with_its_own_local_ca(tmp_path):
+    import subprocess
+    import sys
+
+    import requests
+
+    from support import free_port, wait_until
+
+    port, folder = free_port(), tmp_path / "central"
+    log = (tmp_path / "central.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "sync.central", "--data", str(folder), "serve", "--host",
+                                "127.0.0.1", "--port", str(port), "--https"], stdout=log, stderr=log)
+    url = f"https://127.0.0.1:{port}"
+
+    def answers():
+        try:
+            # a list: a 4xx Response is falsy, and wait_until waits for something true
+            return [requests.post(url + "/api/sync/hello", json={}, verify=str(folder / "ca.pem"), timeout=2)]
+        except (requests.ConnectionError, OSError):
+            return None
+
+    try:
+        [answer] = wait_until(answers, 30, "central did not answer over HTTPS")
+        assert answer.json()["reason"] == "unauthenticated"  # the signed API, reached over TLS
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(url + "/login", timeout=5)  # not a publicly trusted certificate: the CA file is needed
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/login", timeout=5)  # no plain HTTP on that port
+    finally:
+        process.terminate()
+        process.wait(20)
+        log.close()

@@ -41,26 +41,40 @@ def main(ctx, data, db):
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8090, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--https", is_flag=True, help="Serve HTTPS with a certificate from this server's local CA.")
 @click.pass_context
-def serve(ctx, host, port, threads):
+def serve(ctx, host, port, threads, https):
     """Serves the sync API and the dashboards.
 
-    Example: kiosk-central --db postgresql+psycopg://kiosk@localhost/central serve --port 8090
+    With --https the server makes a local CA (`ca.pem` in its data folder) and a certificate for
+    this machine's names and addresses: enrolment answers carry device secrets and pulls carry
+    personal data, so use it on any network you do not own. Kiosks trust it through the CA file
+    (REQUESTS_CA_BUNDLE=/path/to/ca.pem kiosk enrol https://…).
+
+    Example: kiosk-central --db postgresql+psycopg://kiosk@localhost/central serve --port 8090 --https
     """
     import waitress
 
     from sync.central import create_app
     options = ctx.find_object(CentralOptions)
-    app = create_app({"CENTRAL_DATA": str(options.ensure_data()), "CENTRAL_DATABASE": options.db})
+    folder = options.ensure_data()
+    app = create_app({"CENTRAL_DATA": str(folder), "CENTRAL_DATABASE": options.db, "SESSION_COOKIE_SECURE": https})
     storage = app.extensions["central_storage"]
-    click.echo(f"central server {storage.server_id} on http://{host}:{port}", err=True)
+    scheme = "https" if https else "http"
+    click.echo(f"central server {storage.server_id} on {scheme}://{host}:{port}", err=True)
     code = storage.setup_code()
     if code:
-        click.echo(f"First start: create the first coordinator at http://{host}:{port}/setup "
+        click.echo(f"First start: create the first coordinator at {scheme}://{host}:{port}/setup "
                    f"with the one-time code {code} (or run: kiosk-central user add NAME)", err=True)
     sys.stderr.flush()
-    waitress.serve(app, host=host, port=port, threads=threads, max_request_body_size=MAX_REQUEST_BYTES + 1,
-                   channel_timeout=300, ident="kiosk-central")
+    waitress_options = {"max_request_body_size": MAX_REQUEST_BYTES + 1, "channel_timeout": 300,
+                        "ident": "kiosk-central"}
+    if https:
+        from kiosk.serve import serve_https
+
+        serve_https(app, host, port, Path(folder), threads, **waitress_options)
+    else:
+        waitress.serve(app, host=host, port=port, threads=threads, **waitress_options)
 
 
 @main.command("enrol-code")
