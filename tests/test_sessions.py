@@ -123,3 +123,24 @@ def test_the_central_server_backs_off_failed_logins_too(tmp_path):
     for _ in range(auth.LoginThrottle.FREE):
         assert client.post("/login", data=form).status_code == 401
     assert client.post("/login", data={**form, "password": "correct horse"}).status_code == 429
+
+
+def test_central_logout_ends_every_copy_and_a_disabled_coordinator_is_shut_out(tmp_path):
+    from sync.central import create_app as create_central
+
+    central = create_central({"CENTRAL_DATA": str(tmp_path / "central"), "WTF_CSRF_ENABLED": False})
+    storage = central.extensions["central_storage"]
+    storage.add_user("somchai", "correct horse")
+    client, thief = central.test_client(), central.test_client()
+    assert client.post("/login", data={"username": "somchai", "password": "correct horse"}).status_code == 302
+    thief.set_cookie("kiosk_central_session", client.get_cookie("kiosk_central_session").value)
+    assert thief.get("/devices").status_code == 200
+    client.post("/logout")
+    assert thief.get("/devices").status_code == 302
+    client.post("/login", data={"username": "somchai", "password": "correct horse"})
+    storage.set_disabled("somchai", True)
+    assert client.get("/devices").status_code == 302
+    assert storage.authenticate("somchai", "correct horse") is None
+    storage.set_disabled("somchai", False)
+    storage.change_password("somchai", "a new horse")
+    assert storage.authenticate("somchai", "a new horse") and not storage.authenticate("somchai", "correct horse")

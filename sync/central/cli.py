@@ -167,6 +167,32 @@ def user_add(ctx, name, password):
     click.echo(f"added coordinator {name}")
 
 
+@user.command("password")
+@click.argument("name")
+@click.password_option(help="The new password (asked for twice when not given).")
+@click.pass_context
+def user_password(ctx, name, password):
+    """Sets a new password; every login of the account ends.
+
+    Example: kiosk-central user password somchai
+    """
+    _storage(ctx).change_password(name, password)
+    click.echo(f"password of {name} changed; its sessions ended")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Let the account log in again.")
+@click.pass_context
+def user_disable(ctx, name, enable):
+    """Shuts a coordinator out (their logins end), or lets them back in with --enable.
+
+    Example: kiosk-central user disable somchai
+    """
+    _storage(ctx).set_disabled(name, not enable)
+    click.echo(f"{name} {'enabled' if enable else 'disabled'}")
+
+
 # --- the office's papers across venues (issue 9): the kiosk's reports over central's rows ------
 
 

@@ -27,7 +27,7 @@ def storage():
 
 @bp.before_request
 def _guard():
-    g.user = storage().user(session["central_user"]) if session.get("central_user") else None
+    g.user = storage().session_user(session.get("central_login"))
     if g.user is None and request.endpoint not in OPEN:
         if not storage().has_users():
             return redirect(url_for("central.setup"))
@@ -42,9 +42,12 @@ def _safe_next(target: str | None) -> str:
 
 
 def _log_in(user_id: str):
+    lang = session.get("lang")
     session.clear()
     session.permanent = True
-    session["central_user"] = user_id
+    session["central_login"] = storage().start_session(user_id)
+    if lang:
+        session["lang"] = lang
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -73,6 +76,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    storage().end_session(session.get("central_login"))
     session.clear()
     return redirect(url_for("central.login"))
 

@@ -1,16 +1,18 @@
 """Coordinators' accounts on the central server: the same rules as a kiosk's, a one-time set-up code."""
 
 import hmac
+import secrets
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kiosk.auth import AuthError, check_account
+from kiosk.auth import SESSION_HOURS, AuthError, check_account, check_password
 from kiosk.clock import iso, now_utc
 from sync import auth
-from sync.central.storage.tables import meta, users
+from sync.central.storage.tables import login_sessions, meta, users
 
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 
@@ -42,12 +44,59 @@ class Accounts:
         with self.engine.connect() as conn:
             user = conn.execute(select(users).where(users.c.username == (username or ""))).mappings().first()
         ok = check_password_hash(user["password_hash"] if user else _DUMMY_HASH, password or "")
-        return dict(user) if user and ok else None
+        return dict(user) if user and ok and not user["disabled_at"] else None
 
     def user(self, user_id: str) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(users.c.id, users.c.username).where(users.c.id == user_id)).mappings().first()
+            row = conn.execute(select(users.c.id, users.c.username).where(
+                users.c.id == user_id, users.c.disabled_at.is_(None))).mappings().first()
         return dict(row) if row else None
+
+    def start_session(self, user_id: str) -> str:
+        """A server-side login session; the cookie carries only its random id."""
+        session_id = secrets.token_urlsafe(24)
+        with self.write() as conn:
+            conn.execute(login_sessions.insert().values(id=session_id, user_id=user_id, created_at=iso(now_utc())))
+        return session_id
+
+    def session_user(self, session_id: str | None) -> dict | None:
+        """The coordinator of a live session: not ended, younger than SESSION_HOURS, account enabled."""
+        if not session_id:
+            return None
+        oldest = iso(now_utc() - timedelta(hours=SESSION_HOURS))
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users.c.id, users.c.username).join(
+                login_sessions, login_sessions.c.user_id == users.c.id).where(
+                login_sessions.c.id == session_id, login_sessions.c.ended_at.is_(None),
+                login_sessions.c.created_at > oldest, users.c.disabled_at.is_(None))).mappings().first()
+        return dict(row) if row else None
+
+    def end_session(self, session_id: str | None) -> None:
+        """Logging out ends the session on the server: a copied cookie stops working too."""
+        if session_id:
+            with self.write() as conn:
+                conn.execute(update(login_sessions).where(login_sessions.c.id == session_id,
+                                                          login_sessions.c.ended_at.is_(None))
+                             .values(ended_at=iso(now_utc())))
+
+    def change_password(self, username: str, password: str) -> None:
+        """A new password; every session of the account ends."""
+        check_password(password)
+        self._set_user(username, password_hash=generate_password_hash(password))
+
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        """Shuts an account out (its sessions end) or lets it back in."""
+        self._set_user(username, disabled_at=iso(now_utc()) if disabled else None)
+
+    def _set_user(self, username: str, **values) -> None:
+        with self.write() as conn:
+            found = conn.execute(update(users).where(users.c.username == username).values(**values)
+                                 .returning(users.c.id)).first()
+            if found is None:
+                raise AuthError("unknown_user", f"no user {username}")
+            conn.execute(update(login_sessions).where(login_sessions.c.user_id == found[0],
+                                                      login_sessions.c.ended_at.is_(None))
+                         .values(ended_at=iso(now_utc())))
 
     def has_users(self) -> bool:
         with self.engine.connect() as conn:

@@ -27,6 +27,13 @@ users = Table(
     "central_users", metadata,
     Column("id", String(64), primary_key=True), Column("username", String(40), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False), Column("created_at", String(32), nullable=False),
+    Column("disabled_at", String(32)),
+)
+# Coordinators' logins, kept on the server so that logging out ends every copy of a cookie.
+login_sessions = Table(
+    "central_login_sessions", metadata,
+    Column("id", String(64), primary_key=True), Column("user_id", String(64), nullable=False, index=True),
+    Column("created_at", String(32), nullable=False), Column("ended_at", String(32)),
 )
 enrol_codes = Table(
     "enrol_codes", metadata,
