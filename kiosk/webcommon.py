@@ -6,9 +6,10 @@ central server's views live here: both import this, neither imports the other's 
 """
 
 import logging
+from urllib.parse import urlparse
 
 from babel import Locale
-from flask import jsonify, render_template, request, send_from_directory, session
+from flask import current_app, flash, jsonify, render_template, request, send_from_directory, session
 from flask_babel import Babel, gettext
 from werkzeug.exceptions import HTTPException
 
@@ -139,3 +140,45 @@ def serve_font(name: str):
     from fontpkg_sarabun import ROOT
 
     return send_from_directory(ROOT / "files", name, max_age=86400)
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only a path on this site: a login link must not bounce the user to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlparse(target).netloc:
+        return target
+    return fallback
+
+
+def attempt_login(authenticate) -> tuple[dict | None, int | None]:
+    """One login attempt from the posted form, through the app's back-off per account and address.
+
+    `authenticate(username, password)` gives the user or None. Returns (user, None), or
+    (None, 429) while the back-off holds, or (None, None) for a wrong password; the refusal is
+    flashed in the user's language.
+    """
+    from kiosk.auth import LoginThrottle
+
+    throttle = current_app.extensions.setdefault("login_throttle", LoginThrottle())
+    username = request.form.get("username", "")
+    keys = ("user:" + username.lower(), "address:" + (request.remote_addr or ""))
+    wait = throttle.wait_seconds(*keys)
+    if wait:
+        flash(gettext("Too many wrong passwords: wait %(seconds)d seconds and try again.", seconds=int(wait) + 1), "error")
+        return None, 429
+    user = authenticate(username, request.form.get("password", ""))
+    if user:
+        throttle.succeeded(*keys)
+        return user, None
+    throttle.failed(*keys)
+    flash(gettext("Wrong user name or password."), "error")
+    return None, None
+
+
+def start_login_session(key: str, session_id: str) -> None:
+    """A fresh cookie session for a login (nothing of the one before it) but the language chosen."""
+    lang = session.get("lang")
+    session.clear()
+    session.permanent = True
+    session[key] = session_id
+    if lang:
+        session["lang"] = lang

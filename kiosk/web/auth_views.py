@@ -1,27 +1,13 @@
 """Log in, log out, and the one-time set-up of the first coordinator."""
 
-from urllib.parse import urlparse
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
 from kiosk import auth
 from kiosk.db import get_db
-from kiosk.webcommon import user_message
+from kiosk.webcommon import attempt_login, safe_next, start_login_session, user_message
 
 bp = Blueprint("auth", __name__)
-
-
-def _throttle() -> auth.LoginThrottle:
-    """The app's memory of failed logins, per account and per address."""
-    return current_app.extensions.setdefault("login_throttle", auth.LoginThrottle())
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths: a login link must not bounce users to another site."""
-    if target and urlparse(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("admin.home")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -30,30 +16,17 @@ def login():
     if not auth.has_coordinator(db):
         return redirect(url_for("auth.setup"))
     if request.method == "POST":
-        username = request.form.get("username", "")
-        keys = ("user:" + username.lower(), "address:" + (request.remote_addr or ""))
-        wait = _throttle().wait_seconds(*keys)
-        if wait:
-            flash(_("Too many wrong passwords: wait %(seconds)d seconds and try again.", seconds=int(wait) + 1),
-                  "error")
-            return render_template("login.html"), 429
-        user = auth.authenticate(db, username, request.form.get("password", ""))
+        user, status = attempt_login(lambda username, password: auth.authenticate(db, username, password))
         if user:
-            _throttle().succeeded(*keys)
             _log_in(db, user["id"])
-            return redirect(_safe_next(request.args.get("next")))
-        _throttle().failed(*keys)
-        flash(_("Wrong user name or password."), "error")
+            return redirect(safe_next(request.args.get("next"), url_for("admin.home")))
+        if status:
+            return render_template("login.html"), status
     return render_template("login.html")
 
 
 def _log_in(db, user_id: str) -> None:
-    lang = session.get("lang")
-    session.clear()
-    session.permanent = True
-    session["login"] = auth.start_session(db, user_id)
-    if lang:
-        session["lang"] = lang
+    start_login_session("login", auth.start_session(db, user_id))
 
 
 @bp.post("/logout")

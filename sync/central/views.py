@@ -7,14 +7,12 @@ CSRF token (Flask-WTF). The first account is made at /setup with the one-time co
 
 import base64
 import io
-from urllib.parse import urlparse
 
 import qrcode
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
-from kiosk.auth import AuthError, LoginThrottle
-from kiosk.webcommon import user_message
+from kiosk.auth import AuthError
+from kiosk.webcommon import attempt_login, safe_next, start_login_session, user_message
 from sync.central import dashboards
 
 bp = Blueprint("central", __name__)
@@ -34,20 +32,8 @@ def _guard():
         return redirect(url_for("central.login", next=request.full_path.rstrip("?")))
 
 
-def _safe_next(target: str | None) -> str:
-    """Only paths on this site: a login link must not bounce a coordinator elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlparse(target).netloc:
-        return target
-    return url_for("central.index")
-
-
 def _log_in(user_id: str):
-    lang = session.get("lang")
-    session.clear()
-    session.permanent = True
-    session["central_login"] = storage().start_session(user_id)
-    if lang:
-        session["lang"] = lang
+    start_login_session("central_login", storage().start_session(user_id))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,22 +41,11 @@ def login():
     if not storage().has_users():
         return redirect(url_for("central.setup"))
     if request.method == "POST":
-        username = request.form.get("username", "")
-        keys = ("user:" + username.lower(), "address:" + (request.remote_addr or ""))
-        throttle = current_app.extensions.setdefault("login_throttle", LoginThrottle())
-        wait = throttle.wait_seconds(*keys)
-        if wait:
-            flash(_("Too many wrong passwords: wait %(seconds)d seconds and try again.", seconds=int(wait) + 1),
-                  "error")
-            return render_template("central/login.html"), 429
-        user = storage().authenticate(username, request.form.get("password", ""))
+        user, status = attempt_login(storage().authenticate)
         if user:
-            throttle.succeeded(*keys)
             _log_in(user["id"])
-            return redirect(_safe_next(request.args.get("next")))
-        throttle.failed(*keys)
-        flash(_("Wrong user name or password."), "error")
-        return render_template("central/login.html"), 401
+            return redirect(safe_next(request.args.get("next"), url_for("central.index")))
+        return render_template("central/login.html"), status or 401
     return render_template("central/login.html")
 
 
