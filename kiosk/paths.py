@@ -52,7 +52,8 @@ def make_private(folder: str | os.PathLike) -> None:
 def write_atomically(path: str | os.PathLike, data: bytes | str, mode: int = 0o600) -> Path:
     """Writes `data` to a temporary file beside `path`, then renames it into place.
 
-    A reader sees the old file or the whole new one, never half; the file is private (`mode`).
+    A reader sees the old file or the whole new one, never half, even after a power cut; the file
+    is private (`mode`).
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,8 @@ def write_atomically(path: str | os.PathLike, data: bytes | str, mode: int = 0o6
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename: a pulled USB stick keeps the old file or the new
         os.chmod(tmp, mode)
         os.replace(tmp, out)
     except BaseException:

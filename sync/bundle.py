@@ -12,13 +12,13 @@ anything. Importing the same bundle twice is a no-op (resends are no-ops).
 import gzip
 import hashlib
 import json
-import os
 import zlib
 from pathlib import Path
 
 from kiosk import changes, keys
 from kiosk.clock import iso, now_utc
 from kiosk.db import device_id, origin_key, transaction
+from kiosk.paths import write_atomically
 from sync import replica
 from sync.protocol import BATCH_BYTES, PROTOCOL, SyncError, dumps, split_batches
 
@@ -49,14 +49,7 @@ def write_bundle(path, signer: keys.Signer, programs: dict[str, tuple[list[dict]
         "lines": len(lines), "sha256": hashlib.sha256(content).hexdigest(),
     }
     manifest["sig"] = signer.sign_bytes(_unsigned(manifest))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-        out.write(dumps(manifest) + b"\n")
-        out.write(content)
-    with open(tmp, "rb+") as done:
-        os.fsync(done.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, gzip.compress(dumps(manifest) + b"\n" + content, mtime=0))
     return manifest
 
 
