@@ -9,10 +9,10 @@ import json
 import threading
 
 from kiosk.clock import HybridClock, iso, now_utc
-from kiosk import keys
+from kiosk import keys, programkeys
 from kiosk.db import device_id, origin_key, transaction
-from kiosk.schema import APPEND_ONLY, REFERENCES
-from kiosk.validator import ChangeError, check_change, check_first_insert
+from kiosk.schema import APPEND_ONLY, LEGACY_FIELDS, REFERENCES
+from kiosk.validator import ChangeError, check_change, check_first_insert, check_fixed
 
 DERIVED_TABLES = ("attendance",)
 
@@ -303,6 +303,10 @@ def _merge(db, change: dict) -> None:
         raise ChangeError("wrong_program", f"{entity} {entity_id} belongs to another program")
     if not current:
         check_first_insert(change)
+    check_fixed(change, current)
+    for name in LEGACY_FIELDS.get(entity, ()):
+        if name in payload:
+            programkeys.adopt_legacy(db, entity_id, payload.pop(name))
     winners = {}
     for field, value in payload.items():
         held_stamp, held_base = clocks.get(field, (None, None))

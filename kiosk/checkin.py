@@ -25,7 +25,8 @@ from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
 from kiosk.db import GroupCommitter, database_path, device_id, transaction
 from kiosk.errors import KioskError
-from kiosk.issuance import issue_badge, program_keys
+from kiosk.issuance import issue_badge
+from kiosk.programkeys import keyless_programs, program_keys
 from kiosk.paper import paper_row
 from kiosk.people import get_participant
 
@@ -199,6 +200,10 @@ def _claim(db, code, participant_id: str | None) -> _Claim:
         detail = "thai_layout" if _has_thai(code[:STORED_CODE_LEN]) else exc.detail
         error = CheckinError(exc.reason, _code_message(exc, detail), program_id=_tag_owner(stored, keys),
                              detail=detail)
+        keyless = _tag_owner(stored, keyless_programs(db)) if exc.reason == REASON_WRONG_PROGRAM else None
+        if keyless:
+            error = CheckinError("program_key_missing", "this kiosk holds the program but not its key",
+                                 program_id=keyless)
         return _Claim(stored, program_id=error.program_id, error=error)
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import click
 
-from kiosk import auth, events
+from kiosk import auth, events, programkeys
 from kiosk.clikit import Group, fail
-from kiosk.db import open_data_dir
+from kiosk.db import open_data_dir, transaction
 from kiosk.paths import data_dir
 import sync
 
@@ -88,6 +88,45 @@ def demo(ctx):
 @cli.group()
 def program():
     """Programs (โครงการ)."""
+
+
+@program.command("key")
+@click.option("--program", "program_ref", help="Program id or title prefix.")
+@pass_ctx
+def program_key(ctx, program_ref):
+    """Print a program's key, for a kiosk that never sees a network.
+
+    The key signs the program's badges and seals its USB bundles; it never travels in a bundle
+    or the change log. Copy it onto paper, keep it apart from the USB stick, and type it in on
+    the other kiosk with `kiosk import-bundle --program-key` or `kiosk program key-add`.
+
+    \b
+    Example:
+        kiosk program key --program อบรมผู้นำ
+    """
+    found = events.find_program(ctx.db, program_ref)
+    key = programkeys.key_of(ctx.db, found["id"])
+    if key is None:
+        raise programkeys.ProgramKeyError("program_key_missing", f"this kiosk holds no key of program {found['id']}")
+    click.echo(f"{found['title']}  ({found['id']})")
+    click.echo(programkeys.format_key(key))
+
+
+@program.command("key-add")
+@click.argument("key")
+@click.option("--program", "program_ref", help="Program id or title prefix.")
+@pass_ctx
+def program_key_add(ctx, key, program_ref):
+    """Type in a program's key, printed by `kiosk program key` on a kiosk that has it.
+
+    \b
+    Example:
+        kiosk program key-add ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567-ABCD-EFGH-IJKL-MNOP-QRST
+    """
+    found = events.find_program(ctx.db, program_ref)
+    with transaction(ctx.db):
+        added = programkeys.store(ctx.db, found["id"], programkeys.parse_key(key), via="typed in")
+    click.echo("key kept" if added else "this kiosk holds that program's key already")
 
 
 @program.command("add")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kiosk import events
+from kiosk.programkeys import badge_key
 from kiosk.cli import cli, pass_ctx
 
 
@@ -25,10 +26,6 @@ def _dataset(db, program_ref, number):
 
     program, cohort = _cohort(db, program_ref, number)
     return program, kiosk_dataset(db, program["id"], cohort["id"])
-
-
-def _key(program: dict) -> bytes:
-    return bytes.fromhex(program["signing_key"])
 
 
 def _session(db, program: dict, ref: str) -> dict:
@@ -62,7 +59,7 @@ def sheets(ctx, session_ref, program_ref, out, blank):
     program = events.find_program(ctx.db, program_ref)
     session = _session(ctx.db, program, session_ref)
     data = kiosk_dataset(ctx.db, program["id"], session["cohort_id"])
-    papers.sheet(data, session, _key(program), out=out, blank=blank)
+    papers.sheet(data, session, badge_key(ctx.db, program["id"]), out=out, blank=blank)
     click.echo(f"signature sheet in {out}")
 
 
@@ -108,7 +105,7 @@ def certificates(ctx, number, program_ref, out, not_eligible):
     from kiosk.documents import papers
 
     program, data = _dataset(ctx.db, program_ref, number)
-    count = papers.certificates(data, _key(program), out=out)
+    count = papers.certificates(data, badge_key(ctx.db, program["id"]), out=out)
     if not_eligible:
         Path(not_eligible).write_bytes(papers.certificate_list(data, "csv")[0])
     click.echo(f"{count} certificates in {out}")

@@ -164,6 +164,11 @@ _register(401, unauthenticated=N_("Log in or send a staff API token."),
           unenrolled=N_("This device is not enrolled with the central server."),
           replayed=N_("This request was already received."),
           bad_timestamp=N_("This device's clock is more than a week from the server's: set its date and time."))
+_register(409, program_key_missing=N_("This kiosk does not have this program's key yet. Sync with the central "
+                                     "server or a paired laptop, or type in the key printed with "
+                                     "\"kiosk program key\" on a kiosk that has it."))
+_register(400, bad_ca=N_("This file is not a CA certificate: copy ca.pem from the central server's data folder."))
+_register(422, bad_program_key=N_("That is not this program's key: check the 13 groups of four letters and digits."))
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
 # --- operations: backups, restore, disk ---------------------------------------------------------

@@ -2,11 +2,11 @@
 
 import json
 import re
-import secrets
 from datetime import date, timedelta
 
-from kiosk import changes
+from kiosk import changes, programkeys
 from kiosk.clock import iso, new_id, now_utc
+from kiosk.db import transaction
 from kiosk.errors import KioskError
 from kiosk.thai import ROLES, clean_text, plain_text, resolve_area
 
@@ -29,12 +29,14 @@ def create_program(db, title: str, organizer: str = "", fiscal_year: int | None 
     title = plain_text(title, "title")
     if not title:
         raise EventError("missing_title", "a program needs a title")
-    program_id = new_id()
-    changes.write(db, program_id, "programs", program_id, {
-        "title": title, "organizer": clean_text(organizer), "fiscal_year": fiscal_year,
-        "signing_key": secrets.token_hex(32), "created_at": iso(now_utc()),
-        "certificate_rule": json.dumps({"min_percent": min_percent}),
-    })
+    program_id, key = new_id(), programkeys.new_key()
+    with transaction(db):
+        programkeys.store(db, program_id, key, via="made here")
+        changes.write(db, program_id, "programs", program_id, {
+            "title": title, "organizer": clean_text(organizer), "fiscal_year": fiscal_year,
+            "key_check": programkeys.key_check(key), "created_at": iso(now_utc()),
+            "certificate_rule": json.dumps({"min_percent": min_percent}),
+        })
     return program_id
 
 

@@ -5,13 +5,8 @@ from kiosk.clock import iso, new_id, now_utc
 from kiosk.codes import make_code
 from kiosk.db import transaction
 from kiosk.events import cohort_by_id, get_program
+from kiosk.programkeys import badge_key
 from kiosk.thai import ROLE_NAMES_TH, area_label, full_name
-
-
-def program_keys(db) -> dict[str, bytes]:
-    """Program id -> badge-signing key, for every program this kiosk serves."""
-    rows = db.execute("select id, signing_key from programs").fetchall()
-    return {pid: bytes.fromhex(key) for pid, key in rows}
 
 
 def active_badge(db, participant_id: str) -> dict | None:
@@ -22,12 +17,12 @@ def active_badge(db, participant_id: str) -> dict | None:
 
 def issue_badge(db, participant: dict) -> str:
     """A new badge code for a participant; any earlier badge of theirs is revoked."""
-    key = db.execute("select signing_key from programs where id = ?", [participant["program_id"]]).fetchone()[0]
+    key = badge_key(db, participant["program_id"])
     now = iso(now_utc())
     for old in db.query("select id from badges where participant_id = ? and revoked_at is null",
                         [participant["id"]]):
         changes.write(db, participant["program_id"], "badges", old["id"], {"revoked_at": now})
-    code = make_code(participant["program_id"], bytes.fromhex(key))
+    code = make_code(participant["program_id"], key)
     changes.write(db, participant["program_id"], "badges", new_id(), {
         "participant_id": participant["id"], "code": code, "issued_at": now, "revoked_at": None,
     })

@@ -8,9 +8,10 @@
   but cannot invent, alter, drop from the middle or reorder them, and one verified signature at the
   end of a run vouches for every change before it. The private key stays in the database of its
   device (`meta`), never in the change log or a bundle.
-* **Badge codes** use the program's key (`kiosk.codes`), **national-ID hashes** a key of this
-  computer kept outside the data folder (`kiosk.thai`), and **bundles** are signed with the origin
-  key of the replica that wrote them (`sync.bundle`).
+* **Badge codes** use the program's key (`kiosk.programkeys`, never in the change log or a bundle),
+  **national-ID hashes** a key of this computer kept outside the data folder (`kiosk.thai`),
+  **bundles** are signed with the origin key of the replica that wrote them and sealed with a key
+  derived from the program's key (`sync.bundle`).
 """
 
 import hashlib

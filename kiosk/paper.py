@@ -8,7 +8,7 @@ When the laptop fails, people sign the printed sheet; afterwards staff scan each
 from __future__ import annotations
 
 from kiosk.codes import CodeError, paper_row_session, split_paper_code, verify_code
-from kiosk.issuance import program_keys
+from kiosk.programkeys import program_keys
 
 
 def paper_row(db, code) -> tuple[str, str] | None:

@@ -10,7 +10,7 @@ migrations = Migrations("kiosk")
 
 # Entity name -> (table, fields a change may set). The id and program_id are implicit.
 ENTITIES: dict[str, tuple[str, ...]] = {
-    "programs": ("title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "created_at",
+    "programs": ("title", "organizer", "fiscal_year", "key_check", "certificate_rule", "created_at",
                  "allowance_rate"),
     "sites": ("name", "kind", "address"),
     "cohorts": ("number", "title", "site_id", "starts_on", "ends_on"),
@@ -39,7 +39,7 @@ APPEND_ONLY = frozenset({"scans"})
 # the REQUIRED ones of a row's first insert.
 FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
     "programs": {"title": ("text", 500), "organizer": ("text", 300), "fiscal_year": ("int", 9999),
-                 "signing_key": ("hex", 64), "certificate_rule": ("json", 2000), "created_at": ("stamp", 0),
+                 "key_check": ("hex", 32), "certificate_rule": ("json", 2000), "created_at": ("stamp", 0),
                  "allowance_rate": ("real", 10_000_000)},
     "sites": {"kind": ("code", 40), "address": ("text", 500)},
     "cohorts": {"number": ("int", 100_000), "title": ("text", 300), "site_id": ("ref", 0),
@@ -61,6 +61,11 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
                          "obstacles": ("text", 5000), "written_by": ("text", 80), "written_at": ("stamp", 0)},
 }
 DEFAULT_RULE = ("text", 200)
+# Fields that changes made before a release may still carry, accepted but never materialized:
+# a program's key travelled in its row until keys left the change log (kiosk.programkeys).
+LEGACY_FIELDS: dict[str, dict[str, tuple[str, int]]] = {"programs": {"signing_key": ("hex", 64)}}
+# Fields set once, by a row's first insert: a later change may repeat them but never alter them.
+FIXED_FIELDS: dict[str, tuple[str, ...]] = {"programs": ("key_check",)}
 # Fields a row needs when it is first inserted (its table's NOT NULL columns without a default).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "programs": ("title",), "sites": ("name",), "cohorts": ("number",), "sessions": ("cohort_id", "day"),
@@ -254,5 +259,22 @@ def login_sessions(db):
         );
         create index login_sessions_user on login_sessions(user_id);
         alter table users add column disabled_at text;
+        """
+    )
+
+
+@migrations(name="0006_program_keys_i10")
+def program_keys(db):
+    """Issue 10: a program's key leaves its synced row for a local table; the row keeps only a
+    one-way `key_check` (kiosk.programkeys). Keys of programs made before stay valid."""
+    db.executescript(
+        """
+        create table program_keys (
+            program_id text primary key, key text not null, via text not null, added_at text not null
+        );
+        insert into program_keys (program_id, key, via, added_at)
+            select id, signing_key, 'legacy', coalesce(created_at, '') from programs where signing_key is not null;
+        alter table programs drop column signing_key;
+        alter table programs add column key_check text;
         """
     )

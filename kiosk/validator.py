@@ -15,7 +15,7 @@ import time
 from datetime import date
 
 from kiosk.errors import KioskError
-from kiosk.schema import APPEND_ONLY, DEFAULT_RULE, ENTITIES, FIELD_RULES, REQUIRED
+from kiosk.schema import APPEND_ONLY, DEFAULT_RULE, ENTITIES, FIELD_RULES, FIXED_FIELDS, LEGACY_FIELDS, REQUIRED
 
 HLC = re.compile(r"(\d{13})-(\d{5})-([0-9A-Za-z][0-9A-Za-z._:-]{0,63})")
 ROW_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
@@ -82,11 +82,14 @@ def check_stamp(stamp, origin: str, now_ms: int | None = None) -> None:
 def _check_payload(change: dict) -> None:
     entity, payload = change["entity"], change["payload"]
     allowed, rules = ENTITIES[entity], FIELD_RULES.get(entity, {})
+    legacy = LEGACY_FIELDS.get(entity, {})
     for name, value in payload.items():
         if name == "_base":
             _check_base(value, allowed)
             continue
-        if name not in allowed:
+        if name in legacy:
+            rules = {**rules, **legacy}
+        elif name not in allowed:
             raise ChangeError("unknown_field", f"unknown field {name!r} for {entity}", field=name)
         if value is None:
             continue
@@ -130,6 +133,14 @@ def _real_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def check_fixed(change: dict, held: dict | None) -> None:
+    """A field set once (FIXED_FIELDS) is never altered by a later change of the row held."""
+    for name in FIXED_FIELDS.get(change["entity"], ()):
+        value = change["payload"].get(name)
+        if held and held.get(name) is not None and name in change["payload"] and value != held[name]:
+            raise ChangeError("bad_field", f"{change['entity']}.{name} is set once and never changes", field=name)
 
 
 def check_first_insert(change: dict) -> None:

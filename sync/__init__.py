@@ -26,10 +26,12 @@ def sync_once(target, url: str | None = None, **options) -> dict:
     return _sync_once(target, url, **options)
 
 
-def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "central") -> dict:
-    """Exchanges a one-time code for a device secret and remembers the remote."""
+def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "central",
+          ca: str | None = None) -> dict:
+    """Exchanges a one-time code for a device secret and remembers the remote; `ca` is the
+    remote's CA certificate file when it serves https with a local CA of its own."""
     from sync.client import enrol as _enrol
-    return _enrol(data_dir, url, code, name, kind)
+    return _enrol(data_dir, url, code, name, kind, ca)
 
 
 def status(data_dir, probe: bool = False) -> dict:
@@ -50,10 +52,11 @@ def export_bundle(db, path, programs: list[str] | None = None) -> dict:
     return export_kiosk(db, path, programs)
 
 
-def import_bundle(db, path, trust_new: bool = False) -> dict:
-    """Applies a USB bundle whole, in one transaction; a second import applies nothing."""
+def import_bundle(db, path, trust_new: bool = False, program_key: str | None = None) -> dict:
+    """Applies a USB bundle whole, in one transaction; a second import applies nothing.
+    `program_key`: a program's key typed from paper, for a program this kiosk has no key of."""
     from sync.bundle import import_kiosk
-    return import_kiosk(db, path, trust_new)
+    return import_kiosk(db, path, trust_new, program_key)
 
 
 def register_peer(app) -> None:

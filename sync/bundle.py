@@ -1,21 +1,32 @@
 """USB bundles: the sync batches in a `.jsonl.gz` file, for venues with no network at all.
 
-Line 1 is the manifest: protocol version, the programs with their vector and change count, the
-number of batch lines, the sha256 of everything after the manifest line, the writer's origin and
-public key, and the writer's Ed25519 signature of the manifest (no program key is in a bundle:
-anyone holding a bundle can read it, nobody can alter it). Each further line is one batch
-`{"program_id", "changes", "keys"}` whose changes are each signed by their own origin. A bundle is written to a temporary file and renamed, so a file that
-exists is whole; a reader still refuses a truncated or altered file whole, before applying
-anything. Importing the same bundle twice is a no-op (resends are no-ops).
+Line 1 is the manifest: protocol version, the programs with their vector, change count and
+`key_check`, the number of batch lines, the sha256 of everything after the manifest line, the
+writer's origin and public key, and the writer's Ed25519 signature of the manifest. Each further
+line is one batch `{"program_id", "keys", "sealed"}`: the origins' public keys, and the changes
+(each signed by its own origin) compressed and sealed with AES-256-GCM under the program's data
+key (kiosk.programkeys), the program id bound in. No key is in a bundle: a lost stick gives away
+no name, phone or ID hash, and nobody can alter a bundle or make one in another replica's name.
+A bundle is written to a temporary file and renamed, so a file that exists is whole; a reader
+still refuses a truncated or altered file whole, before applying anything. Importing the same
+bundle twice is a no-op (resends are no-ops).
+
+A kiosk that never sees a network needs the program's key once, on paper: `kiosk program key`
+prints it on a kiosk that has it, `kiosk import-bundle --program-key` types it in.
 """
 
+import base64
 import gzip
 import hashlib
 import json
+import os
 import zlib
 from pathlib import Path
 
-from kiosk import changes, keys
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kiosk import changes, keys, programkeys
 from kiosk.clock import iso, now_utc
 from kiosk.db import device_id, origin_key, transaction
 from kiosk.paths import write_atomically
@@ -31,21 +42,57 @@ def _unsigned(manifest: dict) -> bytes:
     return dumps({k: v for k, v in manifest.items() if k != "sig"})
 
 
+def _aad(program_id: str) -> bytes:
+    return f"{KIND}\x1f{program_id}".encode()
+
+
+def seal(key_hex: str, program_id: str, batch: list[dict]) -> str:
+    """A batch's changes, compressed and sealed for the program (base64 of nonce and ciphertext)."""
+    nonce = os.urandom(12)
+    sealed = AESGCM(programkeys.data_key(key_hex, program_id)).encrypt(
+        nonce, zlib.compress(dumps(batch), 6), _aad(program_id))
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def unseal(key_hex: str, program_id: str, text, limit: int = MAX_LINE_BYTES) -> tuple[list[dict], int]:
+    """The changes of a sealed batch and the size of their JSON; "bundle_tampered" if it was
+    altered or sealed otherwise, "payload_too_large" past `limit` bytes inflated."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        plain = AESGCM(programkeys.data_key(key_hex, program_id)).decrypt(raw[:12], raw[12:], _aad(program_id))
+        inflater = zlib.decompressobj()
+        body = inflater.decompress(plain, limit)
+        if inflater.unconsumed_tail:
+            raise SyncError("payload_too_large", "a batch of the bundle inflates past the limit")
+        found = json.loads(body)
+    except (ValueError, TypeError, InvalidTag, zlib.error, RecursionError):
+        raise SyncError("bundle_tampered", "a sealed batch of the bundle does not open with the program's key") from None
+    if not isinstance(found, list):
+        raise SyncError("bundle_tampered", "a sealed batch is not a list of changes")
+    return found, len(body)
+
+
 def write_bundle(path, signer: keys.Signer, programs: dict[str, tuple[list[dict], dict]],
-                 public_keys: dict[str, str]) -> dict:
-    """Writes a bundle atomically, signed by the writer; `programs` maps program id -> (changes,
-    vector), `public_keys` holds the key of every origin in it."""
+                 public_keys: dict[str, str], program_keys: dict[str, str]) -> dict:
+    """Writes a bundle atomically, signed by the writer and sealed for each program; `programs`
+    maps program id -> (changes, vector), `public_keys` holds the key of every origin in it,
+    `program_keys` the key of every program (hex)."""
+    missing = sorted(set(programs) - set(program_keys))
+    if missing:
+        raise SyncError("program_key_missing", f"no key of program {missing[0]} here to seal its changes with")
     lines = []
     for program_id, (found, _vector) in sorted(programs.items()):
         for batch in split_batches(found):
             origins = {c["origin"] for c in batch}
-            lines.append(dumps({"program_id": program_id, "changes": batch,
-                                "keys": {o: public_keys[o] for o in sorted(origins) if o in public_keys}}) + b"\n")
+            lines.append(dumps({"program_id": program_id,
+                                "keys": {o: public_keys[o] for o in sorted(origins) if o in public_keys},
+                                "sealed": seal(program_keys[program_id], program_id, batch)}) + b"\n")
     content = b"".join(lines)
     manifest = {
         "kind": KIND, "protocol": PROTOCOL, "created_at": iso(now_utc()), "origin": signer.origin,
         "public_key": signer.public_key,
-        "programs": {pid: {"vector": vector, "changes": len(found)} for pid, (found, vector) in programs.items()},
+        "programs": {pid: {"vector": vector, "changes": len(found), "key_check": programkeys.key_check(program_keys[pid])}
+                     for pid, (found, vector) in programs.items()},
         "lines": len(lines), "sha256": hashlib.sha256(content).hexdigest(),
     }
     manifest["sig"] = signer.sign_bytes(_unsigned(manifest))
@@ -53,13 +100,16 @@ def write_bundle(path, signer: keys.Signer, programs: dict[str, tuple[list[dict]
     return manifest
 
 
-def read_bundle(path, holds, trust_new: bool = False) -> tuple[dict, list[dict]]:
-    """Reads and checks a whole bundle; returns (manifest, batches) or raises SyncError.
+def read_bundle(path, holds, trust_new: bool = False, key_for=lambda program_id: None,
+                typed_key: str | None = None) -> tuple[dict, list[dict]]:
+    """Reads, checks and opens a whole bundle; returns (manifest, batches) or raises SyncError.
 
     The manifest must be signed by the writer's origin key (its id proves the key), the content
     must match the manifest's hash, and every change inside is signed by its own origin (checked
     when it is applied). `holds(program_id)` says whether this side serves a program; another is
-    refused ("wrong_program") unless `trust_new` (a first import onto an empty kiosk).
+    refused ("wrong_program") unless `trust_new` (a first import onto an empty kiosk). Each batch
+    opens with `key_for(program_id)` (hex), or with `typed_key` for the program it is the key of
+    (the manifest's `key_check` tells); each batch gains its `changes`.
     """
     manifest, lines, digest, whole = _read_lines(Path(path), _signed_manifest)
     count = len(lines) if whole else len(lines) - 1
@@ -73,7 +123,33 @@ def read_bundle(path, holds, trust_new: bool = False) -> tuple[dict, list[dict]]
             raise SyncError("wrong_program", f"this side does not hold program {program_id} yet")
     if any(b.get("program_id") not in manifest["programs"] for b in batches):
         raise SyncError("bundle_tampered", "a batch of a program not in the manifest")
+    opening = _opening_keys(manifest, key_for, typed_key)
+    budget = MAX_INFLATED_BYTES
+    for batch in batches:
+        batch["changes"], size = unseal(opening[batch["program_id"]], batch["program_id"], batch.pop("sealed"),
+                                        min(MAX_LINE_BYTES, budget))
+        budget -= size
     return manifest, batches
+
+
+def _opening_keys(manifest: dict, key_for, typed_key: str | None) -> dict[str, str]:
+    """The key that opens each program of the bundle: the one held here, else the one typed in."""
+    found, typed_fits = {}, False
+    for program_id, entry in manifest["programs"].items():
+        check = entry.get("key_check") if isinstance(entry, dict) else None
+        key = key_for(program_id)
+        if typed_key and programkeys.matches(typed_key, check):
+            key, typed_fits = key or typed_key, True
+        if key is None and typed_key:
+            raise SyncError("bad_program_key", f"the key typed in is not the key of program {program_id}")
+        if key is None:
+            raise SyncError("program_key_missing", f"no key of program {program_id} here to open its changes with")
+        if not programkeys.matches(key, check):
+            raise SyncError("bad_program_key", f"the key held here of program {program_id} is not the bundle's")
+        found[program_id] = key
+    if typed_key and not typed_fits:
+        raise SyncError("bad_program_key", "the key typed in is the key of no program in this bundle")
+    return found
 
 
 def _signed_manifest(head: bytes) -> dict:
@@ -89,8 +165,8 @@ def _batch(line: bytes) -> dict:
         batch = json.loads(line)
     except (ValueError, RecursionError):
         raise SyncError("bundle_tampered", "a batch line is not JSON") from None
-    if not isinstance(batch, dict) or not isinstance(batch.get("changes"), list):
-        raise SyncError("bundle_tampered", "a batch line is not a batch")
+    if not isinstance(batch, dict) or not isinstance(batch.get("sealed"), str) or "changes" in batch:
+        raise SyncError("bundle_tampered", "a batch line is not a sealed batch")
     return batch
 
 
@@ -155,17 +231,25 @@ def export_kiosk(db, path, programs: list[str] | None = None) -> dict:
         chosen[program_id] = (changes.changes_since(db, program_id, {}, limit=-1), changes.vector(db, program_id))
     origins = {c["origin"] for found, _v in chosen.values() for c in found}
     signer = keys.Signer(origin_key(db, device_id(db)))
-    return write_bundle(path, signer, chosen, changes.keys_for(db, origins))
+    return write_bundle(path, signer, chosen, changes.keys_for(db, origins), programkeys.shareable(db, chosen))
 
 
-def import_kiosk(db, path, trust_new: bool = False) -> dict:
-    """Applies a bundle whole, in one transaction; returns counts (a second import applies 0)."""
+def import_kiosk(db, path, trust_new: bool = False, program_key: str | None = None) -> dict:
+    """Applies a bundle whole, in one transaction; returns counts (a second import applies 0).
+
+    `program_key` is a key typed from paper (kiosk.programkeys.parse_key) for a program this
+    kiosk has no key of; it is kept once the bundle is in.
+    """
     held = set(changes.local_programs(db))
-    manifest, batches = read_bundle(path, held.__contains__, trust_new)
+    typed = programkeys.parse_key(program_key) if program_key else None
+    manifest, batches = read_bundle(path, held.__contains__, trust_new, lambda pid: programkeys.key_of(db, pid), typed)
     applied = 0
     with transaction(db):
         for batch in batches:
             applied += replica.apply_batch(db, batch["program_id"], batch["changes"], batch.get("keys"))
+        for program_id, entry in manifest["programs"].items():
+            if typed and programkeys.matches(typed, entry.get("key_check")):
+                programkeys.store(db, program_id, typed, via="typed in")
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied}
 
@@ -181,16 +265,21 @@ def export_central(storage, path, programs: list[str] | None = None) -> dict:
         found, _ = storage.pull(program_id, {}, limit=10 ** 9)
         chosen[program_id] = (found, storage.vector(program_id))
     origins = {c["origin"] for found, _v in chosen.values() for c in found}
-    return write_bundle(path, storage.signer, chosen, storage.keys_for(origins))
+    return write_bundle(path, storage.signer, chosen, storage.keys_for(origins), storage.program_keys_for(chosen))
 
 
-def import_central(storage, path, trust_new: bool = True) -> dict:
-    """Stores a bundle on the central server whole; a program it never saw is taken on trust."""
-    manifest, batches = read_bundle(path, set(storage.programs()).__contains__, trust_new)
+def import_central(storage, path, trust_new: bool = True, program_key: str | None = None) -> dict:
+    """Stores a bundle on the central server whole; a program it never saw is taken on trust.
+    `program_key` (typed from paper) opens a program whose key is not held here, and is kept."""
+    typed = programkeys.parse_key(program_key) if program_key else None
+    manifest, batches = read_bundle(path, set(storage.programs()).__contains__, trust_new, storage.program_key, typed)
     before = storage.change_count()
     offered = {}
     for batch in batches:
         offered.update(batch.get("keys") or {})
     storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
+    for program_id, entry in manifest["programs"].items():
+        if typed and programkeys.matches(typed, entry.get("key_check")):
+            storage.store_program_key(program_id, typed, added_by="typed in")
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before}

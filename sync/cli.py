@@ -52,14 +52,19 @@ def sync_command(ctx, url, quiet):
 @click.argument("code")
 @click.option("--name", default=None, help="A name for this kiosk on the other side.")
 @click.option("--peer", is_flag=True, help="URL is another kiosk at this venue, not the central server.")
+@click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The server's CA certificate (its ca.pem), when it serves https with its own local CA.")
 @click.pass_context
-def enrol_command(ctx, url, code, name, peer):
+def enrol_command(ctx, url, code, name, peer, ca):
     """Enrols this kiosk with the central server (or pairs it with another kiosk) using a one-time code.
 
+    \b
     Example: kiosk enrol https://central.example.go.th ABCD-EFGH-JKLM
+    A central server with its own CA (kiosk-central serve --https):
+        kiosk enrol --ca /media/usb/ca.pem https://10.0.0.5:8443 ABCD-EFGH-JKLM
     """
     from sync.client import enrol
-    answer = enrol(_data_dir(ctx), url, code, name, kind="peer" if peer else "central")
+    answer = enrol(_data_dir(ctx), url, code, name, kind="peer" if peer else "central", ca=ca)
     click.echo(f"enrolled as {answer['device_id']} with {answer.get('server_id')}")
     if answer.get("plain_http"):
         click.echo("warning: enrolled over plain http: the device secret and personal data cross the network "
@@ -106,29 +111,39 @@ def export_bundle_command(ctx, file, programs):
 
 TRUST_NEW_HINT = (
     "Nothing was imported. To set this kiosk up with that program from the bundle, run the same command"
-    " with --trust-new: the kiosk then takes the program, its people and its badge-signing key from the"
-    " bundle itself. The bundle can then only be checked against itself, so do it only with a bundle"
-    " from your own central server or from a kiosk of that program.")
+    " with --trust-new (and --program-key with the program's key, printed by `kiosk program key` on a kiosk"
+    " that has it): the kiosk then takes the program and its people from the bundle itself. The bundle can"
+    " then only be checked against itself, so do it only with a bundle from your own central server or"
+    " from a kiosk of that program.")
+KEY_HINT = ("Nothing was imported. The bundle is sealed with the program's key, which never travels in a bundle:"
+            " print it with `kiosk program key` on a kiosk that has it (or ask the central office), then run"
+            " the same command with --program-key.")
 
 
 @click.command("import-bundle")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--trust-new", is_flag=True,
-              help="Accept a program this kiosk does not hold yet, with the badge key inside the bundle.")
+@click.option("--trust-new", is_flag=True, help="Accept a program this kiosk does not hold yet.")
+@click.option("--program-key", metavar="KEY",
+              help="The program's key (13 groups of four), for a program this kiosk has no key of.")
 @click.pass_context
-def import_bundle_command(ctx, file, trust_new):
+def import_bundle_command(ctx, file, trust_new, program_key):
     """Applies a USB bundle whole; importing it twice changes nothing.
 
+    \b
     Example: kiosk import-bundle /media/usb/central.jsonl.gz
+    A new program, on a kiosk with no network:
+        kiosk import-bundle --trust-new --program-key ABCD-EFGH-... /media/usb/central.jsonl.gz
     """
     from kiosk.db import open_data_dir
     from sync.bundle import import_kiosk
     db = open_data_dir(_data_dir(ctx))
     try:
-        result = import_kiosk(db, file, trust_new)
+        result = import_kiosk(db, file, trust_new, program_key)
     except SyncError as exc:
         if exc.reason == "wrong_program" and not trust_new:
             raise click.ClickException(f"{cli_message(exc)}\n{TRUST_NEW_HINT}") from None
+        if exc.reason == "program_key_missing":
+            raise click.ClickException(f"{cli_message(exc)}\n{KEY_HINT}") from None
         fail(exc)
     finally:
         db.close()

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from kiosk import changes
-from kiosk.db import device_id, open_data_dir
+from kiosk import changes, programkeys
+from kiosk.db import device_id, open_data_dir, transaction
+from kiosk.paths import write_atomically
 from sync import auth, replica
 from sync.protocol import PROTOCOL, SyncError, encode_body, same_change, split_batches
 from sync.state import SyncState, normal_url
@@ -30,8 +31,9 @@ class HttpTransport:
 
     def __init__(self, url: str, device: str | None = None, secret: str | None = None,
                  timeout=(5, 120), attempts: int = 4, backoff: float = 0.5, session=None,
-                 clock_skew: float = 0.0):
+                 clock_skew: float = 0.0, verify: bool | str = True):
         self.url = normal_url(url)
+        self.verify = verify  # True (the system's CAs, or REQUESTS_CA_BUNDLE) or a CA file's path
         self.clock_skew = clock_skew  # tests: a kiosk whose clock is off
         self.device, self.secret = device, secret
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
@@ -52,7 +54,7 @@ class HttpTransport:
                                          now=time.time() + self.clock_skew))
             try:
                 response = self.session.post(self.url + "/api/sync/" + endpoint, data=raw,
-                                             headers=signed, timeout=self.timeout)
+                                             headers=signed, timeout=self.timeout, verify=self.verify)
             except requests.RequestException as exc:
                 failure = SyncError("unreachable", f"{self.url} unreachable: {exc.__class__.__name__}")
                 continue
@@ -74,8 +76,44 @@ def _answer(response) -> dict:
     return data
 
 
-def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "central") -> dict:
-    """Exchanges a one-time code for a device secret and remembers the remote in sync.db."""
+def trust_file(data_dir, url: str) -> Path:
+    """Where the CA certificate given at enrolment for a remote is kept (one file per host and port)."""
+    netloc = urlsplit(normal_url(url)).netloc.replace(":", "_").replace("/", "_")
+    return Path(data_dir) / "trust" / f"{netloc}.pem"
+
+
+def verify_for(data_dir, url: str) -> bool | str:
+    """The CA file to check a remote's certificate with, if one was given at enrolment."""
+    path = trust_file(data_dir, url)
+    return str(path) if path.exists() else True
+
+
+def keep_ca(data_dir, url: str, ca_file) -> str:
+    """Checks that `ca_file` holds a CA certificate and keeps a copy for `url`; its path."""
+    from cryptography import x509
+
+    try:
+        pem = Path(ca_file).read_bytes()
+        certificate = x509.load_pem_x509_certificate(pem)
+        is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        is_ca = False
+    if not is_ca:
+        raise SyncError("bad_ca", f"{ca_file} is not a CA certificate (PEM): copy ca.pem from the central server")
+    path = trust_file(data_dir, url)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_atomically(path, pem)
+    return str(path)
+
+
+def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "central",
+          ca: str | None = None) -> dict:
+    """Exchanges a one-time code for a device secret and remembers the remote in sync.db.
+
+    `ca`: the remote's CA certificate (a server with its own local CA, `serve --https`); it is
+    kept in the data folder and every later request to that remote is checked against it.
+    """
+    verify = keep_ca(data_dir, url, ca) if ca else verify_for(data_dir, url)
     db = open_data_dir(Path(data_dir))
     try:
         me = device_id(db)
@@ -84,7 +122,7 @@ def enrol(data_dir, url: str, code: str, name: str | None = None, kind: str = "c
         db.close()
     if plain_http(url):
         log.warning("enrolling over plain http: the device secret crosses the network readable; use https")
-    transport = HttpTransport(url)
+    transport = HttpTransport(url, verify=verify)
     answer = transport.call("enrol", {"protocol": PROTOCOL, "code": code, "origin": me, "public_key": public_key,
                                       "name": name})
     SyncState(data_dir).save_remote(normal_url(url), kind, answer["device_id"], answer["secret"],
@@ -115,7 +153,8 @@ def sync_once(target, url: str | None = None, credentials: dict | None = None, p
         if not (url or remote.get("url")):
             raise SyncError("bad_request", "which server? give a URL")
         url = normal_url(url or remote["url"])
-        transport = transport or HttpTransport(url, remote["device_id"], remote["secret"])
+        transport = transport or HttpTransport(url, remote["device_id"], remote["secret"],
+                                               verify=verify_for(data_dir, url))
         run = state.start_run(url)
         try:
             summary = Session(db, data_dir, transport, state, url, progress).run()
@@ -151,18 +190,31 @@ class Session:
         self.db, self.data_dir, self.transport = db, Path(data_dir), transport
         self.state, self.url, self.progress = state, url, progress or (lambda event, n: None)
         self.summary = {"pushed": 0, "pulled": 0, "programs": {}, "clock_offset_s": None, "rotated": []}
+        self.their_keys: set[str] = set()
 
     def run(self) -> dict:
         programs = self.hello()
         for program_id, theirs in programs.items():
             self.sync_program(program_id, theirs)
+        with transaction(self.db):
+            programkeys.drop_wrong(self.db)
+        if set(programkeys.shareable(self.db, programs)) - self.their_keys:
+            self.hello()  # they hold the program's row now and can check the key we hand over
         return self.summary
 
     def hello(self) -> dict[str, dict]:
-        mine = {pid: changes.vector(self.db, pid) for pid in changes.local_programs(self.db)}
-        answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine})
+        """Vectors both ways, and program keys both ways (each side keeps only keys it can check
+        against the program's row, see kiosk.programkeys)."""
+        local = changes.local_programs(self.db)
+        mine = {pid: changes.vector(self.db, pid) for pid in local}
+        answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine,
+                                               "program_keys": programkeys.shareable(self.db, local)})
         self.summary["clock_offset_s"] = answer.get("clock_offset_s")
         self.summary["server_id"] = answer.get("server_id")
+        their_keys = answer.get("program_keys") if isinstance(answer.get("program_keys"), dict) else {}
+        self.their_keys = set(their_keys)
+        with transaction(self.db):
+            programkeys.offered(self.db, their_keys, via=self.url or "sync")
         return answer.get("programs", {})
 
     def sync_program(self, program_id: str, theirs: dict) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from kiosk import changes
-from kiosk.db import device_id, open_data_dir, rotate_device_id
+from kiosk import changes, programkeys
+from kiosk.db import device_id, open_data_dir, rotate_device_id, transaction
 from sync import replica
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
 from kiosk.webcommon import init_babel, install_error_handlers
@@ -60,9 +60,12 @@ class PeerBackend:
         def work(db):
             for theirs in asked.values():
                 check_vector(theirs)  # a claim alone never makes us rotate: see push
+            with transaction(db):
+                programkeys.offered(db, body.get("program_keys"), via=f"peer {device}")
             wanted = set(asked) | set(changes.local_programs(db))
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
-                    "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)}}
+                    "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)},
+                    "program_keys": programkeys.shareable(db, wanted)}
         return self._with_db(work)
 
     def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:
@@ -73,6 +76,8 @@ class PeerBackend:
             me = device_id(db)
             mine_before = changes.vector_seq(db, program_id, me)
             replica.apply_batch(db, program_id, batch, keys)
+            with transaction(db):
+                programkeys.drop_wrong(db)
             if changes.vector_seq(db, program_id, me) > mine_before:
                 # our own changes, signed with our key, that we did not hold: we are a restored
                 # backup (they are back now); stop writing under seqs the world has seen

@@ -10,7 +10,8 @@ import json
 
 from kiosk.errors import KioskError
 
-PROTOCOL = 2  # 2: changes carry their origin's signature, batches the origins' public keys
+PROTOCOL = 3  # 2: changes carry their origin's signature, batches the origins' public keys; 3: program keys
+#   leave the change log (a row carries `key_check`), hello hands them over, bundles are sealed
 BATCH_CHANGES = 500
 BATCH_BYTES = 1024 * 1024          # uncompressed JSON of one batch, roughly
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # compressed or not, refused before it is read

@@ -113,14 +113,15 @@ def status(data_dir, probe: bool = False, timeout: float = 2.0) -> dict:
         "peers": [r["url"] for r in state.remotes() if r["kind"] == "peer"],
     }
     if probe and remote:
-        result["reachable"] = reachable(remote["url"], timeout)
+        from sync.client import verify_for
+        result["reachable"] = reachable(remote["url"], timeout, verify_for(data_dir, remote["url"]))
     return result
 
 
-def reachable(url: str, timeout: float = 2.0) -> bool:
-    """True if the server answers HTTP at all."""
+def reachable(url: str, timeout: float = 2.0, verify: bool | str = True) -> bool:
+    """True if the server answers HTTP at all (over TLS checked with `verify`)."""
     try:
-        requests.get(url, timeout=timeout)
+        requests.get(url, timeout=timeout, verify=verify)
     except requests.RequestException:
         return False
     return True

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import geothai
 
-from kiosk import events
+from kiosk import events, programkeys
 from kiosk.checkin import check_in
 from kiosk.clock import LOCAL_ZONE
 from kiosk.codes import paper_row_code
@@ -59,7 +59,7 @@ def bangkok(db) -> dict:
         events.add_target(db, program_id, 22, cohort_id, "participant", "กรุงเทพมหานคร", district)
     people = _add_people(db, program_id, cohort_id, demo_people())
     sessions = events.sessions(db, cohort_id)
-    key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
+    key = programkeys.badge_key(db, program_id)
     for i, person in enumerate(people):
         for d, session in enumerate(sessions):
             if not bangkok_present(i, d):
@@ -108,7 +108,7 @@ def national(db) -> dict:
         for d, session in enumerate(sessions):
             if national_present(i, d):
                 check_in(db, person["code"], session["id"], at=_at(NATIONAL_START + timedelta(days=d), i))
-    key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
+    key = programkeys.badge_key(db, program_id)
     return {"program_id": program_id, "cohort_id": cohort_id, "people": people, "sessions": sessions, "key": key}
 
 

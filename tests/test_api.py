@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from kiosk import auth, events
+from kiosk.programkeys import badge_key
 from kiosk.checkin import reissue_badge
 from kiosk.clock import iso, local_day, now_utc
 from kiosk.codes import make_code
@@ -143,7 +144,7 @@ def test_domain_reasons_through_the_api(staff, db, event, nine, day1):
     person = event["people"][0]
     reissue_badge(db, person["id"])
     assert_error(staff.post("/api/checkins", json={"code": person["code"], "at": nine}), 410, "revoked_badge")
-    key = bytes.fromhex(event["program"]["signing_key"])
+    key = badge_key(db, event["program_id"])
     unknown = make_code(event["program_id"], key)
     assert_error(staff.post("/api/checkins", json={"code": unknown, "at": nine}), 404, "unknown_participant")
     night = iso(bangkok(day1["day"], "22:00"))

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from kiosk import auth
 from kiosk.clock import now_utc, parse_iso
 from kiosk.codes import verify_code
-from kiosk.issuance import program_keys
+from kiosk.programkeys import program_keys
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"

@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from kiosk import changes, events
+from kiosk.programkeys import badge_key
 from kiosk.checkin import CheckinError, check_in, reissue_badge
 from kiosk.door import find_people
 from kiosk.codes import make_code
@@ -132,7 +133,7 @@ def test_chosen_session_of_another_program_is_wrong_program(db, event, day1):
 
 
 def test_genuine_code_nobody_holds_is_unknown_participant(db, event, day1):
-    key = bytes.fromhex(event["program"]["signing_key"])
+    key = badge_key(db, event["program_id"])
     lost_in_sync = make_code(event["program_id"], key)
     expect_reason("unknown_participant", check_in, db, lost_in_sync, at=at(day1))
     assert scans(db)[0]["program_id"] == event["program_id"]

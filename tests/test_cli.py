@@ -136,8 +136,19 @@ def test_import_bundle_of_a_new_program_says_how_to_accept_it(run, tmp_path):
     assert f"this side does not hold program {program_id} yet" in refused.output
     assert "[wrong_program]" in refused.output
     assert "Nothing was imported" in refused.output and "--trust-new" in refused.output
-    assert "badge-signing key from the bundle" in " ".join(refused.output.split())
+    assert "--program-key" in refused.output and "kiosk program key" in " ".join(refused.output.split())
     assert open_data_dir(empty).execute("select count(*) from programs").fetchone()[0] == 0
-    accepted = import_into_empty("--trust-new")
+    keyless = import_into_empty("--trust-new")
+    assert keyless.exit_code == 1 and "[program_key_missing]" in keyless.output
+    assert "--program-key" in keyless.output
+    printed = run("program", "key").output.splitlines()[-1]
+    assert len(printed) == 64 and printed.count("-") == 12
+    typo = printed[:-1] + ("A" if printed[-1] != "A" else "B")
+    mistyped = import_into_empty("--trust-new", "--program-key", typo)
+    assert mistyped.exit_code == 1 and "[bad_program_key]" in mistyped.output
+    assert open_data_dir(empty).execute("select count(*) from programs").fetchone()[0] == 0
+    accepted = import_into_empty("--trust-new", "--program-key", printed.lower().replace("-", " "))
     assert accepted.exit_code == 0, accepted.output
     assert open_data_dir(empty).execute("select id from programs").fetchall() == [(program_id,)]
+    again = CliRunner().invoke(cli, ["--data", str(empty), "program", "key"])
+    assert again.output.splitlines()[-1] == printed  # the typed key is kept: its badges scan here

@@ -17,7 +17,7 @@ from kiosk.checkin import check_in
 from kiosk.codes import verify_certificate_code
 from kiosk.documents import papers
 from kiosk.documents.sheets import paginate, sheet_rows
-from kiosk.issuance import program_keys
+from kiosk.programkeys import program_keys
 from kiosk.reports.attendance import grid
 from kiosk.reports.export import grid_table, report_tables, to_csv, to_xlsx
 from kiosk.reports.sources import kiosk_dataset

@@ -94,7 +94,8 @@ def _count(db, table: str) -> int:
 
 def test_register_participant_creates_the_person_and_a_badge_together(db, event):
     from kiosk.codes import verify_code
-    from kiosk.issuance import active_badge, program_keys
+    from kiosk.issuance import active_badge
+    from kiosk.programkeys import program_keys
     from kiosk.people import register_participant
 
     cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}

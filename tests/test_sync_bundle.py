@@ -6,9 +6,15 @@ import json
 import pytest
 from support import Kiosk
 
+from kiosk import programkeys
 from sync.bundle import export_kiosk, import_central, import_kiosk
 from sync.central.storage import Storage
 from sync.protocol import SyncError
+
+
+def printed_key(kiosk, program) -> str:
+    """The program's key as `kiosk program key` prints it for paper."""
+    return programkeys.format_key(programkeys.key_of(kiosk.db, program["program_id"]))
 
 
 @pytest.fixture
@@ -20,7 +26,7 @@ def venue(tmp_path):
     door_b = Kiosk(tmp_path / "door-b")
     first = tmp_path / "program.jsonl.gz"
     export_kiosk(door_a.db, first)
-    import_kiosk(door_b.db, first, trust_new=True)
+    import_kiosk(door_b.db, first, trust_new=True, program_key=printed_key(door_a, program))
     door_b.scan_many(program, [r[0] for r in door_b.table("participants")][:10])
     yield door_a, door_b, program
     door_a.close()
@@ -43,7 +49,8 @@ def test_bundle_reaches_the_central_server_once(tmp_path, venue):
     path = tmp_path / "door-b.jsonl.gz"
     export_kiosk(door_b.db, path)
     storage = Storage(f"sqlite:///{tmp_path / 'central.db'}")
-    assert import_central(storage, path)["applied"] == len(door_b.table("scans")) + 40 + 5
+    assert import_central(storage, path, program_key=printed_key(door_b, program))["applied"] == \
+        len(door_b.table("scans")) + 40 + 5
     assert import_central(storage, path)["applied"] == 0
     assert sorted(storage.scan_ids()) == sorted(r[0] for r in door_b.table("scans"))
     assert storage.attendance_count() == 40 * 2
@@ -63,22 +70,23 @@ def _drop_last_batch(path):
     _rewrite(path, lambda lines: lines[:-1])
 
 
+def _flip_sealed(line: bytes) -> bytes:
+    batch = json.loads(line)
+    sealed = batch["sealed"]
+    batch["sealed"] = sealed[:20] + ("A" if sealed[20] != "A" else "B") + sealed[21:]
+    return json.dumps(batch).encode() + b"\n"
+
+
 def _alter_a_scan(path):
-    def edit(lines):
-        batch = json.loads(lines[-1])
-        batch["changes"][-1]["payload"]["result"] = "checked_out"
-        return [*lines[:-1], json.dumps(batch).encode() + b"\n"]
-    _rewrite(path, edit)
+    _rewrite(path, lambda lines: [*lines[:-1], _flip_sealed(lines[-1])])
 
 
 def _forge_manifest(path):
-    """Altered content with a recomputed sha256: only the program key's HMAC can tell."""
+    """Altered content with a recomputed sha256: only the writer's signature can tell."""
     import hashlib
 
     def edit(lines):
-        batch = json.loads(lines[-1])
-        batch["changes"][-1]["payload"]["result"] = "checked_out"
-        body = [*lines[1:-1], json.dumps(batch).encode() + b"\n"]
+        body = [*lines[1:-1], _flip_sealed(lines[-1])]
         manifest = json.loads(lines[0])
         manifest["sha256"] = hashlib.sha256(b"".join(body)).hexdigest()
         return [json.dumps(manifest).encode() + b"\n", *body]

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from sync.central import create_app
 from sync.central.cli import main as central_cli
+from sync.protocol import PROTOCOL
 
 @pytest.fixture
 def app(tmp_path):
@@ -101,7 +102,7 @@ def test_forms_need_the_csrf_token(app, storage):
 
 def test_the_signed_device_api_needs_no_csrf_token(app, storage):
     code = storage.create_enrol_code()
-    response = app.test_client().post("/api/sync/enrol", json={"protocol": 2, "code": code})
+    response = app.test_client().post("/api/sync/enrol", json={"protocol": PROTOCOL, "code": code})
     assert response.status_code == 200 and response.json["ok"] is True
 
 
@@ -236,7 +237,29 @@ def test_central_serves_https_with_its_own_local_ca(tmp_path):
             requests.get(url + "/login", timeout=5)  # not a publicly trusted certificate: the CA file is needed
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/login", timeout=5)  # no plain HTTP on that port
+        _a_kiosk_trusts_it_with_the_ca_given_at_enrolment(tmp_path, folder, url)
     finally:
         process.terminate()
         process.wait(20)
         log.close()
+
+
+def _a_kiosk_trusts_it_with_the_ca_given_at_enrolment(tmp_path, folder, url):
+    from support import Kiosk
+
+    from sync.central.storage import Storage
+    from sync.client import enrol, sync_once
+    from sync.protocol import SyncError
+
+    kiosk = Kiosk(tmp_path / "door")
+    kiosk.register(kiosk.create_program(), 2)
+    code = Storage(f"sqlite:///{folder / 'central.db'}").create_enrol_code("door")
+    with pytest.raises(SyncError) as untrusted:
+        enrol(kiosk.data_dir, url, code)  # no CA given: the certificate is refused, nothing is sent
+    assert untrusted.value.reason == "unreachable"
+    with pytest.raises(SyncError) as not_a_ca:
+        enrol(kiosk.data_dir, url, code, ca=str(tmp_path / "central.log"))
+    assert not_a_ca.value.reason == "bad_ca"
+    enrol(kiosk.data_dir, url, code, ca=str(folder / "ca.pem"))
+    assert sync_once(kiosk.data_dir)["pushed"] > 0  # later syncs check the server with the kept CA
+    kiosk.close()

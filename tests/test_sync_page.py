@@ -3,6 +3,8 @@ syncer, and the central server's dashboards."""
 
 import io
 
+from kiosk import programkeys
+from kiosk.db import transaction
 from sync.central import create_app as create_central
 from sync.syncer import Syncer, status
 
@@ -39,7 +41,8 @@ def test_usb_bundle_download_and_upload_through_the_page(tmp_path, coordinator, 
     (tmp_path / "b.jsonl.gz").write_bytes(bundle.data)
     from sync.bundle import import_kiosk
 
-    assert import_kiosk(other.db, tmp_path / "b.jsonl.gz", trust_new=True)["applied"] > 0
+    key = programkeys.key_of(db, event["program_id"])
+    assert import_kiosk(other.db, tmp_path / "b.jsonl.gz", trust_new=True, program_key=key)["applied"] > 0
     assert other.table("participants") == Kiosk(app.config["DATA_DIR"]).table("participants")
     coordinator.get("/sync/?lang=en")
     again = coordinator.post("/sync/bundle", data={"file": (io.BytesIO(bundle.data), "b.jsonl.gz")},
@@ -50,6 +53,24 @@ def test_usb_bundle_download_and_upload_through_the_page(tmp_path, coordinator, 
                            content_type="multipart/form-data", follow_redirects=True)
     assert "refused, nothing changed" in cut.get_data(as_text=True)
     assert db.execute("select count(*) from changes").fetchone()[0] == before
+
+
+def test_a_bundle_of_a_program_whose_key_is_not_here_is_opened_with_the_key_typed_on_the_page(
+        coordinator, db, event):
+    bundle = coordinator.get("/sync/bundle").data
+    key = programkeys.key_of(db, event["program_id"])
+    with transaction(db):
+        db.execute("delete from program_keys")  # as on a kiosk that has the program but not its key
+    coordinator.get("/sync/?lang=en")
+
+    def upload(**fields):
+        return coordinator.post("/sync/bundle", data={"file": (io.BytesIO(bundle), "b.jsonl.gz"), **fields},
+                                content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+    assert "does not have this program&#39;s key yet" in upload()
+    assert "not this program&#39;s key" in upload(program_key=programkeys.format_key(programkeys.new_key()))
+    assert programkeys.key_of(db, event["program_id"]) is None
+    assert "Bundle imported: 0 new of" in upload(program_key=programkeys.format_key(key).lower())
+    assert programkeys.key_of(db, event["program_id"]) == key
 
 
 def test_conflicts_show_the_person_and_can_be_marked_reviewed(coordinator, db, event):

@@ -3,16 +3,17 @@ the central server and on every kiosk; a bad change refuses its batch and leaves
 
 import copy
 import json
+import time
 
 import pytest
 from support import Kiosk
 
-from kiosk import changes, keys
+from kiosk import changes, keys, programkeys
 from kiosk.clock import format_hlc, parse_hlc
 from kiosk.db import transaction
 from sync import replica
 from sync.central.storage import Storage
-from sync.protocol import SyncError
+from sync.protocol import PROTOCOL, SyncError
 
 NOW_MS = 1_780_000_000_000
 
@@ -64,6 +65,25 @@ def _refused_everywhere(world, program_id, batch, reason, offered=None):
         replica.apply_batch(kiosk.db, program_id, copy.deepcopy(batch), offered)
     assert (central_refusal.value.reason, kiosk_refusal.value.reason) == (reason, reason)
     assert kiosk.domain() == before_kiosk and storage.change_count() == before_central
+
+
+def test_no_device_can_change_the_key_check_of_a_program(world):
+    """The row's `key_check` says which key is the program's: set by its first insert, never after
+    (else a device could first re-point it and then hand out a key of its own)."""
+    kiosk, storage, p, *_ = world
+    stranger = Stranger()
+    forged = stranger.change(p["program_id"], "programs", p["program_id"], {"key_check": "0" * 32})
+    _refused_everywhere(world, p["program_id"], [forged], "bad_field", stranger.keys)
+    eraser = Stranger()  # cleared, a key of anybody's would match nothing and be taken unchecked
+    cleared = eraser.change(p["program_id"], "programs", p["program_id"], {"key_check": None})
+    _refused_everywhere(world, p["program_id"], [cleared], "bad_field", eraser.keys)
+    editor = Stranger()  # the same row's other fields stay editable by the program's devices
+    renamed = editor.change(p["program_id"], "programs", p["program_id"], {"title": "ชื่อใหม่"},
+                             hlc=format_hlc(int(time.time() * 1000) + 1000, 0, editor.origin))
+    storage.push(p["program_id"], [copy.deepcopy(renamed)], source="device", keys=editor.keys)
+    replica.apply_batch(kiosk.db, p["program_id"], [renamed], editor.keys)
+    assert kiosk.db.execute("select title from programs where id = ?", [p["program_id"]]).fetchone()[0] == "ชื่อใหม่"
+    assert kiosk.db.execute("select key_check from programs where id = ?", [p["program_id"]]).fetchone()[0]
 
 
 def test_a_change_of_program_p2_cannot_rename_a_person_of_program_p(world):
@@ -177,7 +197,7 @@ def test_a_peer_claiming_more_of_our_stream_does_not_make_us_rotate(world):
     from sync.peer import PeerBackend
     kiosk, storage, p, *_ = world
     me = kiosk.device_id
-    PeerBackend(kiosk.data_dir).hello("peer", 0.0, {"protocol": 2, "programs": {p["program_id"]: {me: 10 ** 6}}})
+    PeerBackend(kiosk.data_dir).hello("peer", 0.0, {"protocol": PROTOCOL, "programs": {p["program_id"]: {me: 10 ** 6}}})
     kiosk.reopen()
     assert kiosk.device_id == me
 
@@ -194,7 +214,7 @@ def test_a_kiosk_restored_from_backup_rotates_when_shown_its_own_signed_changes(
     me, pid = restored.device_id, p["program_id"]
     lost = [c for c in changes.changes_since(kiosk.db, pid, changes.vector(restored.db, pid), -1)]
     restored.close()
-    PeerBackend(backup).push("peer", 0.0, {"protocol": 2, "program_id": pid, "changes": lost, "keys": kiosk.keys()})
+    PeerBackend(backup).push("peer", 0.0, {"protocol": PROTOCOL, "program_id": pid, "changes": lost, "keys": kiosk.keys()})
     restored = Kiosk(backup)
     assert restored.device_id != me  # its lost changes are back, and it writes under a fresh origin
     assert restored.db.execute("select 1 from participants where id = ?", [newer[0]]).fetchone()
@@ -208,7 +228,7 @@ def test_enrolment_ignores_a_client_chosen_device_id_and_cannot_take_over_a_devi
     victim = storage.enrol(storage.create_enrol_code())
     from sync.central.api import CentralBackend
     backend = CentralBackend(storage)
-    taken = backend.enrol({"protocol": 2, "code": storage.create_enrol_code(programs=["x" * 8]),
+    taken = backend.enrol({"protocol": PROTOCOL, "code": storage.create_enrol_code(programs=["x" * 8]),
                            "device_id": victim["device_id"]})
     assert taken["device_id"] != victim["device_id"]
     assert storage.lookup(victim["device_id"]) == (victim["secret"], False)
@@ -232,13 +252,20 @@ def test_re_enrolment_needs_a_code_made_for_that_device_and_revocation_is_sticky
 
 # --- bundles (finding 4) ---------------------------------------------------------------------------
 
-def _rewrite_bundle(path, edit):
+def _rewrite_bundle(path, edit, program_key):
+    """The bundle opened with the program's key (its holder is a kiosk of the program), edited,
+    sealed again and signed by the holder."""
     import gzip
     import hashlib
+    from sync import bundle
     from sync.protocol import dumps
     lines = gzip.decompress(path.read_bytes()).splitlines()
     manifest, batches = json.loads(lines[0]), [json.loads(x) for x in lines[1:]]
+    for b in batches:
+        b["changes"] = bundle.unseal(program_key, b["program_id"], b.pop("sealed"))[0]
     edit(batches)
+    for b in batches:
+        b["sealed"] = bundle.seal(program_key, b["program_id"], b.pop("changes"))
     content = b"".join(dumps(b) + b"\n" for b in batches)
     forger = Stranger()
     manifest.update(sha256=hashlib.sha256(content).hexdigest(), origin=forger.origin,
@@ -257,10 +284,11 @@ def test_a_bundle_altered_and_re_signed_by_its_holder_is_refused(world, tmp_path
         for change in batches[0]["changes"]:
             if change["entity"] == "participants":
                 change["payload"]["first_name"] = "ปลอม"
-    _rewrite_bundle(path, rename)
+    key = programkeys.key_of(kiosk.db, p["program_id"])
+    _rewrite_bundle(path, rename, key)
     fresh = Kiosk(tmp_path / "fresh")
     with pytest.raises(SyncError) as refused:
-        bundle.import_kiosk(fresh.db, path, trust_new=True)
+        bundle.import_kiosk(fresh.db, path, trust_new=True, program_key=key)
     assert refused.value.reason == "bad_signature"
     assert fresh.table("participants") == []
     fresh.close()
@@ -366,7 +394,7 @@ def test_the_unauthenticated_enrol_endpoint_inflates_only_a_little(tmp_path):
     import gzip
     from sync.central import create_app
     app = create_app({"CENTRAL_DATA": str(tmp_path / "central"), "TESTING": True})
-    big = gzip.compress(b'{"protocol": 2, "code": "' + b"A" * (1 << 20) + b'"}')
+    big = gzip.compress(b'{"protocol": PROTOCOL, "code": "' + b"A" * (1 << 20) + b'"}')
     response = app.test_client().post("/api/sync/enrol", data=big,
                                       headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
     assert (response.status_code, response.json["reason"]) == (413, "payload_too_large")

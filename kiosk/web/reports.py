@@ -9,7 +9,7 @@ import io
 from kiosk import events
 from kiosk.db import get_db
 from kiosk.documents import papers
-from kiosk.issuance import program_keys
+from kiosk.programkeys import program_keys
 from kiosk.people import get_participant
 from kiosk.reports.settings import kiosk_writer
 from kiosk.reports.sources import kiosk_dataset

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from kiosk.changes import mark_conflict_reviewed
 from kiosk.db import get_db
+from kiosk.errors import KioskError
 from kiosk.web.access import login_required
 from kiosk.webcommon import user_message
 from sync import SyncError, enrol, open_conflicts, status, sync_now
@@ -52,8 +53,14 @@ def enrol_here():
     if not url.startswith(("http://", "https://")) or not code:
         flash(_("Give the central server's address (http://… or https://…) and the one-time code."), "error")
         return _back()
+    ca = request.files.get("ca")
     try:
-        answer = enrol(_data_dir(), url, code)
+        with tempfile.TemporaryDirectory() as tmp:
+            ca_path = None
+            if ca and ca.filename:
+                ca_path = Path(tmp) / "ca.pem"
+                ca.save(ca_path)
+            answer = enrol(_data_dir(), url, code, ca=ca_path)
     except SyncError as exc:
         flash(_("Enrolment failed: %(error)s", error=user_message(exc)), "error")
     else:
@@ -90,8 +97,8 @@ def import_bundle():
         path = Path(tmp) / "upload.jsonl.gz"
         upload.save(path)
         try:
-            result = read_bundle(get_db(), path)
-        except SyncError as exc:
+            result = read_bundle(get_db(), path, program_key=request.form.get("program_key", "").strip() or None)
+        except KioskError as exc:
             flash(_("The bundle was refused, nothing changed: %(error)s", error=user_message(exc)), "error")
             return _back()
     flash(_("Bundle imported: %(applied)d new of %(total)d changes.", applied=result["applied"],

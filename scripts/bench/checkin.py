@@ -70,7 +70,7 @@ def build(data_dir: Path, people: int) -> dict:
     """The program: cohort 1 meets now with `people` badged people; cohort 2 has 2,000 for the PDF."""
     db = open_data_dir(data_dir)
     program_id = events.create_program(db, "อบรมผู้นำชุมชน (benchmark)")
-    key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
+    key = programkeys.badge_key(db, program_id)
     cohort_id = events.add_cohort(db, program_id, 1, local_day(), 1)
     cohort2_id = events.add_cohort(db, program_id, 2, local_day() + timedelta(days=30), 1)
     session = events.sessions(db, cohort_id)[0]

@@ -46,7 +46,7 @@ def build(data_dir: Path, people: int, tablets: int) -> tuple[list[str], str, li
     """The cohort (meeting now), its badged people, a staff token and the tablets' tokens."""
     db = open_data_dir(data_dir)
     program_id = events.create_program(db, "ปฐมนิเทศคณะกรรมการชุมชน (benchmark)")
-    key = bytes.fromhex(events.get_program(db, program_id)["signing_key"])
+    key = programkeys.badge_key(db, program_id)
     cohort_id = events.add_cohort(db, program_id, 1, local_day(), 1)
     session = events.sessions(db, cohort_id)[0]
     opens, closes = open_window(hours=2)

@@ -39,7 +39,8 @@ class CentralBackend:
         return self.storage.enrol(code, body.get("name"), origin, public_key)
 
     def hello(self, device: str, offset: float, body: dict) -> dict:
-        """Vectors of the programs the device asks for or is enrolled for, and the server time."""
+        """Vectors of the programs the device asks for or is enrolled for, their keys, and the
+        server time; keeps the program keys the device hands over (kiosk.programkeys)."""
         check_protocol(body)
         asked = body.get("programs") or {}
         if not isinstance(asked, dict):
@@ -50,8 +51,10 @@ class CentralBackend:
             wanted &= set(allowed)
         origin = body.get("origin") if isinstance(body.get("origin"), str) else None
         self.storage.record_contact(device, offset, origin=origin)
+        self.storage.offered_program_keys(device, body.get("program_keys"))
         return {"server_id": self.storage.server_id, "server_time": time.time(), "clock_offset_s": offset,
-                "programs": {pid: self.storage.vector(pid) for pid in sorted(wanted)}}
+                "programs": {pid: self.storage.vector(pid) for pid in sorted(wanted)},
+                "program_keys": self.storage.program_keys_for(sorted(wanted))}
 
     push_nonce = True  # the push's nonce is stored in the push's own transaction
 

@@ -124,14 +124,16 @@ def devices(ctx):
 
 @main.command("import-bundle")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--program-key", metavar="KEY",
+              help="The program's key (13 groups of four), for a program whose key this server does not hold.")
 @click.pass_context
-def import_bundle(ctx, file):
+def import_bundle(ctx, file, program_key):
     """Stores a USB bundle made by a kiosk; importing it twice changes nothing.
 
     Example: kiosk-central import-bundle /media/usb/door-a.jsonl.gz
     """
     from sync.bundle import import_central
-    result = import_central(_storage(ctx), file)
+    result = import_central(_storage(ctx), file, program_key=program_key)
     click.echo(f"{result['applied']} new of {result['changes']} changes ({', '.join(result['programs'])})")
 
 

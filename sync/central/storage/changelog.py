@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from kiosk import keys
 from kiosk.changes import ChangeError, validate
-from kiosk.schema import APPEND_ONLY, REFERENCES
+from kiosk.schema import APPEND_ONLY, FIXED_FIELDS, REFERENCES
 from kiosk.validator import check_first_insert
 from kiosk.clock import iso, now_utc
 from sync.central.storage.tables import changes, devices, dump as _dump, fields, origin_keys, owners, vectors
@@ -171,9 +171,26 @@ class ChangeLog:
                 first[change["id"]] = change
         for change in first.values():
             _check_whole(change)
+        self._check_fixed(conn, program_id, fresh)
         created = [{"entity_id": i, "program_id": program_id} for i in sorted(first)]
         self._executemany(conn, "owners", lambda: self.insert(owners).on_conflict_do_nothing(
             index_elements=["entity_id"]), created)
+
+    def _check_fixed(self, conn, program_id: str, fresh: list[dict]) -> None:
+        """A field set once (a program's `key_check`) is never altered, by any device."""
+        seen: dict[tuple, object] = {}
+        for change in fresh:
+            for name in FIXED_FIELDS.get(change["entity"], ()):
+                if name not in change["payload"]:
+                    continue
+                key = (change["entity"], change["id"], name)
+                if key not in seen:
+                    held = conn.execute(select(fields.c.value).where(
+                        fields.c.program_id == program_id, fields.c.entity == key[0], fields.c.entity_id == key[1],
+                        fields.c.field == name)).scalar()
+                    seen[key] = json.loads(held) if held is not None else change["payload"][name]
+                if seen[key] != change["payload"][name]:
+                    raise SyncError("bad_field", f"{key[0]}.{name} is set once and never changes")
 
     def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
         """Changes we already hold must match: nobody rewrites an origin's history.

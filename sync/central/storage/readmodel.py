@@ -5,14 +5,18 @@ import json
 
 from sqlalchemy import and_, func, select
 
-from sync.central.storage.tables import attendance, dump as _dump, fields, scans
-from sync.protocol import SKEW_FLAG_SECONDS
+from kiosk import programkeys
+from kiosk.clock import iso, now_utc
+from sync.central.storage.tables import attendance, dump as _dump, fields, program_keys, scans
+from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
 # Fields kept current in `fields` for the dashboards; the full rows live in the change log.
 # The reports (kiosk.reports, fed by sync.central.reports) read names, positions and areas too;
 # national-ID hashes and phones are never materialized.
 MATERIALIZED = {
-    "programs": {"title", "organizer", "fiscal_year", "signing_key", "certificate_rule", "allowance_rate"},
+    # `signing_key` only for programs made before keys left the change log (see program_key)
+    "programs": {"title", "organizer", "fiscal_year", "key_check", "signing_key", "certificate_rule",
+                 "allowance_rate"},
     "sites": {"name", "kind"},
     "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
     "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title"},
@@ -84,7 +88,43 @@ class ReadModel:
         return {k: v for k, v in rows.items() if not v.get("_deleted")}
 
     def program_key(self, program_id: str) -> str | None:
-        return self.entity_rows(program_id, "programs").get(program_id, {}).get("signing_key")
+        """A program's key (hex) held here, or None; a program made before keys left the change
+        log has it in its row."""
+        with self.engine.connect() as conn:
+            key = conn.execute(select(program_keys.c.key).where(program_keys.c.program_id == program_id)).scalar()
+        return key or self.entity_rows(program_id, "programs").get(program_id, {}).get("signing_key")
+
+    def store_program_key(self, program_id: str, key_hex: str, added_by: str | None = None) -> bool:
+        """Keeps a program's key if the program's row commits to it; False if it does not (or one
+        is held already). Raises "bad_program_key" for a key of another program."""
+        check = self.entity_rows(program_id, "programs").get(program_id, {}).get("key_check")
+        if self.program_key(program_id):
+            return False
+        if not programkeys.matches(key_hex, check):
+            raise SyncError("bad_program_key", f"that is not the key of program {program_id}")
+        with self.write() as conn:
+            conn.execute(self.insert(program_keys).on_conflict_do_nothing(index_elements=["program_id"]).values(
+                program_id=program_id, key=key_hex, added_by=added_by, added_at=iso(now_utc())))
+        return True
+
+    def offered_program_keys(self, device: str, offered) -> int:
+        """Keeps the keys a device handed over for programs it may sync and whose key is not held
+        here; a wrong or malformed one is left out. Returns how many were kept."""
+        allowed = self.device_programs(device)
+        kept = 0
+        for program_id, key_hex in (offered or {}).items() if isinstance(offered, dict) else ():
+            if allowed is not None and program_id not in allowed:
+                continue
+            if isinstance(key_hex, str) and len(key_hex) == 64 and program_id in self.programs():
+                try:
+                    kept += self.store_program_key(program_id, key_hex.lower(), added_by=device)
+                except (SyncError, ValueError):
+                    continue
+        return kept
+
+    def program_keys_for(self, program_ids) -> dict[str, str]:
+        """The keys held here of these programs (hex), to hand to a device enrolled for them."""
+        return {pid: key for pid in program_ids if (key := self.program_key(pid))}
 
     def scan_ids(self, program_id: str | None = None) -> list[str]:
         query = select(scans.c.id)

@@ -73,6 +73,13 @@ origin_keys = Table(
     "origin_keys", metadata,
     Column("origin", String(64), primary_key=True), Column("public_key", String(64), nullable=False),
 )
+# Program keys (kiosk.programkeys): kept apart from the change log, handed only to the devices of
+# their program, and accepted only if the program's signed row commits to them (`key_check`).
+program_keys = Table(
+    "program_keys", metadata,
+    Column("program_id", String(64), primary_key=True), Column("key", String(64), nullable=False),
+    Column("added_by", String(64)), Column("added_at", String(40), nullable=False),
+)
 # The read tables are keyed by program first, so the key serves the per-program reads and no
 # second index has to be kept up to date on every push.
 fields = Table(

@@ -1,0 +1,166 @@
+"""A program's key: badge codes and certificates are signed with it, bundles are sealed with a key
+derived from it, and it never travels in the change log or a bundle.
+
+Each program has one random 256-bit key, made on the kiosk that creates the program and kept in
+the local table `program_keys` (never synced as a change). What travels instead is the program's
+`key_check`, a one-way commitment to the key (HMAC of a fixed text), in the signed `programs` row:
+any replica can tell a genuine key from a wrong one, whoever hands it over.
+
+How a kiosk gets a program's key:
+
+* from the central server, in the answer to `hello`, for the programs the device is enrolled
+  for (the kiosk that made the program hands it over in its own `hello`);
+* from a paired laptop at the venue, in the same way;
+* on paper, for a kiosk that never sees a network: `kiosk program key` prints it in groups of
+  four, and `kiosk import-bundle --program-key` or `kiosk program key-add` types it in.
+
+Bundles are sealed with `data_key` (HKDF-SHA256 of the program key): a lost USB stick gives
+away no name, phone or ID hash without the key, which is never on the stick.
+"""
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from kiosk.clock import iso, now_utc
+from kiosk.errors import KioskError
+
+_CHECK_TEXT = b"attendance-kiosk program key check"
+_DATA_INFO = b"attendance-kiosk bundle sealing"
+_SEPARATORS = re.compile(r"[\s\-]+")
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ProgramKeyError(KioskError):
+    """A program's key is missing here, or the one given is not that program's."""
+
+
+def new_key() -> str:
+    """A fresh program key (hex)."""
+    return secrets.token_hex(32)
+
+
+def key_check(key_hex: str) -> str:
+    """The public commitment to a key that the program's row carries (32 hex digits)."""
+    return hmac.new(bytes.fromhex(key_hex), _CHECK_TEXT, hashlib.sha256).hexdigest()[:32]
+
+
+def data_key(key_hex: str, program_id: str) -> bytes:
+    """The key that seals this program's bundles: derived one way, so it gives away no badge key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=program_id.encode(), info=_DATA_INFO).derive(
+        bytes.fromhex(key_hex))
+
+
+def format_key(key_hex: str) -> str:
+    """A key for paper: 52 base32 letters and digits in groups of four (no 0, 1, 8 or 9 to misread)."""
+    text = base64.b32encode(bytes.fromhex(key_hex)).decode().rstrip("=")
+    return "-".join(text[i:i + 4] for i in range(0, len(text), 4))
+
+
+def parse_key(text: str) -> str:
+    """A key typed from paper (groups, spaces, any case) or as hex; raises "bad_program_key"."""
+    typed = _SEPARATORS.sub("", str(text or "")).lower()
+    if _HEX.match(typed):
+        return typed
+    try:
+        raw = base64.b32decode(typed.upper() + "====", casefold=False)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32 or len(typed) != 52:
+        raise ProgramKeyError("bad_program_key", "a program key is 52 letters and digits (13 groups of four)")
+    return raw.hex()
+
+
+def matches(key_hex: str, check: str | None) -> bool:
+    """True if `key_hex` is the key that `check` commits to."""
+    return bool(check) and hmac.compare_digest(key_check(key_hex), check)
+
+
+# --- the local table ------------------------------------------------------------------------------
+
+def _check_of(db, program_id: str) -> str | None:
+    row = db.execute("select key_check from programs where id = ?", [program_id]).fetchone()
+    return row[0] if row else None
+
+
+def key_of(db, program_id: str) -> str | None:
+    """This kiosk's key of a program (hex), or None."""
+    row = db.execute("select key from program_keys where program_id = ?", [program_id]).fetchone()
+    return row[0] if row else None
+
+
+def store(db, program_id: str, key_hex: str, via: str) -> bool:
+    """Keeps a program's key; False if one was held already. Refuses a key that the program's
+    row (if held) does not commit to ("bad_program_key")."""
+    check = _check_of(db, program_id)
+    if check and not matches(key_hex, check):
+        raise ProgramKeyError("bad_program_key", f"that is not the key of program {program_id}")
+    return db.execute("insert into program_keys (program_id, key, via, added_at) values (?, ?, ?, ?)"
+                      " on conflict(program_id) do nothing",
+                      [program_id, key_hex, via, iso(now_utc())]).rowcount > 0
+
+
+def offered(db, keys, via: str) -> int:
+    """Keeps the keys another replica handed over (program id -> hex) for programs we lack a key
+    of; a malformed or wrong one is left out. Returns how many were kept."""
+    kept = 0
+    for program_id, key_hex in (keys or {}).items() if isinstance(keys, dict) else ():
+        if not (isinstance(program_id, str) and isinstance(key_hex, str) and _HEX.match(key_hex)):
+            continue
+        try:
+            kept += store(db, program_id, key_hex, via)
+        except ProgramKeyError:
+            continue
+    return kept
+
+
+def drop_wrong(db) -> int:
+    """Forgets keys that arrived before their program's row and turn out not to be its key."""
+    wrong = [pid for pid, key, check in db.execute(
+        "select k.program_id, k.key, p.key_check from program_keys k join programs p on p.id = k.program_id"
+        " where p.key_check is not null") if not matches(key, check)]
+    for program_id in wrong:
+        db.execute("delete from program_keys where program_id = ?", [program_id])
+    return len(wrong)
+
+
+def badge_key(db, program_id: str) -> bytes:
+    """The key that signs a program's badges; raises "program_key_missing" if this kiosk has none."""
+    key = key_of(db, program_id)
+    if key is None:
+        raise ProgramKeyError("program_key_missing", f"this kiosk holds no key of program {program_id}")
+    return bytes.fromhex(key)
+
+
+def program_keys(db) -> dict[str, bytes]:
+    """Program id -> badge key, for every program this kiosk holds a key of."""
+    return {pid: bytes.fromhex(key) for pid, key in db.execute(
+        "select k.program_id, k.key from program_keys k join programs p on p.id = k.program_id")}
+
+
+def keyless_programs(db) -> list[str]:
+    """Programs this kiosk holds rows of but no key (their badges cannot be checked here yet)."""
+    return [r[0] for r in db.execute(
+        "select id from programs where id not in (select program_id from program_keys)")]
+
+
+def shareable(db, program_ids) -> dict[str, str]:
+    """The keys this kiosk may hand to a replica that serves `program_ids` (hex)."""
+    wanted = list(program_ids)
+    if not wanted:
+        return {}
+    return dict(db.execute(f"select program_id, key from program_keys where program_id in"
+                           f" ({', '.join('?' * len(wanted))})", wanted).fetchall())
+
+
+def adopt_legacy(db, program_id: str, key_hex) -> None:
+    """A program made before keys left the change log carries its key in its row's history:
+    keep it as the key if this kiosk has none (such a key was never secret)."""
+    if isinstance(key_hex, str) and _HEX.match(key_hex) and not _check_of(db, program_id):
+        db.execute("insert into program_keys (program_id, key, via, added_at) values (?, ?, 'legacy', ?)"
+                   " on conflict(program_id) do nothing", [program_id, key_hex, iso(now_utc())])
