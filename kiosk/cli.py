@@ -8,7 +8,7 @@ import click
 from kiosk import auth, events, programkeys
 from kiosk.clikit import Group, fail
 from kiosk.db import open_data_dir, transaction
-from kiosk.paths import data_dir
+from kiosk.paths import FolderBusy, data_dir, hold_folder
 import sync
 
 
@@ -387,7 +387,13 @@ def serve(ctx, host, port, threads, https):
     from kiosk import create_app
     from kiosk.serve import lan_addresses, serve as serve_app
 
+    try:
+        lock = hold_folder(ctx.folder)  # held until the process ends: restore waits for a stopped kiosk
+    except FolderBusy:
+        raise click.ClickException(f"another kiosk already serves {ctx.folder}: stop it first, or give"
+                                   " another --data folder") from None
     app = create_app({"DATA_DIR": str(ctx.folder), "HTTPS": https})
+    app.config["SERVE_LOCK"] = lock
     code = auth.setup_code(ctx.db, ctx.folder)
     scheme = "https" if https else "http"
     click.echo(f"Attendance kiosk, data in {ctx.folder}")

@@ -172,6 +172,7 @@ _register(422, bad_program_key=N_("That is not this program's key: check the 13 
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
 # --- operations: backups, restore, disk ---------------------------------------------------------
+_register(409, kiosk_running=N_("The kiosk is serving from this data folder: stop \"kiosk serve\" first, then restore."))
 _register(
     400,
     not_a_kiosk_database=N_("This file is not a backup of a kiosk database."),

@@ -69,3 +69,30 @@ def write_atomically(path: str | os.PathLike, data: bytes | str, mode: int = 0o6
         os.unlink(tmp)
         raise
     return out
+
+
+SERVE_LOCK = "serve.lock"
+
+
+class FolderBusy(Exception):
+    """Another process serves this data folder (it holds DATA/serve.lock)."""
+
+
+def hold_folder(folder: str | os.PathLike):
+    """Takes the data folder's serve lock for as long as the returned file stays open (the OS
+    releases it when the process ends, even after kill -9); raises FolderBusy if another process
+    holds it. `kiosk serve` holds it while it runs, and `kiosk restore` takes it for a moment."""
+    path = Path(folder) / SERVE_LOCK
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise FolderBusy(str(folder)) from None
+    return handle

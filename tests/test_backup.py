@@ -1,6 +1,8 @@
 """Backups and restore: consistent snapshots under load, refusals that change nothing, a new identity."""
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +14,7 @@ from kiosk.db import DB_NAME, DEVICE_FILE, connect, device_id
 from kiosk.ops import backup
 from kiosk.ops.backup import BackupError
 
-from support import build_event
+from support import KioskServer, build_event, free_port
 
 
 def scan_ids(path):
@@ -110,6 +112,27 @@ def test_restore_keeps_the_current_database_aside_and_gives_a_new_device_id(data
     assert not set(later) & scan_ids(data_dir / DB_NAME)
     assert restored.execute("pragma integrity_check").fetchone()[0] == "ok"
     restored.close()
+
+
+def test_restore_refuses_while_the_kiosk_serves_and_works_once_it_is_stopped_even_by_kill(data_dir, db):
+    people = build_event(db, open_now=True)["people"]
+    [path] = backup.take_backup(data_dir)
+    check_in(db, people[0]["code"])
+    db.close()
+    before = (data_dir / DB_NAME).read_bytes()
+    server = KioskServer(data_dir)
+    server.start()
+    try:
+        with pytest.raises(BackupError) as refused:
+            backup.restore(data_dir, path)
+        assert refused.value.reason == "kiosk_running"
+        assert (data_dir / DB_NAME).read_bytes() == before and not (data_dir / "replaced").exists()
+        second = subprocess.run([sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(data_dir),
+                                 "serve", "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "already serves" in second.stderr  # one server per data folder
+    finally:
+        server.kill()  # SIGKILL: the operating system lets go of the lock with the process
+    assert backup.restore(data_dir, path).lacks["scans"] == 1
 
 
 def test_the_restored_copy_writes_a_new_stream(data_dir, db):

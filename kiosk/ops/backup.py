@@ -28,6 +28,7 @@ from pathlib import Path
 from kiosk.clock import LOCAL_ZONE, now_utc
 from kiosk.db import DB_NAME, connect, migrate, rotate_device_id
 from kiosk.errors import KioskError
+from kiosk.paths import FolderBusy, hold_folder
 
 log = logging.getLogger("kiosk.backup")
 
@@ -269,6 +270,17 @@ def restore(data_dir, file: str | os.PathLike) -> RestoreReport:
     database held that the restored one lacks.
     """
     data_dir, source = Path(data_dir), Path(file)
+    try:
+        lock = hold_folder(data_dir)
+    except FolderBusy:
+        raise BackupError("kiosk_running", f"a kiosk serves {data_dir} now: stop it first") from None
+    try:
+        return _restore(data_dir, source)
+    finally:
+        lock.close()
+
+
+def _restore(data_dir: Path, source: Path) -> RestoreReport:
     current = data_dir / DB_NAME
     incoming = data_dir / (DB_NAME + ".restoring")
     _create_private(incoming)
