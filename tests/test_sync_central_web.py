@@ -263,3 +263,12 @@ def _a_kiosk_trusts_it_with_the_ca_given_at_enrolment(tmp_path, folder, url):
     enrol(kiosk.data_dir, url, code, ca=str(folder / "ca.pem"))
     assert sync_once(kiosk.data_dir)["pushed"] > 0  # later syncs check the server with the kept CA
     kiosk.close()
+
+
+def test_central_on_sqlite_writes_through_to_the_disk_before_it_acknowledges(storage):
+    """synchronous=FULL: a push acknowledged, a bundle imported or an edit saved on central is on
+    the disk, not only in the WAL's page cache, when the answer goes out."""
+    from sqlalchemy import text
+    with storage.engine.connect() as conn:
+        assert conn.execute(text("pragma synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
