@@ -60,9 +60,10 @@ class PeerBackend:
         def work(db):
             for theirs in asked.values():
                 check_vector(theirs)  # a claim alone never makes us rotate: see push
-            with transaction(db):
-                programkeys.offered(db, body.get("program_keys"), via=f"peer {device}")
             wanted = set(asked) | set(changes.local_programs(db))
+            offered = body.get("program_keys") if isinstance(body.get("program_keys"), dict) else {}
+            with transaction(db):
+                programkeys.offered(db, {pid: offered[pid] for pid in wanted if pid in offered}, via=f"peer {device}")
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
                     "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)},
                     "program_keys": programkeys.shareable(db, wanted)}

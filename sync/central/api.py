@@ -51,7 +51,8 @@ class CentralBackend:
             wanted &= set(allowed)
         origin = body.get("origin") if isinstance(body.get("origin"), str) else None
         self.storage.record_contact(device, offset, origin=origin)
-        self.storage.offered_program_keys(device, body.get("program_keys"))
+        offered = body.get("program_keys") if isinstance(body.get("program_keys"), dict) else {}
+        self.storage.offered_program_keys(device, {pid: offered[pid] for pid in sorted(wanted) if pid in offered})
         return {"server_id": self.storage.server_id, "server_time": time.time(), "clock_offset_s": offset,
                 "programs": {pid: self.storage.vector(pid) for pid in sorted(wanted)},
                 "program_keys": self.storage.program_keys_for(sorted(wanted))}
