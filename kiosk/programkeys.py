@@ -34,6 +34,7 @@ _CHECK_TEXT = b"attendance-kiosk program key check"
 _DATA_INFO = b"attendance-kiosk bundle sealing"
 _SEPARATORS = re.compile(r"[\s\-]+")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
+_MISREAD = str.maketrans("018", "OIB")  # base32 has no 0, 1 or 8: a person typing them meant these
 
 
 class ProgramKeyError(KioskError):
@@ -57,7 +58,8 @@ def data_key(key_hex: str, program_id: str) -> bytes:
 
 
 def format_key(key_hex: str) -> str:
-    """A key for paper: 52 base32 letters and digits in groups of four (no 0, 1, 8 or 9 to misread)."""
+    """A key for paper: 52 base32 letters and digits (2-7) in groups of four; `parse_key` reads a
+    typed 0, 1 or 8 as the O, I or B it must be."""
     text = base64.b32encode(bytes.fromhex(key_hex)).decode().rstrip("=")
     return "-".join(text[i:i + 4] for i in range(0, len(text), 4))
 
@@ -68,7 +70,7 @@ def parse_key(text: str) -> str:
     if _HEX.match(typed):
         return typed
     try:
-        raw = base64.b32decode(typed.upper() + "====", casefold=False)
+        raw = base64.b32decode(typed.upper().translate(_MISREAD) + "====", casefold=False)
     except ValueError:
         raw = b""
     if len(raw) != 32 or len(typed) != 52:

@@ -228,3 +228,34 @@ def test_a_change_made_before_keys_left_the_log_gives_its_key_and_no_column(tmp_
         assert programkeys.offered(fresh.db, {pid: "ef" * 32}, via="test") == 0
     assert programkeys.key_of(fresh.db, pid) == key
     fresh.close()
+
+
+def test_a_coordinator_prints_the_program_key_and_nobody_else_sees_it(client, coordinator, db, event):
+    key = programkeys.key_of(db, event["program_id"])
+    page = coordinator.get(f"/programs/{event['program_id']}?lang=en").get_data(as_text=True)
+    assert "Program key for a kiosk with no network" in page and programkeys.format_key(key)[:14] not in page
+    assert coordinator.get(f"/programs/{event['program_id']}/key").status_code == 405  # never a link
+    sheet = coordinator.post(f"/programs/{event['program_id']}/key")
+    text = sheet.get_data(as_text=True)
+    assert sheet.status_code == 200 and sheet.headers["Cache-Control"] == "no-store"
+    assert "".join(f"<span>{g}</span>" for g in programkeys.format_key(key).split("-")) in text
+    assert "js/print.js" in text and "<script>" not in text
+
+
+def test_door_staff_cannot_see_a_program_key(staff, db, event):
+    refused = staff.post(f"/programs/{event['program_id']}/key")
+    assert refused.status_code == 403
+    assert programkeys.format_key(programkeys.key_of(db, event["program_id"]))[:14] not in refused.get_data(as_text=True)
+
+
+def test_a_key_typed_from_paper_forgives_case_spaces_and_digits_misread_for_letters():
+    key = programkeys.new_key()
+    printed = programkeys.format_key(key)
+    assert programkeys.parse_key(printed) == key
+    assert programkeys.parse_key(printed.lower().replace("-", " ")) == key
+    assert programkeys.parse_key(printed.replace("O", "0").replace("I", "1").replace("B", "8")) == key
+    assert programkeys.parse_key(key.upper()) == key  # hex, as `kiosk program key` printed none but a script may
+    for wrong in ("", printed[:-4], printed + "-AAAA", printed.replace(printed[0], "9", 1)):
+        with pytest.raises(programkeys.ProgramKeyError) as refused:
+            programkeys.parse_key(wrong)
+        assert refused.value.reason == "bad_program_key"

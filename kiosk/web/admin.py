@@ -5,7 +5,7 @@ import io
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
-from kiosk import auth, events, people, reports
+from kiosk import auth, events, people, programkeys, reports
 from kiosk.clock import local_day
 from kiosk.db import get_db
 from kiosk.errors import KioskError
@@ -77,6 +77,19 @@ def program(program_id):
     return render_template("program.html", program=found, cohorts=reports.cohort_summaries(db, program_id),
                            sites=events.sites(db, program_id), targets=reports.target_progress(db, program_id),
                            roles=ROLES)
+
+
+@bp.post("/programs/<program_id>/key")
+@login_required("coordinator")
+def program_key(program_id):
+    """The program's key on a page to print, for a kiosk that never sees a network (a POST, so
+    that no link, history entry or prefetch shows it)."""
+    found = _program_or_404(program_id)
+    key = programkeys.key_of(get_db(), program_id)
+    if key is None:
+        flash(user_message(programkeys.ProgramKeyError("program_key_missing")), "error")
+        return redirect(url_for("admin.program", program_id=program_id))
+    return render_template("program_key.html", program=found, groups=programkeys.format_key(key).split("-"))
 
 
 @bp.post("/programs/<program_id>/cohorts")
