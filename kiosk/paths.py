@@ -38,8 +38,14 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
 def make_private(folder: str | os.PathLike) -> None:
     """The folder 0700 and the files directly in it 0600: names, keys and the database are the owner's.
 
-    On Windows the per-user data folder is already private to its user; modes do not apply there.
+    On Windows, modes do not apply: the folder gets an access list of its own (inheritance cut,
+    full control for this user and SYSTEM only, inherited by everything inside), see `windows_acl`.
     """
+    if os.name == "nt":
+        import subprocess
+        subprocess.run(windows_acl(Path(folder), os.environ.get("USERNAME", "")), check=False,
+                       capture_output=True)
+        return
     if os.name != "posix":
         return
     folder = Path(folder)
@@ -47,6 +53,16 @@ def make_private(folder: str | os.PathLike) -> None:
     for path in folder.iterdir():
         if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
+
+
+def windows_acl(folder: Path, user: str) -> list[str]:
+    """The `icacls` command that makes a folder private on Windows: no inherited entries (a folder
+    outside the user's profile, such as C:\\kiosk, otherwise lets every local user read it), and
+    full control for `user` and SYSTEM, inherited by the files and folders inside.
+
+    Not exercised on Windows by the tests here (they run on Linux); the command is checked."""
+    grants = [f"{name}:(OI)(CI)F" for name in (user, "*S-1-5-18") if name]  # S-1-5-18: SYSTEM, any language
+    return ["icacls", str(folder), "/inheritance:r", *[arg for g in grants for arg in ("/grant:r", g)]]
 
 
 def write_atomically(path: str | os.PathLike, data: bytes | str, mode: int = 0o600) -> Path:

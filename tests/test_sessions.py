@@ -102,6 +102,14 @@ def test_the_data_folder_and_its_files_are_private(app, data_dir):
         assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
 
 
+def test_on_windows_the_data_folder_gets_an_access_list_of_its_owner_and_system_only(tmp_path):
+    from kiosk.paths import windows_acl
+    command = windows_acl(tmp_path / "kiosk", "somchai")
+    assert command[:3] == ["icacls", str(tmp_path / "kiosk"), "/inheritance:r"]  # nothing inherited from C:\\
+    assert command[3:] == ["/grant:r", "somchai:(OI)(CI)F", "/grant:r", "*S-1-5-18:(OI)(CI)F"]
+    assert "somchai" not in " ".join(windows_acl(tmp_path, ""))  # no user known: SYSTEM only, never Everyone
+
+
 def test_the_cli_changes_a_password_and_disables_an_account(data_dir, db, chief):
     runner = CliRunner()
     done = runner.invoke(cli, ["--data", str(data_dir), "user", "password", "chief", "--password", "brand new 9"])
