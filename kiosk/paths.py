@@ -43,8 +43,9 @@ def make_private(folder: str | os.PathLike) -> None:
     """
     if os.name == "nt":
         import subprocess
-        subprocess.run(windows_acl(Path(folder), os.environ.get("USERNAME", "")), check=False,
-                       capture_output=True)
+        command = windows_acl(Path(folder), os.environ.get("USERNAME", ""))
+        if command:
+            subprocess.run(command, check=False, capture_output=True)
         return
     if os.name != "posix":
         return
@@ -61,7 +62,9 @@ def windows_acl(folder: Path, user: str) -> list[str]:
     full control for `user` and SYSTEM, inherited by the files and folders inside.
 
     Not exercised on Windows by the tests here (they run on Linux); the command is checked."""
-    grants = [f"{name}:(OI)(CI)F" for name in (user, "*S-1-5-18") if name]  # S-1-5-18: SYSTEM, any language
+    if not user:
+        return []  # nobody to grant to: cutting inheritance would lock the owner out
+    grants = [f"{name}:(OI)(CI)F" for name in (user, "*S-1-5-18")]  # S-1-5-18: SYSTEM, in any language
     return ["icacls", str(folder), "/inheritance:r", *[arg for g in grants for arg in ("/grant:r", g)]]
 
 

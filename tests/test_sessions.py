@@ -107,7 +107,7 @@ def test_on_windows_the_data_folder_gets_an_access_list_of_its_owner_and_system_
     command = windows_acl(tmp_path / "kiosk", "somchai")
     assert command[:3] == ["icacls", str(tmp_path / "kiosk"), "/inheritance:r"]  # nothing inherited from C:\\
     assert command[3:] == ["/grant:r", "somchai:(OI)(CI)F", "/grant:r", "*S-1-5-18:(OI)(CI)F"]
-    assert "somchai" not in " ".join(windows_acl(tmp_path, ""))  # no user known: SYSTEM only, never Everyone
+    assert windows_acl(tmp_path, "") == []  # no user known: left as it is, never locked to SYSTEM alone
 
 
 def test_the_cli_changes_a_password_and_disables_an_account(data_dir, db, chief):
