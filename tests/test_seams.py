@@ -91,3 +91,12 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return out
+
+
+def test_no_template_carries_an_inline_style_or_script_that_the_pages_csp_would_block():
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    for path in templates.rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\sstyle=\"", text), f"{path.name}: inline style attribute"
+        assert not re.search(r"<script>(?!\s*</script>)", text), f"{path.name}: inline script"
+        assert not re.search(r"\son(click|load|submit|change)=", text), f"{path.name}: inline event handler"
