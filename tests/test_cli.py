@@ -143,7 +143,7 @@ def test_import_bundle_of_a_new_program_says_how_to_accept_it(run, tmp_path):
     assert "--program-key" in keyless.output
     printed = run("program", "key").output.splitlines()[-1]
     assert len(printed) == 64 and printed.count("-") == 12
-    typo = printed[:-1] + ("A" if printed[-1] != "A" else "B")
+    typo = ("A" if printed[0] != "A" else "B") + printed[1:]  # the first letter: every one of its bits counts
     mistyped = import_into_empty("--trust-new", "--program-key", typo)
     assert mistyped.exit_code == 1 and "[bad_program_key]" in mistyped.output
     assert open_data_dir(empty).execute("select count(*) from programs").fetchone()[0] == 0
