@@ -16,7 +16,6 @@ import argparse
 import functools
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile

@@ -31,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from kiosk import auth, changes, events, registration  # noqa: E402
+from kiosk import auth, changes, events, programkeys, registration  # noqa: E402
 from kiosk.clock import iso, local_day, new_id, now_utc  # noqa: E402
 from kiosk.codes import make_code  # noqa: E402
 from kiosk.db import open_data_dir, transaction  # noqa: E402
