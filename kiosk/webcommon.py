@@ -6,10 +6,12 @@ central server's views live here: both import this, neither imports the other's 
 """
 
 import logging
+from types import FunctionType
 from urllib.parse import urlparse
 
 from babel import Locale
-from flask import current_app, flash, jsonify, render_template, request, send_from_directory, session
+from flask import Flask, current_app, flash, jsonify, render_template, request, send_from_directory, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, gettext
 from werkzeug.exceptions import HTTPException
 
@@ -102,6 +104,10 @@ def install_error_handlers(app, page: str | None = "error.html") -> None:
         return answer("server_error", reason_message("server_error"), 500)
 
 
+SECURITY_HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                    ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+
+
 def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> None:
     """Security headers on every answer of `app`: a CSP with no inline script or style and
     `frame-ancestors 'none'`, `nosniff`, no framing, no referrer, and `Cache-Control: no-store`
@@ -109,16 +115,53 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
     """
 
     def headers(response):
-        for name, value in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
-                            ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")):
-            response.headers.setdefault(name, value)
+        present = {name.lower() for name, _ in response.headers}  # one pass, not one per header
+        response.headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in present])
         if request.endpoint not in cacheable:
-            response.cache_control.no_store = True
-            response.cache_control.max_age = None
-            response.cache_control.public = False
+            if "cache-control" not in present:
+                response.headers.add("Cache-Control", "no-store")  # what the lines below make of no header
+            else:
+                response.cache_control.no_store = True
+                response.cache_control.max_age = None
+                response.cache_control.public = False
         return response
 
     app.after_request(headers)
+
+
+class App(Flask):
+    """Flask, minus a per-request cost: whether a hook or view is `async def` is asked once per function.
+
+    Flask asks `inspect.iscoroutinefunction` for every hook and view on every request (nine
+    times for a check-in); the answer never changes for a function.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_of: dict = {}
+
+    def ensure_sync(self, func):
+        """Flask's answer for `func`, kept for plain functions (the hooks and views an app registers)."""
+        if type(func) is not FunctionType:
+            return super().ensure_sync(func)
+        sync = self._sync_of.get(func)
+        if sync is None:
+            sync = self._sync_of[func] = super().ensure_sync(func)
+        return sync
+
+
+class SigningSessions(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its serializer made once per secret key instead of per request."""
+
+    def __init__(self):
+        self._serializers: dict = {}
+
+    def get_signing_serializer(self, app):
+        key = (id(app), app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
 
 
 def install_form_limit(app) -> None:
