@@ -8,6 +8,7 @@ Python and runs on Windows too.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import ssl
 import sys
@@ -39,12 +40,22 @@ def serve(app, host: str, port: int, threads: int = 8, https: bool = False) -> N
     # while a badge PDF or a sync computes: the door's latency under load is made of these waits.
     sys.setswitchinterval(SWITCH_INTERVAL)
     start_background(app)
-    if https:
-        serve_https(app, host, port, Path(app.config["DATA_DIR"]), threads)
-    else:
-        from waitress import serve as waitress_serve
+    if threading.current_thread() is threading.main_thread():  # only there can a signal be caught
+        signal.signal(signal.SIGTERM, _stop)
+    try:
+        if https:
+            serve_https(app, host, port, Path(app.config["DATA_DIR"]), threads)
+        else:
+            from waitress import serve as waitress_serve
 
-        waitress_serve(app, host=host, port=port, threads=threads, ident="kiosk")
+            waitress_serve(app, host=host, port=port, threads=threads, ident="kiosk")
+    finally:
+        log.shutdown()  # the lines still queued reach the file
+
+
+def _stop(_signum, _frame) -> None:
+    """SIGTERM ends waitress's loop like Ctrl-C does, so that the log is flushed on the way out."""
+    raise SystemExit(0)
 
 
 def start_background(app) -> None:
