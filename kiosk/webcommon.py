@@ -156,6 +156,12 @@ class SigningSessions(SecureCookieSessionInterface):
     def __init__(self):
         self._serializers: dict = {}
 
+    def open_session(self, app, request):
+        """A new empty session when the request has no cookie at all: nothing to parse or verify."""
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
+
     def get_signing_serializer(self, app):
         key = (id(app), app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
         serializer = self._serializers.get(key)
@@ -172,7 +178,7 @@ def install_form_limit(app) -> None:
     """
 
     def bound():
-        if request.mimetype == FORM_MIMETYPE:
+        if request.environ.get("CONTENT_TYPE") and request.mimetype == FORM_MIMETYPE:
             request.max_content_length = MAX_FORM_MEMORY_SIZE
 
     app.before_request(bound)
