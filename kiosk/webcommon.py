@@ -5,12 +5,14 @@ Thai-aware message of a domain error, and the Sarabun font. Neither the kiosk's 
 central server's views live here: both import this, neither imports the other's web layer.
 """
 
+import json
 import logging
 from types import FunctionType
 from urllib.parse import urlparse
 
 from babel import Locale
 from flask import Flask, current_app, flash, jsonify, render_template, request, send_from_directory, session
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, gettext
 from werkzeug.exceptions import HTTPException
@@ -36,10 +38,12 @@ def select_locale() -> Locale:
 
     Anything but a known language is ignored, never an error.
     """
-    chosen = request.args.get("lang")
+    environ = request.environ
+    chosen = request.args.get("lang") if environ.get("QUERY_STRING") else None  # a scanner sends none
     if chosen in LANGUAGES:
         session["lang"] = chosen
-    return _LOCALES.get(session.get("lang") or request.cookies.get("lang"), _LOCALES["th"])
+    cookie = request.cookies.get("lang") if "HTTP_COOKIE" in environ else None
+    return _LOCALES.get(session.get("lang") or cookie, _LOCALES["th"])
 
 
 def init_babel(app) -> None:
@@ -129,12 +133,32 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
     app.after_request(headers)
 
 
-class App(Flask):
-    """Flask, minus a per-request cost: whether a hook or view is `async def` is asked once per function.
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with its encoders made once: `json.dumps` with options builds one per call."""
 
-    Flask asks `inspect.iscoroutinefunction` for every hook and view on every request (nine
-    times for a check-in); the answer never changes for a function.
+    def __init__(self, app):
+        super().__init__(app)
+        self._encoders: dict = {}
+
+    def dumps(self, obj, **kwargs) -> str:
+        """As Flask's, through a kept encoder for the options Flask uses (compact or indented)."""
+        if kwargs.keys() - {"separators", "indent"}:
+            return super().dumps(obj, **kwargs)
+        key = (kwargs.get("separators"), kwargs.get("indent"), self.default, self.ensure_ascii, self.sort_keys)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = json.JSONEncoder(
+                default=self.default, ensure_ascii=self.ensure_ascii, sort_keys=self.sort_keys, **kwargs)
+        return encoder.encode(obj)
+
+
+class App(Flask):
+    """Flask, minus per-request costs: whether a hook or view is `async def` is asked once per
+    function (Flask asks `inspect.iscoroutinefunction` for every hook and view on every request,
+    nine times for a check-in), and JSON is written by kept encoders.
     """
+
+    json_provider_class = JSONProvider
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
