@@ -22,11 +22,9 @@ def _secret_key(folder: Path) -> str:
 
 def create_app(config: dict | None = None) -> Flask:
     """The app factory: defaults, then the instance file, then `KIOSK_*` variables, then `config`."""
-    from flask import Flask
+    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE, App, SigningSessions
 
-    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE
-
-    app = Flask(
+    app = App(
         __name__,
         static_folder=str(asset_dir("static")),
         template_folder=str(asset_dir("templates")),
@@ -59,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     from kiosk import db
     from kiosk.web import register_web
 
+    app.session_interface = SigningSessions()
     db.init_app(app)
     register_web(app)
     return app

@@ -120,7 +120,15 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
-    scan = (code, session_id, at, device, operator, nonce, direction, participant_id)
+    # What needs no lock is done before the write: the time, a signature-sheet row scanned back
+    # (its person and session), and the code's signature. Batched scans wait on one another's
+    # writes, not on one another's signature checks.
+    moment = _moment(at)
+    paper = paper_row(db, code)
+    if paper:
+        code, session_id = paper
+    claim = _claim(db, code, participant_id)
+    scan = (claim, session_id, moment, device, operator, nonce, direction, bool(paper))
     outcome = _commit(db, lambda conn: _outcome(conn, *scan))
     _log(outcome, direction)
     if isinstance(outcome, CheckinError):
@@ -150,21 +158,16 @@ def _commit(db, job):
     return GroupCommitter.run(database_path(db), job, db=db)
 
 
-def _outcome(db, code, session_id, at, device, operator, nonce, direction, participant_id):
+def _outcome(db, claim: "_Claim", session_id, moment, device, operator, nonce, direction, paper: bool):
     """The decided and stored scan: a CheckinResult, or the CheckinError to raise (stored too,
     so that a batch of scans in one transaction keeps every record)."""
-    moment = _moment(at)
-    paper = paper_row(db, code)  # a signature-sheet row scanned back: its person and session
-    if paper:
-        code, session_id = paper
-    claim = _claim(db, code, participant_id)
     with transaction(db):
         device = device or device_id(db)
         earlier = _scan_by_nonce(db, device, nonce)
         if earlier:
             return _replay(db, earlier)
         scan_id = new_id()
-        outcome = _decide(db, claim, session_id, moment, direction, scan_id, bool(paper))
+        outcome = _decide(db, claim, session_id, moment, direction, scan_id, paper)
         _record(db, outcome, claim, session_id, moment, direction, scan_id,
                 {"device_id": device, "operator": operator, "nonce": nonce, **({"via": "paper"} if paper else {})})
     return outcome

@@ -5,11 +5,15 @@ Thai-aware message of a domain error, and the Sarabun font. Neither the kiosk's 
 central server's views live here: both import this, neither imports the other's web layer.
 """
 
+import json
 import logging
+from types import FunctionType
 from urllib.parse import urlparse
 
 from babel import Locale
-from flask import current_app, flash, jsonify, render_template, request, send_from_directory, session
+from flask import Flask, current_app, flash, jsonify, render_template, request, send_from_directory, session
+from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, gettext
 from werkzeug.exceptions import HTTPException
 
@@ -34,10 +38,12 @@ def select_locale() -> Locale:
 
     Anything but a known language is ignored, never an error.
     """
-    chosen = request.args.get("lang")
+    environ = request.environ
+    chosen = request.args.get("lang") if environ.get("QUERY_STRING") else None  # a scanner sends none
     if chosen in LANGUAGES:
         session["lang"] = chosen
-    return _LOCALES.get(session.get("lang") or request.cookies.get("lang"), _LOCALES["th"])
+    cookie = request.cookies.get("lang") if "HTTP_COOKIE" in environ else None
+    return _LOCALES.get(session.get("lang") or cookie, _LOCALES["th"])
 
 
 def init_babel(app) -> None:
@@ -102,6 +108,10 @@ def install_error_handlers(app, page: str | None = "error.html") -> None:
         return answer("server_error", reason_message("server_error"), 500)
 
 
+SECURITY_HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                    ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+
+
 def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> None:
     """Security headers on every answer of `app`: a CSP with no inline script or style and
     `frame-ancestors 'none'`, `nosniff`, no framing, no referrer, and `Cache-Control: no-store`
@@ -109,16 +119,79 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
     """
 
     def headers(response):
-        for name, value in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
-                            ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")):
-            response.headers.setdefault(name, value)
+        present = {name.lower() for name, _ in response.headers}  # one pass, not one per header
+        response.headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in present])
         if request.endpoint not in cacheable:
-            response.cache_control.no_store = True
-            response.cache_control.max_age = None
-            response.cache_control.public = False
+            if "cache-control" not in present:
+                response.headers.add("Cache-Control", "no-store")  # what the lines below make of no header
+            else:
+                response.cache_control.no_store = True
+                response.cache_control.max_age = None
+                response.cache_control.public = False
         return response
 
     app.after_request(headers)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with its encoders made once: `json.dumps` with options builds one per call."""
+
+    def __init__(self, app):
+        super().__init__(app)
+        self._encoders: dict = {}
+
+    def dumps(self, obj, **kwargs) -> str:
+        """As Flask's, through a kept encoder for the options Flask uses (compact or indented)."""
+        if kwargs.keys() - {"separators", "indent"}:
+            return super().dumps(obj, **kwargs)
+        key = (kwargs.get("separators"), kwargs.get("indent"), self.default, self.ensure_ascii, self.sort_keys)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = json.JSONEncoder(
+                default=self.default, ensure_ascii=self.ensure_ascii, sort_keys=self.sort_keys, **kwargs)
+        return encoder.encode(obj)
+
+
+class App(Flask):
+    """Flask, minus per-request costs: whether a hook or view is `async def` is asked once per
+    function (Flask asks `inspect.iscoroutinefunction` for every hook and view on every request,
+    nine times for a check-in), and JSON is written by kept encoders.
+    """
+
+    json_provider_class = JSONProvider
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_of: dict = {}
+
+    def ensure_sync(self, func):
+        """Flask's answer for `func`, kept for plain functions (the hooks and views an app registers)."""
+        if type(func) is not FunctionType:
+            return super().ensure_sync(func)
+        sync = self._sync_of.get(func)
+        if sync is None:
+            sync = self._sync_of[func] = super().ensure_sync(func)
+        return sync
+
+
+class SigningSessions(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its serializer made once per secret key instead of per request."""
+
+    def __init__(self):
+        self._serializers: dict = {}
+
+    def open_session(self, app, request):
+        """A new empty session when the request has no cookie at all: nothing to parse or verify."""
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app):
+        key = (id(app), app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
 
 
 def install_form_limit(app) -> None:
@@ -129,7 +202,7 @@ def install_form_limit(app) -> None:
     """
 
     def bound():
-        if request.mimetype == FORM_MIMETYPE:
+        if request.environ.get("CONTENT_TYPE") and request.mimetype == FORM_MIMETYPE:
             request.max_content_length = MAX_FORM_MEMORY_SIZE
 
     app.before_request(bound)

@@ -82,3 +82,29 @@ def test_direct_writers_and_the_group_writer_share_one_lock_however_the_path_is_
     monkeypatch.chdir(data_dir.parent)
     relative = f"{data_dir.name}/../{data_dir.name}/kiosk.db"
     assert GroupCommitter.write_lock(table) is GroupCommitter._write_lock(relative)
+
+
+
+def test_the_checkpointer_takes_checkpoints_off_the_commits_and_copies_the_wal(table, data_dir):
+    import os
+
+    from support import wait_until
+
+    from kiosk.db import Checkpointer
+
+    path = str(data_dir / "kiosk.db")
+    checkpointer = Checkpointer(path, interval=0.05).start()
+    try:
+        writer = connect(path)
+        assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # commits leave it alone
+        before = os.path.getsize(path)
+        for i in range(300):
+            writer.execute("insert into things values (?)", [f"{i:04d}" + "x" * 1000])
+        # The database file grows only when a checkpoint copies pages into it from the WAL;
+        # the writer, still open, never checkpoints itself.
+        wait_until(lambda: os.path.getsize(path) >= before + 300 * 1000, 10, "the WAL copied into the database")
+        assert connect(path).execute("select count(*) from things").fetchone()[0] == 300
+        writer.close()
+    finally:
+        checkpointer.stop()
+    assert connect(path).execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # back to SQLite's own

@@ -69,6 +69,8 @@ def limiter() -> RateLimiter:
 
 def _fence_tablets():
     """Refuses a paired tablet everything but registration (before any view or login check)."""
+    if "HTTP_COOKIE" not in request.environ:  # a scanner or script: no cookie to parse
+        return None
     if request.endpoint in TABLET_ENDPOINTS or request.cookies.get(TABLET_COOKIE) is None:
         return None
     if current_tablet() is None:

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from kiosk import auth, changes, events  # noqa: E402
+from kiosk import auth, changes, events, programkeys  # noqa: E402
 from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc  # noqa: E402
 from kiosk.codes import make_code  # noqa: E402
 from kiosk.db import open_data_dir, transaction  # noqa: E402
