@@ -34,10 +34,11 @@ def _stored_sigs(db_or_storage, program_id: str, origin: str) -> dict[int, str |
 
 
 @pytest.fixture
-def poisoned(tmp_path, central_server):
-    """A real central server holding program P from head office, and Mallory: an enrolled device
-    that registered 20 people and pushed them with garbage signatures on all but the last."""
-    server = central_server()
+def poisoned(tmp_path, central_server, central_db_url):
+    """A real central server (SQLite, PostgreSQL) holding program P from head office, and Mallory:
+    an enrolled device that registered 20 people and pushed them with garbage signatures on all
+    but the last."""
+    server = central_server(url=central_db_url)
     storage = server.storage()
     office = Kiosk(tmp_path / "office")
     program = office.create_program()
@@ -178,4 +179,35 @@ def test_two_interleaved_runs_are_cut_at_common_checkpoints_and_verify(tmp_path,
     assert sorted(s for s, sig in kept.items() if sig) == list(range(50, 301, 50))  # the checkpoints
     door.close()
     office.close()
+    storage.close()
+
+
+def test_a_change_log_from_before_keeps_only_the_signatures_that_check(tmp_path, central_db_url):
+    from sqlalchemy import delete, update
+    from sync.central.storage.tables import changes as stored, meta
+    office = Kiosk(tmp_path / "office")
+    program = office.create_program()
+    office.register(program, 30)
+    pid, origin = program["program_id"], office.device_id
+    url = central_db_url
+    storage = Storage(url)
+    storage.push(pid, changes.changes_since(office.db, pid, {}, limit=-1), source="test", keys=office.keys())
+    top = storage.vector(pid)[origin]
+    with storage.write() as conn:  # as the old code left it: every signature sent, one of them garbage
+        for seq, sig in _stored_sigs(office.db, pid, origin).items():
+            conn.execute(update(stored).where(stored.c.program_id == pid, stored.c.origin == origin,
+                                              stored.c.seq == seq).values(sig=GARBAGE if seq == 5 else sig))
+        conn.execute(delete(meta).where(meta.c.key == "signatures"))
+    storage.close()
+    storage = Storage(url)  # the upgrade
+    kept = _stored_sigs(storage, pid, origin)
+    assert GARBAGE not in kept.values() and kept[top]
+    assert sum(1 for sig in kept.values() if sig) < len(kept) // 2
+    door = Kiosk(tmp_path / "door")
+    found, more = storage.pull(pid, {}, limit=500)
+    assert not more
+    replica.apply_batch(door.db, pid, found, storage.keys_for({c["origin"] for c in found}))
+    assert door.domain() == office.domain()
+    for kiosk in (door, office):
+        kiosk.close()
     storage.close()
