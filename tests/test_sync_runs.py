@@ -18,6 +18,7 @@ from sync.bundle import export_central, import_kiosk
 from sync.central.storage import Storage
 from sync.client import sync_once
 from sync.client import enrol as pair
+from sync.protocol import SyncError
 from sync.state import SyncState
 
 from support import Kiosk, PeerServer, enrol
@@ -210,4 +211,26 @@ def test_a_change_log_from_before_keeps_only_the_signatures_that_check(tmp_path,
     assert door.domain() == office.domain()
     for kiosk in (door, office):
         kiosk.close()
+    storage.close()
+
+
+def test_a_device_whose_stamps_run_backwards_is_refused_on_central_and_kiosks(tmp_path):
+    """Batches are pulled and cut in HLC order: an origin whose later change is stamped earlier
+    would reach the kiosks out of seq order ("seq_gap" for ever); it is refused when pushed."""
+    office = Kiosk(tmp_path / "office")
+    program = office.create_program()
+    pid = program["program_id"]
+    storage = Storage(f"sqlite:///{tmp_path / 'central.db'}")
+    storage.push(pid, changes.changes_since(office.db, pid, {}, limit=-1), source="test", keys=office.keys())
+    device, now = Origin(), int(time.time() * 1000) - 60_000
+    first, second = device.person(program, now), device.person(program, now - 5)
+    offered = {device.origin: device.signer.public_key}
+    storage.push(pid, [first], source="device", keys=offered)
+    replica.apply_batch(office.db, pid, [first], offered)
+    for apply in (lambda: storage.push(pid, [second], source="device", keys=offered),
+                  lambda: replica.apply_batch(office.db, pid, [second], offered)):
+        with pytest.raises(SyncError) as refused:
+            apply()
+        assert refused.value.reason == "bad_clock"
+    office.close()
     storage.close()
