@@ -155,9 +155,9 @@ def apply_received(db, program_id: str, batch: list[dict]) -> int:
         origin, seq = change["origin"], change["seq"]
         if origin not in have:
             have[origin] = vector_seq(db, program_id, origin)
-        held = seen.get((origin, seq)) or (seq <= have[origin] and stored_change(db, program_id, origin, seq))
-        if held or seq <= have[origin]:
-            if not held or not keys.same_change(change, held):
+        if (origin, seq) in seen or seq <= have[origin]:  # a resend: a no-op if it is the same
+            held = seen.get((origin, seq)) or stored_change(db, program_id, origin, seq)
+            if held is None or not keys.same_change(change, held):
                 raise ChangeError("origin_mismatch", f"change {seq} of {origin} differs from the one held here")
             continue
         seen[(origin, seq)] = change
@@ -234,9 +234,9 @@ def signed_by_origin(db, program_id: str, origin: str, run: list[dict]) -> bool:
     row = db.execute("select public_key from origin_keys where origin = ?", [origin]).fetchone()
     if not run or row is None or [c["seq"] for c in run] != list(range(run[0]["seq"], run[0]["seq"] + len(run))):
         return False
-    if run[0]["seq"] > 1 and stored_change(db, program_id, origin, run[0]["seq"] - 1) is None:
+    chain, stamp = _head(db, program_id, origin, run[0]["seq"] - 1)
+    if run[0]["seq"] > 1 and stamp is None:
         return False
-    chain = _head(db, program_id, origin, run[0]["seq"] - 1)[0]
     for change in run:
         if change.get("origin") != origin or change.get("program_id") != program_id:
             return False
