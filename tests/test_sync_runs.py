@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kiosk import changes, keys
+from kiosk import changes, keys, programkeys
 from kiosk.clock import format_hlc
 from kiosk.db import transaction
 from sync import replica
@@ -85,7 +85,8 @@ def test_a_bundle_and_a_peer_relay_of_the_poisoned_program_import_and_sync(tmp_p
     bundle = tmp_path / "central.jsonl.gz"
     export_central(storage, bundle, [pid])
     usb = Kiosk(tmp_path / "usb-only")
-    counts = import_kiosk(usb.db, bundle, trust_new=True)  # before: refused, "bad_signature"
+    typed = programkeys.format_key(programkeys.key_of(office.db, pid))  # from paper, as a USB-only kiosk has it
+    counts = import_kiosk(usb.db, bundle, trust_new=True, program_key=typed)  # before: refused, "bad_signature"
     assert counts["applied"] == counts["changes"] > 20
     assert GARBAGE not in _stored_sigs(usb.db, pid, mallory.device_id).values()
     # the USB kiosk serves its peers; a second laptop syncs from it, and Mallory pushes to it directly
