@@ -133,37 +133,77 @@ def validate(change: dict, program_id: str | None = None) -> None:
 
 
 def apply_change(db, change: dict) -> bool:
-    """Logs and applies one change in order; False if already applied (a resend is a no-op).
+    """Logs and applies one received change (a run of one: its signature is checked); False if
+    already held (a resend is a no-op). See `apply_received`."""
+    return apply_received(db, change["program_id"], [change]) == 1
 
-    Must run inside a transaction; raises ChangeError("seq_gap") if an earlier change of the
-    same origin is missing.
+
+def apply_received(db, program_id: str, batch: list[dict]) -> int:
+    """Logs and applies another replica's changes of one program, in the order given; returns how
+    many were new. Must run inside a transaction (the caller's: all or nothing).
+
+    Each change is validated; one already held must be identical ("origin_mismatch"). The new
+    changes of each origin form a run that must follow what we hold without a gap ("seq_gap") and
+    be signed by its origin: the chain runs on from our last change of that origin and the
+    signature is checked at the run's end and at each checkpoint (`keys.vouching`;
+    "bad_signature"). Only the signatures checked are kept, the others are stored as NULL, so an
+    unchecked signature received is never handed on. Nothing is applied before every run passes.
     """
-    validate(change)
-    have = vector_seq(db, change["program_id"], change["origin"])
-    if change["seq"] <= have:
-        return False
-    if change["seq"] != have + 1:
-        raise ChangeError("seq_gap", f"change {change['seq']} from {change['origin']} follows {have}")
-    _check_references(db, change)
-    chain = verify_signature(db, change, have)
-    _log_and_apply(db, change, clock(db), chain)
-    return True
+    fresh, runs, seen, have = [], {}, {}, {}
+    for change in batch:
+        validate(change, program_id)
+        origin, seq = change["origin"], change["seq"]
+        if origin not in have:
+            have[origin] = vector_seq(db, program_id, origin)
+        if (origin, seq) in seen or seq <= have[origin]:  # a resend: a no-op if it is the same
+            held = seen.get((origin, seq)) or stored_change(db, program_id, origin, seq)
+            if held is None or not keys.same_change(change, held):
+                raise ChangeError("origin_mismatch", f"change {seq} of {origin} differs from the one held here")
+            continue
+        seen[(origin, seq)] = change
+        fresh.append(change)
+        runs.setdefault(origin, []).append(change)
+    checked = {}
+    for origin, run in runs.items():
+        checked.update(_check_run(db, program_id, origin, have[origin], run))
+    hlc = clock(db)
+    for change in fresh:
+        _check_references(db, change)
+        chain, kept = checked[id(change)]
+        _log_and_apply(db, {**change, "sig": change.get("sig") if kept else None}, hlc, chain)
+    return len(fresh)
 
 
-def verify_signature(db, change: dict, have: int) -> str:
-    """The change's chain value if its origin signed it (after our change `have` of that origin);
-    raises ChangeError("bad_signature") otherwise. A relay cannot invent or alter a change."""
-    row = db.execute("select public_key from origin_keys where origin = ?", [change["origin"]]).fetchone()
+def _check_run(db, program_id: str, origin: str, have: int, run: list[dict]) -> dict[int, tuple[str, bool]]:
+    """Checks one origin's new run (after our change `have`): gap-free, signed at its end and at
+    its checkpoints. Returns, per change (by id()), its chain value and whether its signature was
+    checked (and so is kept)."""
+    for expected, change in enumerate(run, have + 1):
+        if change["seq"] != expected:
+            raise ChangeError("seq_gap", f"change {change['seq']} from {origin} follows {expected - 1}")
+    row = db.execute("select public_key from origin_keys where origin = ?", [origin]).fetchone()
     if row is None:
-        raise ChangeError("bad_signature", f"no public key for origin {change['origin']}")
-    previous = None
-    if have:
-        previous = db.execute("select chain from changes where program_id = ? and origin = ? and seq = ?",
-                              [change["program_id"], change["origin"], have]).fetchone()[0]
-    chain = keys.next_chain(previous, change)
-    if not keys.verify(row[0], chain, change.get("sig")):
-        raise ChangeError("bad_signature", f"change {change['seq']} of {change['origin']} is not signed by its origin")
-    return chain
+        raise ChangeError("bad_signature", f"no public key for origin {origin}")
+    chain, stamp = _head(db, program_id, origin, have)
+    out = {}
+    for change, check in zip(run, keys.vouching(run)):
+        if stamp is not None and change["hlc"] <= stamp:
+            raise ChangeError("bad_clock", f"change {change['seq']} of {origin} is stamped before the change it follows")
+        chain, stamp = keys.next_chain(chain, change), change["hlc"]
+        if check and not keys.verify(row[0], chain, change.get("sig")):
+            raise ChangeError("bad_signature", f"change {change['seq']} of {origin} is not signed by its origin")
+        out[id(change)] = (chain, check)
+    return out
+
+
+def _head(db, program_id: str, origin: str, seq: int) -> tuple[str | None, str | None]:
+    """Our chain value of `origin` after its change `seq`, and that change's stamp (None, None
+    before the first). An origin's stamps only increase, so HLC order is its seq order."""
+    if not seq:
+        return None, None
+    row = db.execute("select chain, hlc from changes where program_id = ? and origin = ? and seq = ?",
+                     [program_id, origin, seq]).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def _check_references(db, change: dict) -> None:
@@ -183,7 +223,9 @@ def _check_owner(db, table: str, row_id: str, program_id: str) -> None:
 
 def signed_by_origin(db, program_id: str, origin: str, run: list[dict]) -> bool:
     """True if `run` (another replica's changes of `origin`, contiguous from some seq on) is
-    signed by that origin, continuing the history we hold before its first change.
+    signed by that origin, continuing the history we hold before its first change: the chain
+    runs on through it and the origin's signature of its last change is valid (one signature
+    vouches for every change before it; a replica keeps only some).
 
     A replica that claims to hold more of our own stream than we do must prove it this way
     before we take ourselves for a restored backup and change our device id.
@@ -192,20 +234,14 @@ def signed_by_origin(db, program_id: str, origin: str, run: list[dict]) -> bool:
     row = db.execute("select public_key from origin_keys where origin = ?", [origin]).fetchone()
     if not run or row is None or [c["seq"] for c in run] != list(range(run[0]["seq"], run[0]["seq"] + len(run))):
         return False
-    previous = None
-    if run[0]["seq"] > 1:
-        held = db.execute("select chain from changes where program_id = ? and origin = ? and seq = ?",
-                          [program_id, origin, run[0]["seq"] - 1]).fetchone()
-        if held is None:
-            return False
-        previous = held[0]
+    chain, stamp = _head(db, program_id, origin, run[0]["seq"] - 1)
+    if run[0]["seq"] > 1 and stamp is None:
+        return False
     for change in run:
         if change.get("origin") != origin or change.get("program_id") != program_id:
             return False
-        previous = keys.next_chain(previous, change)
-        if not keys.verify(row[0], previous, change.get("sig")):
-            return False
-    return True
+        chain = keys.next_chain(chain, change)
+    return keys.verify(row[0], chain, run[-1].get("sig"))
 
 
 def _log_and_apply(db, change: dict, hlc: HybridClock, chain: str) -> None:
@@ -371,6 +407,20 @@ def changes_since(db, program_id: str, theirs: dict[str, int], limit: int = 500)
     return [change_from_row(r) for r in rows]
 
 
+def batch_since(db, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:
+    """The next batch for a replica with vector `theirs`, and whether more wait: at most `limit`
+    changes in causal order, cut where each origin's run ends at a change whose signature is held
+    here (`keys.signed_cut`: shorter, or on to the next signed change, up to CUT_REACH)."""
+    found = changes_since(db, program_id, theirs, limit + 1)
+    cut = keys.signed_cut(found, limit)
+    if not cut and len(found) > limit:
+        found = changes_since(db, program_id, theirs, max(limit, keys.CUT_REACH) + 1)
+        cut = keys.signed_cut(found[:max(limit, keys.CUT_REACH)], limit)
+    if found and not cut:
+        raise ChangeError("bad_signature", f"no signed change to end a batch at within {keys.CUT_REACH} changes")
+    return found[:cut], len(found) > cut
+
+
 _COLUMNS = "program_id, origin, seq, entity, entity_id, op, payload, hlc, sig"
 
 
@@ -387,8 +437,7 @@ def rebuild(source, target) -> int:
     with transaction(target):
         remember_keys(target, dict(source.execute("select origin, public_key from origin_keys").fetchall()))
         for program_id, in source.execute("select distinct program_id from changes").fetchall():
-            for change in changes_since(source, program_id, {}, limit=-1):
-                count += apply_change(target, change)
+            count += apply_received(target, program_id, changes_since(source, program_id, {}, limit=-1))
     return count
 
 

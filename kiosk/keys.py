@@ -8,6 +8,12 @@
   but cannot invent, alter, drop from the middle or reorder them, and one verified signature at the
   end of a run vouches for every change before it. The private key stays in the database of its
   device (`meta`), never in the change log or a bundle.
+* **Signatures are checked per run, and kept only once checked**: a receiver checks each origin's
+  run in a batch at its end and at each checkpoint (`vouching`), keeps those signatures and stores
+  no other (an unchecked signature received is never handed on), and every sender cuts its batches
+  where each origin's run ends at a change whose signature it holds (`signed_cut`). Checkpoints
+  (an origin's last change of each CHECKPOINT_MS of clock time) are the same on every replica, so
+  any replica can cut a long history at a moment common to all its origins.
 * **Badge codes** use the program's key (`kiosk.programkeys`, never in the change log or a bundle),
   **national-ID hashes** a key of this computer kept outside the data folder (`kiosk.thai`),
   **bundles** are signed with the origin key of the replica that wrote them and sealed with a key
@@ -73,6 +79,12 @@ def canonical(change: dict, payload: str | None = None) -> bytes:
                         change["op"], change["hlc"], payload)).encode()
 
 
+def same_change(a: dict, b: dict) -> bool:
+    """True if two changes with the same (program, origin, seq) carry the same content (the
+    signature aside: a replica keeps only the signatures it checked)."""
+    return all(a.get(k) == b.get(k) for k in ("entity", "id", "op", "hlc", "payload"))
+
+
 def next_chain(previous: str | None, change: dict, payload: str | None = None) -> str:
     """The origin's chain value after `change`, from the value after the change before it."""
     return hashlib.sha256(bytes.fromhex(previous or GENESIS) + canonical(change, payload)).hexdigest()
@@ -107,6 +119,44 @@ def verify(public_key_hex: str, chain: str, signature) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+# An origin's last change of each 100 ms of HLC time is a checkpoint. Bulk writes (a roster, a
+# catch-up) cost one check per 100 ms of them; a change trickling in alone is checked itself. Any
+# replica can cut a batch at every interval's end, so a batch stays within CUT_REACH unless more
+# than that many changes of interleaved origins fall into one interval.
+CHECKPOINT_MS = 100
+CUT_REACH = 2500  # the most changes a batch extended to a signed change may hold (what a push may carry)
+
+
+def _interval(change: dict) -> int:
+    """The checkpoint interval of a change's HLC (validated before: `physical-counter-origin`)."""
+    return int(change["hlc"].split("-", 1)[0]) // CHECKPOINT_MS
+
+
+def vouching(run: list[dict]) -> list[bool]:
+    """Which changes of one origin's run (contiguous, in seq order) a receiver checks the signature
+    of, and keeps: the last one, and each that is its origin's last in a checkpoint interval."""
+    ends = [_interval(a) != _interval(b) for a, b in zip(run, run[1:])]
+    return [*ends, True] if run else []
+
+
+def signed_cut(changes: list[dict], limit: int) -> int:
+    """How many of `changes` (in sending order) one batch takes, so that each origin's last change
+    in it carries a signature: the longest such prefix of at most `limit` changes, else the
+    shortest longer one within `changes` (the caller bounds it); 0 if there is none."""
+    unsigned: set[str] = set()
+    best = 0
+    for i, change in enumerate(changes, 1):
+        if change.get("sig"):
+            unsigned.discard(change["origin"])
+        else:
+            unsigned.add(change["origin"])
+        if not unsigned:
+            best = i
+        if i >= limit and best:
+            return best
+    return best
 
 
 def verify_bytes(public_key_hex: str, data: bytes, signature) -> bool:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import requests
 
 from kiosk import changes, programkeys
+from kiosk.changes import ChangeError
 from kiosk.db import device_id, open_data_dir, transaction
 from kiosk.paths import write_atomically
 from sync import auth, replica
@@ -238,7 +239,10 @@ class Session:
     def push(self, program_id: str, theirs: dict) -> dict:
         """Sends what the remote lacks, one acknowledged batch at a time; returns its last vector."""
         while True:
-            pending = changes.changes_since(self.db, program_id, theirs, limit=500)
+            try:
+                pending, _more = changes.batch_since(self.db, program_id, theirs, limit=500)
+            except ChangeError as exc:
+                raise SyncError(exc.reason, str(exc)) from None
             if not pending:
                 return theirs
             batch = next(split_batches(pending))

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from kiosk import changes, programkeys
+from kiosk.changes import ChangeError
 from kiosk.db import device_id, open_data_dir, rotate_device_id, transaction
 from sync import replica
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
@@ -93,9 +94,11 @@ class PeerBackend:
         program_id, theirs, limit = check_pull(body)
 
         def work(db):
-            found = changes.changes_since(db, program_id, theirs, limit=limit + 1)
-            batch = found[:limit]
-            return {"program_id": program_id, "changes": batch, "more": len(found) > limit,
+            try:
+                batch, more = changes.batch_since(db, program_id, theirs, limit=limit)
+            except ChangeError as exc:
+                raise SyncError(exc.reason, str(exc)) from None
+            return {"program_id": program_id, "changes": batch, "more": more,
                     "vector": changes.vector(db, program_id),
                     "keys": changes.keys_for(db, [c["origin"] for c in batch])}
         return self._with_db(work)

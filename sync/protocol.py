@@ -9,6 +9,7 @@ import gzip
 import json
 
 from kiosk.errors import KioskError
+from kiosk import keys
 
 PROTOCOL = 3  # 2: changes carry their origin's signature, batches the origins' public keys; 3: program keys
 #   leave the change log (a row carries `key_check`), hello hands them over, bundles are sealed
@@ -125,20 +126,26 @@ def check_vector(vector) -> dict[str, int]:
     return vector
 
 
-def same_change(a: dict, b: dict) -> bool:
-    """True if two changes with the same (program, origin, seq) carry the same content."""
-    return all(a.get(k) == b.get(k) for k in ("entity", "id", "op", "hlc", "payload"))
+
+
+same_change = keys.same_change  # one definition, for the sync modules
 
 
 def split_batches(changes: list[dict], max_changes: int = BATCH_CHANGES, max_bytes: int = BATCH_BYTES):
-    """Cuts a list of changes into batches of at most `max_changes` and about `max_bytes`."""
-    batch, size = [], 0
-    for change in changes:
-        length = len(dumps(change))
-        if batch and (len(batch) >= max_changes or size + length > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(change)
-        size += length
-    if batch:
-        yield batch
+    """Cuts a list of changes (in sending order) into batches of at most `max_changes` and about
+    `max_bytes`, each cut where every origin's run ends at a change with a signature held
+    (`kiosk.keys.signed_cut`): a batch is cut shorter, or, if that leaves nothing, runs on to the
+    next signed change (up to CUT_REACH changes)."""
+    start = 0
+    while start < len(changes):
+        count, size = 0, 0
+        for change in changes[start:start + max_changes]:
+            length = len(dumps(change))
+            if count and size + length > max_bytes:
+                break
+            count, size = count + 1, size + length
+        cut = keys.signed_cut(changes[start:start + max(keys.CUT_REACH, count)], count)
+        if not cut:
+            raise SyncError("bad_signature", f"no signed change to end a batch at within {keys.CUT_REACH} changes")
+        yield changes[start:start + cut]
+        start += cut

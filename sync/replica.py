@@ -12,28 +12,19 @@ from sync.protocol import SyncError, same_change
 def apply_batch(db, program_id: str, batch: list[dict], keys: dict | None = None) -> int:
     """Applies a batch whole in one transaction (with its vector advance); returns how many were new.
 
-    `keys` are the public keys of the batch's origins (each proven by its origin id); every new
-    change must be signed by its origin ("bad_signature" otherwise).
+    `keys` are the public keys of the batch's origins (each proven by its origin id); each
+    origin's new run must be signed by its origin, checked at its end and its checkpoints
+    ("bad_signature" otherwise; `kiosk.changes.apply_received`).
 
     A change we already hold must be identical ("origin_mismatch" otherwise); a gap refuses the
     whole batch ("seq_gap"). Nothing is applied unless everything is.
     """
-    applied = 0
     try:
         with transaction(db):
             changes.remember_keys(db, keys)
-            for change in batch:
-                changes.validate(change, program_id)
-                if change["seq"] <= changes.vector_seq(db, program_id, change["origin"]):
-                    held = changes.stored_change(db, program_id, change["origin"], change["seq"])
-                    if held is None or not same_change(change, held):
-                        raise SyncError("origin_mismatch",
-                                        f"change {change['seq']} of {change['origin']} differs from the one held here")
-                    continue
-                applied += changes.apply_change(db, change)
+            return changes.apply_received(db, program_id, batch)
     except ChangeError as exc:
         raise SyncError(exc.reason, str(exc)) from None
-    return applied
 
 
 def remember_keys(db, keys: dict | None) -> None:

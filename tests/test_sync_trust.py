@@ -44,7 +44,7 @@ class Stranger:
     def change(self, program_id, entity, entity_id, payload, **override):
         change = {"program_id": program_id, "origin": self.origin, "seq": self.seq, "entity": entity,
                   "id": entity_id, "op": "upsert", "payload": payload,
-                  "hlc": format_hlc(NOW_MS - 1000, 0, self.origin), **override}
+                  "hlc": format_hlc(NOW_MS - 1000 + self.seq, 0, self.origin), **override}
         self.seq += 1
         self.chain = keys.next_chain(self.chain, change)
         change["sig"] = self.signer.sign(self.chain)
@@ -166,8 +166,9 @@ def test_a_device_cannot_append_changes_to_another_devices_origin(world):
     victim = kiosk.device_id
     mallory = Stranger()
     seq = changes.vector_seq(kiosk.db, p["program_id"], victim) + 1
+    after = parse_hlc(changes.stored_change(kiosk.db, p["program_id"], victim, seq - 1)["hlc"])[0] + 1
     forged = {"program_id": p["program_id"], "origin": victim, "seq": seq, "entity": "sites", "id": p["site_id"],
-              "op": "upsert", "payload": {"name": "ยึด"}, "hlc": format_hlc(NOW_MS, 0, victim)}
+              "op": "upsert", "payload": {"name": "ยึด"}, "hlc": format_hlc(after, 0, victim)}
     forged["sig"] = mallory.signer.sign(keys.next_chain(None, forged))
     other = Kiosk(kiosk.data_dir.parent / "other")
     replica.apply_batch(other.db, p["program_id"], changes.changes_since(kiosk.db, p["program_id"], {}, -1),

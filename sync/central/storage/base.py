@@ -5,14 +5,16 @@ import threading
 import time
 from contextlib import contextmanager, nullcontext
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kiosk import keys
 from kiosk.clock import HybridClock
-from sync.central.storage.tables import (NAMED_PARAM, attendance, fields, make_engine, meta, metadata, origin_keys, owners, scans,
-                                         transient)
+from sync.central.storage.tables import (NAMED_PARAM, attendance, changes, fields, make_engine, meta, metadata, origin_keys,
+                                         owners, scans, transient)
+
+SIGNATURES = ("signatures", "checked-per-run")  # the meta row of a change log that keeps only checked ones
 
 
 class Database:
@@ -30,6 +32,7 @@ class Database:
         if fill_owners:
             self._fill_owners()
         self.server_id = self._ensure_server_id()
+        self._keep_checked_signatures()
         self._clock = HybridClock(self.server_id)
         self._clock_lock = threading.Lock()
         self._compiled: dict = {}
@@ -69,6 +72,28 @@ class Database:
             conn.execute(owners.insert().from_select(
                 ["entity_id", "program_id"],
                 select(fields.c.entity_id, func.min(fields.c.program_id)).group_by(fields.c.entity_id)))
+
+    def _keep_checked_signatures(self) -> None:
+        """A change log made before signatures were checked per run (issue 10) holds every signature
+        a pusher sent, checked or not. Once, each origin's history is checked as one run - at its
+        checkpoints and its end (`keys.vouching`) - and every other signature is dropped, so none
+        that nobody checked is ever handed on (a bad one at a checkpoint is dropped too)."""
+        with self.write() as conn:
+            if conn.execute(select(meta.c.value).where(meta.c.key == SIGNATURES[0])).scalar() == SIGNATURES[1]:
+                return
+            public = dict(conn.execute(select(origin_keys.c.origin, origin_keys.c.public_key)).all())
+            for program_id, origin in conn.execute(select(changes.c.program_id, changes.c.origin).distinct()).all():
+                where = (changes.c.program_id == program_id, changes.c.origin == origin)
+                rows = conn.execute(select(changes.c.seq, changes.c.entity, changes.c.entity_id, changes.c.op,
+                                           changes.c.payload, changes.c.hlc, changes.c.sig)
+                                    .where(*where).order_by(changes.c.seq)).mappings().all()
+                kept = _checked_signatures(program_id, origin, rows, public.get(origin))
+                conn.execute(update(changes).where(*where, changes.c.sig.is_not(None)).values(sig=None))
+                if kept:
+                    conn.execute(update(changes).where(*where, changes.c.seq == bindparam("at"))
+                                 .values(sig=bindparam("kept")), kept)
+            conn.execute(self.insert(meta).values(key=SIGNATURES[0], value=SIGNATURES[1])
+                         .on_conflict_do_update(index_elements=["key"], set_={"value": SIGNATURES[1]}))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -149,3 +174,16 @@ class Database:
         """A plain bulk INSERT of rows into a table, the way the push path writes its rows."""
         self._executemany(conn, f"insert:{table.name}:{id(table)}", table.insert, rows)
 
+
+
+def _checked_signatures(program_id: str, origin: str, rows, public_key: str | None) -> list[dict]:
+    """The signatures of one origin's stored history (rows in seq order) that check at its
+    checkpoints and its end, as {"at": seq, "kept": sig}."""
+    history = [{"program_id": program_id, "origin": origin, "seq": r["seq"], "entity": r["entity"],
+                "id": r["entity_id"], "op": r["op"], "hlc": r["hlc"]} for r in rows]
+    chain, kept = None, []
+    for change, row, check in zip(history, rows, keys.vouching(history)):
+        chain = keys.next_chain(chain, change, row["payload"])
+        if check and public_key and keys.verify(public_key, chain, row["sig"]):
+            kept.append({"at": row["seq"], "kept": row["sig"]})
+    return kept

@@ -91,7 +91,7 @@ class ChangeLog:
                 runs[origin] = new
         self._check_held(conn, program_id, held)
         if fresh:
-            heads = self._check_signatures(conn, runs, have, keys, pusher)
+            heads = self._check_signatures(conn, program_id, runs, have, keys)
             self._check_rows(conn, program_id, fresh)
             self._store(conn, program_id, fresh, pusher, source, offset, heads)
         if pusher:
@@ -103,29 +103,43 @@ class ChangeLog:
             before_commit()
         return self.vector(program_id, conn)
 
-    def _check_signatures(self, conn, runs: dict[str, list[dict]], have: dict, offered, pusher) -> dict[str, str]:
+    def _check_signatures(self, conn, program_id: str, runs: dict[str, list[dict]], have: dict, offered) -> dict[str, str]:
         """Every new run of an origin is signed by that origin; returns each origin's new chain head.
 
-        The chain makes one signature vouch for every change before it, so the pusher's own
-        origins are checked at the end of each run only (one Ed25519 check per origin and batch);
-        relayed origins have every signature checked, so no relay can hand on a history with a
-        bad signature inside that would stop the kiosks that check each one.
+        The chain makes one signature vouch for every change before it, so each run is checked at
+        its end and at its checkpoints (`keys.vouching`), whoever pushed it; only those signatures
+        are stored (`_store`), the others are dropped, so a signature nobody checked is never
+        handed on to the kiosks. An origin's stamps only increase ("bad_clock"): HLC order, in
+        which batches are pulled and cut, is then each origin's seq order.
         """
         known = self._origin_keys(conn, list(runs), offered)
-        own = self._origins_of(conn, pusher) if pusher else set()
+        stamps = self._head_stamps(conn, program_id, {o: have[o][0] for o in runs if o in have})
         heads = {}
         for origin, run in runs.items():
             public_key = known.get(origin)
             if public_key is None:
                 raise SyncError("bad_signature", f"no public key for origin {origin}")
-            chain = have.get(origin, (0, None))[1]
-            for i, change in enumerate(run):
+            chain, stamp = have.get(origin, (0, None))[1], stamps.get(origin)
+            for change, check in zip(run, keys.vouching(run)):
+                if stamp is not None and change["hlc"] <= stamp:
+                    raise SyncError("bad_clock", f"change {change['seq']} of {origin} is stamped before the one it follows")
                 text = change["_text"] = _dump(change["payload"])  # stored as is by _store
-                chain = keys.next_chain(chain, change, text)
-                if (i == len(run) - 1 or origin not in own) and not keys.verify(public_key, chain, change.get("sig")):
+                chain, stamp = keys.next_chain(chain, change, text), change["hlc"]
+                if check and not keys.verify(public_key, chain, change.get("sig")):
                     raise SyncError("bad_signature", f"change {change['seq']} of {origin} is not signed by its origin")
+                change["_sig"] = change.get("sig") if check else None
             heads[origin] = chain
         return heads
+
+    def _head_stamps(self, conn, program_id: str, tops: dict[str, int]) -> dict[str, str]:
+        """The stamps of the changes held at `tops` (origin -> seq), in one keyed read."""
+        tops = {o: s for o, s in tops.items() if s}
+        if not tops:
+            return {}
+        rows = conn.execute(select(changes.c.origin, changes.c.hlc).where(
+            changes.c.program_id == program_id,
+            or_(*[and_(changes.c.origin == o, changes.c.seq == s) for o, s in sorted(tops.items())])))
+        return dict(rows.all())
 
     def _origin_keys(self, conn, origins: list[str], offered) -> dict[str, str]:
         """The public keys of `origins`: those held, and those offered (each proven by its origin id)."""
@@ -221,7 +235,8 @@ class ChangeLog:
         self._executemany(conn, "changes", changes.insert, [
             {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
              "entity_id": c["id"], "op": c["op"], "payload": c.get("_text") or _dump(c["payload"]),
-             "hlc": c["hlc"], "received_at": now, "received_from": sender, "sig": c["sig"]} for c in fresh])
+             "hlc": c["hlc"], "received_at": now, "received_from": sender, "sig": c.get("_sig", c["sig"])}
+            for c in fresh])
         tops: dict[str, int] = {}
         for c in fresh:
             tops[c["origin"]] = max(tops.get(c["origin"], 0), c["seq"])
@@ -238,17 +253,27 @@ class ChangeLog:
         self._materialize(conn, program_id, fresh, pusher or source, own, offset)
 
     def pull(self, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:
-        """The changes a replica with vector `theirs` lacks, in HLC (causal) order; and whether more wait."""
+        """The changes a replica with vector `theirs` lacks, in HLC (causal) order; and whether more wait.
+
+        At most `limit`, cut where each origin's run ends at a change whose signature is stored
+        (`keys.signed_cut`): shorter, or on to the next signed change (up to CUT_REACH)."""
         mine = self.vector(program_id)
         wanted = [(o, theirs.get(o, 0)) for o, s in mine.items() if s > theirs.get(o, 0)]
         if not wanted:
             return [], False
         clause = or_(*[and_(changes.c.origin == o, changes.c.seq > s) for o, s in wanted])
         query = (select(changes).where(changes.c.program_id == program_id, clause)
-                 .order_by(changes.c.hlc, changes.c.origin, changes.c.seq).limit(limit + 1))
+                 .order_by(changes.c.hlc, changes.c.origin, changes.c.seq))
         with self.engine.connect() as conn:
-            rows = [_change_from_row(r) for r in conn.execute(query).mappings()]
-        return rows[:limit], len(rows) > limit
+            rows = [_change_from_row(r) for r in conn.execute(query.limit(limit + 1)).mappings()]
+            cut = keys.signed_cut(rows, limit)
+            if not cut and len(rows) > limit:  # no signed change to end at: run on to the next one
+                reach = max(limit, keys.CUT_REACH)
+                rows = [_change_from_row(r) for r in conn.execute(query.limit(reach + 1)).mappings()]
+                cut = keys.signed_cut(rows[:reach], limit)
+        if rows and not cut:
+            raise SyncError("bad_signature", f"no signed change to end a batch at within {keys.CUT_REACH} changes")
+        return rows[:cut], len(rows) > cut
 
     def originate(self, program_id: str, entity: str, entity_id: str, fields_: dict, op: str = "upsert") -> dict:
         """Writes a change in the central server's own name (roster updates made centrally)."""
