@@ -4,7 +4,7 @@ Line 1 is the manifest: protocol version, the programs with their vector, change
 `key_check`, the number of batch lines, the sha256 of everything after the manifest line, the
 writer's origin and public key, and the writer's Ed25519 signature of the manifest. Each further
 line is one batch `{"program_id", "keys", "sealed"}`: the origins' public keys, and the changes
-(each signed by its own origin) compressed and sealed with AES-256-GCM under the program's data
+(each origin's run chained and signed at its end, see kiosk.keys) compressed and sealed with AES-256-GCM under the program's data
 key (kiosk.programkeys), the program id bound in. No key is in a bundle: a lost stick gives away
 no name, phone or ID hash, and nobody can alter a bundle or make one in another replica's name.
 A bundle is written to a temporary file and renamed, so a file that exists is whole; a reader
@@ -105,7 +105,7 @@ def read_bundle(path, holds, trust_new: bool = False, key_for=lambda program_id:
     """Reads, checks and opens a whole bundle; returns (manifest, batches) or raises SyncError.
 
     The manifest must be signed by the writer's origin key (its id proves the key), the content
-    must match the manifest's hash, and every change inside is signed by its own origin (checked
+    must match the manifest's hash, and every origin's run inside is chained and signed by that origin (checked
     when it is applied). `holds(program_id)` says whether this side serves a program; another is
     refused ("wrong_program") unless `trust_new` (a first import onto an empty kiosk). Each batch
     opens with `key_for(program_id)` (hex), or with `typed_key` for the program it is the key of
