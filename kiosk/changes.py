@@ -364,6 +364,10 @@ def _merge(db, change: dict) -> None:
                    [entity_id, change["program_id"], *winners.values()])
     db.execute("insert or replace into row_clocks values (?, ?, ?)",
                [entity, entity_id, json.dumps(clocks, separators=(",", ":"))])
+    if "key_check" in winners and entity == "programs":
+        # a key kept before the row said which key is the program's (offered by a peer, or a
+        # legacy `signing_key` in a change stamped before the row was made) goes if it is not that one
+        programkeys.drop_wrong(db, entity_id)
 
 
 def _row(db, table: str, row_id: str) -> dict:

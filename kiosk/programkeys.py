@@ -121,11 +121,13 @@ def offered(db, keys, via: str) -> int:
     return kept
 
 
-def drop_wrong(db) -> int:
-    """Forgets keys that arrived before their program's row and turn out not to be its key."""
+def drop_wrong(db, program_id: str | None = None) -> int:
+    """Forgets keys (of one program, or all) that arrived before their program's row and turn
+    out not to be its key."""
     wrong = [pid for pid, key, check in db.execute(
         "select k.program_id, k.key, p.key_check from program_keys k join programs p on p.id = k.program_id"
-        " where p.key_check is not null") if not matches(key, check)]
+        " where p.key_check is not null and (? is null or k.program_id = ?)", [program_id, program_id])
+        if not matches(key, check)]
     for program_id in wrong:
         db.execute("delete from program_keys where program_id = ?", [program_id])
     return len(wrong)

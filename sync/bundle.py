@@ -139,7 +139,10 @@ def _opening_keys(manifest: dict, key_for, typed_key: str | None) -> dict[str, s
         check = entry.get("key_check") if isinstance(entry, dict) else None
         key = key_for(program_id)
         if typed_key and programkeys.matches(typed_key, check):
-            key, typed_fits = key or typed_key, True
+            # the typed key is proven by the manifest; one held here may be a wrong one kept
+            # before the program's row arrived (it goes when the row does, see kiosk.changes)
+            key = key if key and programkeys.matches(key, check) else typed_key
+            typed_fits = True
         if key is None and typed_key:
             raise SyncError("bad_program_key", f"the key typed in is not the key of program {program_id}")
         if key is None:

@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from kiosk import keys
 from kiosk.changes import ChangeError, validate
-from kiosk.schema import APPEND_ONLY, FIXED_FIELDS, REFERENCES
+from kiosk.schema import APPEND_ONLY, FIXED_FIELDS, LEGACY_FIELDS, REFERENCES
 from kiosk.validator import check_first_insert
 from kiosk.clock import iso, now_utc
 from sync.central.storage.tables import changes, devices, dump as _dump, fields, origin_keys, owners, vectors
@@ -191,20 +191,31 @@ class ChangeLog:
             index_elements=["entity_id"]), created)
 
     def _check_fixed(self, conn, program_id: str, fresh: list[dict]) -> None:
-        """A field set once (a program's `key_check`) is never altered, by any device."""
+        """A field set once (a program's `key_check`, or the legacy `signing_key` of a program made
+        before keys left the log) is never altered, by any device; nor is a `key_check` given to
+        a row held here without one (a program made before: a device would re-point it to a key
+        of its own, and the kiosks would drop the genuine one)."""
         seen: dict[tuple, object] = {}
         for change in fresh:
-            for name in FIXED_FIELDS.get(change["entity"], ()):
+            entity = change["entity"]
+            for name in (*FIXED_FIELDS.get(entity, ()), *LEGACY_FIELDS.get(entity, ())):
                 if name not in change["payload"]:
                     continue
-                key = (change["entity"], change["id"], name)
+                key = (entity, change["id"], name)
                 if key not in seen:
-                    held = conn.execute(select(fields.c.value).where(
-                        fields.c.program_id == program_id, fields.c.entity == key[0], fields.c.entity_id == key[1],
-                        fields.c.field == name)).scalar()
-                    seen[key] = json.loads(held) if held is not None else change["payload"][name]
+                    seen[key] = self._held_fixed(conn, program_id, key, change["payload"][name])
                 if seen[key] != change["payload"][name]:
-                    raise SyncError("bad_field", f"{key[0]}.{name} is set once and never changes")
+                    raise SyncError("bad_field", f"{entity}.{name} is set once and never changes")
+
+    def _held_fixed(self, conn, program_id: str, key: tuple, offered):
+        """The value held of a fixed field, or the one offered if the row may still take it."""
+        entity, entity_id, name = key
+        where = (fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id)
+        held = conn.execute(select(fields.c.value).where(*where, fields.c.field == name)).scalar()
+        if held is not None:
+            return json.loads(held)
+        row_held = conn.execute(select(fields.c.field).where(*where).limit(1)).first() is not None
+        return None if row_held and name in FIXED_FIELDS.get(entity, ()) else offered
 
     def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
         """Changes we already hold must match: nobody rewrites an origin's history.

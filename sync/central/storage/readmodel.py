@@ -90,15 +90,23 @@ class ReadModel:
     def program_key(self, program_id: str) -> str | None:
         """A program's key (hex) held here, or None; a program made before keys left the change
         log has it in its row."""
+        key = self._kept_key(program_id)
+        if key:
+            return key
+        row = self.entity_rows(program_id, "programs").get(program_id, {})
+        # a row with a key_check is a program made since keys left the log: a `signing_key` a
+        # device sends for it is nobody's key (a device of the program could plant its own)
+        return None if row.get("key_check") else row.get("signing_key")
+
+    def _kept_key(self, program_id: str) -> str | None:
         with self.engine.connect() as conn:
-            key = conn.execute(select(program_keys.c.key).where(program_keys.c.program_id == program_id)).scalar()
-        return key or self.entity_rows(program_id, "programs").get(program_id, {}).get("signing_key")
+            return conn.execute(select(program_keys.c.key).where(program_keys.c.program_id == program_id)).scalar()
 
     def store_program_key(self, program_id: str, key_hex: str, added_by: str | None = None) -> bool:
         """Keeps a program's key if the program's row commits to it; False if it does not (or one
         is held already). Raises "bad_program_key" for a key of another program."""
         check = self.entity_rows(program_id, "programs").get(program_id, {}).get("key_check")
-        if self.program_key(program_id):
+        if self.program_key(program_id):  # a legacy program's key is in its row
             return False
         if not programkeys.matches(key_hex, check):
             raise SyncError("bad_program_key", f"that is not the key of program {program_id}")
