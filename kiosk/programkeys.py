@@ -80,7 +80,9 @@ def parse_key(text: str) -> str:
 
 def matches(key_hex: str, check: str | None) -> bool:
     """True if `key_hex` is the key that `check` commits to."""
-    return bool(check) and hmac.compare_digest(key_check(key_hex), check)
+    if not (isinstance(check, str) and check.isascii() and check):  # a bundle's manifest may say anything
+        return False
+    return hmac.compare_digest(key_check(key_hex), check)
 
 
 # --- the local table ------------------------------------------------------------------------------

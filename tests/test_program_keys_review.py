@@ -171,3 +171,54 @@ def test_malformed_program_keys_in_a_hello_are_left_out_by_central_and_a_peer(tm
         assert answer.get("programs") is not None, (offer, answer)
     assert central.storage().program_key(pid) is None
     door.close()
+
+
+def _resigned(path, edit_manifest):
+    """The bundle with its manifest edited and signed again by another device (any enrolled
+    device can write a bundle in its own name)."""
+    import gzip
+    import hashlib
+
+    from sync.protocol import dumps
+    lines = gzip.decompress(path.read_bytes()).split(b"\n", 1)
+    manifest = __import__("json").loads(lines[0])
+    edit_manifest(manifest)
+    writer = Device()
+    manifest.update(sha256=hashlib.sha256(lines[1]).hexdigest(), origin=writer.origin,
+                    public_key=writer.signer.public_key)
+    manifest["sig"] = writer.signer.sign_bytes(dumps({k: v for k, v in manifest.items() if k != "sig"}))
+    path.write_bytes(gzip.compress(dumps(manifest) + b"\n" + lines[1]))
+
+
+@pytest.mark.parametrize("check", [5, ["ab" * 16], {"x": 1}, "ก" * 32, True])
+def test_a_bundle_whose_manifest_key_check_is_not_text_is_refused_not_a_traceback(tmp_path, check):
+    door = Kiosk(tmp_path / "door")
+    program = door.create_program()
+    pid, key = program["program_id"], programkeys.key_of(door.db, program["program_id"])
+    path = tmp_path / "stick.jsonl.gz"
+    bundle.export_kiosk(door.db, path)
+    _resigned(path, lambda m: m["programs"][pid].update(key_check=check))
+    fresh = Kiosk(tmp_path / "fresh")
+    for typed in (None, key):
+        with pytest.raises(SyncError) as refused:
+            bundle.import_kiosk(fresh.db, path, trust_new=True, program_key=typed)
+        assert refused.value.reason in ("bad_program_key", "program_key_missing", "bundle_tampered")
+    with pytest.raises(SyncError):  # the kiosk that holds the key refuses it the same way
+        bundle.import_kiosk(door.db, path)
+    assert fresh.table("programs") == []
+    door.close()
+    fresh.close()
+
+
+def test_the_sync_page_refuses_a_bundle_with_a_garbled_key_check_with_a_message(tmp_path, coordinator, db, event):
+    import io
+
+    path = tmp_path / "stick.jsonl.gz"
+    path.write_bytes(coordinator.get("/sync/bundle").data)
+    _resigned(path, lambda m: m["programs"][event["program_id"]].update(key_check=5))
+    coordinator.get("/sync/?lang=en")
+    before = db.execute("select count(*) from changes").fetchone()[0]
+    page = coordinator.post("/sync/bundle", data={"file": (io.BytesIO(path.read_bytes()), "b.jsonl.gz")},
+                            content_type="multipart/form-data", follow_redirects=True)
+    assert page.status_code == 200 and "refused, nothing changed" in page.get_data(as_text=True)
+    assert db.execute("select count(*) from changes").fetchone()[0] == before
