@@ -69,11 +69,13 @@ def parse_key(text: str) -> str:
     typed = _SEPARATORS.sub("", str(text or "")).lower()
     if _HEX.match(typed):
         return typed
+    letters = typed.upper().translate(_MISREAD)
     try:
-        raw = base64.b32decode(typed.upper().translate(_MISREAD) + "====", casefold=False)
+        raw = base64.b32decode(letters + "====", casefold=False)
     except ValueError:
         raw = b""
-    if len(raw) != 32 or len(typed) != 52:
+    # the last letter carries one bit of the key: a typo there that decodes all the same is refused
+    if len(raw) != 32 or len(typed) != 52 or format_key(raw.hex()).replace("-", "") != letters:
         raise ProgramKeyError("bad_program_key", "a program key is 52 letters and digits (13 groups of four)")
     return raw.hex()
 

@@ -241,3 +241,14 @@ def test_a_relay_that_delivers_a_new_program_first_cannot_choose_its_key(tmp_pat
     storage.push(pid, _log(door, pid), source="door", keys=door.keys())
     assert storage.store_program_key(pid, genuine, added_by="door") is True
     door.close()
+
+
+def test_a_typo_in_the_last_letter_of_a_typed_key_is_refused_not_read_as_the_key():
+    """The 52nd letter carries one bit of the key and four unused ones: a mistyped last letter
+    (R for Q, B for A) must be refused, not quietly decode to the same key."""
+    key = "00" * 31 + "01"  # every key ends in A or Q; this one in Q
+    printed = programkeys.format_key(key)
+    assert printed.endswith("Q") and programkeys.parse_key(printed) == key
+    for last in "RSZ7":
+        with pytest.raises(programkeys.ProgramKeyError):
+            programkeys.parse_key(printed[:-1] + last)
