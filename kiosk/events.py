@@ -29,7 +29,8 @@ def create_program(db, title: str, organizer: str = "", fiscal_year: int | None 
     title = plain_text(title, "title")
     if not title:
         raise EventError("missing_title", "a program needs a title")
-    program_id, key = new_id(), programkeys.new_key()
+    key = programkeys.new_key()
+    program_id = programkeys.program_id_for(key)
     with transaction(db):
         programkeys.store(db, program_id, key, via="made here")
         changes.write(db, program_id, "programs", program_id, {

@@ -3,8 +3,10 @@ derived from it, and it never travels in the change log or a bundle.
 
 Each program has one random 256-bit key, made on the kiosk that creates the program and kept in
 the local table `program_keys` (never synced as a change). What travels instead is the program's
-`key_check`, a one-way commitment to the key (HMAC of a fixed text), in the signed `programs` row:
-any replica can tell a genuine key from a wrong one, whoever hands it over.
+`key_check`, a one-way commitment to the key (HMAC of a fixed text), in the signed `programs` row,
+and the program's id carries the same check in its random bits (`program_id_for`): any replica can
+tell a genuine key from a wrong one, whoever hands it over, and no device can give a program
+another check, not even by delivering its first row.
 
 How a kiosk gets a program's key:
 
@@ -27,7 +29,7 @@ import secrets
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from kiosk.clock import iso, now_utc
+from kiosk.clock import iso, new_id, now_utc
 from kiosk.errors import KioskError
 
 _CHECK_TEXT = b"attendance-kiosk program key check"
@@ -85,6 +87,37 @@ def matches(key_hex: str, check: str | None) -> bool:
     if not (isinstance(check, str) and check.isascii() and check):  # a bundle's manifest may say anything
         return False
     return hmac.compare_digest(key_check(key_hex), check)
+
+
+# A program's id carries its key check: the 74 random bits of its UUIDv7 are the check's first 74
+# bits. Whoever delivers a program's first row cannot give it another key (that would take a key
+# whose check matches 74 given bits, about 2^74 tries), nor give one to a program made before
+# key checks (its id's random bits match no check anybody can find).
+_RAND_A, _RAND_B = 12, 62
+
+
+def program_id_for(key_hex: str) -> str:
+    """A new program's id: a UUIDv7 of now whose random bits are the key's check."""
+    import uuid
+
+    stamp = uuid.UUID(new_id()).int >> 80  # the 48-bit millisecond timestamp
+    bits = int(key_check(key_hex), 16) >> (128 - _RAND_A - _RAND_B)
+    rand_a, rand_b = bits >> _RAND_B, bits & ((1 << _RAND_B) - 1)
+    return str(uuid.UUID(int=(stamp << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b))
+
+
+def id_commits(program_id, check) -> bool:
+    """True if a program's id carries this key check (see program_id_for)."""
+    import uuid
+
+    try:
+        value, expected = uuid.UUID(program_id).int, int(check, 16) >> (128 - _RAND_A - _RAND_B)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    if not (isinstance(check, str) and len(check) == 32):
+        return False
+    rand_a, rand_b = (value >> 64) & ((1 << _RAND_A) - 1), value & ((1 << _RAND_B) - 1)
+    return (rand_a << _RAND_B) | rand_b == expected
 
 
 # --- the local table ------------------------------------------------------------------------------

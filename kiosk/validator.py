@@ -15,6 +15,7 @@ import time
 from datetime import date
 
 from kiosk.errors import KioskError
+from kiosk import programkeys
 from kiosk.schema import APPEND_ONLY, DEFAULT_RULE, ENTITIES, FIELD_RULES, FIXED_FIELDS, LEGACY_FIELDS, REQUIRED
 
 HLC = re.compile(r"(\d{13})-(\d{5})-([0-9A-Za-z][0-9A-Za-z._:-]{0,63})")
@@ -46,6 +47,9 @@ def check_change(change, program_id: str | None = None, now_ms: int | None = Non
         raise ChangeError("wrong_program", "a program's change may only be about that program itself")
     check_stamp(change["hlc"], change["origin"], now_ms)
     _check_payload(change)
+    check = change["payload"].get("key_check") if change["entity"] == "programs" else None
+    if check is not None and not programkeys.id_commits(change["id"], check):
+        raise ChangeError("bad_field", "a program's key check is the one its id carries", field="key_check")
 
 
 def _check_envelope(change: dict) -> None:

@@ -260,3 +260,20 @@ def test_a_key_typed_from_paper_forgives_case_spaces_and_digits_misread_for_lett
         with pytest.raises(programkeys.ProgramKeyError) as refused:
             programkeys.parse_key(wrong)
         assert refused.value.reason == "bad_program_key"
+
+
+def test_a_programs_id_carries_its_key_check_so_no_other_key_fits_it(tmp_path):
+    import uuid
+
+    from kiosk.validator import ChangeError, check_change
+    door = Kiosk(tmp_path / "door")
+    program = door.create_program()
+    pid, key = program["program_id"], _key(door, program)
+    assert uuid.UUID(pid).version == 7 and programkeys.id_commits(pid, programkeys.key_check(key))
+    assert not programkeys.id_commits(pid, programkeys.key_check(programkeys.new_key()))
+    [first] = [c for c in changes.changes_since(door.db, pid, {}, limit=-1) if c["entity"] == "programs"]
+    forged = {**first, "payload": {**first["payload"], "key_check": programkeys.key_check(programkeys.new_key())}}
+    with pytest.raises(ChangeError) as refused:
+        check_change(forged, pid)
+    assert refused.value.reason == "bad_field"
+    door.close()

@@ -5,7 +5,7 @@ writer tries to plant a key of its own on central or a kiosk, or to re-point a p
 import copy
 
 import pytest
-from support import Kiosk, PeerServer, enrol
+from support import Kiosk, enrol
 
 from kiosk import changes, keys, programkeys
 from kiosk.clock import format_hlc, new_id
@@ -95,10 +95,6 @@ def test_no_device_can_give_a_program_made_before_key_checks_a_key_check_on_cent
     door.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a kiosk applies changes in HLC order, not arrival order, so it cannot"
-                   " tell a late first insert's key_check from a forged one on a legacy row; a paired peer's"
-                   " push is not filtered by central. Fix: bind a program's id to its key_check"
-                   " (see the review report)")
 def test_a_paired_peer_cannot_give_a_legacy_program_a_key_check_on_a_kiosk(tmp_path, storage):
     door, pid, key = _legacy_program(tmp_path, storage)
     hostile, planted = Device(), programkeys.new_key()
@@ -224,9 +220,6 @@ def test_the_sync_page_refuses_a_bundle_with_a_garbled_key_check_with_a_message(
     assert db.execute("select count(*) from changes").fetchone()[0] == before
 
 
-@pytest.mark.xfail(strict=True, reason="a program's id is not bound to its key_check: whoever first delivers a"
-                   " programs row to central (a hostile paired laptop relaying a new program) chooses its key."
-                   " Fix: derive a new program's id from its key_check and check it in check_first_insert")
 def test_a_relay_that_delivers_a_new_program_first_cannot_choose_its_key(tmp_path, storage):
     door = Kiosk(tmp_path / "door")
     program = door.create_program()

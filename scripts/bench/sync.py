@@ -70,7 +70,7 @@ def kiosk_changes(program_id, signer, cohort, sessions, participants, scans, sta
 
 def setup_changes(program_id, signer, cohort, sessions) -> list[dict]:
     origin = signer.origin
-    rows = [("programs", program_id, {"title": "bench", "key_check": secrets.token_hex(16)}),
+    rows = [("programs", program_id, {"title": "bench"}),
             ("cohorts", cohort, {"number": 1})]
     rows += [("sessions", s, {"cohort_id": cohort, "day": f"2026-03-0{i + 1}"}) for i, s in enumerate(sessions)]
     return signed(signer, [{"program_id": program_id, "origin": origin, "seq": i + 1, "entity": e, "id": eid,
