@@ -18,6 +18,7 @@ prints it on a kiosk that has it, `kiosk import-bundle --program-key` types it i
 import base64
 import gzip
 import hashlib
+import logging
 import json
 import os
 import zlib
@@ -33,6 +34,7 @@ from kiosk.paths import write_atomically
 from sync import replica
 from sync.protocol import BATCH_BYTES, PROTOCOL, SyncError, dumps, split_batches
 
+log = logging.getLogger(__name__)
 KIND = "attendance-kiosk-bundle"
 MAX_LINE_BYTES = 4 * BATCH_BYTES       # one batch line (about 1 MB of JSON) with room to spare
 MAX_INFLATED_BYTES = 128 * 1024 * 1024  # a whole bundle, inflated
@@ -283,6 +285,9 @@ def import_central(storage, path, trust_new: bool = True, program_key: str | Non
     storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
     for program_id, entry in manifest["programs"].items():
         if typed and programkeys.matches(typed, entry.get("key_check")):
-            storage.store_program_key(program_id, typed, added_by="typed in")
+            try:  # the changes are in: a key the program's row does not commit to is only not kept
+                storage.store_program_key(program_id, typed, added_by="typed in")
+            except SyncError:
+                log.warning("the key typed in for program %s is not the one its row commits to", program_id)
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before}
