@@ -24,8 +24,8 @@ from pathlib import Path
 
 import requests
 
-from kiosk import changes, events
-from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc
+from kiosk import changes, events, keys
+from kiosk.clock import LOCAL_ZONE, format_hlc, iso, local_day, new_id, now_utc
 from kiosk.db import device_id, open_data_dir, transaction
 from kiosk.people import register_participant
 
@@ -402,3 +402,27 @@ def assert_invariant(storage, kiosks: list[Kiosk]) -> None:
         f"central has {len(set(central))} scans, kiosks made {len(made)}")
     expected = {(s["participant_id"], s["session_id"]) for s in made if s["result"] == "checked_in"}
     assert storage.attendance_count() == len(expected)
+
+
+class SignedDevice:
+    """Another device's next changes, stamped and signed as a kiosk does it (a hostile device, or
+    a kiosk of an older release): each test breaks only what it is about. Unless a test gives
+    `hlc_ms`, stamps count up from just before `clock_ms`."""
+
+    def __init__(self, clock_ms: int):
+        self.origin, private = keys.new_origin()
+        self.signer, self.seq, self.chain, self.clock_ms = keys.Signer(private), 1, None, clock_ms
+
+    def change(self, program_id, entity, entity_id, payload, hlc_ms: int | None = None, **override) -> dict:
+        stamp = hlc_ms if hlc_ms is not None else self.clock_ms - 1000 + self.seq
+        change = {"program_id": program_id, "origin": self.origin, "seq": self.seq, "entity": entity,
+                  "id": entity_id, "op": "upsert", "payload": payload,
+                  "hlc": format_hlc(stamp, 0, self.origin), **override}
+        self.seq += 1
+        self.chain = keys.next_chain(self.chain, change)
+        change["sig"] = self.signer.sign(self.chain)
+        return change
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return {self.origin: self.signer.public_key}

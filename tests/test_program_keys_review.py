@@ -5,10 +5,10 @@ writer tries to plant a key of its own on central or a kiosk, or to re-point a p
 import copy
 
 import pytest
-from support import Kiosk, enrol
+from support import Kiosk, SignedDevice, enrol
 
-from kiosk import changes, keys, programkeys
-from kiosk.clock import format_hlc, new_id
+from kiosk import changes, programkeys
+from kiosk.clock import new_id
 from kiosk.db import transaction
 from sync import bundle, replica
 from sync.central.storage import Storage
@@ -17,25 +17,15 @@ from sync.protocol import SyncError
 NOW_MS = 1_780_000_000_000
 
 
-class Device:
-    """Another device's signed changes (a hostile one, or a kiosk from before key checks)."""
+class Device(SignedDevice):
+    """Another device's signed changes (a hostile one, or a kiosk from before key checks), to a
+    program's row unless a test says otherwise."""
 
     def __init__(self):
-        self.origin, private = keys.new_origin()
-        self.signer, self.seq, self.chain = keys.Signer(private), 1, None
+        super().__init__(NOW_MS)
 
     def change(self, program_id, payload, hlc_ms=NOW_MS, entity="programs", entity_id=None, op="upsert"):
-        change = {"program_id": program_id, "origin": self.origin, "seq": self.seq, "entity": entity,
-                  "id": entity_id or program_id, "op": op, "payload": payload,
-                  "hlc": format_hlc(hlc_ms, 0, self.origin)}
-        self.seq += 1
-        self.chain = keys.next_chain(self.chain, change)
-        change["sig"] = self.signer.sign(self.chain)
-        return change
-
-    @property
-    def keys(self):
-        return {self.origin: self.signer.public_key}
+        return super().change(program_id, entity, entity_id or program_id, payload, hlc_ms=hlc_ms, op=op)
 
 
 def _log(kiosk: Kiosk, pid: str) -> list[dict]:

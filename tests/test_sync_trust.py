@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from support import Kiosk
+from support import Kiosk, SignedDevice
 
 from kiosk import changes, keys, programkeys
 from kiosk.clock import format_hlc, parse_hlc
@@ -33,26 +33,12 @@ def world(tmp_path):
     storage.close()
 
 
-class Stranger:
+class Stranger(SignedDevice):
     """Another enrolled device's next changes, stamped and signed as a kiosk does it: only what
     each test breaks is wrong about them."""
 
     def __init__(self):
-        self.origin, private = keys.new_origin()
-        self.signer, self.seq, self.chain = keys.Signer(private), 1, None
-
-    def change(self, program_id, entity, entity_id, payload, **override):
-        change = {"program_id": program_id, "origin": self.origin, "seq": self.seq, "entity": entity,
-                  "id": entity_id, "op": "upsert", "payload": payload,
-                  "hlc": format_hlc(NOW_MS - 1000 + self.seq, 0, self.origin), **override}
-        self.seq += 1
-        self.chain = keys.next_chain(self.chain, change)
-        change["sig"] = self.signer.sign(self.chain)
-        return change
-
-    @property
-    def keys(self):
-        return {self.origin: self.signer.public_key}
+        super().__init__(NOW_MS)
 
 
 def _refused_everywhere(world, program_id, batch, reason, offered=None):
