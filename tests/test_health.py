@@ -81,7 +81,7 @@ def test_healthz_needs_no_login_and_shows_no_personal_data(client, db):
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == {"ok", "status", "checks"}
-    assert set(body["checks"]) == {"database", "disk", "shaping", "clock", "backup", "sync"}
+    assert set(body["checks"]) == {"database", "disk", "shaping", "clock", "backup", "sync", "keys"}
     text = response.get_data(as_text=True)
     assert not any(p["first_name"] in text or p["phone"] and p["phone"] in text for p in people)
 
@@ -108,3 +108,16 @@ def test_the_coordinator_backs_up_and_picks_a_second_folder_in_the_browser_form(
     assert "Backup saved" in done
     assert len(backup.backups(usb / backup.SECOND_SUBDIR)) == 1
     assert len(backup.backups(data_dir / backup.BACKUP_DIR)) == 1
+
+
+def test_doctor_names_a_program_held_without_its_key(data_dir, db):
+    from kiosk import events
+    from kiosk.db import transaction
+
+    events.create_program(db, "อบรมผู้นำชุมชน")
+    assert "Every program held here has its key." in doctor(data_dir).output
+    with transaction(db):
+        db.execute("delete from program_keys")  # a program that came by a peer without its key
+    result = doctor(data_dir)
+    assert "[FAIL]" in result.output and "No key for 1 program(s) (อบรมผู้นำชุมชน)" in result.output
+    assert "kiosk program key-add" in result.output

@@ -23,6 +23,7 @@ SYNC_WARN_S = 6 * 3600
 TITLES = {
     "database": N_("Database"), "disk": N_("Free disk space"), "shaping": N_("Thai text shaping and fonts"),
     "clock": N_("Clock"), "backup": N_("Last backup"), "sync": N_("Sync with the central server"),
+    "keys": N_("Program keys"),
 }
 
 
@@ -47,7 +48,7 @@ def run_checks(data_dir, *, integrity: bool = True, now: datetime | None = None)
     data_dir, now = Path(data_dir), now or now_utc()
     synced = sync.status(data_dir)
     return [database(data_dir, integrity), free_disk(data_dir), shaping(), clock(data_dir, now, synced),
-            last_backup(data_dir, now), sync_state(synced, now)]
+            last_backup(data_dir, now), sync_state(synced, now), program_keys(data_dir)]
 
 
 def overall(checks: list[Check]) -> str:
@@ -153,6 +154,25 @@ def sync_state(state: dict, now: datetime) -> Check:
     if values["minutes"] * 60 > SYNC_WARN_S and state["pending"]:
         return Check("sync", WARN, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting."), values)
     return Check("sync", OK, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting."), values)
+
+
+def program_keys(data_dir: Path) -> Check:
+    """Every program held here has its key: without it, its badges cannot be checked at the door."""
+    path = data_dir / DB_NAME
+    if not path.exists():
+        return Check("keys", OK, N_("No program yet."))
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("select p.title from programs p where p.id not in (select program_id from program_keys)"
+                            " order by p.title").fetchall()
+    finally:
+        conn.close()
+    if rows:
+        return Check("keys", FAIL, N_("No key for %(count)s program(s) (%(titles)s): their badges cannot be checked "
+                                      "here. Sync with the central server, or type the key in with "
+                                      "\"kiosk program key-add\"."),
+                     {"count": len(rows), "titles": ", ".join(r[0] for r in rows)[:200]})
+    return Check("keys", OK, N_("Every program held here has its key."))
 
 
 def _cohort_dates(data_dir: Path) -> list[tuple[date, date]]:
