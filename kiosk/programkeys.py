@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import uuid
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -98,8 +99,6 @@ _RAND_A, _RAND_B = 12, 62
 
 def program_id_for(key_hex: str) -> str:
     """A new program's id: a UUIDv7 of now whose random bits are the key's check."""
-    import uuid
-
     stamp = uuid.UUID(new_id()).int >> 80  # the 48-bit millisecond timestamp
     bits = int(key_check(key_hex), 16) >> (128 - _RAND_A - _RAND_B)
     rand_a, rand_b = bits >> _RAND_B, bits & ((1 << _RAND_B) - 1)
@@ -108,8 +107,6 @@ def program_id_for(key_hex: str) -> str:
 
 def id_commits(program_id, check) -> bool:
     """True if a program's id carries this key check (see program_id_for)."""
-    import uuid
-
     try:
         value, expected = uuid.UUID(program_id).int, int(check, 16) >> (128 - _RAND_A - _RAND_B)
     except (TypeError, ValueError, AttributeError):
