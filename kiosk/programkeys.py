@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kiosk.clock import iso, new_id, now_utc
+from kiosk.db import transaction
 from kiosk.errors import KioskError
 
 _CHECK_TEXT = b"attendance-kiosk program key check"
@@ -136,6 +137,10 @@ def store(db, program_id: str, key_hex: str, via: str) -> bool:
     check = _check_of(db, program_id)
     if check and not matches(key_hex, check):
         raise ProgramKeyError("bad_program_key", f"that is not the key of program {program_id}")
+    return _insert(db, program_id, key_hex, via)
+
+
+def _insert(db, program_id: str, key_hex: str, via: str) -> bool:
     return db.execute("insert into program_keys (program_id, key, via, added_at) values (?, ?, ?, ?)"
                       " on conflict(program_id) do nothing",
                       [program_id, key_hex, via, iso(now_utc())]).rowcount > 0
@@ -143,28 +148,29 @@ def store(db, program_id: str, key_hex: str, via: str) -> bool:
 
 def offered(db, keys, via: str) -> int:
     """Keeps the keys another replica handed over (program id -> hex) for programs we lack a key
-    of; a malformed or wrong one is left out. Returns how many were kept."""
+    of; a malformed or wrong one is left out. Returns how many were kept. Writes (one
+    transaction) only when a key is new here: a hello that brings nothing new costs no commit."""
+    fresh = {pid: key for pid, key in (keys.items() if isinstance(keys, dict) else ())
+             if isinstance(pid, str) and isinstance(key, str) and _HEX.match(key) and key_of(db, pid) is None}
     kept = 0
-    for program_id, key_hex in (keys or {}).items() if isinstance(keys, dict) else ():
-        if not (isinstance(program_id, str) and isinstance(key_hex, str) and _HEX.match(key_hex)):
-            continue
-        try:
-            kept += store(db, program_id, key_hex, via)
-        except ProgramKeyError:
-            continue
+    if fresh:
+        with transaction(db):
+            for program_id, key_hex in fresh.items():
+                try:
+                    kept += store(db, program_id, key_hex, via)
+                except ProgramKeyError:
+                    continue
     return kept
 
 
-def drop_wrong(db, program_id: str | None = None) -> int:
-    """Forgets keys (of one program, or all) that arrived before their program's row and turn
-    out not to be its key."""
-    wrong = [pid for pid, key, check in db.execute(
-        "select k.program_id, k.key, p.key_check from program_keys k join programs p on p.id = k.program_id"
-        " where p.key_check is not null and (? is null or k.program_id = ?)", [program_id, program_id])
-        if not matches(key, check)]
-    for program_id in wrong:
-        db.execute("delete from program_keys where program_id = ?", [program_id])
-    return len(wrong)
+def drop_wrong(db, program_id: str) -> int:
+    """Forgets a program's key that arrived before the program's row and turns out not to be its
+    key (the change log calls this when a row's `key_check` lands, on every path). 1 or 0."""
+    key, check = key_of(db, program_id), _check_of(db, program_id)
+    if key is None or not check or matches(key, check):
+        return 0
+    db.execute("delete from program_keys where program_id = ?", [program_id])
+    return 1
 
 
 def badge_key(db, program_id: str) -> bytes:
@@ -200,5 +206,4 @@ def adopt_legacy(db, program_id: str, key_hex) -> None:
     """A program made before keys left the change log carries its key in its row's history:
     keep it as the key if this kiosk has none (such a key was never secret)."""
     if isinstance(key_hex, str) and _HEX.match(key_hex) and not _check_of(db, program_id):
-        db.execute("insert into program_keys (program_id, key, via, added_at) values (?, ?, 'legacy', ?)"
-                   " on conflict(program_id) do nothing", [program_id, key_hex, iso(now_utc())])
+        _insert(db, program_id, key_hex, "legacy")

@@ -134,17 +134,24 @@ def read_bundle(path, holds, trust_new: bool = False, key_for=lambda program_id:
     return manifest, batches
 
 
+def typed_programs(manifest: dict, typed_key: str | None) -> list[str]:
+    """The programs of a bundle whose key (by the manifest's `key_check`) is the one typed in."""
+    if not typed_key:
+        return []
+    return [pid for pid, entry in manifest["programs"].items()
+            if isinstance(entry, dict) and programkeys.matches(typed_key, entry.get("key_check"))]
+
+
 def _opening_keys(manifest: dict, key_for, typed_key: str | None) -> dict[str, str]:
     """The key that opens each program of the bundle: the one held here, else the one typed in."""
-    found, typed_fits = {}, False
+    found, fits = {}, set(typed_programs(manifest, typed_key))
     for program_id, entry in manifest["programs"].items():
         check = entry.get("key_check") if isinstance(entry, dict) else None
         key = key_for(program_id)
-        if typed_key and programkeys.matches(typed_key, check):
+        if program_id in fits:
             # the typed key is proven by the manifest; one held here may be a wrong one kept
             # before the program's row arrived (it goes when the row does, see kiosk.changes)
             key = key if key and programkeys.matches(key, check) else typed_key
-            typed_fits = True
         if key is None and typed_key:
             raise SyncError("bad_program_key", f"the key typed in is not the key of program {program_id}")
         if key is None:
@@ -152,7 +159,7 @@ def _opening_keys(manifest: dict, key_for, typed_key: str | None) -> dict[str, s
         if not programkeys.matches(key, check):
             raise SyncError("bad_program_key", f"the key held here of program {program_id} is not the bundle's")
         found[program_id] = key
-    if typed_key and not typed_fits:
+    if typed_key and not fits:
         raise SyncError("bad_program_key", "the key typed in is the key of no program in this bundle")
     return found
 
@@ -252,9 +259,8 @@ def import_kiosk(db, path, trust_new: bool = False, program_key: str | None = No
     with transaction(db):
         for batch in batches:
             applied += replica.apply_batch(db, batch["program_id"], batch["changes"], batch.get("keys"))
-        for program_id, entry in manifest["programs"].items():
-            if typed and programkeys.matches(typed, entry.get("key_check")):
-                programkeys.store(db, program_id, typed, via="typed in")
+        for program_id in typed_programs(manifest, typed):
+            programkeys.store(db, program_id, typed, via="typed in")
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied}
 
@@ -283,11 +289,10 @@ def import_central(storage, path, trust_new: bool = True, program_key: str | Non
     for batch in batches:
         offered.update(batch.get("keys") or {})
     storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
-    for program_id, entry in manifest["programs"].items():
-        if typed and programkeys.matches(typed, entry.get("key_check")):
-            try:  # the changes are in: a key the program's row does not commit to is only not kept
-                storage.store_program_key(program_id, typed, added_by="typed in")
-            except SyncError:
-                log.warning("the key typed in for program %s is not the one its row commits to", program_id)
+    for program_id in typed_programs(manifest, typed):
+        try:  # the changes are in: a key the program's row does not commit to is only not kept
+            storage.store_program_key(program_id, typed, added_by="typed in")
+        except SyncError:
+            log.warning("the key typed in for program %s is not the one its row commits to", program_id)
     total = sum(len(b["changes"]) for b in batches)
     return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before}

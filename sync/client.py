@@ -14,7 +14,7 @@ import requests
 
 from kiosk import changes, programkeys
 from kiosk.changes import ChangeError
-from kiosk.db import device_id, open_data_dir, transaction
+from kiosk.db import device_id, open_data_dir
 from kiosk.paths import write_atomically
 from sync import auth, replica
 from sync.protocol import PROTOCOL, SyncError, encode_body, same_change, split_batches
@@ -197,8 +197,6 @@ class Session:
         programs = self.hello()
         for program_id, theirs in programs.items():
             self.sync_program(program_id, theirs)
-        with transaction(self.db):
-            programkeys.drop_wrong(self.db)
         if set(programkeys.shareable(self.db, programs)) - self.their_keys:
             self.hello()  # they hold the program's row now and can check the key we hand over
         return self.summary
@@ -214,8 +212,7 @@ class Session:
         self.summary["server_id"] = answer.get("server_id")
         their_keys = answer.get("program_keys") if isinstance(answer.get("program_keys"), dict) else {}
         self.their_keys = set(their_keys)
-        with transaction(self.db):
-            programkeys.offered(self.db, their_keys, via=self.url or "sync")
+        programkeys.offered(self.db, their_keys, via=self.url or "sync")
         return answer.get("programs", {})
 
     def sync_program(self, program_id: str, theirs: dict) -> None:

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 
 from kiosk import changes, programkeys
 from kiosk.changes import ChangeError
-from kiosk.db import device_id, open_data_dir, rotate_device_id, transaction
+from kiosk.db import device_id, open_data_dir, rotate_device_id
 from sync import replica
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
 from kiosk.webcommon import init_babel, install_error_handlers
@@ -63,8 +63,7 @@ class PeerBackend:
                 check_vector(theirs)  # a claim alone never makes us rotate: see push
             wanted = set(asked) | set(changes.local_programs(db))
             offered = body.get("program_keys") if isinstance(body.get("program_keys"), dict) else {}
-            with transaction(db):
-                programkeys.offered(db, {pid: offered[pid] for pid in wanted if pid in offered}, via=f"peer {device}")
+            programkeys.offered(db, {pid: offered[pid] for pid in wanted if pid in offered}, via=f"peer {device}")
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
                     "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)},
                     "program_keys": programkeys.shareable(db, wanted)}
@@ -78,8 +77,6 @@ class PeerBackend:
             me = device_id(db)
             mine_before = changes.vector_seq(db, program_id, me)
             replica.apply_batch(db, program_id, batch, keys)
-            with transaction(db):
-                programkeys.drop_wrong(db)
             if changes.vector_seq(db, program_id, me) > mine_before:
                 # our own changes, signed with our key, that we did not hold: we are a restored
                 # backup (they are back now); stop writing under seqs the world has seen

@@ -426,3 +426,13 @@ class SignedDevice:
     @property
     def keys(self) -> dict[str, str]:
         return {self.origin: self.signer.public_key}
+
+
+def sync_post(server_url: str, endpoint: str, raw: bytes, creds: dict | None = None,
+              extra_headers: dict | None = None) -> requests.Response:
+    """POSTs raw bytes to a sync endpoint, signed as the enrolled device `creds` when given."""
+    from sync import auth
+    headers = {"Content-Type": "application/json", **(extra_headers or {})}
+    if creds:
+        headers.update(auth.sign(creds["device_id"], creds["secret"], "POST", f"/api/sync/{endpoint}", raw))
+    return requests.post(f"{server_url}/api/sync/{endpoint}", data=raw, headers=headers, timeout=30)

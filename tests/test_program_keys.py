@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from support import Kiosk, PeerServer, bangkok, enrol
+from support import Kiosk, PeerServer, bangkok, enrol, sync_post
 
 from kiosk import changes, programkeys
 from kiosk.checkin import CheckinError, check_in
@@ -70,14 +70,8 @@ def test_the_central_server_hands_the_key_to_the_kiosks_of_its_program_only(tmp_
 
 
 def _signed_hello(url, creds, body: dict) -> dict:
-    import requests
-
-    from sync import auth
     from sync.protocol import PROTOCOL, dumps
-    raw = dumps({"protocol": PROTOCOL, **body})
-    headers = {"Content-Type": "application/json",
-               **auth.sign(creds["device_id"], creds["secret"], "POST", "/api/sync/hello", raw)}
-    return requests.post(f"{url}/api/sync/hello", data=raw, headers=headers, timeout=30).json()
+    return sync_post(url, "hello", dumps({"protocol": PROTOCOL, **body}), creds).json()
 
 
 def test_a_device_that_offers_a_wrong_key_plants_nothing(tmp_path, central):
@@ -113,7 +107,7 @@ def test_a_kiosk_forgets_a_key_that_its_programs_row_does_not_commit_to(tmp_path
     replica.apply_batch(fresh.db, pid, changes.changes_since(door_a.db, pid, {}, limit=-1), door_a.keys())
     assert _key(fresh, program) is None  # forgotten as the row arrived
     with transaction(fresh.db):
-        assert programkeys.drop_wrong(fresh.db) == 0
+        assert programkeys.drop_wrong(fresh.db, pid) == 0
         assert programkeys.offered(fresh.db, {pid: _key(door_a, program)}, via="peer") == 1
     assert _key(fresh, program) == _key(door_a, program)
     door_a.close()

@@ -8,18 +8,12 @@ import json
 import pytest
 import requests
 from support import Kiosk, assert_invariant, enrol
+from support import sync_post as post
 
 from kiosk import changes
 from sync import auth
 from sync.client import sync_once
 from sync.protocol import PROTOCOL, dumps
-
-
-def post(server_url, endpoint, raw: bytes, creds=None, extra_headers=None):
-    headers = {"Content-Type": "application/json", **(extra_headers or {})}
-    if creds:
-        headers.update(auth.sign(creds["device_id"], creds["secret"], "POST", f"/api/sync/{endpoint}", raw))
-    return requests.post(f"{server_url}/api/sync/{endpoint}", data=raw, headers=headers, timeout=30)
 
 
 def push_body(program_id, batch, **extra):

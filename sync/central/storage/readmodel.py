@@ -118,12 +118,12 @@ class ReadModel:
     def offered_program_keys(self, device: str, offered) -> int:
         """Keeps the keys a device handed over for programs it may sync and whose key is not held
         here; a wrong or malformed one is left out. Returns how many were kept."""
-        allowed = self.device_programs(device)
+        allowed, held = self.device_programs(device), set(self.programs())
         kept = 0
         for program_id, key_hex in (offered or {}).items() if isinstance(offered, dict) else ():
             if allowed is not None and program_id not in allowed:
                 continue
-            if isinstance(key_hex, str) and len(key_hex) == 64 and program_id in self.programs():
+            if isinstance(key_hex, str) and len(key_hex) == 64 and program_id in held:
                 try:
                     kept += self.store_program_key(program_id, key_hex.lower(), added_by=device)
                 except (SyncError, ValueError):
