@@ -5,12 +5,13 @@ tables are always what its change log says (`rebuild` proves it). Changes are gr
 program (partition) and numbered gap-free per (program, origin device).
 """
 
+import contextlib
 import json
 import threading
 
 from kiosk.clock import HybridClock, iso, now_utc
 from kiosk import keys, programkeys
-from kiosk.db import device_id, origin_key, transaction
+from kiosk.db import device_id, forget_facts, held_facts, origin_key, transaction
 from kiosk.schema import APPEND_ONLY, LEGACY_FIELDS, REFERENCES
 from kiosk.validator import ChangeError, check_change, check_first_insert, check_fixed
 
@@ -34,13 +35,18 @@ def clock(db, device: str | None = None) -> HybridClock:
         return _clocks[device]
 
 
-def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: str = "upsert") -> dict:
-    """Records a local change to one domain row and applies it; returns the change."""
-    with transaction(db):
+def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: str = "upsert", *,
+          savepoint: bool = True) -> dict:
+    """Records a local change to one domain row and applies it; returns the change.
+
+    Inside a transaction the write is a savepoint of its own, unless the caller says its whole
+    transaction is undone when this raises (`savepoint=False`, the door: two statements fewer).
+    """
+    with transaction(db) if savepoint or not db.conn.in_transaction else contextlib.nullcontext():
         origin = device_id(db)
         hlc = clock(db, origin)
-        seq = vector_seq(db, program_id, origin) + 1
-        previous = _observe_own_latest(db, hlc, program_id, origin, seq - 1)
+        last, previous = _own_head(db, hlc, program_id, origin)
+        seq = last + 1
         change = {
             "program_id": program_id, "origin": origin, "seq": seq,
             "entity": entity, "id": entity_id, "op": op, "hlc": hlc.tick(),
@@ -53,26 +59,38 @@ def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: st
     return change
 
 
-def _observe_own_latest(db, hlc: HybridClock, program_id: str, origin: str, seq: int) -> str | None:
-    """Another process (the CLI beside the server) may have written last: stay after its stamp.
-    Returns the chain value of our change `seq` (None before the first)."""
-    if not seq:
-        return None
-    row = db.execute("select hlc, chain from changes where program_id = ? and origin = ? and seq = ?",
-                     [program_id, origin, seq]).fetchone()
-    hlc.observe(row[0])
-    return row[1]
+def _own_head(db, hlc: HybridClock, program_id: str, origin: str) -> tuple[int, str | None]:
+    """Our last seq in the program and its chain value (0, None before the first), read once per
+    write transaction (`held_facts`). Another process (the CLI beside the server) may have written
+    last: the clock stays after its stamp."""
+    facts = held_facts(db)
+    head = facts.get(("head", program_id, origin)) if facts is not None else None
+    if head is None:
+        row = db.execute("select v.seq, c.hlc, c.chain from vectors v left join changes c on c.program_id = v.program_id"
+                         " and c.origin = v.origin and c.seq = v.seq where v.program_id = ? and v.origin = ?",
+                         [program_id, origin]).fetchone()
+        head = row or (0, None, None)
+        if head[0] and head[1] is None:
+            raise ChangeError("seq_gap", f"change {head[0]} of {origin} is counted but not held")
+    if head[1]:
+        hlc.observe(head[1])
+    return head[0], head[2]
 
 
 def _signer(db, origin: str) -> keys.Signer:
-    """This database's signer for its origin; its public key is in `origin_keys` for relaying."""
+    """This database's signer for its origin; its public key is in `origin_keys` for relaying
+    (written once per transaction)."""
     signer = _signers.get(origin)
     if signer is None:
         private = origin_key(db, origin)
         if private is None:
             raise ChangeError("bad_signature", f"this database holds no key for its origin {origin}")
         signer = _signers[origin] = keys.Signer(private)
-    db.execute("insert or ignore into origin_keys values (?, ?)", [origin, signer.public_key])
+    facts = held_facts(db)
+    if facts is None or ("origin_key", origin) not in facts:
+        db.execute("insert or ignore into origin_keys values (?, ?)", [origin, signer.public_key])
+        if facts is not None:
+            facts[("origin_key", origin)] = True
     return signer
 
 
@@ -258,6 +276,9 @@ def _log_and_apply(db, change: dict, hlc: HybridClock, chain: str) -> None:
         " on conflict(program_id, origin) do update set seq = excluded.seq",
         [change["program_id"], change["origin"], change["seq"]],
     )
+    facts = held_facts(db)
+    if facts is not None:
+        facts[("head", change["program_id"], change["origin"])] = (change["seq"], change["hlc"], chain)
     hlc.observe(change["hlc"])
     materialize(db, change)
 
@@ -466,6 +487,7 @@ def take_back(db, program_id: str, origin: str, from_seq: int) -> list[dict]:
     """
     rows = db.execute(f"select {_COLUMNS} from changes where program_id = ? and origin = ? and seq >= ?"
                       " order by seq", [program_id, origin, from_seq]).fetchall()
+    forget_facts(db)
     db.execute("delete from changes where program_id = ? and origin = ? and seq >= ?",
                [program_id, origin, from_seq])
     if from_seq > 1:

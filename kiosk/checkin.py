@@ -1,9 +1,10 @@
 """Check-in at the door: one scan, one decision, one stored attempt.
 
-`check_in` verifies the badge signature first (no database work beyond the program keys), then
-decides and records inside ONE write transaction (BEGIN IMMEDIATE): two devices racing for the
-same person queue on the lock, so one gets `checked_in`, the other `already_checked_in`, and
-attendance (derived from scans by `kiosk.changes`) counts the person once.
+`check_in` verifies the badge signature and reads who holds it for which session first (no
+lock), then decides whether the person is already in and records the scan inside ONE write
+transaction (BEGIN IMMEDIATE): two devices racing for the same person queue on the lock, so one
+gets `checked_in`, the other `already_checked_in`, and attendance (derived from scans by
+`kiosk.changes`) counts the person once.
 
 Every attempt is stored as a `scans` change, failures too, with its reason in `result`. A failed
 attempt belongs to the program of the code it carried (signature or tag), else of the session
@@ -121,14 +122,16 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
     # What needs no lock is done before the write: the time, a signature-sheet row scanned back
-    # (its person and session), and the code's signature. Batched scans wait on one another's
-    # writes, not on one another's signature checks.
+    # (its person and session), the code's signature, and who holds the badge in which session.
+    # Batched scans wait on one another's writes, not on one another's reads: the writer asks
+    # only whether the person is already in, which two scanners of one person may race for.
     moment = _moment(at)
     paper = paper_row(db, code)
     if paper:
         code, session_id = paper
     claim = _claim(db, code, participant_id)
-    scan = (claim, session_id, moment, device, operator, nonce, direction, bool(paper))
+    found = _find(db, claim, session_id, moment, direction, bool(paper))
+    scan = (claim, found, moment, device, operator, nonce, direction, bool(paper))
     outcome = _commit(db, lambda conn: _outcome(conn, *scan))
     _log(outcome, direction)
     if isinstance(outcome, CheckinError):
@@ -149,27 +152,35 @@ def _log(outcome, direction: str) -> None:
 def _commit(db, job):
     """Runs `job(db)` as one write and returns its result once it is on disk.
 
-    Inside the caller's transaction the job joins it. Otherwise it goes through the database's
+    Inside the caller's transaction the job joins it as a savepoint. Otherwise it goes through the database's
     writer (kiosk.db.GroupCommitter): at once on `db` when no other write is under way, else in
     the writer thread's next batch, so scans arriving together share one commit.
     """
     if db.conn.in_transaction:
-        return job(db)
+        with transaction(db):  # a savepoint: a job that raises leaves the caller's other writes
+            return job(db)
     return GroupCommitter.run(database_path(db), job, db=db)
 
 
-def _outcome(db, claim: "_Claim", session_id, moment, device, operator, nonce, direction, paper: bool):
+def _outcome(db, claim: "_Claim", found, moment, device, operator, nonce, direction, paper: bool):
     """The decided and stored scan: a CheckinResult, or the CheckinError to raise (stored too,
-    so that a batch of scans in one transaction keeps every record)."""
-    with transaction(db):
-        device = device or device_id(db)
-        earlier = _scan_by_nonce(db, device, nonce)
-        if earlier:
-            return _replay(db, earlier)
-        scan_id = new_id()
-        outcome = _decide(db, claim, session_id, moment, direction, scan_id, paper)
-        _record(db, outcome, claim, session_id, moment, direction, scan_id,
-                {"device_id": device, "operator": operator, "nonce": nonce, **({"via": "paper"} if paper else {})})
+    so that a batch of scans in one transaction keeps every record). Runs inside the write
+    transaction, which is undone as a whole if this raises."""
+    device = device or device_id(db)
+    earlier = _scan_by_nonce(db, device, nonce)
+    if earlier:
+        return _replay(db, earlier)
+    scan_id = new_id()
+    if isinstance(found, _Refusal):
+        outcome, program_id = found.error, found.program_id
+    else:
+        try:
+            outcome = _mark(db, *found, moment, direction, scan_id)
+        except CheckinError as exc:
+            outcome = exc
+        program_id = found[0]["program_id"]
+    _record(db, outcome, program_id, claim, moment, direction, scan_id,
+            {"device_id": device, "operator": operator, "nonce": nonce, **({"via": "paper"} if paper else {})})
     return outcome
 
 
@@ -229,17 +240,24 @@ def _tag_owner(code: str | None, keys: dict) -> str | None:
     return next((pid for pid in keys if program_tag(pid) == code[:TAG_LEN]), None)
 
 
-# --- the decision, inside the transaction ---------------------------------------------------
+# --- the decision: who and where before the lock, already in? inside it -------------------
 
 
-def _decide(db, claim: _Claim, session_id, moment, direction, scan_id, paper: bool = False):
-    """A CheckinResult, or the CheckinError to store and raise."""
+@dataclass(frozen=True)
+class _Refusal:
+    """A scan refused before the write: the error to store and raise, and its program."""
+
+    error: CheckinError
+    program_id: str | None
+
+
+def _find(db, claim: _Claim, session_id, moment, direction, paper: bool = False):
+    """(participant, session) of a scan, or the _Refusal to store: read before the write lock."""
     try:
         participant = _participant(db, claim)
-        session = _session_for(db, participant, session_id, moment, direction, paper)
-        return _mark(db, participant, session, moment, direction, scan_id)
+        return participant, _session_for(db, participant, session_id, moment, direction, paper)
     except CheckinError as exc:
-        return exc
+        return _Refusal(exc, exc.program_id or _fallback_program(db, session_id, moment))
 
 
 def _participant(db, claim: _Claim) -> dict:
@@ -348,22 +366,18 @@ def _mark(db, person: dict, session: dict, moment, direction, scan_id) -> Checki
 # --- storing and replaying ------------------------------------------------------------------
 
 
-def _record(db, outcome, claim: _Claim, session_id, moment, direction, scan_id, origin: dict) -> None:
-    """Stores the attempt as a scans change (attendance follows from a checked_in scan)."""
-    if isinstance(outcome, CheckinResult):
-        program_id, result = outcome.program_id, outcome.status
-        person, session = outcome.participant, outcome.session
-    else:
-        program_id, result = outcome.program_id, outcome.reason
-        person, session = outcome.participant, outcome.session
-        program_id = program_id or _fallback_program(db, session_id, moment)
+def _record(db, outcome, program_id: str | None, claim: _Claim, moment, direction, scan_id, origin: dict) -> None:
+    """Stores the attempt as a scans change of `program_id` (attendance follows from a
+    checked_in scan)."""
     if program_id is None:
         return  # no program on this kiosk at all: nothing to attribute the attempt to
+    result = outcome.status if isinstance(outcome, CheckinResult) else outcome.reason
+    person, session = outcome.participant, outcome.session
     changes.write(db, program_id, "scans", scan_id, {
         "participant_id": person["id"] if person else None,
         "session_id": session["id"] if session else None,
         "code": claim.code, "result": result, "direction": direction, **origin, "at": iso(moment),
-    })
+    }, savepoint=False)
 
 
 def _fallback_program(db, session_id, moment) -> str | None:

@@ -40,25 +40,52 @@ def connect(path: str | Path) -> sqlite_utils.Database:
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database):
+def transaction(db: sqlite_utils.Database, *, room_checked: bool = False):
     """One write transaction; nested calls become savepoints through `db.atomic()`.
 
     The outer transaction starts with BEGIN IMMEDIATE so two writers queue on the lock instead
     of failing when a read transaction tries to upgrade. It is refused (KioskError "disk_full")
-    when the disk is nearly full, before anything is written.
+    when the disk is nearly full, before anything is written (`room_checked`: the caller has
+    just asked). While it lasts, `held_facts(db)` keeps what the transaction read and wrote.
     """
     if db.conn.in_transaction:
-        with db.atomic():
-            yield db
+        try:
+            with db.atomic():
+                yield db
+        except BaseException:
+            forget_facts(db)  # the savepoint's writes are undone: so is what was kept of them
+            raise
         return
-    disk.ensure_room(database_path(db) or ".")
+    if not room_checked:
+        disk.ensure_room(database_path(db) or ".")
     db.execute("BEGIN IMMEDIATE")
+    db._kiosk_facts = {}
     try:
         yield db
     except BaseException:
+        db._kiosk_facts = None
         db.conn.rollback()
         raise
+    db._kiosk_facts = None
     db.execute("COMMIT")
+
+
+def held_facts(db: sqlite_utils.Database) -> dict | None:
+    """What the current write transaction on `db` has read or written, for it to ask only once;
+    None outside one.
+
+    While a transaction holds SQLite's write lock no other connection can commit, so a value read
+    in it changes only by the transaction's own writes, which keep it up to date (the device id,
+    an origin's last change). A rolled-back savepoint forgets everything (`forget_facts`).
+    """
+    facts = getattr(db, "_kiosk_facts", None)
+    return facts if facts is not None and db.conn.in_transaction else None
+
+
+def forget_facts(db: sqlite_utils.Database) -> None:
+    """Drops what the current transaction kept: some of its writes were undone."""
+    if getattr(db, "_kiosk_facts", None):
+        db._kiosk_facts = {}
 
 
 @functools.lru_cache(maxsize=64)
@@ -71,9 +98,10 @@ class GroupCommitter:
 
     Request threads that each took the write lock in turn spent most of their time handing the
     lock and Python's GIL to one another; here they wait on a future while one thread writes.
-    Each job runs in its own savepoint: one that raises leaves the others' writes alone. A job's
-    answer is given only after the commit, so an answered request is on disk. The thread ends
-    after a minute without work and is started again by the next job.
+    A job that raises leaves the others' writes alone (`_commit`). A job's answer is given only
+    after the commit, so an answered request is on disk; a job may run twice, so it writes only
+    to the database. The thread ends after a minute without work and is started again by the
+    next job.
     """
 
     MAX_BATCH = 64
@@ -96,9 +124,11 @@ class GroupCommitter:
         a lone scan should not wait for a thread switch. Otherwise it joins the writer's next batch.
         """
         lock = cls._write_lock(str(path))
+        # Asked here, by the request's thread, so that the writer's batch spends no system call on it.
+        disk.ensure_room(path)
         if db is not None and lock.acquire(blocking=False):
             try:
-                with transaction(db):
+                with transaction(db, room_checked=True):
                     return job(db)
             finally:
                 lock.release()
@@ -151,23 +181,33 @@ class GroupCommitter:
                 break
         return batch
 
+    @classmethod
+    def _commit(cls, db, batch) -> None:
+        """The batch in one transaction; if a job raises, each job again in a transaction of its own.
+
+        A job that fails is rare (the door stores a refused scan and answers it, it does not
+        raise), so jobs run without a savepoint each, which would cost two statements, and so
+        two waits for the GIL, per job.
+        """
+        try:
+            with transaction(db, room_checked=True):
+                answers = [(done, job(db)) for job, done in batch]
+        except Exception:
+            for job, done in batch:
+                cls._alone(db, job, done)
+            return
+        for done, value in answers:
+            done.set_result(value)
+
     @staticmethod
-    def _commit(db, batch) -> None:
-        answers = []
+    def _alone(db, job, done) -> None:
         try:
             with transaction(db):
-                for job, done in batch:
-                    try:
-                        with db.atomic():
-                            answers.append((done, job(db), None))
-                    except Exception as exc:  # the job's own failure, rolled back to its savepoint
-                        answers.append((done, None, exc))
-        except Exception as exc:  # the commit itself failed: nobody's write is on disk
-            for _, done in batch:
-                done.set_exception(exc)
-            return
-        for done, value, error in answers:
-            done.set_exception(error) if error else done.set_result(value)
+                value = job(db)
+        except Exception as exc:  # the job's own failure (or the commit's): its writes are undone
+            done.set_exception(exc)
+        else:
+            done.set_result(value)
 
 
 class Checkpointer:
@@ -235,8 +275,14 @@ def open_data_dir(data_dir: Path) -> sqlite_utils.Database:
 
 
 def device_id(db: sqlite_utils.Database) -> str:
-    """This database's device id."""
-    return db.execute("select value from meta where key = 'device_id'").fetchone()[0]
+    """This database's device id (asked once per write transaction)."""
+    facts = held_facts(db)
+    if facts is not None and "device_id" in facts:
+        return facts["device_id"]
+    value = db.execute("select value from meta where key = 'device_id'").fetchone()[0]
+    if facts is not None:
+        facts["device_id"] = value
+    return value
 
 
 def ensure_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
@@ -270,6 +316,7 @@ def rotate_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
     with transaction(db):
         db.execute("insert or replace into meta (key, value) values ('device_id', ?)", [chosen])
         db.execute("insert into meta (key, value) values (?, ?)", ["origin_key:" + chosen, private])
+        forget_facts(db)
     marker = Path(data_dir) / DEVICE_FILE
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(chosen)

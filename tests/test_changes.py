@@ -6,7 +6,7 @@ import pytest
 
 from kiosk import changes, events
 from kiosk.clock import HybridClock, new_id
-from kiosk.db import open_data_dir, transaction
+from kiosk.db import device_id, open_data_dir, transaction
 from kiosk.demo import create_demo
 from kiosk.schema import ENTITIES
 
@@ -60,6 +60,45 @@ def test_a_failed_write_leaves_neither_row_nor_change(db):
             raise RuntimeError("crash before commit")
     assert db.execute("select count(*) from changes").fetchone()[0] == before
     assert db.execute("select count(*) from sites").fetchone()[0] == 0
+
+
+def _own_history(db, program):
+    origin = device_id(db)
+    rows = db.execute(f"select {changes._COLUMNS} from changes where program_id = ? and origin = ? order by seq",
+                      [program, origin]).fetchall()
+    return origin, [changes.change_from_row(r) for r in rows]
+
+
+def test_a_write_after_an_undone_savepoint_continues_the_signed_history(db):
+    """A transaction keeps the origin's last change once read (held_facts); a savepoint rolled
+    back must not leave it pointing at a change that was undone."""
+    program = events.create_program(db, "one")
+    with transaction(db):
+        events.add_site(db, program, "hall")
+        with pytest.raises(RuntimeError):
+            with transaction(db):
+                events.add_site(db, program, "undone")
+                raise RuntimeError("the inner write fails")
+        events.add_site(db, program, "kept")
+    origin, history = _own_history(db, program)
+    assert [c["seq"] for c in history] == list(range(1, len(history) + 1))
+    assert changes.signed_by_origin(db, program, origin, history)
+    assert {r[0] for r in db.execute("select name from sites")} == {"hall", "kept"}
+
+
+def test_one_transaction_asks_for_the_device_and_the_last_change_once(db):
+    program = events.create_program(db, "one")
+    asked = []
+    db.conn.set_trace_callback(asked.append)
+    with transaction(db):
+        for name in ("a", "b", "c"):
+            events.add_site(db, program, name)
+    db.conn.set_trace_callback(None)
+    assert sum("key = 'device_id'" in sql for sql in asked) == 1
+    assert sum(sql.startswith("select v.seq") for sql in asked) == 1
+    assert sum("into origin_keys" in sql for sql in asked) == 1
+    origin, history = _own_history(db, program)
+    assert changes.signed_by_origin(db, program, origin, history)
 
 
 def _replica(tmp_path, name):
