@@ -27,6 +27,7 @@ from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_
 from kiosk.db import GroupCommitter, database_path, device_id, transaction
 from kiosk.errors import KioskError
 from kiosk.issuance import issue_badge
+from kiosk.ops.log import info_line
 from kiosk.programkeys import keyless_programs, program_keys
 from kiosk.paper import paper_row
 from kiosk.people import get_participant
@@ -144,7 +145,7 @@ def _log(outcome, direction: str) -> None:
         return
     person, session = outcome.participant, outcome.session
     result = outcome.status if isinstance(outcome, CheckinResult) else outcome.reason
-    log.info("check-in", extra={"act": "check_in", "result": result, "direction": direction,
+    info_line(log, "check-in", {"act": "check_in", "result": result, "direction": direction,
                                 "participant_id": person["id"] if person else None,
                                 "session_id": session["id"] if session else None, "replayed": outcome.replayed})
 

@@ -1,6 +1,5 @@
 """The kiosk's SQLite database: connections, migrations, transactions, device identity."""
 
-import concurrent.futures
 import contextlib
 import functools
 import os
@@ -97,6 +96,32 @@ def _real_path(path: str) -> str:
     return os.path.realpath(path)
 
 
+class _Answer:
+    """A job's result, handed from the writer to the request waiting for it: a lock released once
+    (a Future's condition cost three times as much per job)."""
+
+    __slots__ = ("_ready", "_value", "_error")
+
+    def __init__(self):
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._value = self._error = None
+
+    def set_result(self, value) -> None:
+        self._value = value
+        self._ready.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.release()
+
+    def result(self):
+        self._ready.acquire()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class GroupCommitter:
     """One writer thread per database that commits the jobs queued meanwhile in one transaction.
 
@@ -115,7 +140,7 @@ class GroupCommitter:
 
     def __init__(self, path: str):
         self.path = path
-        self._jobs: queue.Queue = queue.Queue()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._run, name="kiosk-writer", daemon=True).start()
 
     _write_locks: dict[str, threading.Lock] = {}
@@ -136,7 +161,7 @@ class GroupCommitter:
                     return job(db)
             finally:
                 lock.release()
-        done = concurrent.futures.Future()
+        done = _Answer()
         with cls._lock:  # so that an idle writer cannot leave between lookup and put
             writer = cls._all.get(str(path)) or cls._all.setdefault(str(path), cls(str(path)))
             writer._jobs.put((job, done))

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from kiosk.tls import server_certificate
 
-# Python's default is 5 ms. 1 ms kept the door quick under a badge PDF but cost every request GIL
-# hand-offs: a bare Flask + waitress ping lost 10-30 % of its throughput at 1 ms (A/B runs, 8
-# connections). 2 ms keeps a check-in's p99 under a PDF + sync at 70-80 ms (target 150).
-SWITCH_INTERVAL = 0.002
+# Python's default, 5 ms, now set on purpose. 2 ms was chosen when a check-in's writes waited on
+# the GIL once per statement and a badge PDF held it meanwhile; with fewer statements at the door
+# (kiosk.checkin), 2 ms only cost every request GIL hand-offs: scripts/bench/checkin.py, same
+# machine, back to back: /api/ping 8 / bare 0.71-0.74 at 2 ms against 0.80-0.85 at 5 ms, and the
+# door's p99 during a badge PDF + sync 52-56 ms at 5 ms (target 150).
+SWITCH_INTERVAL = 0.005
 
 
 def lan_addresses() -> list[str]:
@@ -39,8 +41,6 @@ def serve(app, host: str, port: int, threads: int = 8, https: bool = False) -> N
     from kiosk.ops import log
 
     log.configure(app.config["DATA_DIR"])
-    # A thread that waits on a socket or an fsync gets the GIL back within 2 ms instead of 5 ms
-    # while a badge PDF or a sync computes: the door's latency under load is made of these waits.
     sys.setswitchinterval(SWITCH_INTERVAL)
     start_background(app)
     if threading.current_thread() is threading.main_thread():  # only there can a signal be caught
