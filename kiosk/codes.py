@@ -17,6 +17,7 @@ Thai keyboard layout as long as the page reads physical keys.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -48,8 +49,9 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode("ascii").rstrip("=")
 
 
+@functools.lru_cache(maxsize=4096)
 def program_tag(program_id: str) -> str:
-    """The 4-character tag that starts every code of `program_id`."""
+    """The 4-character tag that starts every code of `program_id` (asked for every program at every scan)."""
     return _b32(hashlib.sha256(program_id.encode("utf-8")).digest()[:5])[:TAG_LEN]
 
 

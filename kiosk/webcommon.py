@@ -42,7 +42,9 @@ def select_locale() -> Locale:
     chosen = request.args.get("lang") if environ.get("QUERY_STRING") else None  # a scanner sends none
     if chosen in LANGUAGES:
         session["lang"] = chosen
-    cookie = request.cookies.get("lang") if "HTTP_COOKIE" in environ else None
+    if "HTTP_COOKIE" not in environ:  # no session and no cookie to name another language: a scanner
+        return _LOCALES.get(chosen, _LOCALES["th"])  # (the session is left untouched: no Vary to add)
+    cookie = request.cookies.get("lang")
     return _LOCALES.get(session.get("lang") or cookie, _LOCALES["th"])
 
 

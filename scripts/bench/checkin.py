@@ -1,6 +1,6 @@
 """Benchmark: the door's check-in API under load, beside /api/ping and a bare Flask + waitress endpoint.
 
-    .venv/bin/python scripts/bench/checkin.py [--people 10000] [--seconds 8] [--no-load]
+    .venv/bin/python scripts/bench/checkin.py [--people 10000] [--seconds 8] [--rounds 1] [--no-load]
 
 Builds a program in a temporary data folder (cohort 1 of `--people` badged people meeting now,
 cohort 2 of 2,000 for a badge PDF), serves it with `kiosk serve` (waitress, 8 threads) on
@@ -8,7 +8,9 @@ cohort 2 of 2,000 for a badge PDF), serves it with `kiosk serve` (waitress, 8 th
 of the server's two cores; Lua script `wrk_report.lua` beside this file), in one run:
 
 * /api/ping at 1 and 8 connections, and a bare Flask + waitress endpoint at 8;
-* POST /api/checkins at 1 and 8 connections (distinct people while they last);
+* POST /api/checkins at 1 and 8 connections (distinct people while they last, then the same
+  people again: a rescan is stored too);
+* with `--rounds N`, those five runs N times over, interleaved, each figure's median reported;
 * check-ins at 8 connections while a 2,000-badge PDF is built through the web page and the kiosk
   syncs with a real central server (`kiosk-central serve`), both repeated for the whole window.
 
@@ -180,6 +182,25 @@ class Wrk:
                 "non_2xx": bad[0], "socket_errors": 0}
 
 
+def wait_for_first_backup(data_dir: Path, timeout: float = 120) -> None:
+    """`kiosk serve` backs up at start (there is no backup yet): measure after it, not beside it."""
+    deadline = time.monotonic() + timeout
+    while not any((data_dir / "backups").glob("*.db")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """Each figure's run with the median throughput over the rounds, with every round's throughput
+    beside it (a ratio is then taken between medians, not between one lucky and one unlucky run)."""
+    out = {}
+    for name in rounds[0]:
+        runs = sorted((r[name] for r in rounds), key=lambda run: run["per_second"])
+        out[name] = dict(runs[len(runs) // 2])
+        if len(runs) > 1:
+            out[name]["per_second_each_round"] = [r[name]["per_second"] for r in rounds]
+    return out
+
+
 def coordinator_session(base: str) -> requests.Session:
     """A logged-in coordinator's browser session (CSRF token included)."""
     http = requests.Session()
@@ -257,6 +278,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--no-load", action="store_true", help="skip the PDF + sync scenario")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure the five unloaded figures this many times, interleaved; report each one's median "
+                             "run (a shared machine's speed drifts by 10 %% within minutes)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
@@ -277,18 +301,20 @@ def main() -> None:
                          folder / "bare.log", f"http://127.0.0.1:{bare_port}/api/ping")
             processes.append(bare)
             base = f"http://127.0.0.1:{port}"
+            wait_for_first_backup(data_dir)
             wrk = Wrk(codes_file, built["token"], args.seconds)
             wrk.seconds = 2
             wrk.run(base + "/api/ping", 8, False)  # warm-up: threads, connections, caches
             wrk.run(base + "/api/ping", 8, True)
             wrk.seconds = args.seconds
-            figures = {
+            rounds = [{
                 "ping_1": wrk.run(base + "/api/ping", 1, False, kiosk.pid),
                 "ping_8": wrk.run(base + "/api/ping", 8, False, kiosk.pid),
                 "bare_flask_waitress_ping_8": wrk.run(f"http://127.0.0.1:{bare_port}/api/ping", 8, False, bare.pid),
                 "checkin_1": wrk.run(base + "/api/ping", 1, True, kiosk.pid),
                 "checkin_8": wrk.run(base + "/api/ping", 8, True, kiosk.pid),
-            }
+            } for _ in range(args.rounds)]
+            figures = median_round(rounds)
             if not args.no_load:
                 enrol_with_central(folder, data_dir, processes)
                 with Background(base, built["cohort2_id"]) as load:
@@ -317,7 +343,8 @@ def main() -> None:
         "checkin_p99_during_pdf_and_sync_le_150ms": loaded["p99_ms"] <= 150 if loaded else None,
     }
     print(json.dumps({
-        "client": wrk.client, "participants": args.people, "seconds_per_run": args.seconds, "server_threads": 8,
+        "client": wrk.client, "participants": args.people, "seconds_per_run": args.seconds, "rounds": args.rounds,
+        "server_threads": 8,
         "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
         "build_seconds": round(build_seconds, 1), **figures,
         "ratios": {"checkins_8_over_1": round(c8 / c1, 2), "ping_8_over_bare": round(p8 / bare, 3),
