@@ -41,6 +41,39 @@ def test_jobs_from_many_threads_are_committed_and_a_failing_one_changes_nothing(
     assert names == {f"n{i}" for i in range(40)} - set(errors)
 
 
+def test_callers_with_their_own_connections_commit_for_one_another(table, data_dir):
+    """The door's threads: each queues its job and takes the write lock; whoever holds it commits
+    every queued job. Every job is answered, failures change nothing, and jobs share commits."""
+    path = str(data_dir / "kiosk.db")
+    commits, errors, start = [], [], threading.Barrier(24)
+
+    def insert(name):
+        db = connect(path)
+        db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+        def job(conn):
+            conn.execute("insert into things values (?)", [name])
+            time.sleep(0.002)  # a write that takes a while, as an fsync does: others queue meanwhile
+            if name.endswith("7"):
+                raise ValueError("job failed after writing")
+            return name
+        start.wait()
+        try:
+            assert GroupCommitter.run(path, job, db=db) == name
+        except ValueError:
+            errors.append(name)
+
+    threads = [threading.Thread(target=insert, args=(f"n{i}",)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = {r[0] for r in connect(path).execute("select name from things")}
+    assert sorted(errors) == ["n17", "n7"]
+    assert names == {f"n{i}" for i in range(24)} - set(errors)
+    assert len(commits) < 24, commits  # some commits carried several jobs
+
+
 def test_an_answered_job_is_already_visible_to_other_connections(table, data_dir):
     path = str(data_dir / "kiosk.db")
     GroupCommitter.run(path, lambda db: db.execute("insert into things values ('seen')"))
