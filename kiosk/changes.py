@@ -11,7 +11,7 @@ import threading
 
 from kiosk.clock import HybridClock, iso, now_utc
 from kiosk import keys, programkeys
-from kiosk.db import device_id, forget_facts, held_facts, origin_key, transaction
+from kiosk.db import device_id, forget_facts, held_facts, origin_key, remembered, transaction
 from kiosk.schema import APPEND_ONLY, LEGACY_FIELDS, REFERENCES
 from kiosk.validator import ChangeError, check_change, check_first_insert, check_fixed
 
@@ -63,18 +63,20 @@ def _own_head(db, hlc: HybridClock, program_id: str, origin: str) -> tuple[int, 
     """Our last seq in the program and its chain value (0, None before the first), read once per
     write transaction (`held_facts`). Another process (the CLI beside the server) may have written
     last: the clock stays after its stamp."""
-    facts = held_facts(db)
-    head = facts.get(("head", program_id, origin)) if facts is not None else None
-    if head is None:
-        row = db.execute("select v.seq, c.hlc, c.chain from vectors v left join changes c on c.program_id = v.program_id"
-                         " and c.origin = v.origin and c.seq = v.seq where v.program_id = ? and v.origin = ?",
-                         [program_id, origin]).fetchone()
-        head = row or (0, None, None)
-        if head[0] and head[1] is None:
-            raise ChangeError("seq_gap", f"change {head[0]} of {origin} is counted but not held")
-    if head[1]:
-        hlc.observe(head[1])
-    return head[0], head[2]
+    seq, stamp, chain = remembered(db, ("head", program_id, origin), lambda: _read_head(db, program_id, origin))
+    if stamp:
+        hlc.observe(stamp)
+    return seq, chain
+
+
+def _read_head(db, program_id: str, origin: str) -> tuple[int, str | None, str | None]:
+    """(seq, hlc, chain) of our last change in the program, as the log holds it."""
+    row = db.execute("select v.seq, c.hlc, c.chain from vectors v left join changes c on c.program_id = v.program_id"
+                     " and c.origin = v.origin and c.seq = v.seq where v.program_id = ? and v.origin = ?",
+                     [program_id, origin]).fetchone()
+    if row and row[0] and row[1] is None:
+        raise ChangeError("seq_gap", f"change {row[0]} of {origin} is counted but not held")
+    return row or (0, None, None)
 
 
 def _signer(db, origin: str) -> keys.Signer:
@@ -86,12 +88,13 @@ def _signer(db, origin: str) -> keys.Signer:
         if private is None:
             raise ChangeError("bad_signature", f"this database holds no key for its origin {origin}")
         signer = _signers[origin] = keys.Signer(private)
-    facts = held_facts(db)
-    if facts is None or ("origin_key", origin) not in facts:
-        db.execute("insert or ignore into origin_keys values (?, ?)", [origin, signer.public_key])
-        if facts is not None:
-            facts[("origin_key", origin)] = True
+    remembered(db, ("origin_key", origin), lambda: _publish_key(db, origin, signer.public_key))
     return signer
+
+
+def _publish_key(db, origin: str, public_key: str) -> bool:
+    db.execute("insert or ignore into origin_keys values (?, ?)", [origin, public_key])
+    return True
 
 
 def own_public_key(db) -> str:

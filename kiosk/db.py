@@ -85,6 +85,16 @@ def held_facts(db: sqlite_utils.Database) -> dict | None:
     return facts if facts is not None and db.conn.in_transaction else None
 
 
+def remembered(db: sqlite_utils.Database, key, compute):
+    """`compute()`, asked once per write transaction on `db` (`held_facts`); outside one, every time."""
+    facts = held_facts(db)
+    if facts is None:
+        return compute()
+    if key not in facts:
+        facts[key] = compute()
+    return facts[key]
+
+
 def forget_facts(db: sqlite_utils.Database) -> None:
     """Drops what the current transaction kept: some of its writes were undone."""
     if getattr(db, "_kiosk_facts", None):
@@ -285,7 +295,7 @@ class Checkpointer:
             return False
         with GroupCommitter._write_lock(self.path):
             for _ in range(self.RESTART_TRIES):
-                busy, frames, _ = db.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 if not busy:
                     return True
                 time.sleep(0.0005)
@@ -331,13 +341,8 @@ def open_data_dir(data_dir: Path) -> sqlite_utils.Database:
 
 def device_id(db: sqlite_utils.Database) -> str:
     """This database's device id (asked once per write transaction)."""
-    facts = held_facts(db)
-    if facts is not None and "device_id" in facts:
-        return facts["device_id"]
-    value = db.execute("select value from meta where key = 'device_id'").fetchone()[0]
-    if facts is not None:
-        facts["device_id"] = value
-    return value
+    return remembered(db, "device_id",
+                      lambda: db.execute("select value from meta where key = 'device_id'").fetchone()[0])
 
 
 def ensure_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:

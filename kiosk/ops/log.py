@@ -44,12 +44,15 @@ class JsonLines(logging.Formatter):
 
     def unredacted(self, record: logging.LogRecord) -> str:
         """The line before `redact` (the writer masks a whole batch at once)."""
-        line = {"at": self._at(record.created), "level": record.levelname.lower(), "logger": record.name,
-                "msg": record.getMessage()}
-        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        line = self.fields(record.created, record.levelname.lower(), record.name, record.getMessage(),
+                           {k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info).splitlines()[-1]
         return _ENCODE(line)
+
+    def fields(self, created: float, level: str, logger: str, msg: str, fields: dict) -> dict:
+        """A line's object: time, level, logger, message, then the act's fields (records and `_Line`s)."""
+        return {"at": self._at(created), "level": level, "logger": logger, "msg": msg, **fields}
 
     def _at(self, created: float) -> str:
         """UTC time with milliseconds, as isoformat gives it; the part down to the second is reused."""
@@ -130,11 +133,6 @@ class _Line:
         self.created, self.name, self.msg, self.fields = time.time(), name, msg, fields
 
 
-def _format_line(line: _Line, stamp) -> str:
-    """As JsonLines gives a record: at, level, logger, msg, then the fields."""
-    return _ENCODE({"at": stamp(line.created), "level": "info", "logger": line.name, "msg": line.msg, **line.fields})
-
-
 def info_line(logger: logging.Logger, msg: str, fields: dict) -> None:
     """`logger.info(msg, extra=fields)`, straight to the log file's queue when it is configured."""
     writer = _installed.get("writer")
@@ -161,8 +159,7 @@ class _Writer:
         self.stopping = threading.Event()
         self.file = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT,
                                                          encoding="utf-8")
-        formatter = JsonLines()
-        self._record, self._stamp = formatter.unredacted, formatter._at
+        self._formatter = JsonLines()
         self.thread = threading.Thread(target=self._run, name="kiosk-log", daemon=True)
         self.thread.start()
 
@@ -186,7 +183,10 @@ class _Writer:
                 self.stopping.wait(self.PAUSE)
 
     def format(self, item) -> str:
-        return _format_line(item, self._stamp) if type(item) is _Line else self._record(item)
+        """A queued LogRecord or `_Line` as its JSON line (unredacted: `_run` masks the batch)."""
+        if type(item) is _Line:
+            return _ENCODE(self._formatter.fields(item.created, "info", item.name, item.msg, item.fields))
+        return self._formatter.unredacted(item)
 
     def stop(self) -> None:
         self.queue.put(None)
