@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk import db as kiosk_db
 from kiosk.db import Checkpointer, GroupCommitter, connect
 
 
@@ -16,61 +17,65 @@ def table(db):
     return db
 
 
+def _insert(name: str, pause: float = 0.0):
+    """A job writing `name`; one whose name ends in 7 fails after writing."""
+    def job(db):
+        db.execute("insert into things values (?)", [name])
+        time.sleep(pause)  # a write that takes a while, as an fsync does: others queue meanwhile
+        if name.endswith("7"):
+            raise ValueError("job failed after writing")
+        return name
+    return job
+
+
+def _commit_from_threads(path: str, count: int, commit) -> list[str]:
+    """`commit(name)` for n0..n<count-1>, each in a thread of its own. Checks that each job
+    answered its own name and that the table holds exactly those; returns the names that failed."""
+    answers, errors = {}, []
+
+    def one(name):
+        try:
+            answers[name] = commit(name)
+        except ValueError:
+            errors.append(name)
+
+    threads = [threading.Thread(target=one, args=(f"n{i}",)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = {r[0] for r in connect(path).execute("select name from things")}
+    assert answers == {name: name for name in names}
+    assert names == {f"n{i}" for i in range(count)} - set(errors)
+    return sorted(errors)
+
+
 def test_jobs_from_many_threads_are_committed_and_a_failing_one_changes_nothing(table, data_dir):
     path = str(data_dir / "kiosk.db")
-    errors = []
-
-    def insert(name):
-        def job(db):
-            db.execute("insert into things values (?)", [name])
-            if name.endswith("7"):
-                raise ValueError("job failed after writing")
-            return name
-        try:
-            assert GroupCommitter.run(path, job) == name
-        except ValueError:
-            errors.append(name)
-
-    threads = [threading.Thread(target=insert, args=(f"n{i}",)) for i in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    names = {r[0] for r in connect(path).execute("select name from things")}
-    assert sorted(errors) == ["n17", "n27", "n37", "n7"]
-    assert names == {f"n{i}" for i in range(40)} - set(errors)
+    failed = _commit_from_threads(path, 40, lambda name: GroupCommitter.run(path, _insert(name)))
+    assert failed == ["n17", "n27", "n37", "n7"]
 
 
-def test_callers_with_their_own_connections_commit_for_one_another(table, data_dir):
-    """The door's threads: each queues its job and takes the write lock; whoever holds it commits
-    every queued job. Every job is answered, failures change nothing, and jobs share commits."""
+def test_callers_with_their_own_connections_share_commits(table, data_dir, monkeypatch):
+    """The door's threads: a job runs at once on its caller's connection when no write is under
+    way, else in the writer's next batch. Every job is answered, failures change nothing, and
+    jobs share commits (counted on every connection, the writer's too)."""
     path = str(data_dir / "kiosk.db")
-    commits, errors, start = [], [], threading.Barrier(24)
+    commits, start = [], threading.Barrier(24)
 
-    def insert(name):
-        db = connect(path)
+    def counted(target):
+        db = connect(target)
         db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        return db
 
-        def job(conn):
-            conn.execute("insert into things values (?)", [name])
-            time.sleep(0.002)  # a write that takes a while, as an fsync does: others queue meanwhile
-            if name.endswith("7"):
-                raise ValueError("job failed after writing")
-            return name
+    monkeypatch.setattr(kiosk_db, "connect", counted)  # the writer thread opens its connection so
+
+    def commit(name):
+        db = counted(path)
         start.wait()
-        try:
-            assert GroupCommitter.run(path, job, db=db) == name
-        except ValueError:
-            errors.append(name)
+        return GroupCommitter.run(path, _insert(name, pause=0.002), db=db)
 
-    threads = [threading.Thread(target=insert, args=(f"n{i}",)) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    names = {r[0] for r in connect(path).execute("select name from things")}
-    assert sorted(errors) == ["n17", "n7"]
-    assert names == {f"n{i}" for i in range(24)} - set(errors)
+    assert _commit_from_threads(path, 24, commit) == ["n17", "n7"]
     assert len(commits) < 24, commits  # some commits carried several jobs
 
 
