@@ -43,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         TIMEZONE="Asia/Bangkok",
         HTTPS=False,
+        WRITER_PROCESS=True,  # kiosk serve commits the door's batches in a process of its own (kiosk.writer)
     )
     app.config.from_pyfile("kiosk.cfg", silent=True)
     app.config.from_prefixed_env("KIOSK")

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from kiosk import changes
 from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
-from kiosk.db import GroupCommitter, database_path, device_id, transaction
+from kiosk.db import GroupCommitter, Job, database_path, device_id, transaction
 from kiosk.errors import KioskError
 from kiosk.issuance import issue_badge
 from kiosk.ops.log import info_line
@@ -133,7 +133,7 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     claim = _claim(db, code, participant_id)
     found = _find(db, claim, session_id, moment, direction, bool(paper))
     scan = (claim, found, moment, device, operator, nonce, direction, bool(paper))
-    outcome = _commit(db, lambda conn: _outcome(conn, *scan))
+    outcome = _commit(db, Job(_outcome, scan))
     _log(outcome, direction)
     if isinstance(outcome, CheckinError):
         raise outcome
@@ -155,7 +155,8 @@ def _commit(db, job):
 
     Inside the caller's transaction the job joins it as a savepoint. Otherwise it goes through the database's
     writer (kiosk.db.GroupCommitter): at once on `db` when no other write is under way, else in
-    the writer thread's next batch, so scans arriving together share one commit.
+    the next batch of the writer (kiosk.writer's process under `kiosk serve`), so scans arriving
+    together share one commit.
     """
     if db.conn.in_transaction:
         with transaction(db):  # a savepoint: a job that raises leaves the caller's other writes

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from kiosk import auth
 from kiosk.cli import cli
+from kiosk.clock import local_day
 from kiosk.db import open_data_dir
 
 
@@ -44,7 +45,8 @@ def test_demo_creates_cohort_one_today_and_prints_a_working_login(run):
     assert counts == {"participant": 180, "speaker": 6, "staff": 14}
     assert db.execute("select count(*) from cohorts").fetchone()[0] == 10
     assert db.execute("select count(distinct district_code) from participants where role = 'participant'").fetchone()[0] == 8
-    assert db.execute("select count(*) from sessions where day = date('now', 'localtime')").fetchone()[0] == 1
+    # Today at the venue (Bangkok), not the machine's day: from 17:00 UTC they differ.
+    assert db.execute("select count(*) from sessions where day = ?", [local_day().isoformat()]).fetchone()[0] == 1
     again = run("demo")
     assert "Kept" in again.output and db.execute("select count(*) from participants").fetchone()[0] == 200
 

@@ -110,12 +110,20 @@ def kiosk_command(data_dir: Path, *args) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a process has used (Linux /proc; None elsewhere)."""
+    """User + system CPU time a process and its live children (the door's writer process) have
+    used (Linux /proc; None elsewhere)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for one in (pid, *_children(pid)):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
 
 
 class Wrk:
@@ -278,6 +286,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--no-load", action="store_true", help="skip the PDF + sync scenario")
+    parser.add_argument("--writer", choices=("process", "thread"), default="process",
+                        help="commit the door's batches in kiosk serve's writer process (the default) or in its writer thread")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure the five unloaded figures this many times, interleaved; report each one's median "
                              "run (a shared machine's speed drifts by 10 %% within minutes)")
@@ -295,7 +305,8 @@ def main() -> None:
         try:
             port, bare_port = free_port(), free_port()
             kiosk = start(kiosk_command(data_dir, "serve", "--host", "127.0.0.1", "--port", str(port)),
-                          folder / "kiosk.log", f"http://127.0.0.1:{port}/api/ping", {"KIOSK_DATA": str(data_dir)})
+                          folder / "kiosk.log", f"http://127.0.0.1:{port}/api/ping",
+                          {"KIOSK_DATA": str(data_dir), "KIOSK_WRITER_PROCESS": json.dumps(args.writer == "process")})
             processes.append(kiosk)
             bare = start([sys.executable, "-c", BARE_APP.replace("{port}", str(bare_port))],
                          folder / "bare.log", f"http://127.0.0.1:{bare_port}/api/ping")
@@ -344,7 +355,7 @@ def main() -> None:
     }
     print(json.dumps({
         "client": wrk.client, "participants": args.people, "seconds_per_run": args.seconds, "rounds": args.rounds,
-        "server_threads": 8,
+        "server_threads": 8, "writer": args.writer,
         "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
         "build_seconds": round(build_seconds, 1), **figures,
         "ratios": {"checkins_8_over_1": round(c8 / c1, 2), "ping_8_over_bare": round(p8 / bare, 3),

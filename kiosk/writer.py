@@ -1,0 +1,203 @@
+"""The door's writer process: under `kiosk serve`, scans that meet commit in a process of their own.
+
+One Python process runs one thread at a time. At eight scanners the writer thread waited for
+the GIL after each of its statements while request threads ran Flask and JSON, and the whole
+door was one core's worth of Python: check-ins at 8 connections fell below those at 1. Here the
+batches of scans are decided, stored and committed on the other core, by a process started beside
+the server (spawned, so it shares nothing but the database file), while the server's threads
+parse, read and answer.
+
+A request thread sends its `Job` (pickled) over its own connection to the process and waits
+for the answer, which comes only after the commit (synchronous=FULL), as before. The process
+batches the jobs waiting at that moment into one transaction, with the same rules as the
+writer thread (kiosk.db.GroupCommitter). Both processes take the database's write lock, which
+becomes an `flock` too (kiosk.db.WriteLock): a lone scan still commits at once on its request's
+own thread when no batch is under way, and registrations, the checkpointer and the process
+wait on one another without SQLite's sleeps.
+
+The connection is a Unix socket in the abstract namespace (Linux) with a fresh 32-byte key:
+multiprocessing's handshake proves the key before a single pickle is read. The process exits
+when the server does (its pipe to the server closes), even after a kill -9; if it dies, the
+server's threads go back to the writer thread and the door goes on.
+"""
+
+import logging
+import os
+import queue
+import sys
+import threading
+from multiprocessing import connection, get_context
+
+from kiosk import db as kdb
+
+log = logging.getLogger("kiosk.writer")
+
+START_SECONDS = 60.0
+
+
+def supported() -> bool:
+    """A writer process needs `flock` and abstract Unix sockets: Linux."""
+    return sys.platform.startswith("linux") and kdb.fcntl is not None
+
+
+class WriterProcess:
+    """The server's side of the door's writer process for one database file."""
+
+    def __init__(self, path: str):
+        self.path = kdb._real_path(str(path))
+        self.address = "\0kiosk-writer-" + os.urandom(12).hex()
+        self._authkey = os.urandom(32)
+        self._local = threading.local()
+        self._process = self._pipe = None
+
+    def start(self) -> "WriterProcess":
+        """Spawns the process; it takes the door's batches once it answers (a thread waits for
+        that, so that serving starts at once, with the writer thread meanwhile)."""
+        context = get_context("spawn")
+        mine, theirs = context.Pipe()
+        self._process = context.Process(target=_main, args=(self.path, self.address, self._authkey, theirs,
+                                                            kdb._autocheckpoint),
+                                        name="kiosk-writer", daemon=True)
+        self._process.start()
+        theirs.close()
+        self._pipe = mine
+        threading.Thread(target=self._join, name="kiosk-writer-start", daemon=True).start()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def _join(self) -> None:
+        try:
+            ready = self._pipe.poll(START_SECONDS) and self._pipe.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            log.warning("the door's writer process did not start; the writer thread takes the door",
+                        extra={"act": "writer"})
+            return
+        kdb.GroupCommitter._write_lock(self.path).share()
+        kdb.GroupCommitter.processes[self.path] = self
+        log.info("the door's writer process is ready", extra={"act": "writer", "pid": self.pid})
+
+    def run(self, job: kdb.Job) -> tuple[bool, object]:
+        """(True, result) of `job` committed by the process, or (False, None) if the process is gone
+        (it is then left for the writer thread). The job's own error is raised."""
+        try:
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._local.conn = connection.Client(self.address, family="AF_UNIX", authkey=self._authkey)
+            conn.send(job)
+            ok, value = conn.recv()
+        except (EOFError, OSError):
+            self._lost()
+            return False, None
+        if ok:
+            return True, value
+        raise value
+
+    def _lost(self) -> None:
+        if kdb.GroupCommitter.processes.pop(self.path, None) is self:
+            log.warning("the door's writer process ended; the writer thread takes the door",
+                        extra={"act": "writer", "exit_code": self._process.exitcode if self._process else None})
+
+    def stop(self) -> None:
+        self._lost()
+        if self._pipe is not None:
+            self._pipe.close()
+        if self._process is not None:
+            self._process.join(10)
+
+
+def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int) -> None:
+    """The process: accepts the server threads' connections and commits what they send, batch by
+    batch. Its commits leave checkpoints to the server's checkpointer, as the server's do."""
+    import gc
+
+    kdb._autocheckpoint = autocheckpoint
+    db = kdb.connect(path)
+    lock = kdb.GroupCommitter._write_lock(path)
+    lock.share()
+    listener = connection.Listener(address, family="AF_UNIX", authkey=authkey)
+    joined: queue.SimpleQueue = queue.SimpleQueue()
+    wake_read, wake_write = os.pipe()
+    threading.Thread(target=_accept, args=(listener, joined, wake_write), daemon=True).start()
+    gc.freeze()
+    server.send("ready")
+    clients: list = []
+    while True:
+        ready = connection.wait([server, wake_read, *clients])
+        if server in ready:
+            os._exit(0)  # the server ended (or sent something, which it never does)
+        if wake_read in ready:
+            os.read(wake_read, 4096)
+            while not joined.empty():
+                clients.append(joined.get())
+        batch = _received([c for c in ready if c in clients], clients)
+        if batch:
+            with lock:
+                answers = _commit(db, batch)
+            _answer(answers, clients)
+
+
+def _accept(listener, joined: queue.SimpleQueue, wake: int) -> None:
+    while True:
+        try:
+            client = listener.accept()
+        except (OSError, EOFError, connection.AuthenticationError):
+            continue  # a caller without the key, or one that hung up during the handshake
+        joined.put(client)
+        os.write(wake, b".")
+
+
+def _received(ready: list, clients: list) -> list:
+    """The (client, job) pairs sent; a client whose thread is gone is dropped, one whose job
+    cannot be read is answered with the error at once."""
+    batch = []
+    for client in ready:
+        try:
+            batch.append((client, client.recv()))
+        except (EOFError, OSError):
+            clients.remove(client)
+        except Exception as exc:  # a job that does not unpickle here: the server's bug, told to it
+            _answer([(client, (False, exc))], clients)
+    return batch
+
+
+class _Reply:
+    """What the writer's batch (kiosk.db.GroupCommitter._commit) hands a job's answer to: kept
+    for its client, to be sent once the batch is committed."""
+
+    __slots__ = ("client", "answer")
+
+    def __init__(self, client):
+        self.client, self.answer = client, None
+
+    def set_result(self, value) -> None:
+        self.answer = (True, value)
+
+    def set_exception(self, error: BaseException) -> None:
+        self.answer = (False, error)
+
+
+def _commit(db, batch: list) -> list:
+    """Each job's (client, (ok, value)), with the writer thread's rules: the batch in one
+    transaction, or, if a job raises, each job again in a transaction of its own."""
+    replies = [(job, _Reply(client)) for client, job in batch]
+    kdb.GroupCommitter._commit(db, replies)
+    return [(reply.client, reply.answer) for _, reply in replies]
+
+
+def _answer(answers: list, clients: list) -> None:
+    for client, answer in answers:
+        try:
+            try:
+                client.send(answer)
+            except (OSError, ValueError):
+                raise
+            except Exception as exc:  # a result that does not pickle: committed, but told as an error
+                client.send((False, RuntimeError(f"the writer could not send its answer: {exc!r}")))
+        except (OSError, ValueError):  # the server's thread is gone
+            if client in clients:
+                clients.remove(client)

@@ -1,0 +1,153 @@
+"""The door's writer process (kiosk.writer): scans committed in a process beside the server, with
+the same answers, the same records and the same lock as the writer thread; it ends with the
+server, and the door goes on without it."""
+
+import os
+import pickle
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from kiosk import auth, writer
+from kiosk.checkin import REASON_NOT_CHECKED_IN, CheckinError, check_in
+from kiosk.db import GroupCommitter, WriteLock, database_path
+from kiosk.ops import log
+from support import wait_until
+
+pytestmark = pytest.mark.skipif(not writer.supported(), reason="the writer process runs on Linux only")
+
+
+@pytest.fixture
+def writer_process(db):
+    """The door's writer process for the test's database, taking the door's jobs once it answers."""
+    process = writer.WriterProcess(database_path(db)).start()
+    wait_until(lambda: GroupCommitter.processes.get(process.path) is process, 60, "the writer process to answer")
+    yield process
+    process.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie no one has reaped yet (in a container, PID 1 may never)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def writer_children(pid: int) -> list[int]:
+    """The spawned children of a server that are writer processes (multiprocessing's resource
+    tracker is a child too)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in command:
+                found.append(int(child))
+    return found
+
+
+def test_refusal_pickles_with_its_reason_and_context():
+    error = CheckinError(REASON_NOT_CHECKED_IN, program_id="p1", participant={"id": "x"}, replayed=True)
+    again = pickle.loads(pickle.dumps(error))
+    assert (type(again), again.reason, str(again), again.program_id, again.participant, again.replayed) == (
+        CheckinError, REASON_NOT_CHECKED_IN, str(error), "p1", {"id": "x"}, True)
+    assert again.status == error.status
+
+
+def test_scans_through_the_writer_process_answer_and_store_as_the_writer_thread_does(db, make_event, writer_process):
+    event = make_event(open_now=True, extra_people=60)
+    people = event["people"]
+    before = cpu_seconds(writer_process.pid)
+    answers, errors = {}, []
+
+    def scan(share):
+        for person in share:
+            try:
+                answers[person["id"]] = check_in(db, person["code"], device="tablet-1", nonce=person["id"])
+            except Exception as exc:  # compared below, in the test's thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=scan, args=(people[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert {a.status for a in answers.values()} == {"checked_in"} and len(answers) == len(people)
+    assert cpu_seconds(writer_process.pid) > before  # the process did the writes
+    assert db.execute("select count(*), count(distinct participant_id) from attendance").fetchone() == (len(people),) * 2
+    # The same nonce again is the first answer, replayed, and stores nothing.
+    again = check_in(db, people[0]["code"], device="tablet-1", nonce=people[0]["id"])
+    assert (again.status, again.replayed, again.scan_id) == ("checked_in", True, answers[people[0]["id"]].scan_id)
+    assert db.execute("select count(*) from scans").fetchone()[0] == len(people)
+
+
+def test_a_refusal_decided_in_the_writer_process_is_raised_with_its_reason_and_stored(db, open_event, writer_process):
+    person = open_event["people"][0]
+    with pytest.raises(CheckinError) as refused:
+        check_in(db, person["code"], direction="out")
+    assert refused.value.reason == REASON_NOT_CHECKED_IN
+    assert refused.value.participant["id"] == person["id"]
+    assert db.execute("select result from scans").fetchall() == [(REASON_NOT_CHECKED_IN,)]
+
+
+def test_the_write_lock_is_one_across_the_two_processes(db, writer_process):
+    """While the writer process is in a batch, this process cannot take the lock, and the other way round."""
+    lock = GroupCommitter.write_lock(db)
+    other = WriteLock(lock.path.removesuffix("-lock"))  # a second holder of the file, as the process is
+    other.share()
+    with other:
+        assert lock.acquire(blocking=False) is False
+    assert lock.acquire(blocking=False) is True
+    try:
+        assert other.acquire(blocking=False) is False
+    finally:
+        lock.release()
+
+
+def test_the_door_goes_on_when_the_writer_process_dies(db, open_event, writer_process):
+    people = open_event["people"]
+    assert check_in(db, people[0]["code"]).status == "checked_in"
+    os.kill(writer_process.pid, signal.SIGKILL)
+    wait_until(lambda: ended(writer_process.pid), 10, "the writer process to die")
+    assert check_in(db, people[1]["code"]).status == "checked_in"  # the writer thread took over
+    assert GroupCommitter.processes.get(writer_process.path) is None
+    assert check_in(db, people[2]["code"]).status == "checked_in"
+    assert db.execute("select count(*) from attendance").fetchone()[0] == 3
+
+
+def test_served_kiosk_commits_the_door_in_its_writer_process_which_ends_with_it(db, make_event, kiosk_server):
+    event = make_event(open_now=True, extra_people=120)
+    auth.add_user(db, "scanner", "staff", "password123")
+    headers = {"Authorization": "Bearer " + auth.issue_token(db, "scanner")}
+    server = kiosk_server()
+    wait_until(lambda: "writer process is ready" in "".join(
+        f.read_text() for f in (Path(server.data_dir) / log.LOG_DIR).glob("kiosk.log*")), 60, "the writer process to answer")
+    [child] = writer_children(server.pid)
+    before = cpu_seconds(child)
+    statuses = []
+
+    def stream(share):
+        with requests.Session() as http:
+            for person in share:
+                response = http.post(server.url + "/api/checkins", json={"code": person["code"]}, headers=headers, timeout=10)
+                statuses.append((response.status_code, response.json().get("status")))
+
+    threads = [threading.Thread(target=stream, args=(event["people"][i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert statuses == [(200, "checked_in")] * len(event["people"])
+    assert cpu_seconds(child) - before > 0.01, "the writer process did the writes"
+    assert db.execute("select count(distinct participant_id) from attendance").fetchone()[0] == len(event["people"])
+    server.kill()  # SIGKILL: the process learns it only from its pipe
+    wait_until(lambda: ended(child), 10, "the writer process to end with the server")
