@@ -216,9 +216,6 @@ class KioskError(Exception):
         self.detail = detail
 
     def __reduce__(self):
-        return _rebuilt, (type(self), str(self), self.__dict__)
-
-    def __reduce__(self):
         # Pickled as it is (the door's writer process sends refusals back): the default would call
         # __init__ with the message as the reason.
         return _rebuilt, (type(self), str(self), self.__dict__)
@@ -232,13 +229,6 @@ class KioskError(Exception):
     def body(self, message: str | None = None, **extra) -> dict:
         """The JSON error body for this error, with `message` (translated) instead of the detail."""
         return error_body(self.reason, message or str(self), **extra)
-
-
-def _rebuilt(cls, message, state):
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(state)
-    return error
 
 
 def _rebuilt(cls, message: str, state: dict) -> KioskError:
