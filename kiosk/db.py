@@ -234,7 +234,6 @@ class GroupCommitter:
         once on that connection (a lone scan should not wait for a thread switch), or else it
         joins the writer thread's next batch. If the process is gone, the writer thread takes over.
         """
-        lock = cls._write_lock(str(path))
         # Asked here, by the request's thread, so that the writer's batch spends no system call on it.
         disk.ensure_room(path)
         process = cls.processes.get(_real_path(str(path))) if cls.processes else None
@@ -242,12 +241,14 @@ class GroupCommitter:
             answered, value = process.run(job)
             if answered:
                 return value
-        elif db is not None and lock.acquire(blocking=False):
-            try:
-                with transaction(db, room_checked=True):
-                    return job(db)
-            finally:
-                lock.release()
+        elif db is not None:
+            lock = cls._write_lock(str(path))
+            if lock.acquire(blocking=False):
+                try:
+                    with transaction(db, room_checked=True):
+                        return job(db)
+                finally:
+                    lock.release()
         done = _Answer()
         with cls._lock:  # so that an idle writer cannot leave between lookup and put
             writer = cls._all.get(str(path)) or cls._all.setdefault(str(path), cls(str(path)))

@@ -23,6 +23,7 @@ server's threads go back to the writer thread and the door goes on.
 
 import logging
 import os
+import pickle
 import queue
 import sys
 import threading
@@ -192,12 +193,11 @@ def _commit(db, batch: list) -> list:
 def _answer(answers: list, clients: list) -> None:
     for client, answer in answers:
         try:
-            try:
-                client.send(answer)
-            except (OSError, ValueError):
-                raise
-            except Exception as exc:  # a result that does not pickle: committed, but told as an error
-                client.send((False, RuntimeError(f"the writer could not send its answer: {exc!r}")))
+            message = pickle.dumps(answer)
+        except Exception as exc:  # a result that does not pickle: committed, but told as an error
+            message = pickle.dumps((False, RuntimeError(f"the writer could not send its answer: {exc!r}")))
+        try:
+            client.send_bytes(message)  # what Connection.send does after pickling
         except (OSError, ValueError):  # the server's thread is gone
             if client in clients:
                 clients.remove(client)

@@ -47,6 +47,23 @@ def wait_until(predicate, timeout: float = 20, message: str = "the condition", i
         time.sleep(interval)
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (Linux): [0] is the state, [11] and
+    [12] user and system CPU in clock ticks."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process, from every one of its threads."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now, on 127.0.0.1."""
     with socket.socket() as s:

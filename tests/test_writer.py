@@ -15,7 +15,7 @@ from kiosk import auth, writer
 from kiosk.checkin import REASON_NOT_CHECKED_IN, CheckinError, check_in
 from kiosk.db import GroupCommitter, WriteLock, database_path
 from kiosk.ops import log
-from support import wait_until
+from support import child_pids, cpu_seconds, proc_stat, wait_until
 
 pytestmark = pytest.mark.skipif(not writer.supported(), reason="the writer process runs on Linux only")
 
@@ -29,15 +29,10 @@ def writer_process(db):
     process.stop()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def ended(pid: int) -> bool:
     """Gone, or a zombie no one has reaped yet (in a container, PID 1 may never)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        return proc_stat(pid)[0] in ("Z", "X")
     except FileNotFoundError:
         return True
 
@@ -45,13 +40,7 @@ def ended(pid: int) -> bool:
 def writer_children(pid: int) -> list[int]:
     """The spawned children of a server that are writer processes (multiprocessing's resource
     tracker is a child too)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"spawn_main" in command:
-                found.append(int(child))
-    return found
+    return [child for child in child_pids(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
 
 
 def test_refusal_pickles_with_its_reason_and_context():

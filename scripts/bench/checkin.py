@@ -42,7 +42,7 @@ from kiosk import auth, changes, events, programkeys  # noqa: E402
 from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc  # noqa: E402
 from kiosk.codes import make_code  # noqa: E402
 from kiosk.db import open_data_dir, transaction  # noqa: E402
-from support import free_port  # noqa: E402
+from support import child_pids, cpu_seconds, free_port  # noqa: E402
 
 FIRST = ("สมชาย", "สมหญิง", "ประเสริฐ", "มาลี", "วิชัย", "สุนีย์", "ธนากร", "กัลยา")
 LAST = ("ใจดี", "ศรีสุข", "ชื่นทรวง", "ทองคำ", "แก้วมณี", "บุญเรือง")
@@ -109,21 +109,13 @@ def kiosk_command(data_dir: Path, *args) -> list[str]:
     return [sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(data_dir), *args]
 
 
-def cpu_seconds(pid: int) -> float | None:
+def server_cpu_seconds(pid: int) -> float | None:
     """User + system CPU time a process and its live children (the door's writer process) have
     used (Linux /proc; None elsewhere)."""
     try:
-        total = 0.0
-        for one in (pid, *_children(pid)):
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return sum(cpu_seconds(one) for one in (pid, *child_pids(pid)))
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _children(pid: int) -> list[int]:
-    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
 
 
 class Wrk:
@@ -139,10 +131,10 @@ class Wrk:
         return "wrk" if self.binary else "python"
 
     def run(self, url: str, connections: int, checkin: bool, server_pid: int | None = None) -> dict:
-        before = cpu_seconds(server_pid) if server_pid else None
+        before = server_cpu_seconds(server_pid) if server_pid else None
         result = self._wrk(url, connections, checkin) if self.binary else self._python(url, connections, checkin)
         if before is not None and result["requests"]:
-            used = cpu_seconds(server_pid) - before
+            used = server_cpu_seconds(server_pid) - before
             result["server_cpu_ms_per_request"] = round(used / result["requests"] * 1000, 3)
         if checkin:
             self.offset += result["requests"]
