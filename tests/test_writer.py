@@ -5,7 +5,9 @@ server, and the door goes on without it."""
 import os
 import pickle
 import signal
+import socket
 import threading
+from multiprocessing import connection
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import requests
 
 from kiosk import auth, writer
 from kiosk.checkin import REASON_NOT_CHECKED_IN, CheckinError, check_in
-from kiosk.db import GroupCommitter, WriteLock, database_path
+from kiosk.db import GroupCommitter, Job, WriteLock, database_path, device_id
 from kiosk.ops import log
 from support import child_pids, cpu_seconds, proc_stat, wait_until
 
@@ -100,6 +102,22 @@ def test_the_write_lock_is_one_across_the_two_processes(db, writer_process):
         assert other.acquire(blocking=False) is False
     finally:
         lock.release()
+
+
+def test_a_local_caller_without_the_key_is_refused_and_the_process_goes_on(db, open_event, writer_process):
+    """Any local process can reach an abstract socket: only the key lets it send a job (a pickle)."""
+    with pytest.raises(connection.AuthenticationError):
+        connection.Client(writer_process.address, family="AF_UNIX", authkey=b"guessed" * 4)
+    with socket.socket(socket.AF_UNIX) as raw:  # no handshake at all: a pickle where the challenge goes
+        raw.connect(writer_process.address)
+        raw.sendall(b"\x00\x00\x00\x10" + pickle.dumps(("os.system", "true"))[:16])
+    answered = []  # in a thread: a process that stopped accepting would leave the handshake hanging
+    asking = threading.Thread(target=lambda: answered.append(writer_process.run(Job(device_id))), daemon=True)
+    asking.start()
+    asking.join(20)
+    assert answered == [(True, device_id(db))]  # answered by the process itself
+    assert check_in(db, open_event["people"][0]["code"]).status == "checked_in"
+    assert GroupCommitter.processes.get(writer_process.path) is writer_process
 
 
 def test_the_door_goes_on_when_the_writer_process_dies(db, open_event, writer_process):
