@@ -65,6 +65,8 @@ def test_no_log_line_holds_a_phone_or_national_id(data_dir):
             requests.get(server.url + "/api/participants/search", params={"q": phone}, headers=token)
             requests.post(server.url + "/api/checkins", json={"code": nid}, headers=token)
             requests.post(server.url + "/api/checkins", json={"code": phone, "nonce": nid}, headers=token)
+            requests.get(server.url + f"/api/participants/{nid}/badge", headers=token)  # a path that holds one
+            requests.get(server.url + f"/p/{phone[:3]}-{phone[3:6]}-{phone[6:]}")
         http.get(server.url + "/health")
     db.close()
 
@@ -86,3 +88,20 @@ def test_redaction_masks_numbers_that_look_like_phones_or_ids():
     kept = ('{"at": "2026-11-21T02:15:00.123+00:00", "ms": 1.25, "status": 200, '
             '"cohort_id": "01a23116-6cc4-7f44-8123-456789012345"}')
     assert log.redact(kept) == kept
+
+
+@pytest.mark.parametrize("path", ["/api/ping", '/a"b\\c', "/ค้นหา/0891234567", "/x/\x01\x1f/\u2028",
+                                  "/p/110-1700-2034-50", "/d/+66891234567", "/v/1.0891234567"])
+@pytest.mark.parametrize("user", [None, "chief", "door 0891234567"])
+def test_a_request_line_is_the_generic_line_with_its_strings_masked(tmp_path, path, user):
+    """The writer makes a request's line itself: it must be the line the encoder and `redact`
+    would have made of the same fields."""
+    writer = log._Writer(tmp_path / "kiosk.log")
+    try:
+        created = 1796100000.1235
+        fields = {"act": "request", "method": "GET", "path": path, "status": 404, "ms": 1.25, "user": user}
+        expected = log.redact(log._ENCODE(log.JsonLines().fields(created, "info", "kiosk.request", "request", fields)))
+        assert writer.format((created, "GET", path, 404, 1.25, user)) == expected
+        assert json.loads(expected)["path"] == log.redact(path)
+    finally:
+        writer.stop()

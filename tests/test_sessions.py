@@ -152,3 +152,18 @@ def test_central_logout_ends_every_copy_and_a_disabled_coordinator_is_shut_out(t
     storage.set_disabled("somchai", False)
     storage.change_password("somchai", "a new horse")
     assert storage.authenticate("somchai", "a new horse") and not storage.authenticate("somchai", "correct horse")
+
+
+def test_a_session_is_written_when_it_was_read_or_changed_and_not_otherwise(app):
+    scanner = app.test_client()
+    ping = scanner.get("/api/ping")  # nobody read the session: no cookie, no Vary
+    assert ping.status_code == 200
+    assert "Set-Cookie" not in ping.headers and "Vary" not in ping.headers
+    browser = app.test_client()
+    browser.set_cookie("lang", "en")  # a cookie, so the language is read from the session (empty)
+    refused = browser.get("/api/participants/search?q=x")
+    assert refused.status_code == 401
+    assert "Cookie" in refused.headers.get("Vary", "") and "Set-Cookie" not in refused.headers
+    chosen = scanner.get("/api/participants/search?q=x&lang=en")  # the session changes: it is written
+    assert chosen.status_code == 401
+    assert "session=" in chosen.headers.get("Set-Cookie", "") and "Cookie" in chosen.headers.get("Vary", "")

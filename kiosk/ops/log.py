@@ -2,7 +2,8 @@
 
 Lines carry ids, counts, reasons and timings, never a person's name, phone or national ID, nor
 a password, token or secret: request lines keep the path without its query string (a search
-may be a phone number), and a last guard masks any long run of digits in every line.
+may be a phone number), and a last guard masks any long run of digits in every line (in a
+request's line, in each of its strings: the rest of it is the kiosk's own constants and numbers).
 Acts log through `logging.getLogger("kiosk.<act>")` with `extra={"act": ..., fields...}`.
 """
 
@@ -31,6 +32,7 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 _LONG_NUMBER = re.compile(r"[+\d](?<![\w.-].)(?:(?<=\+)\d|(?<=\d))(?:[ -]?\d){8,}(?![\w.-])")
 # One encoder for every line: json.dumps with options builds a new one each call.
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_STRING = json.encoder.encode_basestring  # a str as that encoder writes it (quoted, escaped)
 _installed: dict = {}
 
 
@@ -43,7 +45,7 @@ class JsonLines(logging.Formatter):
         return redact(self.unredacted(record))
 
     def unredacted(self, record: logging.LogRecord) -> str:
-        """The line before `redact` (the writer masks a whole batch at once)."""
+        """The line before `redact`."""
         line = self.fields(record.created, record.levelname.lower(), record.name, record.getMessage(),
                            {k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
@@ -124,8 +126,8 @@ class _Enqueue(logging.handlers.QueueHandler):
 
 
 class _Line:
-    """A line queued without a LogRecord: the request line, for which building a LogRecord (and
-    its `extra`) cost a third of a trivial request's own time."""
+    """A line queued without a LogRecord (a check-in's): building a LogRecord and its `extra`
+    cost a third of a trivial request's own time."""
 
     __slots__ = ("created", "name", "msg", "fields")
 
@@ -173,7 +175,7 @@ class _Writer:
                     break
             lines = [self.format(r) for r in batch if r is not None]
             if lines:
-                self.file.stream.write(redact("\n".join(lines) + "\n"))  # no number spans a line break
+                self.file.stream.write("\n".join(lines) + "\n")
                 self.file.stream.flush()
                 if self.file.stream.tell() >= MAX_BYTES:
                     self.file.doRollover()
@@ -183,10 +185,22 @@ class _Writer:
                 self.stopping.wait(self.PAUSE)
 
     def format(self, item) -> str:
-        """A queued LogRecord or `_Line` as its JSON line (unredacted: `_run` masks the batch)."""
+        """A queued request tuple, `_Line` or LogRecord as its JSON line, masked (`redact`)."""
+        if type(item) is tuple:
+            return self._request(*item)
         if type(item) is _Line:
-            return _ENCODE(self._formatter.fields(item.created, "info", item.name, item.msg, item.fields))
-        return self._formatter.unredacted(item)
+            return redact(_ENCODE(self._formatter.fields(item.created, "info", item.name, item.msg, item.fields)))
+        return redact(self._formatter.unredacted(item))
+
+    def _request(self, created: float, method: str, path: str, status: int, ms: float, user: str | None) -> str:
+        """A request's line, as `fields` and the encoder would write it, with its three strings
+        masked one by one: the rest is our own constants and numbers (a status, milliseconds),
+        and masking the whole line cost more than formatting it (the time alone has 17 digits).
+        """
+        return (f'{{"at": "{self._formatter._at(created)}", "level": "info", "logger": "{REQUEST_LOGGER}", '
+                f'"msg": "request", "act": "request", "method": {_STRING(redact(method))}, '
+                f'"path": {_STRING(redact(path))}, "status": {status}, "ms": {ms}, '
+                f'"user": {"null" if user is None else _STRING(redact(user))}}}')
 
     def stop(self) -> None:
         self.queue.put(None)
@@ -225,7 +239,19 @@ def tail(data_dir, lines: int = 200) -> list[dict]:
 
 # --- one line per request ------------------------------------------------------------------------
 
-request_log = logging.getLogger("kiosk.request")
+REQUEST_LOGGER = "kiosk.request"
+request_log = logging.getLogger(REQUEST_LOGGER)
+
+
+def request_line(method: str, path: str, status: int, ms: float, user: str | None) -> None:
+    """Logs one request: queued as a bare tuple when the log file is configured (the writer's
+    thread makes the line), else as a record with the same fields."""
+    writer = _installed.get("writer")
+    if writer is not None and request_log.isEnabledFor(logging.INFO):
+        writer.queue.put_nowait((time.time(), method, path, status, ms, user))
+    else:
+        request_log.info("request", extra={"act": "request", "method": method, "path": path, "status": status,
+                                           "ms": ms, "user": user})
 
 
 STARTED = "kiosk.log_started"
@@ -252,8 +278,6 @@ def init_app(app) -> None:
         started = current.environ.get(STARTED)
         if started is not None and current.endpoint != "static":
             user = g.get("user")
-            info_line(request_log, "request", {
-                "act": "request", "method": current.method, "path": current.path,
-                "status": response.status_code, "ms": round((time.perf_counter() - started) * 1000, 2),
-                "user": user["username"] if user else None})
+            request_line(current.method, current.path, response.status_code,
+                         round((time.perf_counter() - started) * 1000, 2), user["username"] if user else None)
         return response
