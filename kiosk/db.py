@@ -487,19 +487,19 @@ def get_db() -> sqlite_utils.Database:
     return g.db
 
 
-def close_db(_error=None) -> None:
-    """Ends the request's use of its connection, rolling back anything it left open."""
-    from flask import g
-
-    db = g.pop("db", None)
-    if db is not None and db.conn.in_transaction:
-        db.conn.rollback()
-
-
 def init_app(app) -> None:
     """Migrates the database and registers connection clean-up on the app."""
+    from flask import g
+
     data = Path(app.config["DATA_DIR"])
     db = open_data_dir(data)
     app.config["DEVICE_ID"] = device_id(db)
     db.close()
+
+    def close_db(_error=None) -> None:
+        """Ends the request's use of its connection, rolling back anything it left open."""
+        db = g._get_current_object().pop("db", None)  # not through the proxy: a µs on every request
+        if db is not None and db.conn.in_transaction:
+            db.conn.rollback()
+
     app.teardown_appcontext(close_db)

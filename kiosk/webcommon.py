@@ -29,6 +29,9 @@ JSON_PREFIX = "/api/"
 # name or note is near it, and a 10 MB title would make every page that shows it 10 MB.
 MAX_FORM_MEMORY_SIZE = 256 * 1024
 FORM_MIMETYPE = "application/x-www-form-urlencoded"
+# The request behind Flask's proxy, for the hooks every request runs: an attribute read through
+# the proxy costs about 0.8 µs, a tenth of that through the request itself.
+current_request = request._get_current_object
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -124,21 +127,26 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
     """
 
     def headers(response):
-        # Our constant, checked pairs go straight onto werkzeug's header list: Headers.add checks
-        # every value again, a fifth of a trivial request's time for these five.
+        # Our constant, checked pairs skip Headers.add, which checks every value again (a fifth
+        # of a trivial request's time for these five); a `Response` of ours takes them on only as
+        # it is handed to the server, after werkzeug's copy of its headers checked them once more.
         listed = response.headers._list
         present = {name.lower() for name, _ in listed}  # one pass, not one per header
         if present.isdisjoint(_SECURITY_NAMES):
-            listed.extend(SECURITY_HEADERS)  # the usual answer: a view sets none of them
+            pairs = SECURITY_HEADERS  # the usual answer: a view sets none of them
         else:
-            listed.extend([pair for pair in SECURITY_HEADERS if pair[0].lower() not in present])
-        if request.endpoint not in cacheable:
+            pairs = tuple(pair for pair in SECURITY_HEADERS if pair[0].lower() not in present)
+        if current_request().endpoint not in cacheable:
             if "cache-control" not in present:
-                listed.append(NO_STORE)  # what the lines below make of no header
+                pairs += (NO_STORE,)  # what the lines below make of no header
             else:
                 response.cache_control.no_store = True
                 response.cache_control.max_age = None
                 response.cache_control.public = False
+        if type(response) is Response:
+            response.added_headers = pairs
+        else:
+            listed.extend(pairs)
         return response
 
     app.after_request(headers)
@@ -163,13 +171,27 @@ class JSONProvider(DefaultJSONProvider):
         return encoder.encode(obj)
 
 
+class Response(Flask.response_class):
+    """Flask's response, with headers werkzeug does not check again: the security headers'
+    constants (`install_security_headers`), added to the server's copy of the headers."""
+
+    added_headers: tuple = ()
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        headers._list.extend(self.added_headers)
+        return headers
+
+
 class App(Flask):
     """Flask, minus per-request costs: whether a hook or view is `async def` is asked once per
     function (Flask asks `inspect.iscoroutinefunction` for every hook and view on every request,
-    nine times for a check-in), and JSON is written by kept encoders.
+    nine times for a check-in), JSON is written by kept encoders, and the security headers are
+    not checked again on their way out (`Response`).
     """
 
     json_provider_class = JSONProvider
+    response_class = Response
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -216,7 +238,7 @@ class CSRF(CSRFProtect):
     blueprint's and view's exemptions before it finds that a GET has nothing to check."""
 
     def protect(self, apply_exemptions=False):
-        if request.method in current_app.config["WTF_CSRF_METHODS"]:
+        if current_request().method in current_app._get_current_object().config["WTF_CSRF_METHODS"]:
             super().protect(apply_exemptions)
 
 
@@ -228,8 +250,9 @@ def install_form_limit(app) -> None:
     """
 
     def bound():
-        if request.environ.get("CONTENT_TYPE") and request.mimetype == FORM_MIMETYPE:
-            request.max_content_length = MAX_FORM_MEMORY_SIZE
+        current = current_request()
+        if current.environ.get("CONTENT_TYPE") and current.mimetype == FORM_MIMETYPE:
+            current.max_content_length = MAX_FORM_MEMORY_SIZE
 
     app.before_request(bound)
 

@@ -240,3 +240,23 @@ def test_a_huge_form_is_refused_413_before_the_csrf_check_reads_it(data_dir, db)
     auth.add_user(db, "chief", "coordinator", "password123")
     response = client.post("/login", data={"username": "chief", "password": "x" * (1024 * 1024)})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path, status, cacheable", [
+    ("/api/ping", 200, False), ("/scan", 200, False), ("/sync", 308, False),  # JSON, a page, a routing redirect
+    ("/api/nothing-here", 404, False), ("/nothing-here", 404, False),  # not found, as JSON and as a page
+    ("/cohorts/{cohort}/badges.pdf", 200, False),  # a file sent by a view
+    ("/sw.js", 200, False),  # a view that sets its own Cache-Control
+    ("/static/css/kiosk.css", 200, True), ("/fonts/Sarabun-Regular.ttf", 200, True)])
+def test_every_kind_of_answer_carries_each_security_header_once(staff, event, path, status, cacheable):
+    from kiosk.webcommon import CSP
+
+    response = staff.get(path.format(cohort=event["cohort_id"]))
+    response.close()
+    assert response.status_code == status, path
+    names = [name.lower() for name, _ in response.headers]
+    for name, value in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                        ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")):
+        assert names.count(name.lower()) == 1 and response.headers[name] == value, (path, name)
+    assert names.count("cache-control") <= 1
+    assert ("no-store" in response.headers.get("Cache-Control", "")) is not cacheable, response.headers

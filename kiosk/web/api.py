@@ -32,7 +32,7 @@ from kiosk.db import get_db
 from kiosk.events import get_session
 from kiosk.offline import OfflineError, bounded_time
 from kiosk.web.access import current_user, login_required, role_label
-from kiosk.webcommon import error_of, error_response, reason_message
+from kiosk.webcommon import current_request, error_of, error_response, reason_message
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -54,7 +54,7 @@ def _cookie_writes_need_json():
     a JSON object as application/json (a camera frame as its image type), or the X-CSRFToken
     header. Otherwise any page on the same site could post a form that revokes a badge.
     """
-    if request.method in SAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
+    if current_request().method in SAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
         return None
     if current_user() is None or _csrf_header_valid():
         return None  # no cookie login: login_required refuses it
