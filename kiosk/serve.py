@@ -71,12 +71,13 @@ def start_background(app) -> None:
     checkpoints (every second, off the door's commits)."""
     from kiosk import writer
     from kiosk.db import Checkpointer
+    from kiosk.ops import log
     from kiosk.ops.backup import BackupScheduler
     from sync import Syncer
 
     Checkpointer(app.config["DATABASE"]).start()  # first: the writer process leaves checkpoints to it too
     if app.config.get("WRITER_PROCESS", True) and writer.supported():
-        writer.WriterProcess(app.config["DATABASE"]).start()
+        writer.WriterProcess(app.config["DATABASE"], log.log_path(app.config["DATA_DIR"])).start()
     Syncer(app).start()
     BackupScheduler(app.config["DATA_DIR"]).start()
 

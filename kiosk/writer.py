@@ -19,6 +19,9 @@ The connection is a Unix socket in the abstract namespace (Linux) with a fresh 3
 multiprocessing's handshake proves the key before a single pickle is read. The process exits
 when the server does (its pipe to the server closes), even after a kill -9; if it dies, the
 server's threads go back to the writer thread and the door goes on.
+
+Over that pipe the server's log thread sends its batches of log lines, unformatted, and the
+process makes and writes them (kiosk.ops.log): off the server's GIL, as the commits are.
 """
 
 import logging
@@ -30,6 +33,7 @@ import threading
 from multiprocessing import connection, get_context
 
 from kiosk import db as kdb
+from kiosk.ops import log as kiosk_log
 
 log = logging.getLogger("kiosk.writer")
 
@@ -44,8 +48,9 @@ def supported() -> bool:
 class WriterProcess:
     """The server's side of the door's writer process for one database file."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, log_path=None):
         self.path = kdb._real_path(str(path))
+        self.log_path = log_path  # the server's log file, for the process to write (kiosk.ops.log)
         self.address = "\0kiosk-writer-" + os.urandom(12).hex()
         self._authkey = os.urandom(32)
         self._local = threading.local()
@@ -57,7 +62,7 @@ class WriterProcess:
         context = get_context("spawn")
         mine, theirs = context.Pipe()
         self._process = context.Process(target=_main, args=(self.path, self.address, self._authkey, theirs,
-                                                            kdb._autocheckpoint),
+                                                            kdb._autocheckpoint, self.log_path),
                                         name="kiosk-writer", daemon=True)
         self._process.start()
         theirs.close()
@@ -80,7 +85,8 @@ class WriterProcess:
             return
         kdb.GroupCommitter._write_lock(self.path).share()
         kdb.GroupCommitter.processes[self.path] = self
-        log.info("the door's writer process is ready", extra={"act": "writer", "pid": self.pid})
+        writes_log = self.log_path is not None and kiosk_log.forward_to(self._pipe, self.log_path)
+        log.info("the door's writer process is ready", extra={"act": "writer", "pid": self.pid, "writes_log": writes_log})
 
     def run(self, job: kdb.Job) -> tuple[bool, object]:
         """(True, result) of `job` committed by the process, or (False, None) if the process is gone
@@ -111,7 +117,7 @@ class WriterProcess:
             self._process.join(10)
 
 
-def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int) -> None:
+def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int, log_path=None) -> None:
     """The process: accepts the server threads' connections and commits what they send, batch by
     batch. Its commits leave checkpoints to the server's checkpointer, as the server's do."""
     import gc
@@ -123,14 +129,16 @@ def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int) 
     listener = connection.Listener(address, family="AF_UNIX", authkey=authkey)
     joined: queue.SimpleQueue = queue.SimpleQueue()
     wake_read, wake_write = os.pipe()
+    ended = threading.Event()
     threading.Thread(target=_accept, args=(listener, joined, wake_write), daemon=True).start()
+    threading.Thread(target=_watch_server, args=(server, log_path, ended, wake_write), daemon=True).start()
     gc.freeze()
     server.send("ready")
     clients: list = []
     while True:
-        ready = connection.wait([server, wake_read, *clients])
-        if server in ready:
-            os._exit(0)  # the server ended (or sent something, which it never does)
+        ready = connection.wait([wake_read, *clients])
+        if ended.is_set():
+            os._exit(0)  # the server ended: between two batches, never in the middle of one
         if wake_read in ready:
             os.read(wake_read, 4096)
             while not joined.empty():
@@ -140,6 +148,20 @@ def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int) 
             with lock:
                 answers = _commit(db, batch)
             _answer(answers, clients)
+
+
+def _watch_server(server, log_path, ended: threading.Event, wake: int) -> None:
+    """Writes the log lines the server sends (kiosk.ops.log.write_forwarded) and, when its pipe
+    closes (the server ended, even by kill -9), wakes the main loop to end the process."""
+    try:
+        if log_path is not None:
+            kiosk_log.write_forwarded(log_path, server)
+        while True:
+            server.recv_bytes()  # nothing more comes once the log has stopped: this waits for the end
+    except (EOFError, OSError):
+        pass
+    ended.set()
+    os.write(wake, b"!")
 
 
 def _accept(listener, joined: queue.SimpleQueue, wake: int) -> None:

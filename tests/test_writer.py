@@ -2,6 +2,7 @@
 the same answers, the same records and the same lock as the writer thread; it ends with the
 server, and the door goes on without it."""
 
+import json
 import os
 import pickle
 import signal
@@ -158,3 +159,67 @@ def test_served_kiosk_commits_the_door_in_its_writer_process_which_ends_with_it(
     assert db.execute("select count(distinct participant_id) from attendance").fetchone()[0] == len(event["people"])
     server.kill()  # SIGKILL: the process learns it only from its pipe
     wait_until(lambda: ended(child), 10, "the writer process to end with the server")
+
+
+def _log_text(data_dir) -> str:
+    return "".join(f.read_text(encoding="utf-8") for f in sorted((Path(data_dir) / log.LOG_DIR).glob("kiosk.log*")))
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir() if fd.is_symlink())
+
+
+def test_a_served_kiosks_log_is_written_by_its_writer_process_and_by_the_server_once_it_is_gone(kiosk_server):
+    server = kiosk_server()
+    log_file = Path(server.data_dir) / log.LOG_DIR / log.LOG_FILE
+    wait_until(lambda: '"writes_log": true' in _log_text(server.data_dir), 60, "the writer process to take the log")
+    [child] = writer_children(server.pid)
+    assert requests.get(server.url + "/api/ping/0891234567").status_code == 404  # a path that holds a phone
+    wait_until(lambda: "/api/ping/[number]" in _log_text(server.data_dir), 10, "the request's line")
+    assert _holds_open(child, log_file) and not _holds_open(server.pid, log_file)
+    assert "0891234567" not in _log_text(server.data_dir)
+
+    os.kill(child, signal.SIGKILL)  # the server's log thread finds it gone and writes the lines itself
+    wait_until(lambda: ended(child), 10, "the writer process to end")
+    for i in range(3):
+        assert requests.get(server.url + f"/api/after-the-writer-{i}").status_code == 404
+    wait_until(lambda: "/api/after-the-writer-2" in _log_text(server.data_dir), 10, "the server to write its lines")
+    assert _holds_open(server.pid, log_file)
+    server.stop()
+    lines = [json.loads(line) for line in _log_text(server.data_dir).splitlines()]
+    assert [line["path"] for line in lines if line.get("act") == "request" and "after" in line["path"]] == [
+        f"/api/after-the-writer-{i}" for i in range(3)]
+
+
+def test_the_last_lines_before_a_stop_are_in_the_file_when_the_server_has_ended(kiosk_server):
+    server = kiosk_server()
+    wait_until(lambda: '"writes_log": true' in _log_text(server.data_dir), 60, "the writer process to take the log")
+    with requests.Session() as http:
+        for i in range(200):
+            http.get(server.url + f"/api/last-{i}")
+    server.stop()  # SIGTERM: the log thread hands the process its last batch and waits until it is written
+    paths = [json.loads(line).get("path") for line in _log_text(server.data_dir).splitlines()]
+    assert [p for p in paths if p and p.startswith("/api/last-")] == [f"/api/last-{i}" for i in range(200)]
+
+
+def test_forwarded_batches_are_written_rotated_and_answered_once_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(log, "MAX_BYTES", 4000)
+    server_end, process_end = connection.Pipe()
+    path = tmp_path / "kiosk.log"
+    writing = threading.Thread(target=log.write_forwarded, args=(path, process_end))
+    writing.start()
+    made = log.LogFile(tmp_path / "elsewhere.log")
+    items = [(1796100000.0 + i, "GET", f"/p/{i}/0891234567", 200, 0.5, None) for i in range(60)]
+    items.append(log._Line("kiosk.check_in", "check-in", {"act": "check_in", "result": "checked_in"}))
+    items.append('{"already": "a line"}')
+    for start in range(0, len(items), 20):
+        server_end.send_bytes(pickle.dumps(items[start:start + 20]))
+    server_end.send_bytes(pickle.dumps(None))
+    assert server_end.poll(10) and server_end.recv_bytes() == b"written"
+    writing.join(10)
+    files = sorted(tmp_path.glob("kiosk.log*"), key=lambda f: -int(f.suffix[1:]) if f.suffix[1:].isdigit() else 0)
+    assert len(files) > 1, "rotated at MAX_BYTES"
+    written = "".join(f.read_text(encoding="utf-8") for f in files).splitlines()
+    assert written == [made.format(item) if not isinstance(item, str) else item for item in items]
+    assert "0891234567" not in "".join(written)
