@@ -152,13 +152,16 @@ def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int, 
 
 def _watch_server(server, log_path, ended: threading.Event, wake: int) -> None:
     """Writes the log lines the server sends (kiosk.ops.log.write_forwarded) and, when its pipe
-    closes (the server ended, even by kill -9), wakes the main loop to end the process."""
+    closes (the server ended, even by kill -9), wakes the main loop to end the process.
+
+    Anything else that stops the log's lines ends the process too, rather than leave the server
+    sending lines nobody writes: its threads then take back the door and the log."""
     try:
         if log_path is not None:
             kiosk_log.write_forwarded(log_path, server)
         while True:
             server.recv_bytes()  # nothing more comes once the log has stopped: this waits for the end
-    except (EOFError, OSError):
+    except Exception:  # EOFError or OSError when the server has ended
         pass
     ended.set()
     os.write(wake, b"!")
