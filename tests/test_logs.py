@@ -96,12 +96,8 @@ def test_redaction_masks_numbers_that_look_like_phones_or_ids():
 def test_a_request_line_is_the_generic_line_with_its_strings_masked(tmp_path, path, user):
     """The writer makes a request's line itself: it must be the line the encoder and `redact`
     would have made of the same fields."""
-    writer = log._Writer(tmp_path / "kiosk.log")
-    try:
-        created = 1796100000.1235
-        fields = {"act": "request", "method": "GET", "path": path, "status": 404, "ms": 1.25, "user": user}
-        expected = log.redact(log._ENCODE(log.JsonLines().fields(created, "info", "kiosk.request", "request", fields)))
-        assert writer.format((created, "GET", path, 404, 1.25, user)) == expected
-        assert json.loads(expected)["path"] == log.redact(path)
-    finally:
-        writer.stop()
+    created = 1796100000.1235
+    fields = {"act": "request", "method": "GET", "path": path, "status": 404, "ms": 1.25, "user": user}
+    expected = log.redact(log._ENCODE(log.JsonLines().fields(created, "info", "kiosk.request", "request", fields)))
+    assert log.LogFile(tmp_path / "kiosk.log").format((created, "GET", path, 404, 1.25, user)) == expected
+    assert json.loads(expected)["path"] == log.redact(path)

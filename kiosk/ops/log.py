@@ -206,9 +206,6 @@ class _Writer:
             self.sink = None
             return False
 
-    def format(self, item) -> str:
-        return self.file.format(item)
-
     def stop(self) -> None:
         self.queue.put(None)
         self.stopping.set()
@@ -287,18 +284,14 @@ def write_forwarded(path: Path, source) -> None:
     until it says it stops (answered once the file is whole) or hangs up."""
     out = LogFile(Path(path))
     try:
-        while True:
-            items = pickle.loads(source.recv_bytes())
-            if items is None:
-                out.close()
-                source.send_bytes(b"written")
-                return
+        while (items := pickle.loads(source.recv_bytes())) is not None:
             try:
                 out.write(items)
             except OSError:  # a full disk: these lines are lost, never the door (`kiosk doctor` warned first)
                 out.release()
     finally:
         out.close()
+    source.send_bytes(b"written")
 
 
 def shutdown() -> None:
