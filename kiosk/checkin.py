@@ -1,10 +1,11 @@
 """Check-in at the door: one scan, one decision, one stored attempt.
 
-`check_in` verifies the badge signature and reads who holds it for which session first (no
-lock), then decides whether the person is already in and records the scan inside ONE write
-transaction (BEGIN IMMEDIATE): two devices racing for the same person queue on the lock, so one
-gets `checked_in`, the other `already_checked_in`, and attendance (derived from scans by
-`kiosk.changes`) counts the person once.
+`check_in` verifies the badge signature, reads who holds it for which session, decides whether
+the person is already in and records the scan, all inside ONE write transaction (BEGIN
+IMMEDIATE): two devices racing for the same person queue on the lock, so one gets `checked_in`,
+the other `already_checked_in`, and attendance (derived from scans by `kiosk.changes`) counts the
+person once. Under `kiosk serve` that transaction is a batch of the door's writer process
+(kiosk.writer), so the server's threads only parse, ask who sent the scan, and answer.
 
 Every attempt is stored as a `scans` change, failures too, with its reason in `result`. A failed
 attempt belongs to the program of the code it carried (signature or tag), else of the session
@@ -122,18 +123,8 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
-    # What needs no lock is done before the write: the time, a signature-sheet row scanned back
-    # (its person and session), the code's signature, and who holds the badge in which session.
-    # Batched scans wait on one another's writes, not on one another's reads: the writer asks
-    # only whether the person is already in, which two scanners of one person may race for.
-    moment = _moment(at)
-    paper = paper_row(db, code)
-    if paper:
-        code, session_id = paper
-    claim = _claim(db, code, participant_id)
-    found = _find(db, claim, session_id, moment, direction, bool(paper))
-    scan = (claim, found, moment, device, operator, nonce, direction, bool(paper))
-    outcome = _commit(db, Job(_outcome, scan))
+    scan = (code, session_id, _moment(at), device, operator, nonce, direction, participant_id)
+    outcome = _commit(db, Job(_scan, scan))
     _log(outcome, direction)
     if isinstance(outcome, CheckinError):
         raise outcome
@@ -164,14 +155,23 @@ def _commit(db, job):
     return GroupCommitter.run(database_path(db), job, db=db)
 
 
-def _outcome(db, claim: "_Claim", found, moment, device, operator, nonce, direction, paper: bool):
+def _scan(db, code, session_id, moment, device, operator, nonce, direction, participant_id):
     """The decided and stored scan: a CheckinResult, or the CheckinError to raise (stored too,
     so that a batch of scans in one transaction keeps every record). Runs inside the write
-    transaction, which is undone as a whole if this raises."""
+    transaction, which is undone as a whole if this raises.
+
+    The whole scan is one job, reads too: under `kiosk serve` it runs in the door's writer
+    process, one thread, where a read costs its own time only. On the server's side each read
+    let go of the GIL twice, and eight request threads handed it to one another on every one."""
     device = device or device_id(db)
     earlier = _scan_by_nonce(db, device, nonce)
     if earlier:
         return _replay(db, earlier)
+    paper = paper_row(db, code)
+    if paper:
+        code, session_id = paper
+    claim = _claim(db, code, participant_id)
+    found = _find(db, claim, session_id, moment, direction, bool(paper))
     scan_id = new_id()
     if isinstance(found, _Refusal):
         outcome, program_id = found.error, found.program_id
@@ -242,19 +242,19 @@ def _tag_owner(code: str | None, keys: dict) -> str | None:
     return next((pid for pid in keys if program_tag(pid) == code[:TAG_LEN]), None)
 
 
-# --- the decision: who and where before the lock, already in? inside it -------------------
+# --- the decision: who, where, and already in? ----------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Refusal:
-    """A scan refused before the write: the error to store and raise, and its program."""
+    """A scan refused before it is marked: the error to store and raise, and its program."""
 
     error: CheckinError
     program_id: str | None
 
 
 def _find(db, claim: _Claim, session_id, moment, direction, paper: bool = False):
-    """(participant, session) of a scan, or the _Refusal to store: read before the write lock."""
+    """(participant, session) of a scan, or the _Refusal to store."""
     try:
         participant = _participant(db, claim)
         return participant, _session_for(db, participant, session_id, moment, direction, paper)
