@@ -55,6 +55,47 @@ def test_a_disabled_account_cannot_log_in_and_its_sessions_end(app, db, chief):
     assert _log_in(app.test_client(), "door").status_code == 302
 
 
+def test_an_account_changed_here_holds_from_the_next_request_though_its_answers_are_kept(app, db, chief):
+    auth.add_user(db, "door", "staff", "password123")
+    browser, token = app.test_client(), auth.issue_token(db, "door")
+    _log_in(browser, "door")
+    scanner = app.test_client()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert scanner.get("/api/sessions", headers=bearer).status_code == 200  # now kept
+    assert browser.get("/scan").status_code == 200
+    newer = auth.issue_token(db, "door")
+    assert scanner.get("/api/sessions", headers=bearer).status_code == 401  # the old token, at once
+    assert scanner.get("/api/sessions", headers={"Authorization": f"Bearer {newer}"}).status_code == 200
+    auth.set_disabled(db, "door", True)
+    assert browser.get("/scan").status_code == 302
+    assert scanner.get("/api/sessions", headers={"Authorization": f"Bearer {newer}"}).status_code == 401
+
+
+def test_an_account_changed_by_another_process_holds_within_a_second(app, db, chief, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(auth, "_recent", auth._Recent(clock=lambda: now[0]))
+    token = auth.issue_token(db, "chief")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert app.test_client().get("/api/sessions", headers=bearer).status_code == 200
+    db.execute("update users set disabled_at = '2026-12-01T00:00:00.000000Z'")  # the CLI's write, seen from here
+    db.conn.commit()
+    assert app.test_client().get("/api/sessions", headers=bearer).status_code == 200  # the answer kept
+    now[0] += auth._Recent.SECONDS
+    assert app.test_client().get("/api/sessions", headers=bearer).status_code == 401
+
+
+def test_a_read_begun_before_an_account_changed_is_not_kept():
+    recent = auth._Recent()
+    generation = recent.generation
+    recent.forget()  # another thread disabled someone while this read ran
+    assert recent.keep(("db", "token", "h"), {"username": "door"}, generation) == {"username": "door"}
+    assert recent.get(("db", "token", "h")) is None
+    recent.keep(("db", "token", "h"), {"username": "door"}, recent.generation)
+    kept = recent.get(("db", "token", "h"))
+    kept["role"] = "coordinator"  # a caller's change of its copy
+    assert recent.get(("db", "token", "h")) == {"username": "door"}
+
+
 def test_a_session_has_an_absolute_lifetime(app, db, chief):
     client = app.test_client()
     _log_in(client)
