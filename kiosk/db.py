@@ -234,14 +234,15 @@ class GroupCommitter:
         once on that connection (a lone scan should not wait for a thread switch), or else it
         joins the writer thread's next batch. If the process is gone, the writer thread takes over.
         """
-        # Asked here, by the request's thread, so that the writer's batch spends no system call on it.
-        disk.ensure_room(path)
         process = cls.processes.get(_real_path(str(path))) if cls.processes else None
         if process is not None and isinstance(job, Job):
-            answered, value = process.run(job)
+            answered, value = process.run(job)  # the process asks for room once a batch
             if answered:
                 return value
-        elif db is not None:
+        # Asked here, by the request's thread, so that the writer thread's batch spends no system
+        # call on it (a let-go of the GIL that every request thread waits behind).
+        disk.ensure_room(path)
+        if process is None and db is not None:
             lock = cls._write_lock(str(path))
             if lock.acquire(blocking=False):
                 try:
@@ -303,15 +304,16 @@ class GroupCommitter:
         return batch
 
     @classmethod
-    def _commit(cls, db, batch) -> None:
+    def _commit(cls, db, batch, room_checked: bool = True) -> None:
         """The batch in one transaction; if a job raises, each job again in a transaction of its own.
 
         A job that fails is rare (the door stores a refused scan and answers it, it does not
         raise), so jobs run without a savepoint each, which would cost two statements, and so
-        two waits for the GIL, per job.
+        two waits for the GIL, per job. With `room_checked` false the batch asks for disk room
+        first (the door's writer process, one question a batch); refused, each job is refused.
         """
         try:
-            with transaction(db, room_checked=True):
+            with transaction(db, room_checked=room_checked):
                 answers = [(done, job(db)) for job, done in batch]
         except Exception:
             for job, done in batch:

@@ -29,6 +29,7 @@ import logging
 import os
 import pickle
 import queue
+import struct
 import sys
 import threading
 from multiprocessing import connection, get_context
@@ -39,6 +40,7 @@ from kiosk.ops import log as kiosk_log
 log = logging.getLogger("kiosk.writer")
 
 START_SECONDS = 60.0
+ANSWER_READ = 65536  # an answer of the door is about 2 kB
 
 
 def supported() -> bool:
@@ -97,7 +99,7 @@ class WriterProcess:
             if conn is None:
                 conn = self._local.conn = connection.Client(self.address, family="AF_UNIX", authkey=self._authkey)
             conn.send(job)
-            ok, value = conn.recv()
+            ok, value = _receive(conn)
         except (EOFError, OSError):
             self._lost()
             return False, None
@@ -116,6 +118,21 @@ class WriterProcess:
             self._pipe.close()
         if self._process is not None:
             self._process.join(10)
+
+
+def _receive(conn):
+    """The process's answer on `conn`, read whole in one system call where it fits.
+
+    Connection.recv reads the length, then the bytes: two reads, and each one lets go of the
+    GIL, which at eight scanners is a hand-over round the request threads. The answer comes
+    in multiprocessing's framing (a 4-byte length, then the pickle), one answer per job."""
+    fd, data = conn.fileno(), b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack("!i", data[:4])[0]:
+        more = os.read(fd, ANSWER_READ)
+        if not more:
+            raise EOFError("the writer process hung up")
+        data += more
+    return pickle.loads(data[4:])
 
 
 def _main(path: str, address: str, authkey: bytes, server, autocheckpoint: int, log_path=None) -> None:
@@ -212,7 +229,7 @@ def _commit(db, batch: list) -> list:
     """Each job's (client, (ok, value)), with the writer thread's rules: the batch in one
     transaction, or, if a job raises, each job again in a transaction of its own."""
     replies = [(job, _Reply(client)) for client, job in batch]
-    kdb.GroupCommitter._commit(db, replies)
+    kdb.GroupCommitter._commit(db, replies, room_checked=False)  # the server's threads did not ask
     return [(reply.client, reply.answer) for _, reply in replies]
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk import auth, writer
+from kiosk import auth, checkin, writer
 from kiosk.checkin import REASON_NOT_CHECKED_IN, CheckinError, check_in
+from kiosk.clock import now_utc
 from kiosk.db import GroupCommitter, Job, WriteLock, database_path, device_id
-from kiosk.ops import log
+from kiosk.errors import KioskError
+from kiosk.ops import disk, log
 from support import child_pids, cpu_seconds, proc_stat, wait_until
 
 pytestmark = pytest.mark.skipif(not writer.supported(), reason="the writer process runs on Linux only")
@@ -33,10 +35,12 @@ def writer_process(db):
 
 
 def ended(pid: int) -> bool:
-    """Gone, or a zombie no one has reaped yet (in a container, PID 1 may never)."""
+    """Gone, or a zombie no one has reaped yet (in a container, PID 1 may never) whose threads
+    have all exited: the main thread turns zombie first, and until the last one is gone the
+    process's sockets are open, so a line sent to it then is taken and lost."""
     try:
-        return proc_stat(pid)[0] in ("Z", "X")
-    except FileNotFoundError:
+        return proc_stat(pid)[0] in ("Z", "X") and not any(Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, PermissionError):
         return True
 
 
@@ -89,6 +93,25 @@ def test_a_refusal_decided_in_the_writer_process_is_raised_with_its_reason_and_s
     assert refused.value.reason == REASON_NOT_CHECKED_IN
     assert refused.value.participant["id"] == person["id"]
     assert db.execute("select result from scans").fetchall() == [(REASON_NOT_CHECKED_IN,)]
+
+
+def test_a_batch_of_the_writer_process_asks_for_disk_room_once_and_a_full_disk_refuses_each_scan(
+        db, open_event, monkeypatch):
+    """The server's threads no longer ask (a let-go of the GIL each); the process asks once a batch."""
+    asked = []
+    free = [disk.REFUSE_BYTES - 1]
+    monkeypatch.setattr(disk, "free_bytes", lambda path: asked.append(path) or free[0])
+    at = now_utc()
+    jobs = [(f"client-{i}", Job(checkin._scan, (person["code"], None, at, "tablet-1", "staff", f"n{i}", "in", None)))
+            for i, person in enumerate(open_event["people"])]
+    refused = writer._commit(db, jobs)
+    assert [client for client, _ in refused] == [client for client, _ in jobs]
+    assert {(ok, type(error), error.reason) for _, (ok, error) in refused} == {(False, KioskError, "disk_full")}
+    assert db.execute("select count(*) from scans").fetchone()[0] == 0
+    free[0], asked[:] = disk.REFUSE_BYTES, []
+    stored = writer._commit(db, jobs)
+    assert {(ok, result.status) for _, (ok, result) in stored} == {(True, "checked_in")}
+    assert len(asked) == 1 and db.execute("select count(*) from attendance").fetchone()[0] == len(jobs)
 
 
 def test_the_write_lock_is_one_across_the_two_processes(db, writer_process):
