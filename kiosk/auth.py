@@ -53,6 +53,7 @@ class _Recent:
         self._clock = clock
         self._known: dict[tuple, tuple[float, dict]] = {}
         self.generation = 0  # one more at each forget: a read begun before it is not kept
+        self._lock = threading.Lock()  # a forget cannot slip between keep's check and its store
 
     def get(self, key: tuple) -> dict | None:
         known = self._known.get(key)
@@ -63,15 +64,19 @@ class _Recent:
         if user is None:
             self._known.pop(key, None)
             return None
-        if generation == self.generation:
-            if len(self._known) >= self.MAX:
-                self._known.clear()
-            self._known[key] = (self._clock() + self.SECONDS, user)
+        until = self._clock() + self.SECONDS
+        with self._lock:
+            if generation == self.generation and key[0]:  # an in-memory database has no name to key on
+                if len(self._known) >= self.MAX:
+                    self._known.clear()
+                self._known[key] = (until, user)
         return dict(user)
 
     def forget(self) -> None:
-        self.generation += 1
-        self._known.clear()
+        """Called after an account's change is committed (so never inside a caller's transaction)."""
+        with self._lock:
+            self.generation += 1
+            self._known.clear()
 
 
 _recent = _Recent()

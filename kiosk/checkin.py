@@ -123,6 +123,9 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
+    # What is not text is no code (and a JSON list 900 deep would not pickle for the writer
+    # process); nothing past twice the stored length is looked at, so none of it crosses either.
+    code = code[:STORED_CODE_LEN * 2] if isinstance(code, str) else None
     scan = (code, session_id, _moment(at), device, operator, nonce, direction, participant_id)
     outcome = _commit(db, Job(_scan, scan))
     _log(outcome, direction)

@@ -346,7 +346,8 @@ def user_token(ctx, name):
 @click.password_option(help="New password (asked if not given).")
 @pass_ctx
 def user_password(ctx, name, password):
-    """Set a new password; every login of the account ends and its API token stops working.
+    """Set a new password; every login of the account ends and its API token stops working
+    (within a second on a running server).
 
     \b
     Example:
@@ -361,7 +362,8 @@ def user_password(ctx, name, password):
 @click.option("--enable", is_flag=True, help="Let the account log in again.")
 @pass_ctx
 def user_disable(ctx, name, enable):
-    """Shut an account out (its logins end, its token stops), or let it back in with --enable.
+    """Shut an account out (its logins end, its token stops, within a second on a running
+    server), or let it back in with --enable.
 
     \b
     Example:

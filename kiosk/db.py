@@ -235,14 +235,15 @@ class GroupCommitter:
         joins the writer thread's next batch. If the process is gone, the writer thread takes over.
         """
         process = cls.processes.get(_real_path(str(path))) if cls.processes else None
-        if process is not None and isinstance(job, Job):
+        sent = process is not None and isinstance(job, Job)
+        if sent:
             answered, value = process.run(job)  # the process asks for room once a batch
             if answered:
                 return value
         # Asked here, by the request's thread, so that the writer thread's batch spends no system
         # call on it (a let-go of the GIL that every request thread waits behind).
         disk.ensure_room(path)
-        if process is None and db is not None:
+        if not sent and db is not None:
             lock = cls._write_lock(str(path))
             if lock.acquire(blocking=False):
                 try:
@@ -310,7 +311,8 @@ class GroupCommitter:
         A job that fails is rare (the door stores a refused scan and answers it, it does not
         raise), so jobs run without a savepoint each, which would cost two statements, and so
         two waits for the GIL, per job. With `room_checked` false the batch asks for disk room
-        first (the door's writer process, one question a batch); refused, each job is refused.
+        first (the door's writer process, one question a batch); refused, each job asks again
+        on its own and is refused.
         """
         try:
             with transaction(db, room_checked=room_checked):

@@ -126,12 +126,18 @@ def _receive(conn):
     Connection.recv reads the length, then the bytes: two reads, and each one lets go of the
     GIL, which at eight scanners is a hand-over round the request threads. The answer comes
     in multiprocessing's framing (a 4-byte length, then the pickle), one answer per job."""
-    fd, data = conn.fileno(), b""
-    while len(data) < 4 or len(data) < 4 + struct.unpack("!i", data[:4])[0]:
+    fd, data, size = conn.fileno(), b"", None
+    while size is None or len(data) < 4 + size:
         more = os.read(fd, ANSWER_READ)
         if not more:
             raise EOFError("the writer process hung up")
         data += more
+        if size is None and len(data) >= 4:
+            size = struct.unpack("!i", data[:4])[0]
+            if size < 0:  # multiprocessing's mark of an answer over 2 GiB: never the door's
+                raise RuntimeError("the writer process sent an answer too large to read")
+    if len(data) != 4 + size:
+        raise RuntimeError("the writer process sent more than one answer")
     return pickle.loads(data[4:])
 
 

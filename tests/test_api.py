@@ -128,6 +128,18 @@ def test_bad_codes_get_their_reason_and_are_stored_as_failed_attempts(staff, db,
     assert db.execute("select count(*) from participants").fetchone()[0] == 3
 
 
+@pytest.mark.parametrize("field", ["code", "session", "nonce", "participant_id"])
+def test_a_lone_surrogate_is_refused_as_bad_text_and_nothing_is_stored(staff, db, event, nine, field):
+    """JSON can spell half a UTF-16 pair ("\\ud800"), which no database column can hold."""
+    body = {"code": event["people"][0]["code"], "at": nine, field: "AB\ud800"}
+    if field == "participant_id":
+        del body["code"]
+    before = state(db)
+    response = assert_error(staff.post("/api/checkins", json=body), 400, "bad_request")
+    assert field in response["error"]
+    assert state(db) == before
+
+
 def test_thai_code_says_the_keyboard_is_thai(staff, event, nine):
     body = assert_error(staff.post("/api/checkins?lang=en", json={"code": "ฟหกด", "at": nine}), 422, "invalid_code")
     assert body["detail"] == "thai_layout" and "Thai" in body["error"]

@@ -39,7 +39,7 @@ def ended(pid: int) -> bool:
     have all exited: the main thread turns zombie first, and until the last one is gone the
     process's sockets are open, so a line sent to it then is taken and lost."""
     try:
-        return proc_stat(pid)[0] in ("Z", "X") and not any(Path(f"/proc/{pid}/fd").iterdir())
+        return proc_stat(pid)[0] in ("Z", "X") and len(list(Path(f"/proc/{pid}/task").iterdir())) == 1
     except (FileNotFoundError, PermissionError):
         return True
 
@@ -112,6 +112,19 @@ def test_a_batch_of_the_writer_process_asks_for_disk_room_once_and_a_full_disk_r
     stored = writer._commit(db, jobs)
     assert {(ok, result.status) for _, (ok, result) in stored} == {(True, "checked_in")}
     assert len(asked) == 1 and db.execute("select count(*) from attendance").fetchone()[0] == len(jobs)
+
+
+def test_a_code_that_is_no_text_is_refused_and_stored_through_the_writer_process(db, open_event, writer_process):
+    """A JSON list 900 deep would not pickle for the process: what is not text crosses as no code."""
+    deep = "x"
+    for _ in range(900):
+        deep = [deep]
+    for code in (deep, {"$ne": 1}, "A" * 20_000):
+        with pytest.raises(CheckinError) as refused:
+            check_in(db, code, device="tablet-1")
+        assert refused.value.reason == "invalid_code"
+    stored = db.execute("select result, code from scans order by at").fetchall()
+    assert stored == [("invalid_code", None), ("invalid_code", None), ("invalid_code", "A" * checkin.STORED_CODE_LEN)]
 
 
 def test_the_write_lock_is_one_across_the_two_processes(db, writer_process):

@@ -94,6 +94,18 @@ def _checkin_error(exc: checkin.CheckinError):
     return error_response(exc.reason, message, exc.status, **extra)
 
 
+def _storable(text: str) -> bool:
+    """False for a string SQLite cannot store: a lone surrogate, which JSON can spell ("\\ud800").
+    Refused here, it cannot fail a whole batch of the door's writes."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _scan_request():
     """(fields, None) from the request body, or (None, error response) if it is not a scan attempt."""
     if (request.content_length or 0) > MAX_CHECKIN_BODY:
@@ -104,9 +116,11 @@ def _scan_request():
     fields = {"code": body.get("code"), "participant_id": body.get("participant_id")}
     for name in ("session", "nonce", "at", "direction", "participant_id"):
         value = body.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_LEN):
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_LEN or not _storable(value)):
             return None, error_response("bad_request", _("Field %(name)s must be short text.", name=name))
         fields[name] = value or None
+    if isinstance(fields["code"], str) and not _storable(fields["code"]):
+        return None, error_response("bad_request", _("Field %(name)s must be short text.", name="code"))
     if fields["code"] is not None and fields["participant_id"]:
         return None, error_response("bad_request", _("Send a code or a participant_id, not both."))
     if fields["direction"] not in (None, *checkin.DIRECTIONS):
