@@ -77,7 +77,7 @@ def start_background(app) -> None:
 
     Checkpointer(app.config["DATABASE"]).start()  # first: the writer process leaves checkpoints to it too
     if app.config.get("WRITER_PROCESS", True) and writer.supported():
-        writer.WriterProcess(app.config["DATABASE"], log.log_path(app.config["DATA_DIR"])).start()
+        writer.WriterProcess(app.config["DATABASE"], log.log_path(app.config["DATA_DIR"]), restart=True).start()
     Syncer(app).start()
     BackupScheduler(app.config["DATA_DIR"]).start()
 

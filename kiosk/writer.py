@@ -19,7 +19,8 @@ into the server at 8 connections.
 The connection is a Unix socket in the abstract namespace (Linux) with a fresh 32-byte key:
 multiprocessing's handshake proves the key before a single pickle is read. The process exits
 when the server does (its pipe to the server closes), even after a kill -9; if it dies, the
-server's threads go back to the writer thread and the door goes on.
+server's threads go back to the writer thread and the door goes on, and under `kiosk serve` a
+new process is started a second later (`WriterProcess.restart`).
 
 Over that pipe the server's log thread sends its batches of log lines, unformatted, and the
 process makes and writes them (kiosk.ops.log): off the server's GIL, as the commits are.
@@ -32,6 +33,7 @@ import queue
 import struct
 import sys
 import threading
+import time
 from multiprocessing import connection, get_context
 
 from kiosk import db as kdb
@@ -49,15 +51,30 @@ def supported() -> bool:
 
 
 class WriterProcess:
-    """The server's side of the door's writer process for one database file."""
+    """The server's side of the door's writer process for one database file.
 
-    def __init__(self, path: str, log_path=None):
+    With `restart` (as `kiosk serve` runs it), a process found dead is started again after
+    RESTART_SECONDS[0], the wait doubling up to RESTART_SECONDS[1] while each new one dies
+    young (before LIVED_SECONDS): a door that lost its process is back on the other core
+    within a second or two, and one that keeps crashing stays with the writer thread.
+    """
+
+    RESTART_SECONDS = (1.0, 300.0)
+    LIVED_SECONDS = 600.0
+
+    def __init__(self, path: str, log_path=None, restart: bool = False, _restarts: int = 0):
         self.path = kdb._real_path(str(path))
         self.log_path = log_path  # the server's log file, for the process to write (kiosk.ops.log)
+        self.restart = restart
         self.address = "\0kiosk-writer-" + os.urandom(12).hex()
         self._authkey = os.urandom(32)
         self._local = threading.local()
         self._process = self._pipe = None
+        self._restarts = _restarts  # how many died young in a row before this one
+        self._started = 0.0
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.successor = None  # the restart's timer, then the process that took over
 
     def start(self) -> "WriterProcess":
         """Spawns the process; it takes the door's batches once it answers (a thread waits for
@@ -68,6 +85,7 @@ class WriterProcess:
                                                             kdb._autocheckpoint, self.log_path),
                                         name="kiosk-writer", daemon=True)
         self._process.start()
+        self._started = time.monotonic()
         theirs.close()
         self._pipe = mine
         threading.Thread(target=self._join, name="kiosk-writer-start", daemon=True).start()
@@ -87,7 +105,10 @@ class WriterProcess:
                         extra={"act": "writer"})
             return
         kdb.GroupCommitter._write_lock(self.path).share()
-        kdb.GroupCommitter.processes[self.path] = self
+        with self._lock:
+            if self._stopped:  # stopped while it started: it never takes the door
+                return
+            kdb.GroupCommitter.processes[self.path] = self
         writes_log = self.log_path is not None and kiosk_log.forward_to(self._pipe, self.log_path)
         log.info("the door's writer process is ready", extra={"act": "writer", "pid": self.pid, "writes_log": writes_log})
 
@@ -108,11 +129,41 @@ class WriterProcess:
         raise value
 
     def _lost(self) -> None:
-        if kdb.GroupCommitter.processes.pop(self.path, None) is self:
-            log.warning("the door's writer process ended; the writer thread takes the door",
-                        extra={"act": "writer", "exit_code": self._process.exitcode if self._process else None})
+        processes = kdb.GroupCommitter.processes
+        if processes.get(self.path) is not self or processes.pop(self.path, None) is not self:
+            return  # another thread found it gone first, or it never took the door (or one took its place)
+        if self._process is not None and not self._stopped:
+            self._process.kill()  # gone for this server either way: never two of them at the door
+            self._process.join(5)
+        exit_code = self._process.exitcode if self._process else None
+        with self._lock:
+            if not self.restart or self._stopped:
+                log.warning("the door's writer process ended; the writer thread takes the door",
+                            extra={"act": "writer", "exit_code": exit_code})
+                return
+            young = time.monotonic() - self._started < self.LIVED_SECONDS
+            restarts = self._restarts + 1 if young else 1
+            wait = min(self.RESTART_SECONDS[1], self.RESTART_SECONDS[0] * 2 ** (restarts - 1))
+            self.successor = threading.Timer(wait, self._start_successor, args=(restarts,))
+            self.successor.daemon = True
+            self.successor.start()
+        log.warning("the door's writer process ended; the writer thread takes the door until a new one starts",
+                    extra={"act": "writer", "exit_code": exit_code, "restart_in_seconds": wait})
+
+    def _start_successor(self, restarts: int) -> None:
+        with self._lock:
+            if not self._stopped:
+                self.successor = WriterProcess(self.path, self.log_path, restart=True, _restarts=restarts).start()
 
     def stop(self) -> None:
+        """Ends the process (and one started in its place, or the wait for it)."""
+        with self._lock:
+            self._stopped = True
+            successor, self.successor = self.successor, None
+        if isinstance(successor, threading.Timer):
+            successor.cancel()
+        elif successor is not None:
+            successor.stop()
         self._lost()
         if self._pipe is not None:
             self._pipe.close()

@@ -168,6 +168,46 @@ def test_the_door_goes_on_when_the_writer_process_dies(db, open_event, writer_pr
     assert db.execute("select count(*) from attendance").fetchone()[0] == 3
 
 
+def test_a_dead_writer_process_is_started_again_waiting_longer_each_time_it_dies_young(db, make_event, monkeypatch):
+    monkeypatch.setattr(writer.WriterProcess, "RESTART_SECONDS", (0.2, 300.0))
+    people = make_event(open_now=True, extra_people=60)["people"]
+    first = writer.WriterProcess(database_path(db), restart=True).start()
+    try:
+        wait_until(lambda: GroupCommitter.processes.get(first.path) is first, 60, "the writer process to answer")
+        os.kill(first.pid, signal.SIGKILL)
+        wait_until(lambda: ended(first.pid), 10, "the writer process to die")
+        assert check_in(db, people[0]["code"]).status == "checked_in"  # the writer thread, meanwhile
+        assert first.successor.interval == 0.2
+        wait_until(lambda: GroupCommitter.processes.get(first.path) not in (None, first), 60, "a new writer process")
+        second = GroupCommitter.processes[first.path]
+        assert second is first.successor and second.pid != first.pid
+        before = cpu_seconds(second.pid)
+        assert {check_in(db, person["code"]).status for person in people[1:]} == {"checked_in"}
+        assert cpu_seconds(second.pid) > before  # the new process did the writes
+        os.kill(second.pid, signal.SIGKILL)  # it dies young too: the next wait is twice as long
+        wait_until(lambda: ended(second.pid), 10, "the new writer process to die")
+        assert check_in(db, people[0]["code"]).status == "already_checked_in"
+        waiting = second.successor
+        assert waiting.interval == 0.4
+    finally:
+        first.stop()  # and the process (or the wait) that took its place
+    assert GroupCommitter.processes.get(first.path) is None and second.successor is None
+    waiting.join(5)
+    assert not waiting.is_alive() and ended(second.pid)
+    assert db.execute("select count(*), count(distinct participant_id) from attendance").fetchone() == (len(people),) * 2
+
+
+def test_a_stopped_writer_process_is_not_started_again(db, open_event, monkeypatch):
+    monkeypatch.setattr(writer.WriterProcess, "RESTART_SECONDS", (0.2, 300.0))
+    process = writer.WriterProcess(database_path(db), restart=True).start()
+    wait_until(lambda: GroupCommitter.processes.get(process.path) is process, 60, "the writer process to answer")
+    process.stop()
+    assert GroupCommitter.processes.get(process.path) is None and process.successor is None
+    assert check_in(db, open_event["people"][0]["code"]).status == "checked_in"
+    threading.Event().wait(0.5)
+    assert GroupCommitter.processes.get(process.path) is None
+
+
 def test_served_kiosk_commits_the_door_in_its_writer_process_which_ends_with_it(db, make_event, kiosk_server):
     event = make_event(open_now=True, extra_people=120)
     auth.add_user(db, "scanner", "staff", "password123")
@@ -195,6 +235,29 @@ def test_served_kiosk_commits_the_door_in_its_writer_process_which_ends_with_it(
     assert db.execute("select count(distinct participant_id) from attendance").fetchone()[0] == len(event["people"])
     server.kill()  # SIGKILL: the process learns it only from its pipe
     wait_until(lambda: ended(child), 10, "the writer process to end with the server")
+
+
+def test_a_served_kiosk_starts_a_new_writer_process_when_its_own_dies(db, open_event, kiosk_server):
+    auth.add_user(db, "scanner", "staff", "password123")
+    headers = {"Authorization": "Bearer " + auth.issue_token(db, "scanner")}
+    server = kiosk_server()
+    wait_until(lambda: _log_text(server.data_dir).count('"writes_log": true') == 1, 60, "the writer process to answer")
+    [child] = writer_children(server.pid)
+    os.kill(child, signal.SIGKILL)
+    wait_until(lambda: ended(child), 10, "the writer process to die")
+    people = open_event["people"]
+    scan = lambda person: requests.post(server.url + "/api/checkins", json={"code": person["code"]}, headers=headers,
+                                        timeout=10).json()["status"]
+    assert scan(people[0]) == "checked_in"  # the writer thread, which finds the process gone
+    wait_until(lambda: _log_text(server.data_dir).count('"writes_log": true') == 2, 60, "a new writer process")
+    [new] = [pid for pid in writer_children(server.pid) if not ended(pid)]
+    assert new != child and '"restart_in_seconds": 1.0' in _log_text(server.data_dir)
+    assert [scan(person) for person in people[1:]] == ["checked_in"] * (len(people) - 1)
+    assert requests.get(server.url + "/api/after-the-restart", timeout=10).status_code == 404
+    wait_until(lambda: "/api/after-the-restart" in _log_text(server.data_dir), 10, "the request's line")
+    assert _holds_open(new, Path(server.data_dir) / log.LOG_DIR / log.LOG_FILE)  # the new process writes the log
+    server.stop()
+    wait_until(lambda: ended(new), 10, "the new writer process to end with the server")
 
 
 def _log_text(data_dir) -> str:

@@ -203,7 +203,8 @@ class _Writer:
             sink.send_bytes(message)
             return True
         except Exception:  # the process is gone (or its pipe closed): write them here
-            self.sink = None
+            if self.sink is sink:  # not a new process's, handed over meanwhile
+                self.sink = None
             return False
 
     def stop(self) -> None:
