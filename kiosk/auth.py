@@ -55,6 +55,11 @@ class _Recent:
         self.generation = 0  # one more at each forget: a read begun before it is not kept
         self._lock = threading.Lock()  # a forget cannot slip between keep's check and its store
 
+    def ask(self, key: tuple, read) -> dict | None:
+        """The user kept for `key`, else `read()` from the database (kept if someone was found)."""
+        user, generation = self.get(key), self.generation
+        return user if user is not None else self.keep(key, read(), generation)
+
     def get(self, key: tuple) -> dict | None:
         known = self._known.get(key)
         return dict(known[1]) if known is not None and known[0] > self._clock() else None
@@ -151,15 +156,15 @@ def session_user(db, session_id: str | None) -> dict | None:
     """The user of a live login session: not ended, younger than SESSION_HOURS, account enabled."""
     if not session_id:
         return None
-    key = (database_path(db), "session", session_id)
-    user, generation = _recent.get(key), _recent.generation
-    if user is not None:
-        return user
-    oldest = iso(now_utc() - timedelta(hours=SESSION_HOURS))
-    rows = list(db.query(
-        "select u.* from login_sessions s join users u on u.id = s.user_id where s.id = ? and s.ended_at is null"
-        " and s.created_at > ? and u.disabled_at is null", [session_id, oldest]))
-    return _recent.keep(key, rows[0] if rows else None, generation)
+
+    def read() -> dict | None:
+        oldest = iso(now_utc() - timedelta(hours=SESSION_HOURS))
+        rows = list(db.query(
+            "select u.* from login_sessions s join users u on u.id = s.user_id where s.id = ? and s.ended_at is null"
+            " and s.created_at > ? and u.disabled_at is null", [session_id, oldest]))
+        return rows[0] if rows else None
+
+    return _recent.ask((database_path(db), "session", session_id), read)
 
 
 def end_session(db, session_id: str | None) -> None:
@@ -261,13 +266,13 @@ def user_for_token(db, token: str) -> dict | None:
     if not token:
         return None
     token_hash = _token_hash(token)
-    key = (database_path(db), "token", token_hash)
-    user, generation = _recent.get(key), _recent.generation
-    if user is not None:
-        return user
-    cursor = db.conn.execute("select * from users where token_hash = ? and disabled_at is null", [token_hash])
-    row = cursor.fetchone()
-    return _recent.keep(key, dict(zip([c[0] for c in cursor.description], row)) if row else None, generation)
+
+    def read() -> dict | None:
+        cursor = db.conn.execute("select * from users where token_hash = ? and disabled_at is null", [token_hash])
+        row = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], row)) if row else None
+
+    return _recent.ask((database_path(db), "token", token_hash), read)
 
 
 def has_coordinator(db) -> bool:
