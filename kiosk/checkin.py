@@ -2,10 +2,10 @@
 
 `check_in` verifies the badge signature, reads who holds it for which session, decides whether
 the person is already in and records the scan, all inside ONE write transaction (BEGIN
-IMMEDIATE): two devices racing for the same person queue on the lock, so one gets `checked_in`,
-the other `already_checked_in`, and attendance (derived from scans by `kiosk.changes`) counts the
-person once. Under `kiosk serve` that transaction is a batch of the door's writer process
-(kiosk.writer), so the server's threads only parse, ask who sent the scan, and answer.
+IMMEDIATE), in the request's own thread: two devices racing for the same person queue on the
+lock, so one gets `checked_in`, the other `already_checked_in`, and attendance (derived from scans
+by `kiosk.changes`) counts the person once. Scans that arrive together share a commit
+(`kiosk.db.commit_together`).
 
 Every attempt is stored as a `scans` change, failures too, with its reason in `result`. A failed
 attempt belongs to the program of the code it carried (signature or tag), else of the session
@@ -25,52 +25,26 @@ from datetime import datetime, timezone
 from kiosk import changes
 from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
 from kiosk.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
-from kiosk.db import GroupCommitter, Job, database_path, device_id, transaction
-from kiosk.errors import KioskError
+from kiosk.db import commit_together, device_id
+from kiosk.errors import KioskError, message_of
 from kiosk.issuance import issue_badge
-from kiosk.ops.log import info_line
 from kiosk.programkeys import keyless_programs, program_keys
 from kiosk.paper import paper_row
 from kiosk.people import get_participant
 
 log = logging.getLogger("kiosk.checkin")
 
-REASON_CHECKED_IN = "checked_in"
-REASON_ALREADY_CHECKED_IN = "already_checked_in"
-REASON_CHECKED_OUT = "checked_out"
-REASON_INVALID_CODE = "invalid_code"
-REASON_WRONG_PROGRAM = "wrong_program"
-REASON_UNKNOWN_PARTICIPANT = "unknown_participant"
-REASON_REVOKED_BADGE = "revoked_badge"
-REASON_WRONG_COHORT = "wrong_cohort"
-REASON_NO_OPEN_SESSION = "no_open_session"
-REASON_WITHDRAWN = "withdrawn"
-REASON_NOT_CHECKED_IN = "not_checked_in"
-
-SUCCESSES = frozenset({REASON_CHECKED_IN, REASON_ALREADY_CHECKED_IN, REASON_CHECKED_OUT})
+SUCCESSES = frozenset({"checked_in", "already_checked_in", "checked_out"})
 DIRECTIONS = ("in", "out")
 # Longest code text kept on a failed scan: a 10 MB paste is not worth storing.
 STORED_CODE_LEN = 64
-
-MESSAGES = {
-    REASON_INVALID_CODE: "not a badge code of this kiosk (mistyped or forged)",
-    REASON_WRONG_PROGRAM: "a badge of another program",
-    REASON_UNKNOWN_PARTICIPANT: "no participant holds this badge",
-    REASON_REVOKED_BADGE: "this badge was replaced by a newer one",
-    REASON_WRONG_COHORT: "this person belongs to another cohort",
-    REASON_NO_OPEN_SESSION: "no session is open for check-in now",
-    REASON_WITHDRAWN: "this person has withdrawn",
-    REASON_NOT_CHECKED_IN: "this person has not checked in to this session",
-}
-
-
 
 
 class CheckinError(KioskError):
     """A scan that checked no one in (or out); `reason` is a stable code, the rest is context."""
 
     # A badge of another program is bad input at the door (422); in a sync batch it is forbidden.
-    STATUS = {REASON_WRONG_PROGRAM: 422}
+    STATUS = {"wrong_program": 422}
 
     def __init__(self, reason: str, message: str | None = None, *, program_id: str | None = None,
                  participant: dict | None = None, session: dict | None = None,
@@ -119,15 +93,13 @@ def check_in(db, code: str | None = None, session_id: str | None = None, at=None
     `at` (default now) for the person's cohort unless staff chose `session_id`. The attempt is
     stored whatever the outcome, and the answer comes only once it is committed; the same `nonce`
     from the same `device` again returns (or raises) the first outcome and stores nothing new.
-    Raises CheckinError with a REASON_* code.
+    Raises CheckinError with its reason (kiosk.errors).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}")
-    # What is not text is no code (and a JSON list 900 deep would not pickle for the writer
-    # process); nothing past twice the stored length is looked at, so none of it crosses either.
-    code = code[:STORED_CODE_LEN * 2] if isinstance(code, str) else None
+    code = code if isinstance(code, str) else None  # what is not text is no code
     scan = (code, session_id, _moment(at), device, operator, nonce, direction, participant_id)
-    outcome = _commit(db, Job(_scan, scan))
+    outcome = commit_together(db, lambda conn: _scan(conn, *scan))
     _log(outcome, direction)
     if isinstance(outcome, CheckinError):
         raise outcome
@@ -139,33 +111,15 @@ def _log(outcome, direction: str) -> None:
         return
     person, session = outcome.participant, outcome.session
     result = outcome.status if isinstance(outcome, CheckinResult) else outcome.reason
-    info_line(log, "check-in", {"act": "check_in", "result": result, "direction": direction,
+    log.info("check-in", extra={"act": "check_in", "result": result, "direction": direction,
                                 "participant_id": person["id"] if person else None,
                                 "session_id": session["id"] if session else None, "replayed": outcome.replayed})
-
-
-def _commit(db, job):
-    """Runs `job(db)` as one write and returns its result once it is on disk.
-
-    Inside the caller's transaction the job joins it as a savepoint. Otherwise it goes through the database's
-    writer (kiosk.db.GroupCommitter): at once on `db` when no other write is under way, else in
-    the next batch of the writer (kiosk.writer's process under `kiosk serve`), so scans arriving
-    together share one commit.
-    """
-    if db.conn.in_transaction:
-        with transaction(db):  # a savepoint: a job that raises leaves the caller's other writes
-            return job(db)
-    return GroupCommitter.run(database_path(db), job, db=db)
 
 
 def _scan(db, code, session_id, moment, device, operator, nonce, direction, participant_id):
     """The decided and stored scan: a CheckinResult, or the CheckinError to raise (stored too,
     so that a batch of scans in one transaction keeps every record). Runs inside the write
-    transaction, which is undone as a whole if this raises.
-
-    The whole scan is one job, reads too: under `kiosk serve` it runs in the door's writer
-    process, one thread, where a read costs its own time only. On the server's side each read
-    let go of the GIL twice, and eight request threads handed it to one another on every one."""
+    transaction, which is undone as a whole if this raises."""
     device = device or device_id(db)
     earlier = _scan_by_nonce(db, device, nonce)
     if earlier:
@@ -210,7 +164,7 @@ def _claim(db, code, participant_id: str | None) -> _Claim:
     if participant_id is not None:
         return _Claim(code=None, participant_id=str(participant_id))
     if not isinstance(code, str):
-        return _Claim(None, error=CheckinError(REASON_INVALID_CODE, MESSAGES[REASON_INVALID_CODE]))
+        return _Claim(None, error=CheckinError("invalid_code"))
     keys = program_keys(db)
     try:
         return _Claim(normalize_code(code), program_id=verify_code(code, keys))
@@ -219,7 +173,7 @@ def _claim(db, code, participant_id: str | None) -> _Claim:
         detail = "thai_layout" if _has_thai(code[:STORED_CODE_LEN]) else exc.detail
         error = CheckinError(exc.reason, _code_message(exc, detail), program_id=_tag_owner(stored, keys),
                              detail=detail)
-        keyless = _tag_owner(stored, keyless_programs(db)) if exc.reason == REASON_WRONG_PROGRAM else None
+        keyless = _tag_owner(stored, keyless_programs(db)) if exc.reason == "wrong_program" else None
         if keyless:
             error = CheckinError("program_key_missing", "this kiosk holds the program but not its key",
                                  program_id=keyless)
@@ -233,9 +187,9 @@ def _has_thai(text: str) -> bool:
 def _code_message(exc: CodeError, detail: str) -> str:
     if detail == "thai_layout":
         return "the code arrived as Thai letters: the scanner typed through a Thai keyboard layout"
-    if exc.reason == REASON_WRONG_PROGRAM:
-        return MESSAGES[REASON_WRONG_PROGRAM]
-    return MESSAGES[REASON_INVALID_CODE] + f" ({exc.detail})"
+    if exc.reason == "wrong_program":
+        return message_of("wrong_program")
+    return message_of("invalid_code") + f" ({exc.detail})"
 
 
 def _tag_owner(code: str | None, keys: dict) -> str | None:
@@ -271,11 +225,11 @@ def _participant(db, claim: _Claim) -> dict:
     if claim.participant_id is not None:
         person = get_participant(db, claim.participant_id)
         if not person:
-            raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT])
+            raise CheckinError("unknown_participant")
     else:
         person = _holder(db, claim)
     if person["status"] == "withdrawn":
-        raise CheckinError(REASON_WITHDRAWN, MESSAGES[REASON_WITHDRAWN], program_id=person["program_id"],
+        raise CheckinError("withdrawn", program_id=person["program_id"],
                            participant=person)
     return person
 
@@ -292,11 +246,11 @@ def _holder(db, claim: _Claim) -> dict:
     rows = _rows(db, "select p.*, b.revoked_at as badge_revoked_at from badges b"
                      " join participants p on p.id = b.participant_id where b.code = ?", [claim.code])
     if not rows:
-        raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT],
+        raise CheckinError("unknown_participant",
                            program_id=claim.program_id)
     person = rows[0]
     if person.pop("badge_revoked_at"):
-        raise CheckinError(REASON_REVOKED_BADGE, MESSAGES[REASON_REVOKED_BADGE],
+        raise CheckinError("revoked_badge",
                            program_id=person["program_id"], participant=person)
     return person
 
@@ -318,26 +272,26 @@ def _session_for(db, person: dict, session_id, moment, direction, paper: bool = 
     if mine:
         return mine[0]
     if open_now:
-        raise _error(REASON_WRONG_COHORT, person, open_now[0])
-    raise _error(REASON_NO_OPEN_SESSION, person)
+        raise _error("wrong_cohort", person, open_now[0])
+    raise _error("no_open_session", person)
 
 
 def _chosen_session(db, person: dict, session_id: str, moment, direction, paper: bool = False) -> dict:
     session = get_door_session(db, session_id)
     if session is None:
-        raise CheckinError(REASON_NO_OPEN_SESSION, "no such session", program_id=person["program_id"],
+        raise CheckinError("no_open_session", "no such session", program_id=person["program_id"],
                            participant=person)
     if session["program_id"] != person["program_id"]:
-        raise _error(REASON_WRONG_PROGRAM, person, session)
+        raise _error("wrong_program", person, session)
     if session["cohort_id"] != person["cohort_id"]:
-        raise _error(REASON_WRONG_COHORT, person, session)
+        raise _error("wrong_cohort", person, session)
     if not paper and not is_open(session, moment, direction):  # a signed sheet is scanned after the day
-        raise _error(REASON_NO_OPEN_SESSION, person, session)
+        raise _error("no_open_session", person, session)
     return session
 
 
 def _error(reason: str, person: dict, session: dict | None = None) -> CheckinError:
-    return CheckinError(reason, MESSAGES[reason], program_id=person["program_id"], participant=person,
+    return CheckinError(reason, program_id=person["program_id"], participant=person,
                         session=session)
 
 
@@ -359,12 +313,12 @@ def _mark(db, person: dict, session: dict, moment, direction, scan_id) -> Checki
                      [person["id"], session["id"]]).fetchone()
     if direction == "out":
         if not row:
-            raise _error(REASON_NOT_CHECKED_IN, person, session)
-        status, first_at = REASON_CHECKED_OUT, row[0]
+            raise _error("not_checked_in", person, session)
+        status, first_at = "checked_out", row[0]
     elif row:
-        status, first_at = REASON_ALREADY_CHECKED_IN, row[0]
+        status, first_at = "already_checked_in", row[0]
     else:
-        status, first_at = REASON_CHECKED_IN, iso(moment)
+        status, first_at = "checked_in", iso(moment)
     return CheckinResult(status, person, session, first_at, scan_id, iso(moment))
 
 
@@ -408,7 +362,7 @@ def _replay(db, scan: dict):
     person = get_participant(db, scan["participant_id"]) if scan["participant_id"] else None
     session = get_door_session(db, scan["session_id"]) if scan["session_id"] else None
     if scan["result"] not in SUCCESSES:
-        return CheckinError(scan["result"], MESSAGES.get(scan["result"], scan["result"]),
+        return CheckinError(scan["result"],
                             program_id=scan["program_id"], participant=person, session=session, replayed=True)
     row = db.execute("select first_at from attendance where participant_id = ? and session_id = ?",
                      [scan["participant_id"], scan["session_id"]]).fetchone()
@@ -427,13 +381,13 @@ def get_door_session(db, session_id: str) -> dict | None:
 
 def reissue_badge(db, participant_id: str) -> str:
     """A new badge code for someone who lost theirs; the old code is revoked in the same transaction."""
-    return _commit(db, lambda conn: _reissue(conn, participant_id))
+    return commit_together(db, lambda conn: _reissue(conn, participant_id))
 
 
 def _reissue(db, participant_id: str) -> str:
     person = get_participant(db, participant_id)
     if not person:
-        raise CheckinError(REASON_UNKNOWN_PARTICIPANT, MESSAGES[REASON_UNKNOWN_PARTICIPANT])
+        raise CheckinError("unknown_participant")
     if person["status"] == "withdrawn":
-        raise _error(REASON_WITHDRAWN, person)
+        raise _error("withdrawn", person)
     return issue_badge(db, person)

@@ -1,18 +1,12 @@
 """The kiosk's SQLite database: connections, migrations, transactions, device identity."""
 
+import collections
 import contextlib
-import functools
 import os
-import queue
 import sqlite3
 import threading
 import time
 from pathlib import Path
-
-try:
-    import fcntl
-except ImportError:  # Windows: no writer process, so no file lock either
-    fcntl = None
 
 import sqlite_utils
 
@@ -48,13 +42,14 @@ def connect(path: str | Path) -> sqlite_utils.Database:
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database, *, room_checked: bool = False):
+def transaction(db: sqlite_utils.Database):
     """One write transaction; nested calls become savepoints through `db.atomic()`.
 
-    The outer transaction starts with BEGIN IMMEDIATE so two writers queue on the lock instead
-    of failing when a read transaction tries to upgrade. It is refused (KioskError "disk_full")
-    when the disk is nearly full, before anything is written (`room_checked`: the caller has
-    just asked). While it lasts, `held_facts(db)` keeps what the transaction read and wrote.
+    Every writer of this process takes the database file's write lock first (`write_lock`), then
+    BEGIN IMMEDIATE: one regime for the door, registrations, edits, imports and sync. Another
+    process (the CLI beside the server) is kept out by SQLite's own lock and its busy wait. The
+    transaction is refused (KioskError "disk_full") when the disk is nearly full, before anything
+    is written. While it lasts, `held_facts(db)` keeps what the transaction read and wrote.
     """
     if db.conn.in_transaction:
         try:
@@ -64,8 +59,15 @@ def transaction(db: sqlite_utils.Database, *, room_checked: bool = False):
             forget_facts(db)  # the savepoint's writes are undone: so is what was kept of them
             raise
         return
-    if not room_checked:
-        disk.ensure_room(database_path(db) or ".")
+    with write_lock(db):
+        with _begun(db):
+            yield db
+
+
+@contextlib.contextmanager
+def _begun(db: sqlite_utils.Database):
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error), with the write lock already held."""
+    disk.ensure_room(database_path(db) or ".")
     db.execute("BEGIN IMMEDIATE")
     db._kiosk_facts = {}
     try:
@@ -106,233 +108,82 @@ def forget_facts(db: sqlite_utils.Database) -> None:
         db._kiosk_facts = {}
 
 
-@functools.lru_cache(maxsize=64)
-def _real_path(path: str) -> str:
-    return os.path.realpath(path)
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
-class _Answer:
-    """A job's result, handed from the writer to the request waiting for it: a lock released once
-    (a Future's condition cost three times as much per job)."""
+def write_lock(db: sqlite_utils.Database) -> threading.Lock:
+    """The lock every writer of `db`'s file takes in this process, however the path is spelt.
 
-    __slots__ = ("_ready", "_value", "_error")
-
-    def __init__(self):
-        self._ready = threading.Lock()
-        self._ready.acquire()
-        self._value = self._error = None
-
-    def set_result(self, value) -> None:
-        self._value = value
-        self._ready.release()
-
-    def set_exception(self, error: BaseException) -> None:
-        self._error = error
-        self._ready.release()
-
-    def result(self):
-        self._ready.acquire()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-class Job:
-    """A write job that can cross to the door's writer process: `func(db, *args)`, with `func` a
-    module-level function and `args` plain data (both pickled)."""
-
-    __slots__ = ("func", "args")
-
-    def __init__(self, func, args: tuple = ()):
-        self.func, self.args = func, args
-
-    def __call__(self, db):
-        return self.func(db, *self.args)
-
-    def __reduce__(self):
-        return Job, (self.func, self.args)
-
-
-class WriteLock:
-    """One database file's write lock: a mutex for this process's threads and, once `shared`
-    (the door's writer process runs), an exclusive `flock` on FILE-lock for the other process.
-
-    A waiter on either wakes the moment the holder lets go, where SQLite's busy handler would
-    poll with growing sleeps. A process that does not take it (the CLI beside the server) is
-    still kept out by SQLite's own lock, as before.
+    Left to SQLite alone, a waiting writer polls with sleeps of up to 100 ms (its busy handler),
+    which at the door turns a 1 ms check-in into a 250 ms one whenever two writes meet; a mutex
+    hands over the moment the writer before is done.
     """
-
-    def __init__(self, path: str):
-        self.path = path + "-lock"
-        self._mutex = threading.Lock()
-        self._fd: int | None = None
-
-    def share(self) -> None:
-        """From now on also lock the file, for another process (the writer process) to see."""
-        with self._mutex:  # not while a thread of ours holds the lock without the file's
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-
-    def acquire(self, blocking: bool = True) -> bool:
-        if not self._mutex.acquire(blocking):
-            return False
-        if self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BaseException:
-                self._mutex.release()
-                if blocking:
-                    raise
-                return False
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._mutex.release()
-
-    def __enter__(self) -> "WriteLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+    key = os.path.realpath(database_path(db))
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
 
 
-class GroupCommitter:
-    """One writer thread per database that commits the jobs queued meanwhile in one transaction.
+class _Pending:
+    """A job waiting for a group commit, and its outcome once the commit is done."""
 
-    Request threads that each took the write lock in turn spent most of their time handing the
-    lock and Python's GIL to one another; here they wait on a future while one thread writes.
-    A job that raises leaves the others' writes alone (`_commit`). A job's answer is given only
-    after the commit, so an answered request is on disk; a job may run twice, so it writes only
-    to the database. The thread ends after a minute without work and is started again by the
-    next job.
+    __slots__ = ("job", "done", "value", "error")
+
+    def __init__(self, job):
+        self.job, self.done, self.value, self.error = job, False, None, None
+
+    def outcome(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+_waiting: dict[str, collections.deque] = {}
+
+
+def commit_together(db: sqlite_utils.Database, job):
+    """Runs `job(db)` in a write transaction shared with the jobs of other threads that arrive
+    meanwhile; returns (or raises) its result once it is committed.
+
+    Inside a transaction of the caller's, the job is a savepoint of it. Otherwise every caller
+    queues its job, then takes the write lock; whoever gets the lock commits every
+    job queued so far in one transaction on its own connection, so the door's scans that meet
+    share one fsync (synchronous=FULL) instead of queuing for one each. A caller that finds its
+    job already done returns at once. If a job raises, each job of the batch runs again in a
+    transaction of its own, so one failure undoes only its own writes. A job writes only to the
+    database it is given, and may run twice.
     """
+    if db.conn.in_transaction:  # inside the caller's transaction: a savepoint of it
+        with transaction(db):
+            return job(db)
+    pending = _Pending(job)
+    queue = _waiting.setdefault(os.path.realpath(database_path(db)), collections.deque())
+    queue.append(pending)  # before the lock, so that its holder can take this job along
+    with write_lock(db):  # the same lock as `transaction`: one regime for every writer
+        if not pending.done:
+            _commit_batch(db, [queue.popleft() for _ in range(len(queue))])
+    return pending.outcome()
 
-    MAX_BATCH = 64
-    IDLE_SECONDS = 60.0
-    _all: dict[str, "GroupCommitter"] = {}
-    _lock = threading.Lock()
 
-    def __init__(self, path: str):
-        self.path = path
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="kiosk-writer", daemon=True).start()
+def _commit_batch(db, batch: list[_Pending]) -> None:
+    try:
+        with _begun(db):
+            values = [entry.job(db) for entry in batch]
+    except Exception:
+        for entry in batch:
+            _commit_alone(db, entry)
+        return
+    for entry, value in zip(batch, values):
+        entry.value, entry.done = value, True
 
-    _write_locks: dict[str, "WriteLock"] = {}
-    # The door's writer process of a database, by real path, once it answers (kiosk.writer).
-    processes: dict[str, object] = {}
 
-    @classmethod
-    def run(cls, path: str | Path, job, db: sqlite_utils.Database | None = None):
-        """Runs `job(db)` in a write transaction on the database at `path`; returns (or raises) its result.
-
-        Under `kiosk serve` a `Job` goes to the door's writer process (kiosk.writer), which batches
-        what arrives together; a lone scan there waits about 0.1 ms more, and eight scanners get
-        the other core. Otherwise, with `db` given and no other write under way, the job runs at
-        once on that connection (a lone scan should not wait for a thread switch), or else it
-        joins the writer thread's next batch. If the process is gone, the writer thread takes over.
-        """
-        process = cls.processes.get(_real_path(str(path))) if cls.processes else None
-        sent = process is not None and isinstance(job, Job)
-        if sent:
-            answered, value = process.run(job)  # the process asks for room once a batch
-            if answered:
-                return value
-        # Asked here, by the request's thread, so that the writer thread's batch spends no system
-        # call on it (a let-go of the GIL that every request thread waits behind).
-        disk.ensure_room(path)
-        if not sent and db is not None:
-            lock = cls._write_lock(str(path))
-            if lock.acquire(blocking=False):
-                try:
-                    with transaction(db, room_checked=True):
-                        return job(db)
-                finally:
-                    lock.release()
-        done = _Answer()
-        with cls._lock:  # so that an idle writer cannot leave between lookup and put
-            writer = cls._all.get(str(path)) or cls._all.setdefault(str(path), cls(str(path)))
-            writer._jobs.put((job, done))
-        return done.result()
-
-    @classmethod
-    def _write_lock(cls, path: str) -> "WriteLock":
-        key = _real_path(path)  # the app's configured path and SQLite's own may be spelt differently
-        with cls._lock:
-            found = cls._write_locks.get(key)
-            if found is None:
-                found = cls._write_locks[key] = WriteLock(key)
-            return found
-
-    @classmethod
-    def write_lock(cls, db: sqlite_utils.Database) -> "WriteLock":
-        """The lock every writer of `db`'s file takes in this process (and, under `kiosk serve`,
-        the door's writer process too), batches of the writer thread included.
-
-        Left to SQLite, a waiting writer polls with sleeps of up to 100 ms (its busy handler),
-        which at the door turns a 1 ms check-in into a 250 ms one whenever two writes meet; a
-        mutex hands over the moment the writer before is done.
-        """
-        return cls._write_lock(database_path(db))
-
-    def _run(self) -> None:
-        db = connect(self.path)
-        lock = self._write_lock(self.path)
-        try:
-            while (batch := self._next_batch()) is not None:
-                with lock:
-                    self._commit(db, batch)
-        finally:
-            db.close()
-
-    def _next_batch(self) -> list | None:
-        """The jobs waiting now (at least one), or None when the writer has been idle long enough."""
-        try:
-            batch = [self._jobs.get(timeout=self.IDLE_SECONDS)]
-        except queue.Empty:
-            with self._lock:
-                if self._jobs.empty():
-                    del self._all[self.path]
-                    return None
-            batch = []
-        while len(batch) < self.MAX_BATCH:
-            try:
-                batch.append(self._jobs.get_nowait())
-            except queue.Empty:
-                break
-        return batch
-
-    @classmethod
-    def _commit(cls, db, batch, room_checked: bool = True) -> None:
-        """The batch in one transaction; if a job raises, each job again in a transaction of its own.
-
-        A job that fails is rare (the door stores a refused scan and answers it, it does not
-        raise), so jobs run without a savepoint each, which would cost two statements, and so
-        two waits for the GIL, per job. With `room_checked` false the batch asks for disk room
-        first (the door's writer process, one question a batch); refused, each job asks again
-        on its own and is refused.
-        """
-        try:
-            with transaction(db, room_checked=room_checked):
-                answers = [(done, job(db)) for job, done in batch]
-        except Exception:
-            for job, done in batch:
-                cls._alone(db, job, done)
-            return
-        for done, value in answers:
-            done.set_result(value)
-
-    @staticmethod
-    def _alone(db, job, done) -> None:
-        try:
-            with transaction(db):
-                value = job(db)
-        except Exception as exc:  # the job's own failure (or the commit's): its writes are undone
-            done.set_exception(exc)
-        else:
-            done.set_result(value)
+def _commit_alone(db, entry: _Pending) -> None:
+    try:
+        with _begun(db):
+            entry.value = entry.job(db)
+    except Exception as exc:  # the job's own failure (or the commit's): its writes are undone
+        entry.error = exc
+    entry.done = True
 
 
 class Checkpointer:
@@ -379,7 +230,7 @@ class Checkpointer:
         _, frames, _ = db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < self.RESTART_FRAMES:
             return False
-        with GroupCommitter._write_lock(self.path):
+        with write_lock(db):
             for _ in range(self.RESTART_TRIES):
                 busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 if not busy:
@@ -502,7 +353,7 @@ def init_app(app) -> None:
 
     def close_db(_error=None) -> None:
         """Ends the request's use of its connection, rolling back anything it left open."""
-        db = g._get_current_object().pop("db", None)  # not through the proxy: a µs on every request
+        db = g.pop("db", None)
         if db is not None and db.conn.in_transaction:
             db.conn.rollback()
 

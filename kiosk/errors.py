@@ -189,8 +189,7 @@ _register(400, bad_request=N_("The request is not valid."),
 _register(403, forbidden=N_("You may not do this with this account."))
 _register(404, not_found=N_("There is no such page."))
 _register(405, method_not_allowed=N_("This address does not take this kind of request."))
-_register(413, payload_too_large=N_("The request is too large."),
-          too_large=N_("The request is too large for a check-in."))
+_register(413, payload_too_large=N_("The request is too large."))
 _register(429, too_many_requests=N_("Too many attempts: wait a moment and try again."))
 _register(500, server_error=N_("Something went wrong on this computer. Nothing was saved; please try again."))
 
@@ -215,11 +214,6 @@ class KioskError(Exception):
         self.field = field
         self.detail = detail
 
-    def __reduce__(self):
-        # Pickled as it is (the door's writer process sends refusals back): the default would call
-        # __init__ with the message as the reason.
-        return _rebuilt, (type(self), str(self), self.__dict__)
-
     @property
     def status(self) -> int:
         if self.reason in self.STATUS:
@@ -229,13 +223,6 @@ class KioskError(Exception):
     def body(self, message: str | None = None, **extra) -> dict:
         """The JSON error body for this error, with `message` (translated) instead of the detail."""
         return error_body(self.reason, message or str(self), **extra)
-
-
-def _rebuilt(cls, message: str, state: dict) -> KioskError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(state)
-    return error
 
 
 def status_of(reason: str) -> int:

@@ -8,23 +8,13 @@ Python and runs on Windows too.
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import socket
 import ssl
-import sys
 import threading
 from pathlib import Path
 
 from kiosk.tls import server_certificate
-
-# Python's default, 5 ms, now set on purpose. 2 ms was chosen when a check-in's writes waited on
-# the GIL once per statement and a badge PDF held it meanwhile; with fewer statements at the door
-# (kiosk.checkin), 2 ms only cost every request GIL hand-offs: scripts/bench/checkin.py, same
-# machine, back to back: /api/ping 8 / bare 0.71-0.74 at 2 ms against 0.80-0.85 at 5 ms, and the
-# door's p99 during a badge PDF + sync 52-56 ms at 5 ms (target 150).
-SWITCH_INTERVAL = 0.005
-
 
 def lan_addresses() -> list[str]:
     """This laptop's IPv4 addresses other than loopback, for tablets to open."""
@@ -42,11 +32,7 @@ def serve(app, host: str, port: int, threads: int = 8, https: bool = False) -> N
     from kiosk.ops import log
 
     log.configure(app.config["DATA_DIR"])
-    sys.setswitchinterval(SWITCH_INTERVAL)
     start_background(app)
-    # What start-up made stays: a full collection then walks only what serving adds (33 ms
-    # for the app's 90,000 objects, every few thousand check-ins, was the door's slowest answer).
-    gc.freeze()
     if threading.current_thread() is threading.main_thread():  # only there can a signal be caught
         signal.signal(signal.SIGTERM, _stop)
     try:
@@ -66,18 +52,13 @@ def _stop(_signum, _frame) -> None:
 
 
 def start_background(app) -> None:
-    """The door's writer process (kiosk.writer, where it runs), the background syncer (every
-    minute, once enrolled), backups (every 15 minutes, and after each session closes) and WAL
-    checkpoints (every second, off the door's commits)."""
-    from kiosk import writer
+    """The background syncer (every minute, once enrolled), backups (every 15 minutes, and after
+    each session closes) and WAL checkpoints (every second, off the door's commits)."""
     from kiosk.db import Checkpointer
-    from kiosk.ops import log
     from kiosk.ops.backup import BackupScheduler
     from sync import Syncer
 
-    Checkpointer(app.config["DATABASE"]).start()  # first: the writer process leaves checkpoints to it too
-    if app.config.get("WRITER_PROCESS", True) and writer.supported():
-        writer.WriterProcess(app.config["DATABASE"], log.log_path(app.config["DATA_DIR"]), restart=True).start()
+    Checkpointer(app.config["DATABASE"]).start()
     Syncer(app).start()
     BackupScheduler(app.config["DATA_DIR"]).start()
 

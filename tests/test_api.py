@@ -208,7 +208,7 @@ def test_participant_id_override_checks_in_with_no_code(staff, db, event, nine):
     (b"{not json", "application/json", 400, "bad_json"),
     (b'{"code": "ABCD"}', "text/plain", 400, "bad_json"),
     (b"code=ABCD", "application/x-www-form-urlencoded", 400, "bad_json"),
-    (b'{"code": "' + b"A" * (10 * 1024 * 1024) + b'"}', "application/json", 413, "too_large"),
+    (b'{"code": "' + b"A" * (10 * 1024 * 1024) + b'"}', "application/json", 413, "payload_too_large"),
     (b'{"code": "ABCD", "nonce": 5}', "application/json", 400, "bad_request"),
     (b'{"code": "ABCD", "session": ["x"]}', "application/json", 400, "bad_request"),
     (b'{"code": "ABCD", "at": "yesterday"}', "application/json", 400, "bad_request"),

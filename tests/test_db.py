@@ -1,4 +1,4 @@
-"""The database helpers: the group-commit writer that the door's API writes through."""
+"""The database helpers: the one write lock, and the group commit the door writes through."""
 
 import os
 import threading
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import db as kiosk_db
-from kiosk.db import Checkpointer, GroupCommitter, connect
+from kiosk.db import Checkpointer, commit_together, connect, transaction, write_lock
 
 
 @pytest.fixture
@@ -50,30 +50,28 @@ def _commit_from_threads(path: str, count: int, commit) -> list[str]:
     return sorted(errors)
 
 
+def _own_connection(path: str):
+    """A thread's own connection, as each server thread has (kiosk.db.get_db)."""
+    return connect(path)
+
+
 def test_jobs_from_many_threads_are_committed_and_a_failing_one_changes_nothing(table, data_dir):
     path = str(data_dir / "kiosk.db")
-    failed = _commit_from_threads(path, 40, lambda name: GroupCommitter.run(path, _insert(name)))
+    failed = _commit_from_threads(path, 40, lambda name: commit_together(_own_connection(path), _insert(name)))
     assert failed == ["n17", "n27", "n37", "n7"]
 
 
-def test_callers_with_their_own_connections_share_commits(table, data_dir, monkeypatch):
-    """The door's threads: a job runs at once on its caller's connection when no write is under
-    way, else in the writer's next batch. Every job is answered, failures change nothing, and
-    jobs share commits (counted on every connection, the writer's too)."""
+def test_callers_with_their_own_connections_share_commits(table, data_dir):
+    """The door's threads: whoever takes the lock commits every job queued meanwhile. Every job
+    is answered, failures change nothing, and jobs share commits (counted on every connection)."""
     path = str(data_dir / "kiosk.db")
     commits, start = [], threading.Barrier(24)
 
-    def counted(target):
-        db = connect(target)
-        db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
-        return db
-
-    monkeypatch.setattr(kiosk_db, "connect", counted)  # the writer thread opens its connection so
-
     def commit(name):
-        db = counted(path)
+        db = _own_connection(path)
+        db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
         start.wait()
-        return GroupCommitter.run(path, _insert(name, pause=0.002), db=db)
+        return commit_together(db, _insert(name, pause=0.002))
 
     assert _commit_from_threads(path, 24, commit) == ["n17", "n7"]
     assert len(commits) < 24, commits  # some commits carried several jobs
@@ -81,28 +79,13 @@ def test_callers_with_their_own_connections_share_commits(table, data_dir, monke
 
 def test_an_answered_job_is_already_visible_to_other_connections(table, data_dir):
     path = str(data_dir / "kiosk.db")
-    GroupCommitter.run(path, lambda db: db.execute("insert into things values ('seen')"))
+    commit_together(table, lambda db: db.execute("insert into things values ('seen')"))
     assert connect(path).execute("select count(*) from things").fetchone()[0] == 1
-
-
-def test_an_idle_writer_ends_and_the_next_job_starts_a_new_one(table, data_dir, monkeypatch):
-    monkeypatch.setattr(GroupCommitter, "IDLE_SECONDS", 0.05)
-    path = str(data_dir / "kiosk.db")
-    GroupCommitter.run(path, lambda db: db.execute("insert into things values ('a')"))
-    first = GroupCommitter._all.get(path)
-    for _ in range(100):
-        if path not in GroupCommitter._all:
-            break
-        threading.Event().wait(0.02)
-    assert path not in GroupCommitter._all
-    GroupCommitter.run(path, lambda db: db.execute("insert into things values ('b')"))
-    assert GroupCommitter._all.get(path) is not first
-    assert connect(path).execute("select count(*) from things").fetchone()[0] == 2
 
 
 def test_a_lone_job_runs_at_once_on_the_callers_connection(table, data_dir):
     path = str(data_dir / "kiosk.db")
-    seen = GroupCommitter.run(path, lambda d: (d.execute("insert into things values ('x')"), d)[1], db=table)
+    seen = commit_together(table, lambda d: (d.execute("insert into things values ('x')"), d)[1])
     assert seen is table and not table.conn.in_transaction
     assert connect(path).execute("select count(*) from things").fetchone()[0] == 1
 
@@ -115,15 +98,36 @@ def test_a_lone_job_that_fails_leaves_nothing(table, data_dir):
         raise ValueError("no")
 
     with pytest.raises(ValueError):
-        GroupCommitter.run(path, job, db=table)
+        commit_together(table, job)
     assert connect(path).execute("select count(*) from things").fetchone()[0] == 0
 
 
-def test_direct_writers_and_the_group_writer_share_one_lock_however_the_path_is_spelt(table, data_dir, monkeypatch):
-    monkeypatch.chdir(data_dir.parent)
-    relative = f"{data_dir.name}/../{data_dir.name}/kiosk.db"
-    assert GroupCommitter.write_lock(table) is GroupCommitter._write_lock(relative)
+def test_a_job_inside_the_callers_transaction_is_a_savepoint_of_it(table, data_dir):
+    path = str(data_dir / "kiosk.db")
 
+    def failing(d):
+        d.execute("insert into things values ('inner')")
+        raise ValueError("no")
+
+    with transaction(table):
+        table.execute("insert into things values ('outer')")
+        with pytest.raises(ValueError):
+            commit_together(table, failing)
+        commit_together(table, lambda d: d.execute("insert into things values ('kept')"))
+    names = {r[0] for r in connect(path).execute("select name from things")}
+    assert names == {"outer", "kept"}
+
+
+def test_every_writer_takes_one_lock_however_the_path_is_spelt(table, data_dir, monkeypatch):
+    """Plain transactions (edits, imports, sync) and the door's group commits share the lock."""
+    monkeypatch.chdir(data_dir.parent)
+    other = connect(f"{data_dir.name}/../{data_dir.name}/kiosk.db")
+    assert write_lock(table) is write_lock(other)
+    lock = write_lock(table)
+    held = []
+    with transaction(other):
+        held.append(lock.locked())
+    assert held == [True] and not lock.locked()
 
 
 def test_the_checkpointer_takes_checkpoints_off_the_commits_and_copies_the_wal(table, data_dir):
@@ -160,8 +164,9 @@ def test_the_wal_starts_over_while_the_door_keeps_writing_and_reading(table, dat
     sizes, written = [], [0]
 
     def write():
+        writer = connect(path)
         while not stop.is_set():
-            GroupCommitter.run(path, lambda db: db.execute("insert into things values (?)", [os.urandom(2000).hex()]))
+            commit_together(writer, lambda db: db.execute("insert into things values (?)", [os.urandom(2000).hex()]))
             written[0] += 1
 
     def read():  # the door's reads: short lookups by key
