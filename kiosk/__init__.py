@@ -22,9 +22,11 @@ def _secret_key(folder: Path) -> str:
 
 def create_app(config: dict | None = None) -> Flask:
     """The app factory: defaults, then the instance file, then `KIOSK_*` variables, then `config`."""
-    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE, App, SigningSessions
+    from flask import Flask
 
-    app = App(
+    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE
+
+    app = Flask(
         __name__,
         static_folder=str(asset_dir("static")),
         template_folder=str(asset_dir("templates")),
@@ -43,7 +45,6 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         TIMEZONE="Asia/Bangkok",
         HTTPS=False,
-        WRITER_PROCESS=True,  # kiosk serve commits the door's batches in a process of its own (kiosk.writer)
     )
     app.config.from_pyfile("kiosk.cfg", silent=True)
     app.config.from_prefixed_env("KIOSK")
@@ -58,7 +59,6 @@ def create_app(config: dict | None = None) -> Flask:
     from kiosk import db
     from kiosk.web import register_web
 
-    app.session_interface = SigningSessions()
     db.init_app(app)
     register_web(app)
     return app

@@ -7,15 +7,11 @@ central server's views live here: both import this, neither imports the other's 
 
 import json
 import logging
-from types import FunctionType
 from urllib.parse import urlparse
 
 from babel import Locale
-from flask import Flask, current_app, flash, jsonify, render_template, request, send_from_directory, session
-from flask.json.provider import DefaultJSONProvider
-from flask.sessions import SecureCookieSessionInterface
+from flask import current_app, flash, jsonify, render_template, request, send_from_directory, session
 from flask_babel import Babel, gettext
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from kiosk.errors import HTTP_REASONS, KioskError, error_body, message_of, status_of
@@ -29,9 +25,6 @@ JSON_PREFIX = "/api/"
 # name or note is near it, and a 10 MB title would make every page that shows it 10 MB.
 MAX_FORM_MEMORY_SIZE = 256 * 1024
 FORM_MIMETYPE = "application/x-www-form-urlencoded"
-# The request behind Flask's proxy, for the hooks every request runs: an attribute read through
-# the proxy costs about 0.8 µs, a tenth of that through the request itself.
-current_request = request._get_current_object
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -116,8 +109,6 @@ def install_error_handlers(app, page: str | None = "error.html") -> None:
 
 SECURITY_HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
                     ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
-_SECURITY_NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS)
-NO_STORE = ("Cache-Control", "no-store")
 
 
 def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> None:
@@ -127,119 +118,15 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
     """
 
     def headers(response):
-        # Our constant, checked pairs skip Headers.add, which checks every value again (a fifth
-        # of a trivial request's time for these five); a `Response` of ours takes them on only as
-        # it is handed to the server, after werkzeug's copy of its headers checked them once more.
-        listed = response.headers._list
-        present = {name.lower() for name, _ in listed}  # one pass, not one per header
-        if present.isdisjoint(_SECURITY_NAMES):
-            pairs = SECURITY_HEADERS  # the usual answer: a view sets none of them
-        else:
-            pairs = tuple(pair for pair in SECURITY_HEADERS if pair[0].lower() not in present)
-        if current_request().endpoint not in cacheable:
-            if "cache-control" not in present:
-                pairs += (NO_STORE,)  # what the lines below make of no header
-            else:
-                response.cache_control.no_store = True
-                response.cache_control.max_age = None
-                response.cache_control.public = False
-        if type(response) is Response:
-            response.added_headers = pairs
-        else:
-            listed.extend(pairs)
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
+        if request.endpoint not in cacheable:
+            response.cache_control.no_store = True
+            response.cache_control.max_age = None
+            response.cache_control.public = False
         return response
 
     app.after_request(headers)
-
-
-class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, with its encoders made once: `json.dumps` with options builds one per call."""
-
-    def __init__(self, app):
-        super().__init__(app)
-        self._encoders: dict = {}
-
-    def dumps(self, obj, **kwargs) -> str:
-        """As Flask's, through a kept encoder for the options Flask uses (compact or indented)."""
-        if kwargs.keys() - {"separators", "indent"}:
-            return super().dumps(obj, **kwargs)
-        key = (kwargs.get("separators"), kwargs.get("indent"), self.default, self.ensure_ascii, self.sort_keys)
-        encoder = self._encoders.get(key)
-        if encoder is None:
-            encoder = self._encoders[key] = json.JSONEncoder(
-                default=self.default, ensure_ascii=self.ensure_ascii, sort_keys=self.sort_keys, **kwargs)
-        return encoder.encode(obj)
-
-
-class Response(Flask.response_class):
-    """Flask's response, with headers werkzeug does not check again: the security headers'
-    constants (`install_security_headers`), added to the server's copy of the headers."""
-
-    added_headers: tuple = ()
-
-    def get_wsgi_headers(self, environ):
-        headers = super().get_wsgi_headers(environ)
-        headers._list.extend(self.added_headers)
-        return headers
-
-
-class App(Flask):
-    """Flask, minus per-request costs: whether a hook or view is `async def` is asked once per
-    function (Flask asks `inspect.iscoroutinefunction` for every hook and view on every request,
-    nine times for a check-in), JSON is written by kept encoders, and the security headers are
-    not checked again on their way out (`Response`).
-    """
-
-    json_provider_class = JSONProvider
-    response_class = Response
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._sync_of: dict = {}
-
-    def ensure_sync(self, func):
-        """Flask's answer for `func`, kept for plain functions (the hooks and views an app registers)."""
-        if type(func) is not FunctionType:
-            return super().ensure_sync(func)
-        sync = self._sync_of.get(func)
-        if sync is None:
-            sync = self._sync_of[func] = super().ensure_sync(func)
-        return sync
-
-
-class SigningSessions(SecureCookieSessionInterface):
-    """Flask's signed session cookie, its serializer made once per secret key instead of per request."""
-
-    def __init__(self):
-        self._serializers: dict = {}
-
-    def open_session(self, app, request):
-        """A new empty session when the request has no cookie at all: nothing to parse or verify."""
-        if "HTTP_COOKIE" not in request.environ and app.secret_key:
-            return self.session_class()
-        return super().open_session(app, request)
-
-    def save_session(self, app, session, response) -> None:
-        """Nothing to write for a session nobody read or changed, and that is empty (a scanner's):
-        Flask's own answer for it, after looking up seven cookie settings first."""
-        if session.accessed or session.modified or session:
-            super().save_session(app, session, response)
-
-    def get_signing_serializer(self, app):
-        key = (id(app), app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        serializer = self._serializers.get(key)
-        if serializer is None:
-            serializer = self._serializers[key] = super().get_signing_serializer(app)
-        return serializer
-
-
-class CSRF(CSRFProtect):
-    """Flask-WTF's CSRF protection, which asks the request's method first: Flask-WTF looks up the
-    blueprint's and view's exemptions before it finds that a GET has nothing to check."""
-
-    def protect(self, apply_exemptions=False):
-        if current_request().method in current_app._get_current_object().config["WTF_CSRF_METHODS"]:
-            super().protect(apply_exemptions)
 
 
 def install_form_limit(app) -> None:
@@ -250,9 +137,8 @@ def install_form_limit(app) -> None:
     """
 
     def bound():
-        current = current_request()
-        if current.environ.get("CONTENT_TYPE") and current.mimetype == FORM_MIMETYPE:
-            current.max_content_length = MAX_FORM_MEMORY_SIZE
+        if request.mimetype == FORM_MIMETYPE:
+            request.max_content_length = MAX_FORM_MEMORY_SIZE
 
     app.before_request(bound)
 

@@ -2,17 +2,17 @@
 
 from flask import current_app, render_template, send_from_directory, session
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from kiosk import thai
 from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.errors import message_of
 from kiosk.thai import as_date
 from kiosk.web.access import current_user, role_label
-from kiosk.webcommon import (CSRF, LANGUAGES, error_response, init_babel, install_error_handlers,
+from kiosk.webcommon import (LANGUAGES, error_response, init_babel, install_error_handlers,
                               install_form_limit, serve_font, wants_json)
 
-csrf = CSRF()
+csrf = CSRFProtect()
 
 
 def thai_date(day, short: bool = False, lang: str | None = None, digits: bool = False) -> str:

@@ -10,7 +10,7 @@ not stored). A tablet sending a scan it kept while the kiosk was unreachable add
 its "at" must then also not be before its session's day.
 What is a scan attempt and what is not:
 
-* a body over 16 KB (413 too_large), a body that is not JSON sent as application/json, or JSON
+* a body over 16 KB (413 payload_too_large), a body that is not JSON sent as application/json, or JSON
   that is not an object (400 bad_json): not a scan, nothing is stored;
 * an object whose optional fields have the wrong type or form (400 bad_request): a client bug,
   nothing is stored;
@@ -32,7 +32,7 @@ from kiosk.db import get_db
 from kiosk.events import get_session
 from kiosk.offline import OfflineError, bounded_time
 from kiosk.web.access import current_user, login_required, role_label
-from kiosk.webcommon import current_request, error_of, error_response, reason_message
+from kiosk.webcommon import error_of, error_response, reason_message
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -54,14 +54,14 @@ def _cookie_writes_need_json():
     a JSON object as application/json (a camera frame as its image type), or the X-CSRFToken
     header. Otherwise any page on the same site could post a form that revokes a badge.
     """
-    if current_request().method in SAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
+    if request.method in SAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
         return None
     if current_user() is None or _csrf_header_valid():
         return None  # no cookie login: login_required refuses it
     if request.endpoint == "api.decode_frame":
         return None if request.mimetype in camera.FRAME_MIMETYPES else error_response("bad_image")
     if (request.content_length or 0) > MAX_CHECKIN_BODY:
-        return error_response("too_large")
+        return error_response("payload_too_large")
     body = request.get_json(silent=True) if request.is_json else None
     return None if isinstance(body, dict) else error_response("bad_json", str(SEND_JSON))
 
@@ -96,7 +96,7 @@ def _checkin_error(exc: checkin.CheckinError):
 
 def _storable(text: str) -> bool:
     """False for a string SQLite cannot store: a lone surrogate, which JSON can spell ("\\ud800").
-    Refused here, it cannot fail a whole batch of the door's writes."""
+    Refused here as bad input, rather than failing when the scan is stored."""
     if text.isascii():
         return True
     try:
@@ -109,7 +109,7 @@ def _storable(text: str) -> bool:
 def _scan_request():
     """(fields, None) from the request body, or (None, error response) if it is not a scan attempt."""
     if (request.content_length or 0) > MAX_CHECKIN_BODY:
-        return None, error_response("too_large")
+        return None, error_response("payload_too_large")
     body = request.get_json(silent=True) if request.is_json else None
     if not isinstance(body, dict):
         return None, error_response("bad_json", str(SEND_JSON))

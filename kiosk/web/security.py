@@ -17,7 +17,7 @@ from flask import current_app, g, render_template, request
 
 from kiosk import registration
 from kiosk.db import get_db
-from kiosk.webcommon import current_request, error_response, install_security_headers, reason_message, wants_json
+from kiosk.webcommon import error_response, install_security_headers, reason_message, wants_json
 
 TABLET_COOKIE = "kiosk_tablet"
 # What a paired tablet may open: the registration page, its JSON, its assets.
@@ -69,7 +69,7 @@ def limiter() -> RateLimiter:
 
 def _fence_tablets():
     """Refuses a paired tablet everything but registration (before any view or login check)."""
-    if "HTTP_COOKIE" not in current_request().environ:  # a scanner or script: no cookie to parse
+    if "HTTP_COOKIE" not in request.environ:  # a scanner or script: no cookie to parse
         return None
     if request.endpoint in TABLET_ENDPOINTS or request.cookies.get(TABLET_COOKIE) is None:
         return None

@@ -9,9 +9,10 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir, make_private
-from kiosk.webcommon import (CSRF, MAX_FORM_MEMORY_SIZE, init_babel, install_error_handlers, install_form_limit,
+from kiosk.webcommon import (MAX_FORM_MEMORY_SIZE, init_babel, install_error_handlers, install_form_limit,
                              install_security_headers, serve_font)
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
@@ -49,7 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     report_views.register(app)
     install_form_limit(app)  # before CSRF, which reads the form
-    csrf = CSRF(app)
+    csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_handlers(app, page="central/error.html")
     install_security_headers(app)  # the kiosk's own: the same CSP, nosniff, no framing, no-store
