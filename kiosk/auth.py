@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.errors import KioskError
 from kiosk.clock import iso, new_id, now_utc
-from kiosk.db import database_path, transaction
+from kiosk.db import transaction
 from kiosk.paths import write_atomically
 
 ROLES = ("coordinator", "staff")
@@ -30,61 +30,6 @@ class AuthError(KioskError):
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-class _Recent:
-    """Who holds a token or a login session, kept for SECONDS after the database said so.
-
-    Every scan at the door asks who sent it. Read from the database each time, the question let
-    go of the GIL twice (the query's two steps), and at eight scanners each let-go handed the GIL
-    round the other request threads: about 8 of a check-in's 28 context switches, and a quarter
-    of what the server spent on it.
-
-    What this process changes about accounts (a new token, a password, disabling, logging out)
-    forgets every answer at once, so the web pages' changes hold from the next request. A change
-    made by another process (`kiosk user disable` beside a running server) holds within SECONDS.
-    Only answers that found someone are kept: a token issued a moment ago works at once.
-    """
-
-    SECONDS = 1.0
-    MAX = 1000
-
-    def __init__(self, clock=time.monotonic):
-        self._clock = clock
-        self._known: dict[tuple, tuple[float, dict]] = {}
-        self.generation = 0  # one more at each forget: a read begun before it is not kept
-        self._lock = threading.Lock()  # a forget cannot slip between keep's check and its store
-
-    def ask(self, key: tuple, read) -> dict | None:
-        """The user kept for `key`, else `read()` from the database (kept if someone was found)."""
-        user, generation = self.get(key), self.generation
-        return user if user is not None else self.keep(key, read(), generation)
-
-    def get(self, key: tuple) -> dict | None:
-        known = self._known.get(key)
-        return dict(known[1]) if known is not None and known[0] > self._clock() else None
-
-    def keep(self, key: tuple, user: dict | None, generation: int) -> dict | None:
-        """`user` as read from the database in `generation`, kept unless an account changed since."""
-        if user is None:
-            self._known.pop(key, None)
-            return None
-        until = self._clock() + self.SECONDS
-        with self._lock:
-            if generation == self.generation and key[0]:  # an in-memory database has no name to key on
-                if len(self._known) >= self.MAX:
-                    self._known.clear()
-                self._known[key] = (until, user)
-        return dict(user)
-
-    def forget(self) -> None:
-        """Called after an account's change is committed (so never inside a caller's transaction)."""
-        with self._lock:
-            self.generation += 1
-            self._known.clear()
-
-
-_recent = _Recent()
 
 
 def add_user(db, username: str, role: str, password: str, display_name: str = "") -> str:
@@ -156,15 +101,11 @@ def session_user(db, session_id: str | None) -> dict | None:
     """The user of a live login session: not ended, younger than SESSION_HOURS, account enabled."""
     if not session_id:
         return None
-
-    def read() -> dict | None:
-        oldest = iso(now_utc() - timedelta(hours=SESSION_HOURS))
-        rows = list(db.query(
-            "select u.* from login_sessions s join users u on u.id = s.user_id where s.id = ? and s.ended_at is null"
-            " and s.created_at > ? and u.disabled_at is null", [session_id, oldest]))
-        return rows[0] if rows else None
-
-    return _recent.ask((database_path(db), "session", session_id), read)
+    oldest = iso(now_utc() - timedelta(hours=SESSION_HOURS))
+    rows = list(db.query(
+        "select u.* from login_sessions s join users u on u.id = s.user_id where s.id = ? and s.ended_at is null"
+        " and s.created_at > ? and u.disabled_at is null", [session_id, oldest]))
+    return rows[0] if rows else None
 
 
 def end_session(db, session_id: str | None) -> None:
@@ -173,7 +114,6 @@ def end_session(db, session_id: str | None) -> None:
         with transaction(db):
             db.execute("update login_sessions set ended_at = ? where id = ? and ended_at is null",
                        [iso(now_utc()), session_id])
-        _recent.forget()
 
 
 def _end_all_sessions(db, user_id: str) -> None:
@@ -191,7 +131,6 @@ def change_password(db, username: str, password: str) -> None:
         db.execute("update users set password_hash = ?, token_hash = null where id = ?",
                    [generate_password_hash(password), user["id"]])
         _end_all_sessions(db, user["id"])
-    _recent.forget()
 
 
 def set_disabled(db, username: str, disabled: bool) -> None:
@@ -204,7 +143,6 @@ def set_disabled(db, username: str, disabled: bool) -> None:
                    " where id = ?", [iso(now_utc()) if disabled else None, disabled, user["id"]])
         if disabled:
             _end_all_sessions(db, user["id"])
-    _recent.forget()
 
 
 class LoginThrottle:
@@ -256,23 +194,15 @@ def issue_token(db, username: str) -> str:
     token = "kt_" + secrets.token_urlsafe(32)
     with transaction(db):
         db.execute("update users set token_hash = ? where id = ?", [_token_hash(token), user["id"]])
-    _recent.forget()
     return token
 
 
 def user_for_token(db, token: str) -> dict | None:
-    """The enabled user holding API `token`, or None (asked on every scanner request; a
-    change of the account in another process holds within _Recent.SECONDS)."""
+    """The enabled user holding API `token`, or None."""
     if not token:
         return None
-    token_hash = _token_hash(token)
-
-    def read() -> dict | None:
-        cursor = db.conn.execute("select * from users where token_hash = ? and disabled_at is null", [token_hash])
-        row = cursor.fetchone()
-        return dict(zip([c[0] for c in cursor.description], row)) if row else None
-
-    return _recent.ask((database_path(db), "token", token_hash), read)
+    rows = list(db.query("select * from users where token_hash = ? and disabled_at is null", [_token_hash(token)]))
+    return rows[0] if rows else None
 
 
 def has_coordinator(db) -> bool:

@@ -346,8 +346,8 @@ def user_token(ctx, name):
 @click.password_option(help="New password (asked if not given).")
 @pass_ctx
 def user_password(ctx, name, password):
-    """Set a new password; every login of the account ends and its API token stops working
-    (within a second on a running server).
+    """Set a new password; every login of the account ends and its API token stops working,
+    on a running server too.
 
     \b
     Example:
@@ -362,8 +362,8 @@ def user_password(ctx, name, password):
 @click.option("--enable", is_flag=True, help="Let the account log in again.")
 @pass_ctx
 def user_disable(ctx, name, enable):
-    """Shut an account out (its logins end, its token stops, within a second on a running
-    server), or let it back in with --enable.
+    """Shut an account out (its logins end and its token stops, on a running server too), or
+    let it back in with --enable.
 
     \b
     Example:
