@@ -24,7 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     """The app factory: defaults, then the instance file, then `KIOSK_*` variables, then `config`."""
     from flask import Flask
 
-    from kiosk.webcommon import MAX_FORM_MEMORY_SIZE
+    from kiosk.webkit.security import MAX_FORM_MEMORY_SIZE
 
     app = Flask(
         __name__,
@@ -56,7 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(folder)
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
 
-    from kiosk import db
+    from kiosk.store import db
     from kiosk.web import register_web
 
     db.init_app(app)

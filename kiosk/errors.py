@@ -128,7 +128,7 @@ _register(413, frame_too_large=N_("The camera image is too large."))
 _register(503, no_text_shaping=N_(
     "Thai text shaping (Raqm) is missing on this computer: badges would print without tone marks."))
 
-# --- reports, certificates, allowances (issue 9) -----------------------------------------------
+# --- reports, certificates, allowances -----------------------------------------------
 _register(
     400,
     bad_certificate_rule=N_("The certificate rule is all sessions, at least N % of sessions (N from 1 to 100), "
@@ -223,6 +223,10 @@ class KioskError(Exception):
     def body(self, message: str | None = None, **extra) -> dict:
         """The JSON error body for this error, with `message` (translated) instead of the detail."""
         return error_body(self.reason, message or str(self), **extra)
+
+
+class PeopleError(KioskError):
+    """A participant's data is not acceptable; `field` names the field at fault."""
 
 
 def status_of(reason: str) -> int:

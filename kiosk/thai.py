@@ -1,6 +1,6 @@
 """Thai text rules: names (NFC, zero-width, sara am), titles, phones, national IDs, areas;
 and, in their own sections at the end, the calendar (Buddhist Era, month names, Thai digits),
-dictionary order, and amounts in words (issue 9).
+dictionary order, and amounts in words.
 
 Pure functions over text, with no database: roster import, self-registration, the door's search and
 every document use the same rules. They raise `PeopleError` with the field at fault.
@@ -19,14 +19,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import geothai
 from geothai import normalize as area_key
 
-from kiosk.errors import KioskError
+from kiosk.errors import PeopleError
 
 ROLES = ("participant", "speaker", "staff", "observer")
 ROLE_NAMES_TH = {"participant": "ผู้เข้าอบรม", "speaker": "วิทยากร", "staff": "เจ้าหน้าที่", "observer": "ผู้สังเกตการณ์"}
-
-
-class PeopleError(KioskError):
-    """A participant's data is not acceptable; `field` names the field at fault."""
 
 
 # Long forms first so "นางสาว" is not read as "นาง" + "สาว…".
@@ -97,7 +93,7 @@ def national_id_valid(nid: str) -> bool:
 def national_id_fields(raw: str | None) -> dict:
     """The stored form of a national ID (PDPA): a keyed hash and the last four digits.
 
-    The key is this computer's (`kiosk.keys.id_hash_key`), kept outside the data folder and never
+    The key is this computer's (`kiosk.trust.keys.id_hash_key`), kept outside the data folder and never
     synced: the hash finds a repeated ID on this kiosk, and nowhere else can it be tested.
     """
     nid = re.sub(r"[\s-]", "", clean_text(raw))
@@ -105,7 +101,7 @@ def national_id_fields(raw: str | None) -> dict:
         return {"nid_hash": None, "nid_last4": None}
     if not national_id_valid(nid):
         raise PeopleError("bad_national_id", "national ID must be 13 digits with a valid check digit", "national_id")
-    from kiosk.keys import id_hash_key  # cryptography is loaded only when an ID is typed
+    from kiosk.trust.keys import id_hash_key
     digest = hmac.new(id_hash_key(), nid.encode(), hashlib.sha256).hexdigest()
     return {"nid_hash": digest, "nid_last4": nid[-4:]}
 
@@ -231,7 +227,7 @@ def full_name(p: dict) -> str:
 
 
 # =============================================================================================
-# Calendar: Buddhist Era years, Thai month names, Thai digits (issue 9)
+# Calendar: Buddhist Era years, Thai month names, Thai digits
 # =============================================================================================
 # Babel knows only the Gregorian year and Arabic digits; Thai official papers write the
 # Buddhist Era (พ.ศ. = Gregorian + 543) and often Thai digits (๐-๙).
@@ -296,7 +292,7 @@ def thai_time(stamp: datetime, digits: bool = False) -> str:
 
 
 # =============================================================================================
-# Sorting: Thai dictionary order (issue 9)
+# Sorting: Thai dictionary order
 # =============================================================================================
 # Unicode puts the Thai consonants (ก…ฮ) and the following vowels in dictionary order already,
 # but the leading vowels เ แ โ ใ ไ are written before the consonant they follow in speech; a
@@ -313,7 +309,7 @@ def thai_sort_key(text: str | None) -> tuple[str, str]:
 
 
 # =============================================================================================
-# Amounts in words: บาท and สตางค์ as cheques and receipts write them (issue 9)
+# Amounts in words: บาท and สตางค์ as cheques and receipts write them
 # =============================================================================================
 
 _DIGIT_WORDS = ("ศูนย์", "หนึ่ง", "สอง", "สาม", "สี่", "ห้า", "หก", "เจ็ด", "แปด", "เก้า")

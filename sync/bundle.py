@@ -4,8 +4,8 @@ Line 1 is the manifest: protocol version, the programs with their vector, change
 `key_check`, the number of batch lines, the sha256 of everything after the manifest line, the
 writer's origin and public key, and the writer's Ed25519 signature of the manifest. Each further
 line is one batch `{"program_id", "keys", "sealed"}`: the origins' public keys, and the changes
-(each origin's run chained and signed at its end, see kiosk.keys) compressed and sealed with AES-256-GCM under the program's data
-key (kiosk.programkeys), the program id bound in. No key is in a bundle: a lost stick gives away
+(each origin's run chained and signed at its end, see kiosk.trust.keys) compressed and sealed with AES-256-GCM under the program's data
+key (kiosk.trust.programkeys), the program id bound in. No key is in a bundle: a lost stick gives away
 no name, phone or ID hash, and nobody can alter a bundle or make one in another replica's name.
 A bundle is written to a temporary file and renamed, so a file that exists is whole; a reader
 still refuses a truncated or altered file whole, before applying anything. Importing the same
@@ -18,8 +18,8 @@ prints it on a kiosk that has it, `kiosk import-bundle --program-key` types it i
 import base64
 import gzip
 import hashlib
-import logging
 import json
+import logging
 import os
 import zlib
 from pathlib import Path
@@ -27,10 +27,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kiosk import changes, keys, programkeys
 from kiosk.clock import iso, now_utc
-from kiosk.db import device_id, origin_key, transaction
 from kiosk.paths import write_atomically
+from kiosk.store import changes
+from kiosk.store.db import device_id, origin_key, transaction
+from kiosk.trust import keys, programkeys
 from sync import replica
 from sync.protocol import BATCH_BYTES, PROTOCOL, SyncError, dumps, split_batches
 
@@ -150,7 +151,7 @@ def _opening_keys(manifest: dict, key_for, typed_key: str | None) -> dict[str, s
         key = key_for(program_id)
         if program_id in fits:
             # the typed key is proven by the manifest; one held here may be a wrong one kept
-            # before the program's row arrived (it goes when the row does, see kiosk.changes)
+            # before the program's row arrived (it goes when the row does, see kiosk.store.changes)
             key = key if key and programkeys.matches(key, check) else typed_key
         if key is None and typed_key:
             raise SyncError("bad_program_key", f"the key typed in is not the key of program {program_id}")
@@ -249,7 +250,7 @@ def export_kiosk(db, path, programs: list[str] | None = None) -> dict:
 def import_kiosk(db, path, trust_new: bool = False, program_key: str | None = None) -> dict:
     """Applies a bundle whole, in one transaction; returns counts (a second import applies 0).
 
-    `program_key` is a key typed from paper (kiosk.programkeys.parse_key) for a program this
+    `program_key` is a key typed from paper (kiosk.trust.programkeys.parse_key) for a program this
     kiosk has no key of; it is kept once the bundle is in.
     """
     held = set(changes.local_programs(db))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.clikit import Group, cli_message, fail
+from kiosk.cli.kit import Group, cli_message, fail
 from sync.protocol import SyncError
 
 
@@ -19,7 +19,7 @@ def _data_dir(ctx) -> Path:
     if isinstance(obj, dict):
         obj = obj.get("data") or obj.get("data_dir") or obj.get("DATA_DIR")
     elif obj is not None and not isinstance(obj, (str, os.PathLike)):
-        obj = getattr(obj, "folder", None)  # kiosk.cli.Context
+        obj = getattr(obj, "folder", None)  # kiosk.cli.main.Context
     return data_dir(obj)
 
 
@@ -83,7 +83,7 @@ def pair_code_command(ctx, hours, qr_file):
     from sync.state import SyncState
     code = SyncState(_data_dir(ctx)).create_pair_code(hours)
     if qr_file:
-        from sync.central.views import qr_png
+        from kiosk.webkit.qr import qr_png
         Path(qr_file).write_bytes(qr_png(code))
     click.echo(code)
 
@@ -97,7 +97,7 @@ def export_bundle_command(ctx, file, programs):
 
     Example: kiosk export-bundle /media/usb/door-a.jsonl.gz
     """
-    from kiosk.db import open_data_dir
+    from kiosk.store.db import open_data_dir
     from sync.bundle import export_kiosk
     db = open_data_dir(_data_dir(ctx))
     try:
@@ -134,7 +134,7 @@ def import_bundle_command(ctx, file, trust_new, program_key):
     A new program, on a kiosk with no network:
         kiosk import-bundle --trust-new --program-key ABCD-EFGH-... /media/usb/central.jsonl.gz
     """
-    from kiosk.db import open_data_dir
+    from kiosk.store.db import open_data_dir
     from sync.bundle import import_kiosk
     db = open_data_dir(_data_dir(ctx))
     try:
@@ -173,11 +173,9 @@ COMMANDS = (sync_command, enrol_command, pair_code_command, export_bundle_comman
 
 
 def register(cli_group) -> None:
-    """Adds `sync`, `enrol`, `pair-code`, `export-bundle`, `import-bundle`, `peer-serve` and `central …`."""
-    from sync.central.cli import main as central
+    """Adds `sync`, `enrol`, `pair-code`, `export-bundle`, `import-bundle` and `peer-serve`."""
     for command in COMMANDS:
         cli_group.add_command(command)
-    cli_group.add_command(central, name="central")
 
 
 @click.group(cls=Group)

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from kiosk import changes, programkeys
-from kiosk.changes import ChangeError
-from kiosk.db import device_id, open_data_dir
 from kiosk.paths import write_atomically
+from kiosk.store import changes
+from kiosk.store.changes import ChangeError
+from kiosk.store.db import device_id, open_data_dir
+from kiosk.trust import programkeys
 from sync import auth, replica
 from sync.protocol import PROTOCOL, SyncError, encode_body, same_change, split_batches
 from sync.state import SyncState, normal_url
@@ -203,7 +204,7 @@ class Session:
 
     def hello(self) -> dict[str, dict]:
         """Vectors both ways, and program keys both ways (each side keeps only keys it can check
-        against the program's row, see kiosk.programkeys)."""
+        against the program's row, see kiosk.trust.programkeys)."""
         local = changes.local_programs(self.db)
         mine = {pid: changes.vector(self.db, pid) for pid in local}
         answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine,

@@ -1,7 +1,7 @@
 """A kiosk serving the sync protocol to its peers (laptop to laptop at one venue).
 
 The same endpoints as the central server (`/api/sync/…`) over the kiosk's own database through
-`kiosk.changes`. Peers pair like devices enrol with the central server: the coordinator makes a
+`kiosk.store.changes`. Peers pair like devices enrol with the central server: the coordinator makes a
 one-time pairing code here (`kiosk pair-code`) and the other laptop runs `kiosk enrol URL CODE`.
 """
 
@@ -10,15 +10,16 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from kiosk import changes, programkeys
-from kiosk.changes import ChangeError
-from kiosk.db import device_id, open_data_dir, rotate_device_id
+from kiosk.store import changes
+from kiosk.store.changes import ChangeError
+from kiosk.store.db import device_id, open_data_dir, rotate_device_id
+from kiosk.trust import programkeys
+from kiosk.webkit.errors import install_error_handlers
+from kiosk.webkit.language import init_babel
 from sync import replica
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
-from kiosk.webcommon import init_babel, install_error_handlers
 from sync.server import make_blueprint
 from sync.state import SyncState
-
 
 
 class PeerBackend:
@@ -104,7 +105,7 @@ class PeerBackend:
 def _backend() -> PeerBackend:
     app = current_app
     if "sync_peer" not in app.extensions:
-        from kiosk.db import get_db
+        from kiosk.store.db import get_db
         app.extensions["sync_peer"] = PeerBackend(app.config["DATA_DIR"], get_db=get_db)
     return app.extensions["sync_peer"]
 

@@ -9,7 +9,7 @@ import gzip
 import json
 
 from kiosk.errors import KioskError
-from kiosk import keys
+from kiosk.trust import keys
 
 PROTOCOL = 3  # 2: changes carry their origin's signature, batches the origins' public keys; 3: program keys
 #   leave the change log (a row carries `key_check`), hello hands them over, bundles are sealed
@@ -134,7 +134,7 @@ same_change = keys.same_change  # one definition, for the sync modules
 def split_batches(changes: list[dict], max_changes: int = BATCH_CHANGES, max_bytes: int = BATCH_BYTES):
     """Cuts a list of changes (in sending order) into batches of at most `max_changes` and about
     `max_bytes`, each cut where every origin's run ends at a change with a signature held
-    (`kiosk.keys.signed_cut`): a batch is cut shorter, or, if that leaves nothing, runs on to the
+    (`kiosk.trust.keys.signed_cut`): a batch is cut shorter, or, if that leaves nothing, runs on to the
     next signed change (up to CUT_REACH changes)."""
     start = 0
     while start < len(changes):

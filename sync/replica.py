@@ -3,9 +3,9 @@ and recovering when another replica holds a different history for one of our ori
 """
 
 
-from kiosk import changes
-from kiosk.changes import ChangeError
-from kiosk.db import device_id, rotate_device_id, transaction
+from kiosk.store import changes
+from kiosk.store.changes import ChangeError
+from kiosk.store.db import device_id, rotate_device_id, transaction
 from sync.protocol import SyncError, same_change
 
 
@@ -14,7 +14,7 @@ def apply_batch(db, program_id: str, batch: list[dict], keys: dict | None = None
 
     `keys` are the public keys of the batch's origins (each proven by its origin id); each
     origin's new run must be signed by its origin, checked at its end and its checkpoints
-    ("bad_signature" otherwise; `kiosk.changes.apply_received`).
+    ("bad_signature" otherwise; `kiosk.store.changes.apply_received`).
 
     A change we already hold must be identical ("origin_mismatch" otherwise); a gap refuses the
     whole batch ("seq_gap"). Nothing is applied unless everything is.

@@ -13,8 +13,8 @@ import time
 
 from flask import Blueprint, jsonify, request
 
+from kiosk.webkit.errors import error_response
 from sync import auth
-from kiosk.webcommon import error_response
 from sync.protocol import MAX_ENROL_BYTES, MAX_REQUEST_BYTES, SyncError, decode_body
 
 log = logging.getLogger(__name__)

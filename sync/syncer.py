@@ -6,8 +6,8 @@ from pathlib import Path
 
 import requests
 
-from kiosk import changes
-from kiosk.db import connect, DB_NAME
+from kiosk.store import changes
+from kiosk.store.db import DB_NAME, connect
 from sync.client import sync_once
 from sync.protocol import SyncError
 from sync.state import SyncState

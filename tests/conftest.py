@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from kiosk import auth, create_app
-from kiosk.db import open_data_dir
+from kiosk import create_app
+from kiosk.store.db import open_data_dir
+from kiosk.trust import accounts as auth
 
 from support import PEOPLE, CentralServer, KioskServer, PostgresCluster, build_event
 

@@ -1,5 +1,6 @@
-"""The seed scenarios of issue 9, built through the real domain (events, people, check_in), with
-the plan each was built from so tests can compute the expected numbers on their own.
+"""The scenarios of the organizers' own documents (Bangkok cohorts, a province, a national course),
+built through the real domain (events, people, check_in), with the plan each was built from so
+tests can compute the expected numbers on their own.
 
 * Bangkok (seed 000): cohort 1, two days, 180 participants from 8 district offices + 6 speakers
   + 14 staff; some day-2 check-ins come from the paper sheet scanned back.
@@ -12,15 +13,16 @@ from datetime import date, datetime, timedelta
 
 import geothai
 
-from kiosk import events, programkeys
-from kiosk.checkin import check_in
+from kiosk.badges.codes import paper_row_code
 from kiosk.clock import LOCAL_ZONE
-from kiosk.codes import paper_row_code
-from kiosk.db import transaction
-from kiosk.demo import DISTRICTS, ORGANIZER, TITLE, VENUE, demo_people
-from kiosk.people import register_participant
+from kiosk.door.checkin import check_in
+from kiosk.people.participants import register_participant
+from kiosk.program import events
+from kiosk.program.demo import DISTRICTS, ORGANIZER, TITLE, VENUE, demo_people
 from kiosk.reports.certificates import make_rule
 from kiosk.reports.settings import kiosk_writer, set_certificate_rule
+from kiosk.store.db import transaction
+from kiosk.trust import programkeys
 
 BANGKOK_START = date(2026, 11, 21)
 NATIONAL_START = date(2019, 2, 28)

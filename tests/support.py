@@ -2,7 +2,7 @@
 
 - `wait_until` is the one way to wait for something; `free_port` the one way to pick a port.
 - `KioskServer`, `CentralServer`, `PostgresCluster`: real processes on 127.0.0.1.
-- `build_event`: the one event builder, through the domain services (`kiosk.events`, `kiosk.people`).
+- `build_event`: the one event builder, through the domain services (`kiosk.program.events`, `kiosk.people.participants`).
 - `Kiosk`: a kiosk data folder for the sync tests, with the scans it made; `assert_invariant`.
 
 The benchmarks import this module too (scripts/bench/ puts tests/ on sys.path).
@@ -24,10 +24,12 @@ from pathlib import Path
 
 import requests
 
-from kiosk import changes, events, keys
 from kiosk.clock import LOCAL_ZONE, format_hlc, iso, local_day, new_id, now_utc
-from kiosk.db import device_id, open_data_dir, transaction
-from kiosk.people import register_participant
+from kiosk.people.participants import register_participant
+from kiosk.program import events
+from kiosk.store import changes
+from kiosk.store.db import device_id, open_data_dir, transaction
+from kiosk.trust import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,7 +178,7 @@ class KioskServer(_Process):
         return {**super().environment(env), "KIOSK_DATA": str(self.data_dir)}
 
     def command(self) -> list[str]:
-        return [sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(self.data_dir),
+        return [sys.executable, "-c", "from kiosk.cli.main import main; main()", "--data", str(self.data_dir),
                 "serve", "--host", "127.0.0.1", "--port", str(self.port), "--threads", str(self.threads)]
 
 
@@ -382,7 +384,7 @@ class Kiosk:
 
     def domain(self) -> dict[str, list[tuple]]:
         """Every domain table and attendance, for comparing replicas."""
-        from kiosk.schema import ENTITIES
+        from kiosk.store.schema import ENTITIES
         return {name: self.table(name) for name in [*ENTITIES, "attendance"]}
 
     def keys(self) -> dict[str, str]:

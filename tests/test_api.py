@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from kiosk import auth, events
-from kiosk.programkeys import badge_key
-from kiosk.checkin import reissue_badge
+from kiosk.badges.codes import make_code
+from kiosk.badges.issuing import reissue_badge
 from kiosk.clock import iso, local_day, now_utc
-from kiosk.codes import make_code
+from kiosk.program import events
+from kiosk.trust import accounts as auth
+from kiosk.trust.programkeys import badge_key
 
 from support import PEOPLE, bangkok
 

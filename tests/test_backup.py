@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kiosk.checkin import check_in
-from kiosk.cli import cli
-from kiosk.db import DB_NAME, DEVICE_FILE, connect, device_id
+from kiosk.cli.main import cli
+from kiosk.door.checkin import check_in
 from kiosk.ops import backup
 from kiosk.ops.backup import BackupError
+from kiosk.store.db import DB_NAME, DEVICE_FILE, connect, device_id
 
 from support import KioskServer, build_event, free_port
 
@@ -127,7 +127,7 @@ def test_restore_refuses_while_the_kiosk_serves_and_works_once_it_is_stopped_eve
             backup.restore(data_dir, path)
         assert refused.value.reason == "kiosk_running"
         assert (data_dir / DB_NAME).read_bytes() == before and not (data_dir / "replaced").exists()
-        second = subprocess.run([sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(data_dir),
+        second = subprocess.run([sys.executable, "-c", "from kiosk.cli.main import main; main()", "--data", str(data_dir),
                                  "serve", "--port", str(free_port())], capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "already serves" in second.stderr  # one server per data folder
     finally:
@@ -191,8 +191,8 @@ def test_the_second_folder_must_exist_and_then_gets_every_backup(data_dir, db, t
 
 
 def test_a_session_closing_makes_a_backup_due(data_dir, db):
-    from kiosk import changes
     from kiosk.clock import local_day
+    from kiosk.store import changes
 
     event = build_event(db, open_now=True)
     changes.write(db, event["program_id"], "sessions", event["session_id"], {"closes_at": "12:00"})

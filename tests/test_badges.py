@@ -8,11 +8,11 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageFont
 
-from kiosk import badges
-from kiosk.badges import RenderError, badge_png, require_raqm
-from kiosk.codes import make_code, verify_code
-from kiosk.documents import badge_sheet_pdf
-from kiosk.issuance import badge_card, cohort_cards
+from kiosk.badges import drawing as badges
+from kiosk.badges.codes import make_code, verify_code
+from kiosk.badges.drawing import RenderError, badge_png, require_raqm
+from kiosk.badges.issuing import badge_card, cohort_cards
+from kiosk.badges.pdf import badge_sheet_pdf
 
 KEY = b"s" * 32
 NAMES = [("นาย", "สกลธี", "ภัททิยกุล"), ("นางสาว", "สมหญิง", "ชื่นทรวง"), ("นาง", "อณุสรา", "ชื่นทรวง"),
@@ -58,7 +58,7 @@ def test_badges_never_show_the_national_id_or_phone(db, event):
 
 
 def _rendered(tmp_path, name, shaping):
-    from kiosk.documents import new_pdf, write_atomically
+    from kiosk.badges.pdf import new_pdf, write_atomically
 
     pdf = new_pdf()
     if not shaping:
@@ -97,7 +97,7 @@ SHAPED_REFERENCE = [
 def _harfbuzz_glyphs(text: str, features: dict | None = None) -> list[tuple]:
     import uharfbuzz as hb
 
-    from kiosk.badges import FONT_REGULAR
+    from kiosk.badges.drawing import FONT_REGULAR
 
     font = hb.Font(hb.Face(hb.Blob.from_file_path(str(FONT_REGULAR))))
     buffer = hb.Buffer()
@@ -187,7 +187,7 @@ def test_png_badge_puts_each_tone_mark_above_its_vowel_not_on_it(monkeypatch):
 
 
 def _pdf_badge_image(tmp_path, badge: dict, shaping: bool = True) -> Image.Image:
-    from kiosk.documents import draw_badge, new_pdf
+    from kiosk.badges.pdf import draw_badge, new_pdf
 
     pdf = new_pdf()
     if not shaping:

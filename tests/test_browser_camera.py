@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from kiosk import auth
-from kiosk.badges import badge_png
-from kiosk.issuance import badge_card
+from kiosk.badges.drawing import badge_png
+from kiosk.badges.issuing import badge_card
+from kiosk.trust import accounts as auth
 
 from support import log_in
 
@@ -80,7 +80,7 @@ def test_decode_endpoint_reads_frames_and_refuses_bad_ones(client, db, event):
 def test_a_frame_in_any_format_but_jpeg_png_or_webp_is_refused_unopened(kind):
     import io
 
-    from kiosk import camera
+    from kiosk.door import camera
 
     frame = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(frame, kind)

@@ -18,10 +18,10 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from kiosk import auth
+from kiosk.badges.codes import verify_code
 from kiosk.clock import now_utc, parse_iso
-from kiosk.codes import verify_code
-from kiosk.programkeys import program_keys
+from kiosk.trust import accounts as auth
+from kiosk.trust.programkeys import program_keys
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from kiosk.checkin import local_hhmm
+from kiosk.door.checkin import local_hhmm
 
 from support import log_in
 

@@ -4,11 +4,12 @@ from datetime import date
 
 import pytest
 
-from kiosk import changes, events
 from kiosk.clock import HybridClock, new_id
-from kiosk.db import device_id, open_data_dir, transaction
-from kiosk.demo import create_demo
-from kiosk.schema import ENTITIES
+from kiosk.program import events
+from kiosk.program.demo import create_demo
+from kiosk.store import changes
+from kiosk.store.db import device_id, open_data_dir, transaction
+from kiosk.store.schema import ENTITIES
 
 DOMAIN_TABLES = [*ENTITIES, *changes.DERIVED_TABLES]
 

@@ -5,13 +5,15 @@ from datetime import date
 
 import pytest
 
-from kiosk import changes, events
-from kiosk.programkeys import badge_key
-from kiosk.checkin import CheckinError, check_in, reissue_badge
-from kiosk.door import find_people
-from kiosk.codes import make_code
-from kiosk.db import connect, device_id, open_data_dir
-from kiosk.people import register_participant
+from kiosk.badges.codes import make_code
+from kiosk.badges.issuing import reissue_badge
+from kiosk.door.checkin import CheckinError, check_in
+from kiosk.door.screen import find_people
+from kiosk.people.participants import register_participant
+from kiosk.program import events
+from kiosk.store import changes
+from kiosk.store.db import connect, device_id, open_data_dir
+from kiosk.trust.programkeys import badge_key
 
 from support import bangkok
 
@@ -311,7 +313,7 @@ def test_the_door_domain_imports_no_web_framework():
     import subprocess
     import sys
 
-    probe = ("import sys, kiosk.checkin, kiosk.door; "
+    probe = ("import sys, kiosk.door.checkin, kiosk.door.screen; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug', 'jinja2', 'flask_babel')))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from kiosk import auth
+from kiosk.trust import accounts as auth
 
 pytestmark = pytest.mark.slow
 

@@ -5,10 +5,10 @@ import csv
 import pytest
 from click.testing import CliRunner
 
-from kiosk import auth
-from kiosk.cli import cli
+from kiosk.cli.main import cli
 from kiosk.clock import local_day
-from kiosk.db import open_data_dir
+from kiosk.store.db import open_data_dir
+from kiosk.trust import accounts as auth
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_sync_commands_use_the_data_folder_given_with_data(run, tmp_path, monkey
 def test_import_roster_says_who_moved_from_which_cohort(tmp_path):
     from click.testing import CliRunner
 
-    from kiosk.cli import cli
+    from kiosk.cli.main import cli
 
     runner, data = CliRunner(), str(tmp_path / "d")
     roster = tmp_path / "r.csv"

@@ -3,10 +3,11 @@
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from scenarios import bangkok, bangkok_present
 
-from kiosk.cli import cli
-from kiosk.db import open_data_dir
+from kiosk.cli.main import cli
+from kiosk.store.db import open_data_dir
+
+from scenarios import bangkok, bangkok_present
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kiosk.codes import CODE_LEN, CodeError, make_code, normalize_code, program_tag, verify_code
+from kiosk.badges.codes import CODE_LEN, CodeError, make_code, normalize_code, program_tag, verify_code
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

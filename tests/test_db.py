@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import db as kiosk_db
-from kiosk.db import Checkpointer, commit_together, connect, transaction, write_lock
+from kiosk.store.db import Checkpointer, commit_together, connect, transaction, write_lock
 
 
 @pytest.fixture
@@ -133,9 +132,9 @@ def test_every_writer_takes_one_lock_however_the_path_is_spelt(table, data_dir, 
 def test_the_checkpointer_takes_checkpoints_off_the_commits_and_copies_the_wal(table, data_dir):
     import os
 
-    from support import wait_until
+    from kiosk.store.db import Checkpointer
 
-    from kiosk.db import Checkpointer
+    from support import wait_until
 
     path = str(data_dir / "kiosk.db")
     checkpointer = Checkpointer(path, interval=0.05).start()
@@ -191,3 +190,4 @@ def test_the_wal_starts_over_while_the_door_keeps_writing_and_reading(table, dat
     # Each commit adds a 4 kB row to the table and its key index: at least two pages of WAL. A
     # WAL that never starts over holds them all; one that does, a few checkpoints' worth.
     assert max(sizes) < written[0] * 2 * 4096 / 4, (written[0], sizes)
+

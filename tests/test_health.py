@@ -3,8 +3,8 @@
 import pytest
 from click.testing import CliRunner
 
-from kiosk.checkin import check_in
-from kiosk.cli import cli
+from kiosk.cli.main import cli
+from kiosk.door.checkin import check_in
 from kiosk.errors import KioskError
 from kiosk.ops import backup, disk, health
 
@@ -40,8 +40,9 @@ def test_doctor_reports_a_missing_raqm(data_dir, db, monkeypatch):
 
 
 def test_doctor_says_when_the_date_is_outside_the_program(data_dir, db):
-    from kiosk import events
     from datetime import date
+
+    from kiosk.program import events
 
     program = events.create_program(db, "อบรมปีหน้า")
     events.add_cohort(db, program, 1, date(2031, 1, 6), 2)
@@ -111,8 +112,8 @@ def test_the_coordinator_backs_up_and_picks_a_second_folder_in_the_browser_form(
 
 
 def test_doctor_names_a_program_held_without_its_key(data_dir, db):
-    from kiosk import events
-    from kiosk.db import transaction
+    from kiosk.program import events
+    from kiosk.store.db import transaction
 
     events.create_program(db, "อบรมผู้นำชุมชน")
     assert "Every program held here has its key." in doctor(data_dir).output

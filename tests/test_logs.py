@@ -9,12 +9,11 @@ import re
 import pytest
 import requests
 
-from kiosk import auth
-from kiosk.db import open_data_dir
 from kiosk.ops import log
+from kiosk.store.db import open_data_dir
+from kiosk.trust import accounts as auth
 
-from support import build_event
-from support import KioskServer
+from support import KioskServer, build_event
 
 pytestmark = pytest.mark.slow
 

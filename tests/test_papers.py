@@ -10,17 +10,18 @@ import openpyxl
 import pytest
 import zxingcpp
 from PIL import Image
-from scenarios import bangkok, bangkok_present, national, national_present, pdf_letters
 
-from kiosk import changes
-from kiosk.checkin import check_in
-from kiosk.codes import verify_certificate_code
+from kiosk.badges.codes import verify_certificate_code
 from kiosk.documents import papers
 from kiosk.documents.sheets import paginate, sheet_rows
-from kiosk.programkeys import program_keys
+from kiosk.door.checkin import check_in
 from kiosk.reports.attendance import grid
 from kiosk.reports.export import grid_table, report_tables, to_csv, to_xlsx
 from kiosk.reports.sources import kiosk_dataset
+from kiosk.store import changes
+from kiosk.trust.programkeys import program_keys
+
+from scenarios import bangkok, bangkok_present, national, national_present, pdf_letters
 
 
 def pdf_text(path) -> str:

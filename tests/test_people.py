@@ -2,9 +2,9 @@
 
 import pytest
 
-from kiosk.people import normalize_role
-from kiosk.thai import (PeopleError, area_label, clean_text, national_id_valid, normalize_phone, resolve_area,
-                        split_title)
+from kiosk.errors import PeopleError
+from kiosk.people.participants import normalize_role
+from kiosk.thai import area_label, clean_text, national_id_valid, normalize_phone, resolve_area, split_title
 
 
 @pytest.mark.parametrize("nid, valid", [
@@ -93,10 +93,10 @@ def _count(db, table: str) -> int:
 
 
 def test_register_participant_creates_the_person_and_a_badge_together(db, event):
-    from kiosk.codes import verify_code
-    from kiosk.issuance import active_badge
-    from kiosk.programkeys import program_keys
-    from kiosk.people import register_participant
+    from kiosk.badges.codes import verify_code
+    from kiosk.badges.issuing import active_badge
+    from kiosk.people.participants import register_participant
+    from kiosk.trust.programkeys import program_keys
 
     cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}
     person = register_participant(db, cohort, {"title": "น.ส.", "first_name": "กัลยา", "last_name": "ผู้ที่ยิ่งใหญ่",
@@ -110,7 +110,7 @@ def test_register_participant_creates_the_person_and_a_badge_together(db, event)
 
 
 def test_register_participant_without_a_badge(db, event):
-    from kiosk.people import register_participant
+    from kiosk.people.participants import register_participant
 
     cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}
     badges = _count(db, "badges")
@@ -125,7 +125,7 @@ def test_register_participant_without_a_badge(db, event):
     ({"first_name": "สมชาย", "last_name": "ใจดี", "province": "เชียงใหม่", "district": "ดินแดง"}, "unknown_area"),
 ])
 def test_register_participant_refuses_bad_input_and_writes_nothing(db, event, fields, reason):
-    from kiosk.people import register_participant
+    from kiosk.people.participants import register_participant
 
     cohort = {"id": event["cohort_id"], "program_id": event["program_id"]}
     before = (_count(db, "participants"), _count(db, "badges"), _count(db, "changes"))

@@ -6,17 +6,20 @@ import gzip
 import json
 
 import pytest
-from support import Kiosk, PeerServer, bangkok, enrol, sync_post
 
-from kiosk import changes, programkeys
-from kiosk.checkin import CheckinError, check_in
-from kiosk.codes import verify_code
-from kiosk.db import open_data_dir, transaction
-from kiosk.issuance import issue_badge
+from kiosk.badges.codes import verify_code
+from kiosk.badges.issuing import issue_badge
+from kiosk.door.checkin import CheckinError, check_in
+from kiosk.store import changes
+from kiosk.store.db import open_data_dir, transaction
+from kiosk.trust import programkeys
 from sync import bundle
-from sync.client import enrol as pair, sync_once
+from sync.client import enrol as pair
+from sync.client import sync_once
 from sync.protocol import SyncError
 from sync.state import SyncState
+
+from support import Kiosk, PeerServer, bangkok, enrol, sync_post
 
 
 def _badge(kiosk: Kiosk, person_id: str) -> str:
@@ -179,7 +182,7 @@ def test_a_program_made_before_keys_left_the_log_keeps_its_key(tmp_path):
     the key is in `program_keys`, the column is gone, and its old badges still verify."""
     import sqlite3
 
-    from kiosk.codes import make_code
+    from kiosk.badges.codes import make_code
 
     folder = tmp_path / "old"
     folder.mkdir()
@@ -205,8 +208,8 @@ def test_a_program_made_before_keys_left_the_log_keeps_its_key(tmp_path):
 def test_a_change_made_before_keys_left_the_log_gives_its_key_and_no_column(tmp_path):
     """A program's first change from an older kiosk carries `signing_key`: it is taken as the key
     (it was never secret), never materialized, and a later offer of another key is refused."""
-    from kiosk import keys
     from kiosk.clock import format_hlc, new_id
+    from kiosk.trust import keys
     from sync import replica
 
     origin, private = keys.new_origin()
@@ -259,7 +262,7 @@ def test_a_key_typed_from_paper_forgives_case_spaces_and_digits_misread_for_lett
 def test_a_programs_id_carries_its_key_check_so_no_other_key_fits_it(tmp_path):
     import uuid
 
-    from kiosk.validator import ChangeError, check_change
+    from kiosk.store.validator import ChangeError, check_change
     door = Kiosk(tmp_path / "door")
     program = door.create_program()
     pid, key = program["program_id"], _key(door, program)

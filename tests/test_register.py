@@ -5,10 +5,11 @@ import unicodedata
 import pytest
 from flask_babel import force_locale, gettext
 
-from kiosk import create_app, events, registration
+from kiosk import create_app
 from kiosk.errors import message_of
+from kiosk.people import tablets
+from kiosk.program import events
 from kiosk.thai import name_key, similar_names
-
 
 WALK_IN = {"title": "นางสาว", "first_name": "สมศรี", "last_name": "มีสุข", "role": "participant",
            "position": "กรรมการชุมชน", "organization": "ชุมชนบ้านมั่นคง", "province": "10", "district": "1026",
@@ -28,8 +29,8 @@ def venue(open_event):
 
 @pytest.fixture
 def tablet(db, venue):
-    paired = registration.pair_tablet(db, venue["cohort_id"], "A")
-    found, token = registration.claim_pairing(db, paired["code"])
+    paired = tablets.pair_tablet(db, venue["cohort_id"], "A")
+    found, token = tablets.claim_pairing(db, paired["code"])
     return {**found, "token": token}
 
 
@@ -115,8 +116,9 @@ def test_a_saved_form_sent_twice_later_keeps_its_time_and_creates_one_person(db,
     made = "2020-01-01T00:00:00Z"
     refused = submit(tab, WALK_IN, deferred=True, made_at=made).get_json()
     assert refused["reason"] == "bad_time"  # older than the cohort allows
-    from kiosk.clock import iso, now_utc
     from datetime import timedelta
+
+    from kiosk.clock import iso, now_utc
     made = iso(now_utc() - timedelta(minutes=7))
     for _ in range(2):
         body = submit(tab, WALK_IN, key="offline-key-000001", deferred=True, made_at=made).get_json()
@@ -172,7 +174,7 @@ def test_different_people_are_not_similar():
 @pytest.mark.parametrize("mode, status", [("refuse", 409), ("waitlist", 200)])
 def test_a_full_cohort_refuses_or_takes_a_waiting_list(coordinator, db, tab, venue, mode, status):
     events.add_target(db, venue["program_id"], 4, cohort_id=venue["cohort_id"])
-    registration.save_settings(db, venue["cohort_id"], mode, False, 60)
+    tablets.save_settings(db, venue["cohort_id"], mode, False, 60)
     before = counts(db)
     response = submit(tab, WALK_IN)
     assert response.status_code == status
@@ -188,7 +190,7 @@ def test_a_full_cohort_refuses_or_takes_a_waiting_list(coordinator, db, tab, ven
 
 
 def test_registering_checks_in_at_once_when_the_coordinator_asked(db, tab, venue):
-    registration.save_settings(db, venue["cohort_id"], "refuse", True, 60)
+    tablets.save_settings(db, venue["cohort_id"], "refuse", True, 60)
     body = submit(tab, WALK_IN).get_json()
     assert body["checkin"]["status"] == "checked_in"
     again = submit(tab, WALK_IN).get_json()
@@ -241,12 +243,12 @@ def test_the_badge_pdf_is_built_in_memory(data_dir, db, tab):
 
 
 def test_pairing_is_one_time_and_revoking_frees_the_browser(app, db, venue, coordinator):
-    paired = registration.pair_tablet(db, venue["cohort_id"])
+    paired = tablets.pair_tablet(db, venue["cohort_id"])
     browser = app.test_client()
     assert browser.get(f"/r/{paired['code']}").status_code == 302
     assert app.test_client().get(f"/r/{paired['code']}").status_code == 403  # used
     assert browser.get("/").status_code == 403
-    tablet = registration.tablets_of(db, venue["cohort_id"])[0]
+    tablet = tablets.tablets_of(db, venue["cohort_id"])[0]
     coordinator.post(f"/tablets/{tablet['id']}/revoke")
     assert browser.get("/register").status_code == 403  # the unpaired page
     assert browser.get("/").status_code == 302  # an ordinary logged-out browser: to the login
@@ -273,10 +275,10 @@ def test_a_late_scan_keeps_its_time_within_bounds(staff, db, venue):
 
 
 def test_a_coordinator_admits_a_waiting_person_who_then_has_a_badge(coordinator, db, tab, venue):
-    from kiosk.issuance import active_badge
+    from kiosk.badges.issuing import active_badge
 
     events.add_target(db, venue["program_id"], 4, cohort_id=venue["cohort_id"])
-    registration.save_settings(db, venue["cohort_id"], "waitlist", False, 60)
+    tablets.save_settings(db, venue["cohort_id"], "waitlist", False, 60)
     submit(tab, WALK_IN)
     person_id, status = db.execute("select id, status from participants where first_name = 'สมศรี'").fetchone()
     assert status == "waiting" and active_badge(db, person_id) is None

@@ -3,15 +3,16 @@
 from collections import Counter
 
 import pytest
-from scenarios import bangkok, bangkok_paper, bangkok_present, national, national_present
 
-from kiosk.checkin import check_in
-from kiosk.codes import paper_row_code
+from kiosk.badges.codes import paper_row_code
+from kiosk.door.checkin import check_in
 from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, make_rule, parse_rule
 from kiosk.reports.rows import area_name
 from kiosk.reports.sources import kiosk_dataset
 from kiosk.thai import thai_sort_key
+
+from scenarios import bangkok, bangkok_paper, bangkok_present, national, national_present
 
 
 @pytest.fixture

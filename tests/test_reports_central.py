@@ -7,16 +7,17 @@ import sys
 
 import openpyxl
 import pytest
-from scenarios import bangkok, national
-from support import ROOT, Kiosk, enrol
 
-from kiosk.codes import certificate_code
+from kiosk.badges.codes import certificate_code
 from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
 from kiosk.reports.sources import kiosk_dataset
 from sync.central import create_app
 from sync.central.reports import central_dataset
 from sync.client import sync_once
+
+from scenarios import bangkok, national
+from support import ROOT, Kiosk, enrol
 
 
 def numbers(data) -> dict:

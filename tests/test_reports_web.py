@@ -4,9 +4,10 @@ import io
 
 import openpyxl
 import pytest
-from scenarios import bangkok, bangkok_present
 
-from kiosk.codes import certificate_code
+from kiosk.badges.codes import certificate_code
+
+from scenarios import bangkok, bangkok_present
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import io
 import openpyxl
 import pytest
 
-from kiosk import events
-from kiosk.demo import demo_people
-from kiosk.roster import RosterError, import_roster, read_table
+from kiosk.people.roster import RosterError, import_roster, read_table
+from kiosk.program import events
+from kiosk.program.demo import demo_people
 
 HEADER = ["ลำดับ", "คำนำหน้า", "ชื่อ", "นามสกุล", "ตำแหน่ง", "เขต", "จังหวัด", "โทรศัพท์", "ประเภท"]
 

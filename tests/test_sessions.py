@@ -6,8 +6,8 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from kiosk import auth
-from kiosk.cli import cli
+from kiosk.cli.main import cli
+from kiosk.trust import accounts as auth
 
 
 def _log_in(client, username="chief", password="password123"):

@@ -4,12 +4,13 @@ import gzip
 import json
 
 import pytest
-from support import Kiosk
 
-from kiosk import programkeys
+from kiosk.trust import programkeys
 from sync.bundle import export_kiosk, import_central, import_kiosk
 from sync.central.storage import Storage
 from sync.protocol import SyncError
+
+from support import Kiosk
 
 
 def printed_key(kiosk, program) -> str:

@@ -7,13 +7,14 @@ import json
 
 import pytest
 import requests
-from support import Kiosk, assert_invariant, enrol
-from support import sync_post as post
 
-from kiosk import changes
+from kiosk.store import changes
 from sync import auth
 from sync.client import sync_once
 from sync.protocol import PROTOCOL, dumps
+
+from support import Kiosk, assert_invariant, enrol
+from support import sync_post as post
 
 
 def push_body(program_id, batch, **extra):

@@ -10,6 +10,7 @@ from sync.central import create_app
 from sync.central.cli import main as central_cli
 from sync.protocol import PROTOCOL
 
+
 @pytest.fixture
 def app(tmp_path):
     return create_app({"CENTRAL_DATA": str(tmp_path / "central")})
@@ -186,7 +187,7 @@ def test_an_unknown_language_is_ignored_not_an_error(app, storage, lang):
 
 @pytest.mark.parametrize("path", ["/login", "/api/v2/hello", "/no-such-page"])
 def test_central_answers_carry_the_kiosks_security_headers(app, storage, path):
-    from kiosk.webcommon import CSP
+    from kiosk.webkit.security import CSP
 
     storage.add_user("somchai", "correct horse")
     response = app.test_client().get(path)
@@ -245,11 +246,11 @@ def test_central_serves_https_with_its_own_local_ca(tmp_path):
 
 
 def _a_kiosk_trusts_it_with_the_ca_given_at_enrolment(tmp_path, folder, url):
-    from support import Kiosk
-
     from sync.central.storage import Storage
     from sync.client import enrol, sync_once
     from sync.protocol import SyncError
+
+    from support import Kiosk
 
     kiosk = Kiosk(tmp_path / "door")
     kiosk.register(kiosk.create_program(), 2)

@@ -4,9 +4,10 @@ any device is on the central server exactly once, and attendance counts distinct
 import random
 import shutil
 import signal
+
 import pytest
 
-from kiosk import changes
+from kiosk.store import changes
 from sync.client import HttpTransport, sync_once
 from sync.protocol import PROTOCOL, SyncError, split_batches
 from sync.state import SyncState

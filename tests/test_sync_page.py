@@ -3,8 +3,8 @@ syncer, and the central server's dashboards."""
 
 import io
 
-from kiosk import programkeys
-from kiosk.db import transaction
+from kiosk.store.db import transaction
+from kiosk.trust import programkeys
 from sync.central import create_app as create_central
 from sync.syncer import Syncer, status
 
@@ -142,7 +142,7 @@ def test_background_syncer_syncs_and_backs_off_while_unreachable(tmp_path, centr
 
 
 def test_central_dashboard_shows_totals_across_venues(tmp_path):
-    from kiosk import changes
+    from kiosk.store import changes
     central = create_central({"CENTRAL_DATA": str(tmp_path / "central")})
     storage = central.extensions["central_storage"]
     door_a, door_b = Kiosk(tmp_path / "a"), Kiosk(tmp_path / "b")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from support import Kiosk
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from kiosk import changes, keys
 from kiosk.clock import format_hlc
-from kiosk.db import transaction
+from kiosk.store import changes
+from kiosk.store.db import transaction
+from kiosk.trust import keys
 from sync import replica
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
@@ -23,6 +23,8 @@ from sync.client import Session
 from sync.local import LocalTransport
 from sync.peer import PeerBackend
 from sync.protocol import PROTOCOL, SyncError, dumps
+
+from support import Kiosk
 
 KIOSKS = st.integers(0, 2)
 FIELDS = st.sampled_from(["phone", "position", "organization", "first_name"])

@@ -10,14 +10,15 @@ import time
 
 import pytest
 
-from kiosk import changes, keys, programkeys
 from kiosk.clock import format_hlc
-from kiosk.db import transaction
+from kiosk.store import changes
+from kiosk.store.db import transaction
+from kiosk.trust import keys, programkeys
 from sync import replica
 from sync.bundle import export_central, import_kiosk
 from sync.central.storage import Storage
-from sync.client import sync_once
 from sync.client import enrol as pair
+from sync.client import sync_once
 from sync.protocol import SyncError
 from sync.state import SyncState
 
@@ -195,7 +196,9 @@ def test_two_interleaved_runs_are_cut_at_common_checkpoints_and_verify(tmp_path,
 
 def test_a_change_log_from_before_keeps_only_the_signatures_that_check(tmp_path, central_db_url):
     from sqlalchemy import delete, update
-    from sync.central.storage.tables import changes as stored, meta
+
+    from sync.central.storage.tables import changes as stored
+    from sync.central.storage.tables import meta
     office = Kiosk(tmp_path / "office")
     program = office.create_program()
     office.register(program, 30)

@@ -6,14 +6,16 @@ import json
 import time
 
 import pytest
-from support import Kiosk, SignedDevice
 
-from kiosk import changes, keys, programkeys
 from kiosk.clock import format_hlc, parse_hlc
-from kiosk.db import transaction
+from kiosk.store import changes
+from kiosk.store.db import transaction
+from kiosk.trust import keys, programkeys
 from sync import replica
 from sync.central.storage import Storage
 from sync.protocol import PROTOCOL, SyncError
+
+from support import Kiosk, SignedDevice
 
 NOW_MS = 1_780_000_000_000
 
@@ -191,6 +193,7 @@ def test_a_peer_claiming_more_of_our_stream_does_not_make_us_rotate(world):
 
 def test_a_kiosk_restored_from_backup_rotates_when_shown_its_own_signed_changes(world, tmp_path):
     import shutil
+
     from sync.peer import PeerBackend
     kiosk, storage, p, *_ = world
     backup = tmp_path / "backup"
@@ -244,6 +247,7 @@ def _rewrite_bundle(path, edit, program_key):
     sealed again and signed by the holder."""
     import gzip
     import hashlib
+
     from sync import bundle
     from sync.protocol import dumps
     lines = gzip.decompress(path.read_bytes()).splitlines()
@@ -283,6 +287,7 @@ def test_a_bundle_altered_and_re_signed_by_its_holder_is_refused(world, tmp_path
 
 def test_a_bundle_carries_no_program_key_or_secret(world, tmp_path):
     import gzip
+
     from sync import bundle
     kiosk, storage, p, *_ = world
     path = tmp_path / "door.jsonl.gz"
@@ -307,9 +312,10 @@ def test_national_ids_cannot_be_matched_from_a_bundle_and_a_copied_data_folder(t
     import hashlib
     import hmac
     import shutil
+
+    from kiosk.people.participants import register_participant
+    from kiosk.program import events
     from sync import bundle
-    from kiosk.people import register_participant
-    from kiosk import events
     door = Kiosk(tmp_path / "door")
     program = door.create_program()
     real = _valid_id("110370012345")
@@ -347,6 +353,7 @@ def test_the_same_id_on_this_kiosk_hashes_the_same(tmp_path):
 def test_a_bundle_that_inflates_without_end_is_refused_in_bounded_memory(tmp_path, shape):
     import gzip
     import tracemalloc
+
     from sync import bundle
     from sync.protocol import PROTOCOL, dumps
     path, writer = tmp_path / "bomb.jsonl.gz", Stranger()
@@ -379,6 +386,7 @@ def test_deeply_nested_json_is_a_bad_request_not_a_traceback():
 
 def test_the_unauthenticated_enrol_endpoint_inflates_only_a_little(tmp_path):
     import gzip
+
     from sync.central import create_app
     app = create_app({"CENTRAL_DATA": str(tmp_path / "central"), "TESTING": True})
     big = gzip.compress(b'{"protocol": PROTOCOL, "code": "' + b"A" * (1 << 20) + b'"}')

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from kiosk import auth, create_app, events
-from kiosk.db import open_data_dir
+from kiosk import create_app
+from kiosk.program import events
+from kiosk.trust import accounts as auth
 
 
 @pytest.mark.parametrize("path", ["/", "/users", "/programs/x", "/cohorts/x"])
@@ -153,7 +154,7 @@ def test_a_bad_edit_says_why_and_keeps_the_record(coordinator, db, event):
 
 
 def test_withdrawn_people_cannot_check_in_and_can_be_reinstated(coordinator, db, event):
-    from kiosk.checkin import CheckinError, check_in
+    from kiosk.door.checkin import CheckinError, check_in
 
     person = event["people"][1]
     coordinator.post(f"/participants/{person['id']}", data={"action": "withdrawn"})
@@ -169,7 +170,7 @@ def test_staff_cannot_edit_people(staff, event):
 
 
 def test_printing_badges_writes_nothing_and_people_without_a_badge_get_one_by_post(staff, db, event, data_dir):
-    from kiosk.issuance import active_badge
+    from kiosk.badges.issuing import active_badge
 
     person = event["people"][0]
     db.execute("update badges set revoked_at = '2026-01-01T00:00:00Z' where participant_id = ?", [person["id"]])
@@ -185,7 +186,7 @@ def test_printing_badges_writes_nothing_and_people_without_a_badge_get_one_by_po
 
 
 def test_a_roster_that_moves_people_between_cohorts_asks_first_and_names_them(coordinator, db, event):
-    from kiosk.roster import import_roster
+    from kiosk.people.roster import import_roster
 
     first = "ชื่อ,นามสกุล,เขต\nกัลยา,ผู้ที่ยิ่ง,ดินแดง\n"
     import_roster(db, first.encode(), event["program"], events.cohort_by_id(db, event["cohort_id"]), "a.csv")
@@ -249,7 +250,7 @@ def test_a_huge_form_is_refused_413_before_the_csrf_check_reads_it(data_dir, db)
     ("/sw.js", 200, False),  # a view that sets its own Cache-Control
     ("/static/css/kiosk.css", 200, True), ("/fonts/Sarabun-Regular.ttf", 200, True)])
 def test_every_kind_of_answer_carries_each_security_header_once(staff, event, path, status, cacheable):
-    from kiosk.webcommon import CSP
+    from kiosk.webkit.security import CSP
 
     response = staff.get(path.format(cohort=event["cohort_id"]))
     response.close()

@@ -59,7 +59,7 @@ def _row(pdf, y: float, cells: list[str], bold: bool = False, h: float = ROW_H) 
 
 def allowance_pdf(data: Dataset, sheet: dict, out_path: str | os.PathLike) -> Path:
     """Writes the allowance sheet for `sheet` = kiosk.reports.certificates.allowance_rows(...)."""
-    from kiosk.documents import write_atomically
+    from kiosk.badges.pdf import write_atomically
 
     rows = sheet["rows"]
     chunks = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]

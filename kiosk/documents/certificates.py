@@ -1,6 +1,6 @@
 """Certificates (ประกาศนียบัตร): one A4 landscape page per eligible participant.
 
-Each carries a QR of its certificate code (`kiosk.codes.certificate_code`), which any kiosk of
+Each carries a QR of its certificate code (`kiosk.badges.codes.certificate_code`), which any kiosk of
 the program or the central server checks offline at /verify/CODE, showing only the name, the
 program and the dates. Who is eligible is `kiosk.reports.certificates.eligible`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kiosk.codes import certificate_code
+from kiosk.badges.codes import certificate_code
 from kiosk.documents.layout import MUTED, draw_qr, new_document, row_qr_matrix, text
 from kiosk.reports.certificates import CertificateRule
 from kiosk.reports.rows import Dataset, display_name
@@ -66,7 +66,7 @@ def draw_certificate(pdf, data: Dataset, row: dict, rule: CertificateRule, code:
 def certificates_pdf(data: Dataset, rows: list[dict], rule: CertificateRule, key: bytes,
                      out_path: str | os.PathLike) -> Path:
     """Writes one certificate per eligibility row in `rows` (the eligible ones)."""
-    from kiosk.documents import write_atomically
+    from kiosk.badges.pdf import write_atomically
 
     pdf = new_document("L", "ประกาศนียบัตร")
     for row in rows:

@@ -8,7 +8,7 @@ import qrcode
 from fpdf import FPDF
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
-from kiosk.badges import FONT_BOLD, FONT_REGULAR
+from kiosk.badges.drawing import FONT_BOLD, FONT_REGULAR
 from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.thai import thai_time
 

@@ -4,7 +4,7 @@ Rows are grouped by area in Thai order (districts when everyone shares a provinc
 provinces), then speakers and staff; each group ends with its total and the sheet with the
 overall total. A row has its number, title and name, position, organization, the check-in time
 for people already scanned, a box to sign, and a small QR of a sheet-row code
-(`kiosk.codes.paper_row_code`): scanned at the door later it records a *paper* check-in for that
+(`kiosk.badges.codes.paper_row_code`): scanned at the door later it records a *paper* check-in for that
 person and session. National IDs and phone numbers are never printed. The last page is blank
 rows for walk-ins; `blank=True` prints only those.
 """
@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.codes import paper_row_code
+from kiosk.badges.codes import paper_row_code
 from kiosk.documents.layout import FILL, MUTED, RULE, draw_qr, local_time, new_document, row_qr_matrix, text
 from kiosk.reports.rows import Dataset, area_name, display_name, group_level
 from kiosk.thai import thai_date
@@ -170,7 +170,7 @@ def signature_sheet_pdf(data: Dataset, session: dict, out_path: str | os.PathLik
 
     `blank=True` writes only walk-in pages with empty rows (`walk_in_pages` of them).
     """
-    from kiosk.documents import write_atomically
+    from kiosk.badges.pdf import write_atomically
 
     rows = [] if blank else sheet_rows(data, session, key)
     pages = paginate(rows, walk_in_pages)

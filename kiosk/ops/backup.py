@@ -26,9 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kiosk.clock import LOCAL_ZONE, now_utc
-from kiosk.db import DB_NAME, connect, migrate, rotate_device_id
 from kiosk.errors import KioskError
 from kiosk.paths import FolderBusy, hold_folder
+from kiosk.store.db import DB_NAME, connect, migrate, rotate_device_id
 
 log = logging.getLogger("kiosk.backup")
 
@@ -360,7 +360,7 @@ class BackupScheduler:
         return self._session_closed(self._checked, now)
 
     def _session_closed(self, since: datetime, now: datetime) -> bool:
-        from kiosk.events import sessions_on
+        from kiosk.program.events import sessions_on
 
         before, after = since.astimezone(LOCAL_ZONE), now.astimezone(LOCAL_ZONE)
         db = connect(self.data_dir / DB_NAME)

@@ -12,9 +12,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 from kiosk.clock import local_day, now_utc, parse_iso
-from kiosk.db import DB_NAME
 from kiosk.errors import N_
 from kiosk.ops import backup, disk
+from kiosk.store.db import DB_NAME
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CLOCK_OFFSET_WARN_S = 120
@@ -101,7 +101,7 @@ def raqm_available() -> bool:
 
 def shaping() -> Check:
     """Raqm for Thai tone marks on badges, and the Sarabun font files."""
-    from kiosk.badges import FONT_BOLD, FONT_REGULAR
+    from kiosk.badges.drawing import FONT_BOLD, FONT_REGULAR
 
     missing = [p.name for p in (FONT_REGULAR, FONT_BOLD) if not p.exists()]
     if not raqm_available():

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from kiosk.thai import ROLE_NAMES_TH, ROLES
 from kiosk.reports.rows import AREA_LEVELS, Dataset, area_name, display_name, level_of, percent, session_label
-from kiosk.thai import thai_sort_key
+from kiosk.thai import ROLE_NAMES_TH, ROLES, thai_sort_key
 
 
 def by_session(data: Dataset) -> list[dict]:

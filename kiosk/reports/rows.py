@@ -25,8 +25,7 @@ from functools import cached_property
 
 import geothai
 
-from kiosk.thai import full_name
-from kiosk.thai import thai_date, thai_sort_key
+from kiosk.thai import full_name, thai_date, thai_sort_key
 
 SLOT_ORDER = {"morning": 0, "day": 1, "afternoon": 2}
 AREA_LEVELS = ("province", "district", "subdistrict")

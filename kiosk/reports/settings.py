@@ -16,10 +16,9 @@ from decimal import Decimal, InvalidOperation
 
 from kiosk.clock import iso, now_utc
 from kiosk.errors import KioskError
-from kiosk.thai import clean_text, reject_formula
 from kiosk.reports.certificates import CertificateRule
 from kiosk.reports.rows import Dataset, percent
-from kiosk.thai import BE_OFFSET, THAI_MONTHS
+from kiosk.thai import BE_OFFSET, THAI_MONTHS, clean_text, reject_formula
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _PERIOD_NS = uuid.UUID("6f1c2d1e-9a54-4c1b-8d0e-2b9f6f0c5a11")
@@ -28,7 +27,7 @@ NOTE_LIMIT = 2000
 
 def kiosk_writer(db):
     """The writer for a kiosk database: its change log."""
-    from kiosk import changes
+    from kiosk.store import changes
 
     return lambda program_id, entity, entity_id, fields: changes.write(db, program_id, entity, entity_id, fields)
 

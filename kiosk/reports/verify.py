@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.codes import CodeError, verify_certificate_code
+from kiosk.badges.codes import CodeError, verify_certificate_code
 from kiosk.reports.rows import display_name
 from kiosk.thai import thai_date_range
 

@@ -1,40 +1,17 @@
 """Blueprints, and what they share: login, language, CSRF, the one JSON error shape."""
 
-from flask import current_app, render_template, send_from_directory, session
+from flask import current_app, render_template, send_from_directory
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from kiosk import thai
-from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.errors import message_of
-from kiosk.thai import as_date
-from kiosk.web.access import current_user, role_label
-from kiosk.webcommon import (LANGUAGES, error_response, init_babel, install_error_handlers,
-                              install_form_limit, serve_font, wants_json)
+from kiosk.web.access import current_user
+from kiosk.webkit.assets import serve_font
+from kiosk.webkit.errors import error_response, install_error_handlers, wants_json
+from kiosk.webkit.language import LANGUAGES, init_babel, local_datetime, role_label, thai_date
+from kiosk.webkit.security import install_form_limit
 
 csrf = CSRFProtect()
-
-
-def thai_date(day, short: bool = False, lang: str | None = None, digits: bool = False) -> str:
-    """A date in the page's language; in Thai with the Buddhist-era year (kiosk.thai.thai_date)."""
-    if (lang or _current_lang()) == "en":
-        return as_date(day).strftime("%d %b %Y" if short else "%d %B %Y").lstrip("0")
-    return thai.thai_date(day, short=short, digits=digits)
-
-
-def local_datetime(stamp: str | None) -> str:
-    """A stored UTC time as venue date and time: '22 พ.ย. 2569 07:15'."""
-    if not stamp:
-        return ""
-    moment = parse_iso(stamp).astimezone(LOCAL_ZONE)
-    return f"{thai_date(moment.date(), short=True)} {moment:%H:%M}"
-
-
-def _current_lang() -> str:
-    try:
-        return session.get("lang", "th")
-    except RuntimeError:
-        return "th"
 
 
 def _handle_csrf(exc: CSRFError):
@@ -45,9 +22,9 @@ def _handle_csrf(exc: CSRFError):
 
 def register_web(app) -> None:
     """Wires the blueprints and shared helpers into the app."""
+    import sync
     from kiosk.ops import log
     from kiosk.web import admin, api, auth_views, health, register, reports, scan, security, sync_page
-    import sync
 
     init_babel(app)
     install_form_limit(app)  # before CSRF, which reads the form

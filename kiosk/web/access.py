@@ -6,30 +6,11 @@ Blueprints import these from here; `kiosk.web` wires the blueprints, so nothing 
 import functools
 
 from flask import g, redirect, render_template, request, session, url_for
-from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
 
-from kiosk import auth
-from kiosk.db import get_db
-from kiosk.webcommon import error_response, wants_json
-
-
-ROLE_LABELS = {"participant": _l("Participant"), "speaker": _l("Speaker"), "staff": _l("Staff"),
-               "observer": _l("Observer"), "coordinator": _l("Coordinator")}
-
-
-# The labels in each language, translated once: every check-in answer names the person's role.
-_LABELS_IN: dict = {}
-
-
-def role_label(role: str | None) -> str:
-    """A role code as the user reads it."""
-    locale = get_locale()
-    if locale is None:  # outside a request
-        return str(ROLE_LABELS.get(role, role or ""))
-    labels = _LABELS_IN.get(locale)
-    if labels is None:
-        labels = _LABELS_IN[locale] = {code: str(label) for code, label in ROLE_LABELS.items()}
-    return labels.get(role, role or "")
+from kiosk.store.db import get_db
+from kiosk.trust import accounts as auth
+from kiosk.webkit.errors import error_response, wants_json
 
 
 def current_user() -> dict | None:

@@ -5,16 +5,19 @@ import io
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
-from kiosk import auth, events, people, programkeys, reports
+from kiosk import reports
+from kiosk.badges.issuing import cohort_cards, issue_missing_badges, missing_badges
 from kiosk.clock import local_day
-from kiosk.db import get_db
 from kiosk.errors import KioskError
-from kiosk.issuance import cohort_cards, issue_missing_badges, missing_badges
-from kiosk.thai import ROLES
-from kiosk.roster import HeldRosters, import_roster
-from kiosk.thai import area_names
+from kiosk.people import participants as people
+from kiosk.people.roster import HeldRosters, import_roster
+from kiosk.program import events
+from kiosk.store.db import get_db
+from kiosk.thai import ROLES, area_names
+from kiosk.trust import accounts as auth
+from kiosk.trust import programkeys
 from kiosk.web.access import login_required
-from kiosk.webcommon import user_message
+from kiosk.webkit.errors import user_message
 
 bp = Blueprint("admin", __name__)
 
@@ -214,7 +217,7 @@ def participant(participant_id):
 @bp.get("/cohorts/<cohort_id>/badges.pdf")
 @login_required()
 def badges_pdf(cohort_id):
-    from kiosk.documents import badge_sheet_pdf_apart  # fpdf2 loads only when badges are printed
+    from kiosk.badges.pdf import badge_sheet_pdf_apart
 
     found = _cohort_or_404(cohort_id)
     pdf = badge_sheet_pdf_apart(cohort_cards(get_db(), cohort_id))  # in memory, in a second process

@@ -22,17 +22,21 @@ What is a scan attempt and what is not:
 from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from kiosk import camera, checkin, door
+from kiosk.badges import issuing
 from kiosk.clock import local_day, parse_iso
-from kiosk.db import get_db
-from kiosk.events import get_session
-from kiosk.offline import OfflineError, bounded_time
-from kiosk.web.access import current_user, login_required, role_label
-from kiosk.webcommon import error_of, error_response, reason_message
+from kiosk.door import camera, checkin
+from kiosk.door import screen as door
+from kiosk.people.tablets import OfflineError, bounded_time
+from kiosk.program.events import get_session
+from kiosk.store.db import get_db
+from kiosk.web.access import current_user, login_required
+from kiosk.webkit.errors import error_of, error_response, reason_message
+from kiosk.webkit.language import role_label
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -200,9 +204,9 @@ def search_participants():
 def reissue_badge(participant_id):
     """A new badge for a lost one: the old code stops working at once."""
     try:
-        code = checkin.reissue_badge(get_db(), participant_id)
-    except checkin.CheckinError as exc:
-        return _checkin_error(exc)
+        code = issuing.reissue_badge(get_db(), participant_id)
+    except issuing.BadgeError as exc:
+        return error_of(exc)
     current_app.logger.info("badge reissued for %s by %s", participant_id, current_user()["username"])
     return jsonify({"ok": True, "code": code,
                     "badge_url": url_for("scan.badge_png", participant_id=participant_id, v=code[-4:])})

@@ -3,9 +3,10 @@
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 
-from kiosk import auth
-from kiosk.db import get_db
-from kiosk.webcommon import attempt_login, safe_next, start_login_session, user_message
+from kiosk.store.db import get_db
+from kiosk.trust import accounts as auth
+from kiosk.webkit.errors import user_message
+from kiosk.webkit.login import attempt_login, safe_next, start_login_session
 
 bp = Blueprint("auth", __name__)
 

@@ -2,27 +2,43 @@
 
 The tablet's page posts JSON to /register/submit (CSRF token in the X-CSRFToken header) with a
 submission key and, for a form saved while offline, the time it was made. Every rule lives in
-`kiosk.registration`; this module only turns its answers into pages and JSON.
+`kiosk.people.registration`; this module only turns its answers into pages and JSON.
 """
 
-import base64
 import io
 
-import qrcode
-from flask import (Blueprint, abort, current_app, flash, jsonify, make_response, redirect, render_template,
-                   request, send_file, session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from kiosk import door, events, registration
-from kiosk.badges import display_code, qr_matrix
+from kiosk.badges import pdf
+from kiosk.badges.drawing import display_code, qr_matrix
 from kiosk.clock import local_day
-from kiosk.db import get_db
+from kiosk.door import screen as door
 from kiosk.errors import KioskError
+from kiosk.people import registration
+from kiosk.people import tablets as pairing
+from kiosk.program import events
+from kiosk.store.db import get_db
 from kiosk.thai import ROLE_NAMES_TH, ROLES, area_lists, full_name
-from kiosk.web.access import current_user, login_required, role_label
+from kiosk.web.access import current_user, login_required
 from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
-from kiosk.webcommon import error_of, error_response, reason_message, user_message
+from kiosk.webkit.errors import error_of, error_response, reason_message, user_message
+from kiosk.webkit.language import role_label
+from kiosk.webkit.qr import qr_data_uri
 
 bp = Blueprint("register", __name__)
 MAX_BODY = 16 * 1024
@@ -61,7 +77,7 @@ def page():
     today = [s for s in events.sessions(db, cohort["id"]) if s["day"] == local_day().isoformat()]
     return render_template("register.html", tablet=tablet, cohort=cohort,
                            program=events.get_program(db, cohort["program_id"]), sessions=today,
-                           settings=registration.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
+                           settings=pairing.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
                            roles=[(r, role_label(r), ROLE_NAMES_TH[r]) for r in ROLES])
 
 
@@ -87,7 +103,7 @@ def service_worker():
 
 def _pair(code: str):
     try:
-        tablet, token = registration.claim_pairing(get_db(), code)
+        tablet, token = pairing.claim_pairing(get_db(), code)
     except KioskError as exc:
         return render_template("error.html", message=user_message(exc), status=exc.status), exc.status
     lang = session.get("lang")
@@ -198,7 +214,7 @@ def badge_pdf():
     if card is None:
         abort(404)
     paper = "a4" if request.args.get("paper") == "a4" else "a6"
-    data = registration.badge_pdf(card, paper)
+    data = pdf.badge_pdf(card, paper)
     return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=f"badge-{paper}.pdf",
                      max_age=0)
 
@@ -210,7 +226,7 @@ def _pair_url(code: str) -> str:
     """The short pairing link with an address a tablet can reach (not the laptop's loopback)."""
     host = request.host
     if request.host.split(":")[0] in ("127.0.0.1", "localhost"):
-        from kiosk.serve import lan_addresses
+        from kiosk.ops.tls import lan_addresses
 
         found = lan_addresses()
         if found:
@@ -219,20 +235,13 @@ def _pair_url(code: str) -> str:
     return f"{request.scheme}://{host}" + url_for("register.pair_short", code=code.replace("-", ""))
 
 
-def _qr_data_uri(text: str) -> str:
-    image = qrcode.make(text, box_size=8, border=4)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def _tablets_page(cohort: dict, paired: dict | None = None):
     db = get_db()
     link = _pair_url(paired["code"]) if paired else None
     return render_template("tablets.html", cohort=cohort, program=events.get_program(db, cohort["program_id"]),
-                           tablets=registration.tablets_of(db, cohort["id"]),
-                           settings=registration.settings_of(db, cohort["id"]), paired=paired, link=link,
-                           qr=_qr_data_uri(link) if link else None, modes=registration.QUOTA_MODES)
+                           tablets=pairing.tablets_of(db, cohort["id"]),
+                           settings=pairing.settings_of(db, cohort["id"]), paired=paired, link=link,
+                           qr=qr_data_uri(link) if link else None, modes=pairing.QUOTA_MODES)
 
 
 @bp.get("/cohorts/<cohort_id>/tablets")
@@ -248,8 +257,8 @@ def add_tablet(cohort_id):
     """A pairing code for a new tablet, shown once as a QR and a short link."""
     cohort = events.cohort_by_id(get_db(), cohort_id) or abort(404)
     try:
-        paired = registration.pair_tablet(get_db(), cohort_id, request.form.get("label", ""),
-                                          current_user()["username"])
+        paired = pairing.pair_tablet(get_db(), cohort_id, request.form.get("label", ""),
+                                     current_user()["username"])
     except KioskError as exc:
         flash(user_message(exc), "error")
         return redirect(url_for("register.tablets", cohort_id=cohort_id))
@@ -260,7 +269,7 @@ def add_tablet(cohort_id):
 @login_required("coordinator")
 def revoke(tablet_id):
     """Unpairs a tablet at once."""
-    tablet = registration.revoke_tablet(get_db(), tablet_id) or abort(404)
+    tablet = pairing.revoke_tablet(get_db(), tablet_id) or abort(404)
     flash(_("The tablet is unpaired."), "ok")
     return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
 
@@ -271,8 +280,8 @@ def save_settings(cohort_id):
     """What a full cohort does, immediate check-in, and the idle time of the tablets' form."""
     events.cohort_by_id(get_db(), cohort_id) or abort(404)
     try:
-        registration.save_settings(get_db(), cohort_id, request.form.get("quota_mode", ""),
-                                   bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"))
+        pairing.save_settings(get_db(), cohort_id, request.form.get("quota_mode", ""),
+                              bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"))
     except KioskError as exc:
         flash(user_message(exc), "error")
     else:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, request, send_file
-
 import io
 
-from kiosk import events
-from kiosk.db import get_db
+from flask import Blueprint, abort, request, send_file
+
 from kiosk.documents import papers
-from kiosk.programkeys import program_keys
-from kiosk.people import get_participant
+from kiosk.people.participants import get_participant
+from kiosk.program import events
 from kiosk.reports.settings import kiosk_writer
 from kiosk.reports.sources import kiosk_dataset
 from kiosk.reports.verify import verify_certificate
+from kiosk.store.db import get_db
+from kiosk.trust.programkeys import program_keys
 from kiosk.web.access import current_user, login_required
-from kiosk.web.report_views import register_report_views, verify_view
+from kiosk.webkit.report_views import register_report_views, verify_view
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 

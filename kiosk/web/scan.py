@@ -7,10 +7,10 @@ import io
 
 from flask import Blueprint, abort, render_template, send_file
 
-from kiosk import door
+from kiosk.badges.drawing import PNG_DPI, badge_png
 from kiosk.clock import local_day
-from kiosk.badges import PNG_DPI, badge_png
-from kiosk.db import get_db
+from kiosk.door import screen as door
+from kiosk.store.db import get_db
 from kiosk.web.access import login_required
 
 bp = Blueprint("scan", __name__, url_prefix="/scan")

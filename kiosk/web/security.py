@@ -15,9 +15,10 @@ import time
 
 from flask import current_app, g, render_template, request
 
-from kiosk import registration
-from kiosk.db import get_db
-from kiosk.webcommon import error_response, install_security_headers, reason_message, wants_json
+from kiosk.people import tablets
+from kiosk.store.db import get_db
+from kiosk.webkit.errors import error_response, reason_message, wants_json
+from kiosk.webkit.security import install_security_headers
 
 TABLET_COOKIE = "kiosk_tablet"
 # What a paired tablet may open: the registration page, its JSON, its assets.
@@ -54,7 +55,7 @@ def current_tablet() -> dict | None:
     """The paired registration tablet this browser is, or None."""
     if "tablet" not in g:
         token = request.cookies.get(TABLET_COOKIE)
-        g.tablet = registration.tablet_for_token(get_db(), token) if token else None
+        g.tablet = tablets.tablet_for_token(get_db(), token) if token else None
     return g.tablet
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
-from kiosk.changes import mark_conflict_reviewed
-from kiosk.db import get_db
 from kiosk.errors import KioskError
+from kiosk.store.changes import mark_conflict_reviewed
+from kiosk.store.db import get_db
 from kiosk.web.access import login_required
-from kiosk.webcommon import user_message
+from kiosk.webkit.errors import user_message
 from sync import SyncError, enrol, open_conflicts, status, sync_now
-from sync import export_bundle as write_bundle, import_bundle as read_bundle
+from sync import export_bundle as write_bundle
+from sync import import_bundle as read_bundle
 
 bp = Blueprint("sync_page", __name__, url_prefix="/sync")
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.codes import make_code  # noqa: E402
-from kiosk.demo import demo_people  # noqa: E402
-from kiosk.issuance import badge_card  # noqa: E402
-from kiosk.people import participant_fields  # noqa: E402
+from kiosk.badges.codes import make_code
+from kiosk.badges.issuing import badge_card
+from kiosk.people.participants import participant_fields
+from kiosk.program.demo import demo_people
 
 TITLE = "โครงการปฐมนิเทศคณะกรรมการชุมชนและเจ้าหน้าที่ผู้ปฏิบัติงานชุมชน"
 
@@ -42,7 +42,7 @@ def cards(count: int) -> list[dict]:
 
 def child(path: str, out: str) -> None:
     """Runs in a fresh process: lays out the PDF and reports time and peak memory."""
-    from kiosk.documents import badge_sheet_pdf
+    from kiosk.badges.pdf import badge_sheet_pdf
 
     data = json.loads(Path(path).read_text())
     started = time.perf_counter()

@@ -20,16 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import Kiosk  # noqa: E402
-
 from sync import bundle  # noqa: E402
+
+from support import Kiosk  # noqa: E402
 
 
 def _key(kiosk: Kiosk, program_id: str) -> dict:
     """The key argument of import_kiosk, where this version of the code has one."""
     if "program_key" not in inspect.signature(bundle.import_kiosk).parameters:
         return {}
-    from kiosk import programkeys
+    from kiosk.trust import programkeys
     return {"program_key": programkeys.key_of(kiosk.db, program_id)}
 
 

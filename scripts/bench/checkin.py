@@ -38,10 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from kiosk import auth, changes, events, programkeys  # noqa: E402
+from kiosk.badges.codes import make_code
 from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc  # noqa: E402
-from kiosk.codes import make_code  # noqa: E402
-from kiosk.db import open_data_dir, transaction  # noqa: E402
+from kiosk.program import events
+from kiosk.store import changes
+from kiosk.store.db import open_data_dir, transaction
+from kiosk.trust import accounts as auth
+from kiosk.trust import programkeys
+
 from support import child_pids, cpu_seconds, free_port  # noqa: E402
 
 FIRST = ("สมชาย", "สมหญิง", "ประเสริฐ", "มาลี", "วิชัย", "สุนีย์", "ธนากร", "กัลยา")
@@ -106,7 +110,7 @@ def start(command: list[str], log: Path, url: str, env: dict | None = None) -> s
 
 
 def kiosk_command(data_dir: Path, *args) -> list[str]:
-    return [sys.executable, "-c", "from kiosk.cli import main; main()", "--data", str(data_dir), *args]
+    return [sys.executable, "-c", "from kiosk.cli.main import main; main()", "--data", str(data_dir), *args]
 
 
 def server_cpu_seconds(pid: int) -> float | None:

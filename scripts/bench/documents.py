@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.codes import make_code  # noqa: E402
-from kiosk.demo import demo_people  # noqa: E402
-from kiosk.people import participant_fields  # noqa: E402
+from kiosk.badges.codes import make_code
+from kiosk.people.participants import participant_fields
+from kiosk.program.demo import demo_people
 from kiosk.reports.rows import Dataset  # noqa: E402
 
 TITLE = "โครงการปฐมนิเทศคณะกรรมการชุมชนและเจ้าหน้าที่ผู้ปฏิบัติงานชุมชน"
@@ -96,7 +96,7 @@ def case_plain(pages: int, out: Path) -> dict:
     """fpdf2 alone: `pages` A4 pages of 40 lines of plain text, no shaping, no QR."""
     from fpdf import FPDF
 
-    from kiosk.badges import FONT_REGULAR
+    from kiosk.badges.drawing import FONT_REGULAR
     start, cpu = time.perf_counter(), time.process_time()
     pdf = FPDF(unit="mm", format="A4")
     pdf.set_auto_page_break(False)

@@ -31,10 +31,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from kiosk import auth, changes, events, programkeys, registration  # noqa: E402
+from kiosk.badges.codes import make_code
 from kiosk.clock import iso, local_day, new_id, now_utc  # noqa: E402
-from kiosk.codes import make_code  # noqa: E402
-from kiosk.db import open_data_dir, transaction  # noqa: E402
+from kiosk.program import events
+from kiosk.store import changes
+from kiosk.store.db import open_data_dir, transaction
+from kiosk.trust import accounts as auth
+from kiosk.trust import programkeys
+
 from support import KioskServer, open_window  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -67,7 +71,7 @@ def build(data_dir: Path, people: int, tablets: int) -> tuple[list[str], str, li
     auth.add_user(db, "chief", "coordinator", "benchmark-password")
     auth.add_user(db, "door", "staff", "benchmark-password")
     token = auth.issue_token(db, "door")
-    tokens = [registration.claim_pairing(db, registration.pair_tablet(db, cohort_id)["code"])[1]
+    tokens = [tablets.claim_pairing(db, tablets.pair_tablet(db, cohort_id)["code"])[1]
               for _ in range(tablets)]
     db.close()
     return codes, token, tokens

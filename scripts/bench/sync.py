@@ -28,16 +28,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from sqlalchemy import MetaData  # noqa: E402
 
-from kiosk import keys  # noqa: E402
 from kiosk.clock import format_hlc  # noqa: E402
+from kiosk.trust import keys
 from sync import auth  # noqa: E402
-from sync.central.storage import Storage, _dump, changes as changes_table  # noqa: E402
+from sync.central.storage import Storage, _dump  # noqa: E402
+from sync.central.storage import changes as changes_table
 from sync.protocol import PROTOCOL, encode_body, split_batches  # noqa: E402
+
 from support import CentralServer, PostgresCluster  # noqa: E402
 
 
 def signed(signer: keys.Signer, rows: list[dict]) -> list[dict]:
-    """Chains and signs an origin's changes in seq order, as kiosk.changes does."""
+    """Chains and signs an origin's changes in seq order, as kiosk.store.changes does."""
     chain = None
     for change in rows:
         chain = keys.next_chain(chain, change)
@@ -46,7 +48,7 @@ def signed(signer: keys.Signer, rows: list[dict]) -> list[dict]:
 
 
 def kiosk_changes(program_id, signer, cohort, sessions, participants, scans, start_ms) -> list[dict]:
-    """A kiosk's change stream, shaped (and signed) exactly as kiosk.changes writes it."""
+    """A kiosk's change stream, shaped (and signed) exactly as kiosk.store.changes writes it."""
     out, seq, origin = [], 0, signer.origin
 
     def add(entity, entity_id, payload):

@@ -12,8 +12,10 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from kiosk.paths import asset_dir, make_private
-from kiosk.webcommon import (MAX_FORM_MEMORY_SIZE, init_babel, install_error_handlers, install_form_limit,
-                             install_security_headers, serve_font)
+from kiosk.webkit.assets import serve_font
+from kiosk.webkit.errors import install_error_handlers
+from kiosk.webkit.language import init_babel
+from kiosk.webkit.security import MAX_FORM_MEMORY_SIZE, install_form_limit, install_security_headers
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
 from sync.server import make_blueprint

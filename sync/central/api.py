@@ -10,7 +10,7 @@ Who may send which changes (the origin rule):
 * no device may push changes in the central server's own origin ("origin_mismatch");
 * a device enrolled for some programs only may not push or pull others ("wrong_program").
 
-* every change is signed by its origin (protocol 2, see kiosk.keys): a relay forwards changes
+* every change is signed by its origin (protocol 2, see kiosk.trust.keys): a relay forwards changes
   of other origins but cannot invent or alter them ("bad_signature").
 """
 
@@ -40,7 +40,7 @@ class CentralBackend:
 
     def hello(self, device: str, offset: float, body: dict) -> dict:
         """Vectors of the programs the device asks for or is enrolled for, their keys, and the
-        server time; keeps the program keys the device hands over (kiosk.programkeys)."""
+        server time; keeps the program keys the device hands over (kiosk.trust.programkeys)."""
         check_protocol(body)
         asked = body.get("programs") or {}
         if not isinstance(asked, dict):

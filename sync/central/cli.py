@@ -1,11 +1,11 @@
-"""`kiosk-central`: run the central server and look after its devices (also `kiosk central …`)."""
+"""`kiosk-central`: run the central server and look after its devices."""
 
 import sys
 from pathlib import Path
 
 import click
 
-from kiosk.clikit import Group
+from kiosk.cli.kit import Group
 from sync.protocol import MAX_REQUEST_BYTES
 
 
@@ -70,7 +70,7 @@ def serve(ctx, host, port, threads, https):
     waitress_options = {"max_request_body_size": MAX_REQUEST_BYTES + 1, "channel_timeout": 300,
                         "ident": "kiosk-central"}
     if https:
-        from kiosk.serve import serve_https
+        from kiosk.webkit.https import serve_https
 
         serve_https(app, host, port, Path(folder), threads, **waitress_options)
     else:
@@ -91,7 +91,7 @@ def enrol_code(ctx, name, programs, hours, qr_file):
     storage = _storage(ctx)
     code = storage.create_enrol_code(name, list(programs) or None, hours)
     if qr_file:
-        from sync.central.views import qr_png
+        from kiosk.webkit.qr import qr_png
         Path(qr_file).write_bytes(qr_png(code))
     click.echo(code)
 
@@ -195,7 +195,7 @@ def user_disable(ctx, name, enable):
     click.echo(f"{name} {'enabled' if enable else 'disabled'}")
 
 
-# --- the office's papers across venues (issue 9): the kiosk's reports over central's rows ------
+# --- the office's papers across venues: the kiosk's reports over central's rows ------
 
 
 def _central_data(ctx, program_id: str, number: int | None, province: str | None):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template
 
-from kiosk.web import thai_date
-from kiosk.web.access import role_label
-from kiosk.web.report_views import register_report_views, verify_view
+from kiosk.webkit.language import role_label, thai_date
+from kiosk.webkit.report_views import register_report_views, verify_view
 from sync.central import reports
-from sync.central.views import _guard
+from sync.central.views import require_login
 
 bp = Blueprint("central_reports", __name__, url_prefix="/reports")
 public = Blueprint("central_verify", __name__)
@@ -38,7 +37,7 @@ class CentralSource:
         return reports.verify(storage(), code)
 
 
-bp.before_request(_guard)
+bp.before_request(require_login)
 
 
 @bp.get("/")

@@ -5,14 +5,13 @@ CSRF token (Flask-WTF). The first account is made at /setup with the one-time co
 `kiosk-central serve` prints while none exists, or with `kiosk-central user add NAME`.
 """
 
-import base64
-import io
 
-import qrcode
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 
-from kiosk.auth import AuthError
-from kiosk.webcommon import attempt_login, safe_next, start_login_session, user_message
+from kiosk.trust.accounts import AuthError
+from kiosk.webkit.errors import user_message
+from kiosk.webkit.login import attempt_login, safe_next, start_login_session
+from kiosk.webkit.qr import qr_data_uri
 from sync.central import dashboards
 
 bp = Blueprint("central", __name__)
@@ -24,7 +23,8 @@ def storage():
 
 
 @bp.before_request
-def _guard():
+def require_login():
+    """Every central page but login and set-up needs a logged-in coordinator."""
     g.user = storage().session_user(session.get("central_login"))
     if g.user is None and request.endpoint not in OPEN:
         if not storage().has_users():
@@ -98,12 +98,3 @@ def enrol():
     return render_template("central/enrol.html", code=code, qr=qr)
 
 
-def qr_png(text: str) -> bytes:
-    """A QR code of `text` as PNG bytes."""
-    out = io.BytesIO()
-    qrcode.make(text, box_size=8, border=2).save(out, format="PNG")
-    return out.getvalue()
-
-
-def qr_data_uri(text: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(text)).decode()

@@ -9,8 +9,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kiosk.auth import SESSION_HOURS, AuthError, check_account, check_password
 from kiosk.clock import iso, now_utc
+from kiosk.trust.accounts import SESSION_HOURS, AuthError, check_account, check_password
 from sync import auth
 from sync.central.storage.tables import login_sessions, meta, users
 
@@ -23,7 +23,7 @@ class Accounts:
     def add_user(self, username: str, password: str, conn=None) -> str:
         """A coordinator account on the central server; the password kept as a salted scrypt hash.
 
-        Raises kiosk.auth.AuthError (bad_username, weak_password, duplicate_user), as on a kiosk.
+        Raises kiosk.trust.accounts.AuthError (bad_username, weak_password, duplicate_user), as on a kiosk.
         """
         check_account(username, password)
         user_id = str(uuid.uuid4())

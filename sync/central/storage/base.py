@@ -9,10 +9,21 @@ from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from kiosk import keys
 from kiosk.clock import HybridClock
-from sync.central.storage.tables import (NAMED_PARAM, attendance, changes, fields, make_engine, meta, metadata, origin_keys,
-                                         owners, scans, transient)
+from kiosk.trust import keys
+from sync.central.storage.tables import (
+    NAMED_PARAM,
+    attendance,
+    changes,
+    fields,
+    make_engine,
+    meta,
+    metadata,
+    origin_keys,
+    owners,
+    scans,
+    transient,
+)
 
 SIGNATURES = ("signatures", "checked-per-run")  # the meta row of a change log that keeps only checked ones
 
@@ -74,7 +85,7 @@ class Database:
                 select(fields.c.entity_id, func.min(fields.c.program_id)).group_by(fields.c.entity_id)))
 
     def _keep_checked_signatures(self) -> None:
-        """A change log made before signatures were checked per run (issue 10) holds every signature
+        """A change log made before signatures were checked per run holds every signature
         a pusher sent, checked or not. Once, each origin's history is checked as one run - at its
         checkpoints and its end (`keys.vouching`) - and every other signature is dropped, so none
         that nobody checked is ever handed on (a bad one at a checkpoint is dropped too)."""

@@ -5,12 +5,13 @@ import json
 
 from sqlalchemy import and_, func, or_, select, update
 
-from kiosk import keys
-from kiosk.changes import ChangeError, validate
-from kiosk.schema import APPEND_ONLY, FIXED_FIELDS, LEGACY_FIELDS, REFERENCES
-from kiosk.validator import check_first_insert
 from kiosk.clock import iso, now_utc
-from sync.central.storage.tables import changes, devices, dump as _dump, fields, origin_keys, owners, vectors
+from kiosk.store.changes import ChangeError, validate
+from kiosk.store.schema import APPEND_ONLY, FIXED_FIELDS, LEGACY_FIELDS, REFERENCES
+from kiosk.store.validator import check_first_insert
+from kiosk.trust import keys
+from sync.central.storage.tables import changes, devices, fields, origin_keys, owners, vectors
+from sync.central.storage.tables import dump as _dump
 from sync.protocol import SyncError, same_change
 
 

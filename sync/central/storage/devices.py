@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 
-from kiosk import keys
 from kiosk.clock import iso, now_utc
+from kiosk.trust import keys
 from sync import auth
-from sync.central.storage.tables import (NONCE_DAYS, device_origins, devices, dump as _dump, enrol_codes, nonces,
-                                         origin_keys, scans)
+from sync.central.storage.tables import NONCE_DAYS, device_origins, devices, enrol_codes, nonces, origin_keys, scans
+from sync.central.storage.tables import dump as _dump
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
 

@@ -5,9 +5,10 @@ import json
 
 from sqlalchemy import and_, func, select
 
-from kiosk import programkeys
 from kiosk.clock import iso, now_utc
-from sync.central.storage.tables import attendance, dump as _dump, fields, program_keys, scans
+from kiosk.trust import programkeys
+from sync.central.storage.tables import attendance, fields, program_keys, scans
+from sync.central.storage.tables import dump as _dump
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
 # Fields kept current in `fields` for the dashboards; the full rows live in the change log.

@@ -68,12 +68,12 @@ vectors = Table(
     Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False), Column("chain", String(64)),
 )
-# The public key of every origin seen (each proven by its id, see kiosk.keys), for relaying.
+# The public key of every origin seen (each proven by its id, see kiosk.trust.keys), for relaying.
 origin_keys = Table(
     "origin_keys", metadata,
     Column("origin", String(64), primary_key=True), Column("public_key", String(64), nullable=False),
 )
-# Program keys (kiosk.programkeys): kept apart from the change log, handed only to the devices of
+# Program keys (kiosk.trust.programkeys): kept apart from the change log, handed only to the devices of
 # their program, and accepted only if the program's signed row commits to them (`key_check`).
 program_keys = Table(
     "program_keys", metadata,

@@ -1,0 +1,1 @@
+"""Badges: signed codes, issuing and re-issuing, drawing (PNG) and printing (PDF)."""

@@ -1,0 +1,5 @@
+"""`python -m kiosk.cli`: the `kiosk` command."""
+
+from kiosk.cli.main import main
+
+main()

@@ -1,0 +1,333 @@
+"""Walk-ins registering themselves on a paired tablet (kiosk.people.tablets): the form, duplicates,
+quotas, keys.
+
+The form: `form_fields` checks every field on its own
+so each bad field gets its message, then `register_walk_in` looks for the person among those
+already registered (same national ID, same phone, or a very similar Thai name in the same
+district), applies the cohort's quota, and creates the person with a badge, once per
+submission key (a tablet resending after a lost answer creates no one twice).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from kiosk.badges.issuing import active_badge, badge_card, issue_badge
+from kiosk.clock import iso, now_utc, parse_iso
+from kiosk.door.checkin import CheckinError, CheckinResult, check_in
+from kiosk.errors import KioskError, PeopleError
+from kiosk.people.participants import ValidFields, get_participant, participant_fields, register_participant
+from kiosk.people.tablets import bounded_time, settings_of
+from kiosk.program.events import cohort_by_id, get_program
+from kiosk.store.db import transaction
+from kiosk.thai import (
+    NAME_MAX,
+    ROLES,
+    area_from_codes,
+    national_id_fields,
+    normalize_phone,
+    plain_text,
+    similar_names,
+)
+
+# The titles the form offers first; anything else is typed under "other".
+FORM_TITLES = ("นาย", "นาง", "นางสาว", "ว่าที่ร้อยตรี", "ว่าที่ร้อยตรีหญิง", "ดร.", "ร.ต.อ.", "พ.ต.ท.", "พ.ต.อ.",
+               "จ.ส.อ.", "พระ")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_THAI_CONSONANT = re.compile("[\u0e01-\u0e2e]")
+
+
+class RegistrationError(KioskError):
+    """A registration that cannot be made now.
+
+    `errors` maps each bad field to its PeopleError (reason invalid_form); `matches` are the
+    people already registered who look like this one (possible_duplicate, national_id_taken).
+    """
+
+    def __init__(self, reason: str, message: str | None = None, field: str | None = None, *,
+                 errors: dict | None = None, matches: list | None = None):
+        super().__init__(reason, message, field)
+        self.errors = errors or {}
+        self.matches = matches or []
+
+
+@dataclass
+class Registration:
+    """What a submission came to: `status` created, waiting (no badge yet) or existing."""
+
+    status: str
+    person: dict
+    code: str | None
+    key: str
+    made_at: str
+    replayed: bool = False
+    checkin: CheckinResult | None = field(default=None)
+
+
+def _one(db, sql: str, args) -> dict | None:
+    rows = list(db.query(sql, args))
+    return rows[0] if rows else None
+
+
+# --- the form ---------------------------------------------------------------------------------
+
+_NAMES = ("first_name", "last_name")
+_TEXTS = ("title", "position", "organization")
+
+
+def form_fields(data: dict) -> ValidFields:
+    """The participant fields of a registration form, every field checked.
+
+    `data` holds the texts, `role`, the area as geothai codes (`province`, `district`,
+    `subdistrict`), `phone`, an optional `national_id` and `pdpa` (the notice accepted).
+    Raises RegistrationError("invalid_form") whose `errors` name every bad field.
+    """
+    errors: dict[str, PeopleError] = {}
+
+    def check(name, rule):
+        try:
+            return rule()
+        except PeopleError as exc:
+            errors.setdefault(exc.field or name, exc)
+
+    texts = {n: check(n, lambda n=n: _name(data.get(n), n)) for n in _NAMES}
+    texts.update({n: check(n, lambda n=n: plain_text(data.get(n), n)) for n in _TEXTS})
+    area = check("province", lambda: _area(data))
+    check("phone", lambda: _phone(data.get("phone")))
+    check("national_id", lambda: national_id_fields(_text(data.get("national_id"))[:40]))
+    check("role", lambda: _role(data.get("role")))
+    check("pdpa", lambda: _accepted(data.get("pdpa")))
+    fields = None
+    if not errors:
+        fields = check("first_name", lambda: participant_fields(
+            {**data, **texts, "province": "", "district": "", "subdistrict": ""}))
+    if errors:
+        raise RegistrationError("invalid_form", "some fields need attention", errors=errors)
+    fields.update(province_code=area.province_code, district_code=area.district_code,
+                  subdistrict_code=area.subdistrict_code)
+    return fields
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _name(raw, name: str) -> str:
+    text = plain_text(raw, name, NAME_MAX)
+    if not text:
+        raise PeopleError("missing_name", f"{name} is required", name)
+    return text
+
+
+def _area(data: dict):
+    province, district = _text(data.get("province"))[:10], _text(data.get("district"))[:10]
+    if not province:
+        raise PeopleError("missing_area", "choose the province", "province")
+    area = area_from_codes(province, district, _text(data.get("subdistrict"))[:10])
+    if not district:
+        raise PeopleError("missing_area", "choose the district", "district")
+    return area
+
+
+def _phone(raw) -> str:
+    text = plain_text(_text(raw)[:40], "phone", 40)
+    if not text:
+        raise PeopleError("missing_phone", "phone number is required", "phone")
+    return normalize_phone(text)
+
+
+def _role(raw) -> str:
+    role = _text(raw) or "participant"
+    if role not in ROLES:
+        raise PeopleError("unknown_role", f"unknown role {role[:20]!r}", "role")
+    return role
+
+
+def _accepted(raw) -> None:
+    if raw not in (True, "1", "on", "yes", "true"):
+        raise PeopleError("pdpa_required", "the personal data notice was not accepted", "pdpa")
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+def find_matches(db, program_id: str, fields: dict) -> list[dict]:
+    """People of the program (not withdrawn) who may be this one, each with `match`:
+    national_id, phone, or name (very similar name in the same district)."""
+    found: dict[str, dict] = {}
+    live = "program_id = ? and status != 'withdrawn'"
+    for match, column in (("national_id", "nid_hash"), ("phone", "phone")):
+        if fields.get(column):
+            for person in db.query(f"select * from participants where {live} and {column} = ?",
+                                   [program_id, fields[column]]):
+                found.setdefault(person["id"], {**person, "match": match})
+    if fields.get("district_code"):
+        for person in db.query(f"select * from participants where {live} and district_code = ?",
+                               [program_id, fields["district_code"]]):
+            if person["id"] not in found and similar_names(fields["first_name"], fields["last_name"],
+                                                           person["first_name"], person["last_name"]):
+                found[person["id"]] = {**person, "match": "name"}
+    return sorted(found.values(), key=lambda p: ("national_id", "phone", "name").index(p["match"]))
+
+
+def initial(name: str) -> str:
+    """The first consonant of a Thai name ('ใจดี' → 'จ.'), or the first letter of a Latin one."""
+    found = _THAI_CONSONANT.search(name or "")
+    letter = found.group(0) if found else (name or "?")[:1].upper()
+    return f"{letter}."
+
+
+def public_match(person: dict) -> dict:
+    """What 'is this you?' may show: initials and the last four phone digits, nothing more."""
+    return {"id": person["id"], "initials": f"{initial(person['first_name'])} {initial(person['last_name'])}",
+            "phone_tail": (person.get("phone") or "")[-4:], "match": person["match"]}
+
+
+# --- quotas -----------------------------------------------------------------------------------
+
+_AREA_COLUMNS = {2: "province_code", 4: "district_code", 6: "subdistrict_code"}
+
+
+def quota_full(db, cohort_id: str, fields: dict) -> bool:
+    """Whether a target of this cohort that the person would count towards is already met."""
+    for target in db.query("select * from targets where cohort_id = ? and expected > 0", [cohort_id]):
+        if target["role"] and target["role"] != fields["role"]:
+            continue
+        sql, args = "select count(*) from participants where cohort_id = ? and status = 'active'", [cohort_id]
+        if target["role"]:
+            sql, args = sql + " and role = ?", [*args, target["role"]]
+        if target["area_code"]:
+            column = _AREA_COLUMNS[len(target["area_code"])]
+            if fields.get(column) != target["area_code"]:
+                continue
+            sql, args = sql + f" and {column} = ?", [*args, target["area_code"]]
+        if db.execute(sql, args).fetchone()[0] >= target["expected"]:
+            return True
+    return False
+
+
+# --- registering ------------------------------------------------------------------------------
+
+
+def check_key(key) -> str:
+    """A submission (idempotency) key: 16 to 64 letters, digits, '-' or '_'."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise RegistrationError("bad_idempotency_key", "key must be 16-64 letters, digits, - or _", "key")
+    return key
+
+
+def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, confirm_new: bool = False,
+                     deferred: bool = False) -> Registration:
+    """Registers the person a tablet's form describes, once per `key`.
+
+    Someone already registered with the same national ID, phone or a similar name in the same
+    district raises RegistrationError (national_id_taken, possible_duplicate) with `matches`,
+    unless `confirm_new` (the person said "not me") or `deferred` (a form saved on the tablet
+    while offline, with nobody left to ask: the same national ID then takes the existing badge,
+    anything else registers). A full cohort refuses (quota_full) or puts them on the waiting
+    list, as the coordinator chose. Nothing is written unless a person is created.
+    """
+    key = check_key(key)
+    cohort = cohort_by_id(db, tablet["cohort_id"])
+    program = get_program(db, cohort["program_id"])
+    moment = iso(bounded_time(made_at, _day(cohort)) if made_at else now_utc())
+    fields = form_fields(data)
+    with transaction(db):
+        earlier = _replay(db, tablet, key)
+        if earlier:
+            return earlier
+        matches = find_matches(db, program["id"], fields)
+        same_id = [m for m in matches if m["match"] == "national_id"]
+        if same_id and deferred:
+            return _take(db, tablet, same_id[0], key, moment)
+        if same_id or (matches and not (confirm_new or deferred)):
+            raise RegistrationError("national_id_taken" if same_id else "possible_duplicate", matches=matches)
+        status = "active"
+        if quota_full(db, cohort["id"], fields):
+            if settings_of(db, cohort["id"])["quota_mode"] != "waitlist":
+                raise RegistrationError("quota_full", "a target of this cohort is met")
+            status = "waiting"
+        person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
+                                      at=moment, status=status)
+        _remember(db, tablet, key, person["id"], "created" if status == "active" else "waiting", moment)
+    return Registration("created" if status == "active" else "waiting", person, person["code"], key, moment)
+
+
+def take_existing(db, tablet: dict, participant_id: str, key: str) -> Registration:
+    """The person said "this is me": their current badge (issued now if they had none)."""
+    key = check_key(key)
+    cohort = cohort_by_id(db, tablet["cohort_id"])
+    with transaction(db):
+        earlier = _replay(db, tablet, key)
+        if earlier:
+            return earlier
+        person = get_participant(db, participant_id)
+        if not person or person["program_id"] != cohort["program_id"] or person["status"] == "withdrawn":
+            raise RegistrationError("choice_expired", "no such person to take")
+        return _take(db, tablet, person, key, iso(now_utc()))
+
+
+def _take(db, tablet: dict, person: dict, key: str, moment: str) -> Registration:
+    badge = active_badge(db, person["id"])
+    waiting = person["status"] == "waiting"
+    code = badge["code"] if badge else (None if waiting else issue_badge(db, person))
+    _remember(db, tablet, key, person["id"], "existing", moment)
+    return Registration("waiting" if waiting else "existing", person, code, key, moment)
+
+
+def _day(cohort: dict) -> date:
+    """The earliest day a registration for this cohort may carry: a week before it starts."""
+    starts = date.fromisoformat(cohort["starts_on"]) if cohort.get("starts_on") else now_utc().date()
+    return starts - timedelta(days=7)
+
+
+def _remember(db, tablet: dict, key: str, participant_id: str, status: str, moment: str) -> None:
+    db.execute("insert into registration_keys (tablet_id, key, participant_id, status, made_at, created_at)"
+               " values (?, ?, ?, ?, ?, ?)", [tablet["id"], key, participant_id, status, moment, iso(now_utc())])
+
+
+def _replay(db, tablet: dict, key: str) -> Registration | None:
+    """The first outcome of a key already used by this tablet."""
+    row = _one(db, "select * from registration_keys where tablet_id = ? and key = ?", [tablet["id"], key])
+    if not row:
+        return None
+    person = get_participant(db, row["participant_id"])
+    badge = active_badge(db, person["id"])
+    status = "waiting" if person["status"] == "waiting" else row["status"]
+    return Registration(status, person, badge["code"] if badge else None, key, row["made_at"], replayed=True)
+
+
+def check_in_now(db, tablet: dict, registration: Registration) -> CheckinResult | None:
+    """Checks the new person in to the session open now, where the coordinator asked for it.
+
+    Runs after the registration committed (check_in takes its own turn at the write lock);
+    the nonce comes from the submission key, so a resend checks no one in twice.
+    """
+    if not registration.code or not settings_of(db, tablet["cohort_id"])["checkin_on_register"]:
+        return None
+    try:
+        return check_in(db, code=registration.code, at=parse_iso(registration.made_at),
+                        operator=f"tablet {tablet['label']}", nonce=f"register-{tablet['id']}-{registration.key}")
+    except CheckinError:
+        return None
+
+
+def badge_view(db, registration: Registration) -> dict | None:
+    """The badge card a registration shows on screen (no national ID, no phone), or None."""
+    if not registration.code:
+        return None
+    person = registration.person
+    cohort = cohort_by_id(db, person["cohort_id"])
+    return badge_card(person, registration.code, cohort, get_program(db, person["program_id"]))
+
+
+def current_card(db, participant_id: str) -> dict | None:
+    """The badge card of a person's current code, or None (no badge, or waiting)."""
+    person = get_participant(db, participant_id)
+    badge = person and active_badge(db, participant_id)
+    if not badge:
+        return None
+    return badge_card(person, badge["code"], cohort_by_id(db, person["cohort_id"]),
+                      get_program(db, person["program_id"]))

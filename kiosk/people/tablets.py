@@ -1,0 +1,154 @@
+"""Registration tablets: pairing, the cohort's registration settings, and the times a tablet's
+late work may carry.
+
+Pairing: a coordinator pairs a tablet for one cohort with a one-time code (shown as a QR and a
+short link, valid 15 minutes); the tablet then holds a random token, of which only the hash is
+kept, until the coordinator revokes it.
+
+A registration or a scan queued on a tablet keeps the time it was made. The server accepts that
+time only within bounds: never ahead of its own clock (a little skew is forgiven and clamped to
+now), never before the start of the day the act belongs to (venue time).
+"""
+
+import hashlib
+import re
+import secrets
+from datetime import date, datetime, time, timedelta, timezone
+
+from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
+from kiosk.errors import KioskError
+from kiosk.program.events import cohort_by_id
+from kiosk.store.db import transaction
+from kiosk.thai import plain_text
+
+PAIR_CODE_TTL = timedelta(minutes=15)
+PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed from a screen
+QUOTA_MODES = ("refuse", "waitlist")
+IDLE_RANGE = (15, 600)
+DEFAULT_SETTINGS = {"quota_mode": "refuse", "checkin_on_register": 0, "idle_seconds": 60}
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+class TabletError(KioskError):
+    """A tablet or its settings cannot be set up as asked."""
+
+
+class OfflineError(KioskError):
+    """A late act whose time is out of bounds."""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _one(db, sql: str, args) -> dict | None:
+    rows = list(db.query(sql, args))
+    return rows[0] if rows else None
+
+
+# --- tablets ----------------------------------------------------------------------------------
+
+
+def normalize_pair_code(code: str | None) -> str:
+    """A pairing code as typed or read from a link: upper case, no dashes or spaces."""
+    return re.sub(r"[^A-Z0-9]", "", str(code or "").upper())[:16]
+
+
+def pair_tablet(db, cohort_id: str, label: str = "", created_by: str | None = None) -> dict:
+    """A new tablet slot for a cohort and its one-time pairing code ('ABCD-EFGH', 15 minutes)."""
+    if not cohort_by_id(db, cohort_id):
+        raise TabletError("unknown_cohort", f"no cohort {cohort_id}")
+    code = "".join(secrets.choice(PAIR_ALPHABET) for _ in range(8))
+    now = now_utc()
+    tablet_id = new_id()
+    count = db.execute("select count(*) from tablets where cohort_id = ?", [cohort_id]).fetchone()[0]
+    with transaction(db):
+        db["tablets"].insert({
+            "id": tablet_id, "cohort_id": cohort_id, "label": plain_text(label, "label", 40) or f"#{count + 1}",
+            "pair_code_hash": _digest(code), "pair_expires_at": iso(now + PAIR_CODE_TTL),
+            "created_by": created_by, "created_at": iso(now),
+        })
+    return {"id": tablet_id, "code": f"{code[:4]}-{code[4:]}"}
+
+
+def claim_pairing(db, code: str) -> tuple[dict, str]:
+    """Uses a pairing code once: returns the tablet and the token its browser keeps."""
+    token = secrets.token_urlsafe(32)
+    now = iso(now_utc())
+    with transaction(db):
+        tablet = _one(db, "select * from tablets where pair_code_hash = ? and revoked_at is null",
+                      [_digest(normalize_pair_code(code))])
+        if not tablet or tablet["pair_expires_at"] < now:
+            raise TabletError("bad_pairing_code", "pairing code wrong, used or expired")
+        db.execute("update tablets set pair_code_hash = null, pair_expires_at = null, token_hash = ?,"
+                   " paired_at = ? where id = ?", [_digest(token), now, tablet["id"]])
+    return tablet, token
+
+
+def tablet_for_token(db, token: str | None) -> dict | None:
+    """The paired, unrevoked tablet holding `token`, or None."""
+    if not token or len(token) > 100:
+        return None
+    return _one(db, "select * from tablets where token_hash = ? and revoked_at is null", [_digest(token)])
+
+
+def revoke_tablet(db, tablet_id: str) -> dict | None:
+    """Unpairs a tablet at once: its browser becomes an ordinary, logged-out one."""
+    with transaction(db):
+        db.execute("update tablets set revoked_at = ?, token_hash = null, pair_code_hash = null"
+                   " where id = ? and revoked_at is null", [iso(now_utc()), tablet_id])
+    return _one(db, "select * from tablets where id = ?", [tablet_id])
+
+
+def tablets_of(db, cohort_id: str) -> list[dict]:
+    """A cohort's tablets, the ones still in use first."""
+    return list(db.query("select t.*, (select count(*) from registration_keys k where k.tablet_id = t.id"
+                         " and k.status != 'existing') as registered from tablets t where t.cohort_id = ?"
+                         " order by t.revoked_at is not null, t.created_at", [cohort_id]))
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def settings_of(db, cohort_id: str) -> dict:
+    """A cohort's registration settings (defaults where the coordinator set none)."""
+    row = _one(db, "select * from registration_settings where cohort_id = ?", [cohort_id])
+    return {**DEFAULT_SETTINGS, **(row or {}), "cohort_id": cohort_id}
+
+
+def save_settings(db, cohort_id: str, quota_mode: str, checkin_on_register: bool, idle_seconds) -> dict:
+    """Sets what a full cohort does, whether registering also checks in, and the idle time."""
+    try:
+        idle = int(idle_seconds)
+    except (TypeError, ValueError):
+        raise TabletError("bad_setting", "idle time must be a number of seconds", "idle_seconds") from None
+    if quota_mode not in QUOTA_MODES or not IDLE_RANGE[0] <= idle <= IDLE_RANGE[1]:
+        raise TabletError("bad_setting", "quota mode refuse|waitlist, idle 15-600 s")
+    with transaction(db):
+        db["registration_settings"].upsert({"cohort_id": cohort_id, "quota_mode": quota_mode,
+                                            "checkin_on_register": int(bool(checkin_on_register)),
+                                            "idle_seconds": idle}, pk="cohort_id")
+    return settings_of(db, cohort_id)
+
+
+# --- late work -----------------------------------------------------------------------------
+
+
+def bounded_time(at, earliest_day: date | None, now: datetime | None = None) -> datetime:
+    """The time an act was made (ISO text or datetime), checked against the bounds; UTC.
+
+    Raises OfflineError("bad_time") for a time more than CLOCK_SKEW ahead of now or before the
+    start of `earliest_day` in venue time (no lower bound when it is None).
+    """
+    now = now or now_utc()
+    try:
+        moment = at if isinstance(at, datetime) else parse_iso(str(at))
+    except ValueError:
+        raise OfflineError("bad_time", f"not an ISO 8601 time: {str(at)[:40]!r}", "at") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if moment > now + CLOCK_SKEW:
+        raise OfflineError("bad_time", f"{moment.isoformat()} is in the future", "at")
+    start = earliest_day and datetime.combine(earliest_day, time(0), tzinfo=LOCAL_ZONE)
+    if start and moment < start:
+        raise OfflineError("bad_time", f"{moment.isoformat()} is before {earliest_day.isoformat()}", "at")
+    return min(moment, now).astimezone(timezone.utc)

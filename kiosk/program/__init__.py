@@ -1,0 +1,1 @@
+"""A program's set-up: programs, cohorts, session days, sites and targets; and the demo event."""

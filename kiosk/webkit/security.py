@@ -1,0 +1,48 @@
+"""Security every answer of both web apps carries: headers (a strict CSP, no framing, no-store)
+and the bound on url-encoded forms."""
+
+from flask import request
+
+# A multipart form field, or a whole url-encoded form, larger than this is refused 413: no title,
+# name or note is near it, and a 10 MB title would make every page that shows it 10 MB.
+MAX_FORM_MEMORY_SIZE = 256 * 1024
+FORM_MIMETYPE = "application/x-www-form-urlencoded"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+SECURITY_HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                    ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+
+
+def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> None:
+    """Security headers on every answer of `app`: a CSP with no inline script or style and
+    `frame-ancestors 'none'`, `nosniff`, no framing, no referrer, and `Cache-Control: no-store`
+    on everything but the `cacheable` endpoints (pages and APIs carry names).
+    """
+
+    def headers(response):
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
+        if request.endpoint not in cacheable:
+            response.cache_control.no_store = True
+            response.cache_control.max_age = None
+            response.cache_control.public = False
+        return response
+
+    app.after_request(headers)
+
+
+def install_form_limit(app) -> None:
+    """Bounds url-encoded forms to MAX_FORM_MEMORY_SIZE in all (413 before any view reads them).
+
+    Werkzeug applies MAX_FORM_MEMORY_SIZE to multipart fields only: a url-encoded body is read
+    whole, so without this it is bounded only by MAX_CONTENT_LENGTH (or not at all).
+    """
+
+    def bound():
+        if request.mimetype == FORM_MIMETYPE:
+            request.max_content_length = MAX_FORM_MEMORY_SIZE
+
+    app.before_request(bound)
