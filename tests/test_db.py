@@ -159,6 +159,8 @@ def test_the_wal_starts_over_while_the_door_keeps_writing_and_reading(table, dat
     commits and reads: the file grew without end. The checkpointer finishes the job."""
     path = str(data_dir / "kiosk.db")
     monkeypatch.setattr(Checkpointer, "RESTART_FRAMES", 100)
+    restarts, checkpoint = [], Checkpointer.checkpoint
+    monkeypatch.setattr(Checkpointer, "checkpoint", lambda self, db: restarts.append(checkpoint(self, db)) or restarts[-1])
     stop, wal = threading.Event(), Path(path + "-wal")
     sizes, written = [], [0]
 
@@ -188,6 +190,42 @@ def test_the_wal_starts_over_while_the_door_keeps_writing_and_reading(table, dat
             t.join()
         checkpointer.stop()
     # Each commit adds a 4 kB row to the table and its key index: at least two pages of WAL. A
-    # WAL that never starts over holds them all; one that does, a few checkpoints' worth.
-    assert max(sizes) < written[0] * 2 * 4096 / 4, (written[0], sizes)
+    # WAL that never starts over holds them all; one that does, a few checkpoints' worth (how many
+    # depends on how busy the machine is: the restarts are counted, not timed).
+    assert sum(restarts) >= 2, restarts
+    assert max(sizes) < written[0] * 2 * 4096 / 2, (written[0], sizes)
 
+
+def test_a_database_made_before_the_migrations_were_renamed_upgrades_and_keeps_everything(tmp_path):
+    """tests/data/kiosk-027f149.db.gz was made by main at 027f149 (build_event, three check-ins),
+    when migration names carried issue tags."""
+    import gzip
+    import shutil
+
+    from kiosk.door.checkin import check_in
+    from kiosk.store.db import open_data_dir
+
+    source = Path(__file__).parent / "data" / "kiosk-027f149.db.gz"
+    with gzip.open(source) as packed, open(tmp_path / "kiosk.db", "wb") as out:
+        shutil.copyfileobj(packed, out)
+    db = open_data_dir(tmp_path)
+    names = [r[0] for r in db.execute("select name from _sqlite_migrations order by rowid")]
+    assert names == ["0001_initial", "0002_reports", "0003_registration", "0004_signed_changes",
+                     "0005_login_sessions", "0006_program_keys"]
+    counts = {t: db[t].count for t in ("participants", "badges", "scans", "changes", "attendance", "users")}
+    assert counts == {"participants": 4, "badges": 4, "scans": 3, "changes": 18, "attendance": 3, "users": 1}
+    code = db.execute("select code from badges b join participants p on p.id = b.participant_id"
+                      " where p.id not in (select participant_id from attendance) limit 1").fetchone()[0]
+    session_id = db.execute("select id from sessions limit 1").fetchone()[0]
+    assert check_in(db, code, session_id=session_id, at=_session_time(db, session_id)).status == "checked_in"
+    open_data_dir(tmp_path)  # a second start applies nothing again
+    assert [r[0] for r in db.execute("select name from _sqlite_migrations order by rowid")] == names
+
+
+def _session_time(db, session_id):
+    from datetime import datetime
+
+    from kiosk.clock import LOCAL_ZONE
+
+    day, opens = db.execute("select day, opens_at from sessions where id = ?", [session_id]).fetchone()
+    return datetime.fromisoformat(f"{day}T{opens}").replace(tzinfo=LOCAL_ZONE)
