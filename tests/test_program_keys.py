@@ -189,7 +189,7 @@ def test_a_program_made_before_keys_left_the_log_keeps_its_key(tmp_path):
     open_data_dir(folder).close()
     raw = sqlite3.connect(folder / "kiosk.db")
     raw.executescript(f"""
-        delete from _sqlite_migrations where name = '0006_program_keys_i10';
+        delete from _sqlite_migrations where name = '0006_program_keys';
         drop table program_keys;
         alter table programs drop column key_check;
         alter table programs add column signing_key text;

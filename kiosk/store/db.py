@@ -264,6 +264,7 @@ def database_path(db: sqlite_utils.Database) -> str:
 
 def migrate(db: sqlite_utils.Database) -> None:
     """Applies every pending migration."""
+    schema.rename_applied(db)
     schema.migrations.apply(db)
 
 

@@ -7,6 +7,17 @@ Domain tables (ENTITIES) are written only through `kiosk.store.changes`, which l
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("kiosk")
+# Names migrations were once applied under: a database that recorded one has applied the migration.
+RENAMED = {"0002_i9_reports": "0002_reports", "0003_i8_registration": "0003_registration",
+           "0004_signed_changes_i10": "0004_signed_changes", "0006_program_keys_i10": "0006_program_keys"}
+
+
+def rename_applied(db) -> None:
+    """Records migrations applied under an old name by their name now, so none runs twice."""
+    if "_sqlite_migrations" in db.table_names():
+        for old, new in RENAMED.items():
+            db.execute("update _sqlite_migrations set name = ? where migration_set = ? and name = ?",
+                       [new, migrations.name, old])
 
 # Entity name -> (table, fields a change may set). The id and program_id are implicit.
 ENTITIES: dict[str, tuple[str, ...]] = {
@@ -178,7 +189,7 @@ def initial(db):
     )
 
 
-@migrations(name="0002_i9_reports")
+@migrations(name="0002_reports")
 def reports_fields(db):
     """Issue 9: the per-day allowance rate, paper check-ins (scans.via), progress-report notes.
 
@@ -198,7 +209,7 @@ def reports_fields(db):
     )
 
 
-@migrations(name="0003_i8_registration")
+@migrations(name="0003_registration")
 def registration_tablets(db):
     """Issue 8: registration tablets, their per-cohort settings, and submission keys.
 
@@ -232,7 +243,7 @@ def registration_tablets(db):
     )
 
 
-@migrations(name="0004_signed_changes_i10")
+@migrations(name="0004_signed_changes")
 def signed_changes(db):
     """Issue 10: each change carries its origin's chain value and signature; public keys of the
     origins this replica has seen (each proven by its id, see kiosk.trust.keys)."""
@@ -263,7 +274,7 @@ def login_sessions(db):
     )
 
 
-@migrations(name="0006_program_keys_i10")
+@migrations(name="0006_program_keys")
 def program_keys(db):
     """Issue 10: a program's key leaves its synced row for a local table; the row keeps only a
     one-way `key_check` (kiosk.trust.programkeys). Keys of programs made before stay valid."""
