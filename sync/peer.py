@@ -70,7 +70,7 @@ class PeerBackend:
                     "program_keys": programkeys.shareable(db, wanted)}
         return self._with_db(work)
 
-    def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:
+    def push(self, device: str, offset: float, body: dict) -> dict:
         program_id, batch = check_batch(body)
         keys = check_keys(body)
 
@@ -84,8 +84,6 @@ class PeerBackend:
                 rotate_device_id(db, self.data_dir)
             return changes.vector(db, program_id)
         vector = self._with_db(work)
-        if after_commit:
-            after_commit()
         return {"program_id": program_id, "vector": vector}
 
     def pull(self, device: str, offset: float, body: dict) -> dict:

@@ -196,7 +196,9 @@ class CentralServer(_Process):
 
     def command(self) -> list[str]:
         threads = ["--threads", str(self.threads)] if self.threads else []
-        return [sys.executable, "-m", "sync.central", "--data", str(self.data_dir), "--db", self.db_url,
+        faults = any(name.startswith("SYNC_TEST_") for name in self.extra_env)  # tests/faulty_central.py
+        program = [str(ROOT / "tests" / "faulty_central.py")] if faults else ["-m", "sync.central"]
+        return [sys.executable, *program, "--data", str(self.data_dir), "--db", self.db_url,
                 "serve", "--host", "127.0.0.1", "--port", str(self.port), *threads]
 
     def storage(self):

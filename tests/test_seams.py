@@ -152,3 +152,9 @@ def test_no_template_carries_an_inline_style_or_script_that_the_pages_csp_would_
         assert not re.search(r"\sstyle=\"", text), f"{path.name}: inline style attribute"
         assert not re.search(r"<script>(?!\s*</script>)", text), f"{path.name}: inline script"
         assert not re.search(r"\son(click|load|submit|change)=", text), f"{path.name}: inline event handler"
+
+
+def test_no_fault_injection_lives_in_the_product():
+    """Fault tests inject their faults from tests/faulty_central.py, never through product code."""
+    offenders = [name for name, path in MODULES.items() if re.search(r"SYNC_TEST_|test hook", path.read_text())]
+    assert offenders == []

@@ -59,8 +59,7 @@ class CentralBackend:
 
     push_nonce = True  # the push's nonce is stored in the push's own transaction
 
-    def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None,
-             nonce: str | None = None) -> dict:
+    def push(self, device: str, offset: float, body: dict, nonce: str | None = None) -> dict:
         """Applies one batch whole and answers the new vector (the acknowledgement).
 
         The nonce, the device's program check, the changes, the read tables and the vector
@@ -74,10 +73,7 @@ class CentralBackend:
             if nonce is not None and not self.storage.remember_nonce(device, nonce):
                 raise SyncError("replayed", "this request was already received") from None
             raise
-        vector = self.storage.push(program_id, batch, pusher=device, before_commit=before_commit, offset=offset,
-                                   nonce=nonce, keys=keys)
-        if after_commit:
-            after_commit()
+        vector = self.storage.push(program_id, batch, pusher=device, offset=offset, nonce=nonce, keys=keys)
         return {"program_id": program_id, "vector": vector}
 
     def pull(self, device: str, offset: float, body: dict) -> dict:

@@ -31,7 +31,7 @@ class ChangeLog:
             return [r[0] for r in conn.execute(select(vectors.c.program_id).distinct())]
 
     def push(self, program_id: str, batch: list[dict], pusher: str | None = None,
-             source: str | None = None, before_commit=None, offset: float | None = None,
+             source: str | None = None, offset: float | None = None,
              nonce: str | None = None, keys: dict | None = None) -> dict[str, int]:
         """Applies a batch whole, in one transaction with its vector advance; returns the new vector.
 
@@ -44,7 +44,7 @@ class ChangeLog:
         try:
             self._check_changes(program_id, batch, pusher)
             return self._retrying(lambda conn: self._apply(conn, program_id, batch, pusher, source, offset,
-                                                           before_commit, nonce, keys))
+                                                           nonce, keys))
         except SyncError as exc:
             if nonce is not None and exc.reason != "replayed" and not self.remember_nonce(pusher, nonce):
                 raise SyncError("replayed", "this request was already received") from None
@@ -69,8 +69,7 @@ class ChangeLog:
                 self._apply(conn, program_id, batch, None, source, None, keys=keys)
         self._retrying(work)
 
-    def _apply(self, conn, program_id, batch, pusher, source, offset, before_commit=None,
-               nonce=None, keys=None) -> dict[str, int]:
+    def _apply(self, conn, program_id, batch, pusher, source, offset, nonce=None, keys=None) -> dict[str, int]:
         if nonce is not None:
             self._take_nonce(conn, pusher, nonce)
         if pusher:
@@ -100,8 +99,6 @@ class ChangeLog:
             conn.execute(update(devices).where(devices.c.id == pusher).values(
                 last_seen_at=now, last_sync_at=now, pushed=devices.c.pushed + len(batch),
                 **({"clock_offset_s": round(offset, 3)} if offset is not None else {})))
-        if before_commit:
-            before_commit()
         return self.vector(program_id, conn)
 
     def _check_signatures(self, conn, program_id: str, runs: dict[str, list[dict]], have: dict, offered) -> dict[str, str]:
