@@ -119,7 +119,7 @@ def test_same_nonce_is_replayed_not_stored_again(staff, db, event, nine):
     ("\u0000\u0001\u00ff\ufffe", 422, "invalid_code"),
     (["AAAA"], 422, "invalid_code"),
     ({"$ne": 1}, 422, "invalid_code"),
-    (make_code("another-program", b"x" * 32), 422, "wrong_program"),
+    pytest.param(make_code("another-program", b"x" * 32), 422, "wrong_program", id="another-program"),
 ])
 def test_bad_codes_get_their_reason_and_are_stored_as_failed_attempts(staff, db, event, nine, code, status, reason):
     response = staff.post("/api/checkins", json={"code": code, "at": nine})
