@@ -112,7 +112,8 @@ def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike | None = Non
 
 def badge_sheet_pdf_apart(badges: list[dict]) -> bytes:
     """`badge_sheet_pdf` in memory, in a separate process at a lower priority, for a server: laying
-    out 2,000 badges is seconds of Python that would otherwise hold the GIL the door's threads need."""
+    out 2,000 badges is seconds of Python that would otherwise hold the interpreter the door's
+    threads need."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # never fork a process that serves threads

@@ -33,7 +33,7 @@ def connect(path: str | Path) -> sqlite_utils.Database:
         conn.execute(f"PRAGMA wal_autocheckpoint={int(_autocheckpoint)}")
     # FULL: every commit is fsynced before the writer answers, so a check-in the door was told is
     # saved survives a power cut too (NORMAL survives kill -9 but may lose the last commits on power
-    # loss). Measured on this laptop class: +1.8 ms per commit, shared by a whole group commit.
+    # loss). Its cost, an fsync per commit, is shared by the scans of a group commit.
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     # A WAL once grown (a roster import in one transaction) is cut back when it starts over.
@@ -191,13 +191,12 @@ class Checkpointer:
     """A daemon thread of `kiosk serve` that copies the WAL into the database every `interval` seconds.
 
     Left to SQLite, the commit that crosses 1,000 WAL pages copies them itself, with the write
-    lock held and two more fsyncs: every few hundred check-ins, one batch and all the scans
-    queued behind it waited 10-20 ms longer (the door's p99). A PASSIVE checkpoint here makes no
-    writer or reader wait, and it changes nothing about when a commit is durable: that is the WAL's
-    fsync at COMMIT (synchronous=FULL), as before.
+    lock held and two more fsyncs, and every scan queued behind it waits. A PASSIVE checkpoint
+    here makes no writer or reader wait, and it changes nothing about when a commit is durable:
+    that is the WAL's fsync at COMMIT (synchronous=FULL).
 
-    Under a steady stream of check-ins the WAL was never started over (`checkpoint`): it grew by
-    about 5 MB a second (148 MB after a minute of the benchmark), every commit extending the file.
+    Under a steady stream of check-ins the WAL is rarely free of readers long enough to start
+    over by itself, and would grow without end: `checkpoint` starts it over.
     """
 
     RESTART_FRAMES = 1000  # 4 MB of WAL: a second or two of a busy door
@@ -225,8 +224,7 @@ class Checkpointer:
 
         The copy runs beside the door. Only a WAL of RESTART_FRAMES or more is then started over,
         holding the in-process write lock: SQLite restarts a WAL only when no reader still reads
-        an older part of it, and a door thread waiting for the GIL in the middle of a read
-        holds its part for milliseconds, so each try gives such readers a moment to end.
+        an older part of it, so each try gives such readers a moment to end.
         """
         _, frames, _ = db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < self.RESTART_FRAMES:
@@ -324,8 +322,7 @@ def rotate_device_id(db: sqlite_utils.Database, data_dir: Path) -> str:
 
 
 # One connection per server thread, reused from request to request: a fresh SQLite connection
-# re-reads the schema and re-prepares every statement, which costs more than a check-in
-# (measured 3.9 ms per check-in with a new connection, 1.4 ms reused).
+# re-reads the schema and re-prepares every statement, which costs more than a check-in.
 _held = threading.local()
 
 
