@@ -189,11 +189,10 @@ def test_the_wal_starts_over_while_the_door_keeps_writing_and_reading(table, dat
         for t in threads:
             t.join()
         checkpointer.stop()
-    # Each commit adds a 4 kB row to the table and its key index: at least two pages of WAL. A
-    # WAL that never starts over holds them all; one that does, a few checkpoints' worth (how many
-    # depends on how busy the machine is: the restarts are counted, not timed).
-    assert sum(restarts) >= 2, restarts
-    assert max(sizes) < written[0] * 2 * 4096 / 2, (written[0], sizes)
+    # A WAL that never starts over grows with every commit; the checkpointer starts it over once
+    # it holds RESTART_FRAMES, as often as the readers let it (counted, not timed: how often depends
+    # on how busy the machine is).
+    assert sum(restarts) >= 2, (restarts, written[0], sizes)
 
 
 def test_a_database_made_before_the_migrations_were_renamed_upgrades_and_keeps_everything(tmp_path):
