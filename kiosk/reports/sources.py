@@ -5,7 +5,7 @@ from __future__ import annotations
 from kiosk.reports.rows import Dataset
 
 PERSON_COLUMNS = ("id", "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
-                  "province_code", "district_code", "subdistrict_code", "status")
+                  "province_code", "district_code", "subdistrict_code", "status", "erased_at")
 
 
 def _rows(db, sql: str, args) -> list[dict]:

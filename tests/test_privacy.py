@@ -1,0 +1,152 @@
+"""PDPA on one kiosk: a person erased on request keeps no personal value in any table, change log,
+new bundle or new backup; their badge stops; totals stay; signatures still verify; an old bundle
+brings nothing back; retention erases a whole program by itself; a person's own record."""
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from kiosk.door.checkin import CheckinError, check_in
+from kiosk.ops.backup import take_backup
+from kiosk.people import privacy
+from kiosk.people.participants import register_participant
+from kiosk.program import events
+from kiosk.reports.attendance import totals
+from kiosk.reports.sources import kiosk_dataset
+from kiosk.store import changes
+from kiosk.store.db import open_data_dir
+
+from support import bangkok, build_event
+
+def _national_id(first12: str) -> str:
+    total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
+    return first12 + str((11 - total % 11) % 10)
+
+
+NATIONAL_ID = _national_id("350990012876")
+
+
+@pytest.fixture
+def person(db):
+    """Cohort 1 over two days; one person with every personal field, checked in on both days."""
+    event = build_event(db)
+    cohort = events.cohort_by_id(db, event["cohort_id"])
+    someone = register_participant(db, cohort, {
+        "title": "นางสาว", "first_name": "วิไลวรรณ", "last_name": "ทองประเสริฐ", "role": "participant",
+        "province": "กรุงเทพมหานคร", "district": "บางรัก", "phone": "0898765432", "position": "กรรมการชุมชน",
+        "organization": "ชุมชนวัดแขก", "national_id": NATIONAL_ID})
+    for session in event["sessions"]:
+        moment = bangkok(session["day"], "09:00")
+        assert check_in(db, someone["code"], session_id=session["id"], at=moment).status == "checked_in"
+    return {**event, "someone": someone, "values": _values(db, someone["id"])}
+
+
+def _values(db, participant_id: str) -> list[str]:
+    """The person's personal values as stored (the last four digits of the ID are looked for in
+    their column and the log: four digits alone turn up in any file)."""
+    row = next(iter(db.query("select * from participants where id = ?", [participant_id])))
+    found = [row["first_name"], row["last_name"], row["phone"], row["nid_hash"], row["position"], row["organization"]]
+    assert all(found) and row["nid_last4"] == NATIONAL_ID[-4:]
+    return found
+
+
+def _holds_any(blob: bytes, values: list[str]) -> list[str]:
+    return [v for v in values if v.encode() in blob]
+
+
+def _files(folder) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def test_an_erased_person_leaves_no_personal_value_in_the_database_or_its_log(db, data_dir, person):
+    before = totals(kiosk_dataset(db, person["program_id"], person["cohort_id"]))
+    privacy.erase_person(db, person["someone"]["id"], "the person asked (PDPA §33)", "chief")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _holds_any(_files(data_dir), person["values"]) == []
+    row = next(iter(db.query("select * from participants where id = ?", [person["someone"]["id"]])))
+    assert row["erased_at"] and row["first_name"] == "" and row["phone"] is None and row["nid_hash"] is None
+    assert row["nid_last4"] is None
+    assert totals(kiosk_dataset(db, person["program_id"], person["cohort_id"])) == before
+    logged = [json.loads(r[0]) for r in db.execute("select payload from changes where entity_id = ?",
+                                                   [person["someone"]["id"]])]
+    assert logged and all("_salt" not in p and "first_name" not in p and "nid_last4" not in p for p in logged)
+
+
+def test_an_erased_persons_badge_is_refused_with_its_reason(db, person):
+    privacy.erase_person(db, person["someone"]["id"], "asked at the desk", "chief")
+    session = person["sessions"][0]
+    with pytest.raises(CheckinError) as refused:
+        check_in(db, person["someone"]["code"], session_id=session["id"],
+                 at=bangkok(session["day"], "10:00"))
+    assert refused.value.reason == "erased"
+
+
+def test_the_signed_history_still_verifies_after_an_erasure(db, tmp_path, person):
+    privacy.erase_person(db, person["someone"]["id"], "asked", "chief")
+    fresh = open_data_dir(tmp_path / "replay")
+    assert changes.rebuild(db, fresh) == changes.change_count(db)  # every signature checked again
+    row = next(iter(fresh.query("select * from participants where id = ?", [person["someone"]["id"]])))
+    assert row["erased_at"] and row["phone"] is None
+
+
+def test_an_old_bundle_imported_after_the_erasure_brings_nothing_back(db, data_dir, tmp_path, person):
+    import sync
+
+    old = tmp_path / "before.jsonl.gz"
+    sync.export_bundle(db, old)
+    privacy.erase_person(db, person["someone"]["id"], "asked", "chief")
+    sync.import_bundle(db, old)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _holds_any(_files(data_dir), person["values"]) == []
+    newer = tmp_path / "after.jsonl.gz"
+    sync.export_bundle(db, newer)
+    assert _holds_any(newer.read_bytes(), person["values"]) == []  # sealed: read it back too
+    fresh = open_data_dir(tmp_path / "fresh")
+    from kiosk.trust import programkeys
+    programkeys.offered(fresh, {person["program_id"]: programkeys.key_of(db, person["program_id"])}, via="test")
+    sync.import_bundle(fresh, newer, trust_new=True)
+    sync.import_bundle(fresh, old, trust_new=True)
+    fresh.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _holds_any(_files(tmp_path / "fresh"), person["values"]) == []
+
+
+def test_a_backup_taken_after_the_erasure_holds_no_personal_value(db, data_dir, person):
+    privacy.erase_person(db, person["someone"]["id"], "asked", "chief")
+    made = take_backup(data_dir)
+    assert made and all(_holds_any(path.read_bytes(), person["values"]) == [] for path in made)
+
+
+def test_retention_erases_every_person_of_a_program_on_its_date_without_a_network(db, person):
+    program = events.get_program(db, person["program_id"])
+    last = max(s["day"] for s in db.query("select day from sessions where program_id = ?", [program["id"]]))
+    due = date.fromisoformat(last).replace(year=date.fromisoformat(last).year + 2)
+    assert privacy.retention_date(db, program) == due
+    assert privacy.apply_retention(db, today=due - timedelta(days=1)) == 0
+    count = db.execute("select count(*) from participants where program_id = ?", [program["id"]]).fetchone()[0]
+    assert privacy.apply_retention(db, today=due) == count
+    assert db.execute("select count(*) from participants where program_id = ? and erased_at is null"
+                      " or phone is not null and program_id = ?", [program["id"], program["id"]]).fetchone()[0] == 0
+
+
+def test_a_retention_date_later_than_the_notice_allows_is_refused(db, person):
+    program = events.get_program(db, person["program_id"])
+    latest = privacy.latest_retention(db, program["id"])
+    with pytest.raises(privacy.PrivacyError) as refused:
+        privacy.set_retention(db, program, latest + timedelta(days=1))
+    assert refused.value.reason == "retention_too_late"
+    earlier = privacy.set_retention(db, program, latest - timedelta(days=100))
+    assert privacy.retention_date(db, events.get_program(db, program["id"])) == earlier
+
+
+def test_a_persons_record_holds_every_item(db, person):
+    record = privacy.person_record(db, person["someone"]["id"], [{"kind": "central", "url": "https://c",
+                                                                  "at": "2026-12-06T10:00:00Z", "vector": {}}])
+    assert record["person"]["first_name"] == "วิไลวรรณ" and record["person"]["nid_last4"] == NATIONAL_ID[-4:]
+    assert record["consent"]["via"] and record["national_id"]
+    assert {"person", "consent", "badges", "scans", "attendance", "certificate", "allowance", "erasure",
+            "synced_to"} <= record.keys()
+    assert len(record["attendance"]) == 2 and len(record["scans"]) == 2 and len(record["badges"]) == 1
+    assert record["synced_to"] == [{"kind": "central", "url": "https://c", "at": "2026-12-06T10:00:00Z",
+                                    "holds_all": False}]
+    json.dumps(record, ensure_ascii=False)
