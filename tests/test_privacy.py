@@ -150,3 +150,24 @@ def test_a_persons_record_holds_every_item(db, person):
     assert record["synced_to"] == [{"kind": "central", "url": "https://c", "at": "2026-12-06T10:00:00Z",
                                     "holds_all": False}]
     json.dumps(record, ensure_ascii=False)
+
+
+def test_the_cli_writes_a_persons_record_as_pdf_and_json_and_erases_by_phone(db, data_dir, person, tmp_path):
+    from click.testing import CliRunner
+
+    from kiosk.cli.main import cli
+
+    runner = CliRunner()
+    base = ["--data", str(data_dir)]
+    for name in ("record.pdf", "record.json"):
+        done = runner.invoke(cli, [*base, "person", "record", "0898765432", "--out", str(tmp_path / name)])
+        assert done.exit_code == 0, done.output
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "record.pdf").read_bytes().startswith(b"%PDF")
+    kept = json.loads((tmp_path / "record.json").read_text())
+    assert kept["person"]["last_name"] == "ทองประเสริฐ" and len(kept["attendance"]) == 2
+    done = runner.invoke(cli, [*base, "person", "erase", person["someone"]["code"], "--reason", "asked"])
+    assert done.exit_code == 0, done.output
+    assert db.execute("select erased_at from participants where id = ?", [person["someone"]["id"]]).fetchone()[0]
+    again = runner.invoke(cli, [*base, "person", "erase", person["someone"]["id"], "--reason", "asked"])
+    assert again.exit_code != 0 and "already_erased" in again.output

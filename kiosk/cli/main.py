@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 import sync
-from kiosk.cli import documents
+from kiosk.cli import documents, privacy
 from kiosk.cli.context import Context, pass_ctx, progress
 from kiosk.cli.kit import Group, fail
 from kiosk.paths import FolderBusy, hold_folder
@@ -446,7 +446,7 @@ def doctor(ctx):
         raise SystemExit(1)
 
 
-for command in documents.COMMANDS:
+for command in (*documents.COMMANDS, *privacy.COMMANDS):
     cli.add_command(command)
 sync.register(cli)
 
