@@ -136,7 +136,7 @@ def settled_ledger(db_path: Path, people: list[str] | None = None, timeout: floa
     """The ledger once the scans still in flight when a run ended are stored (two reads agree)."""
     deadline, ledger = time.monotonic() + timeout, door_ledger(db_path, people)
     while time.monotonic() < deadline:
-        time.sleep(0.25)
+        time.sleep(0.1)
         again = door_ledger(db_path, people)
         if again == ledger:
             break
