@@ -311,12 +311,15 @@ def process_figures(pid: int) -> dict:
             "threads": int(re.search(r"Threads:\s+(\d+)", status).group(1))}
 
 
-def megabytes(*paths: Path) -> float:
-    """The size of files, and of the files in folders, in MB (missing ones count 0)."""
+def megabytes(path: Path) -> float:
+    """The size of a file, or of the files in a folder, in MB; a file gone meanwhile (a log
+    rotated, a backup pruned, the WAL reset) counts 0."""
     total = 0
-    for path in paths:
-        files = path.rglob("*") if path.is_dir() else [path]
-        total += sum(f.stat().st_size for f in files if f.is_file())
+    for one in path.rglob("*") if path.is_dir() else [path]:
+        try:
+            total += one.stat().st_size if one.is_file() else 0
+        except OSError:
+            pass
     return round(total / 2**20, 2)
 
 
