@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs: system packages (Chromium, poppler, fribidi for Thai
 # shaping), a virtualenv in .venv with the kiosk installed, and compiled translations.
-# Usage: scripts/setup.sh [--test|--bench]    (--test adds what the test suite needs; --bench
-# adds that and wrk, the HTTP load generator of scripts/bench/checkin.py, which no test needs)
+# Usage: scripts/setup.sh [--test|--bench]    (--test adds what the test suite and the benchmarks
+# need; --bench is the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
-want_bench=0
 [ "${1:-}" = "--test" ] && want_test=1
-[ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
+[ "${1:-}" = "--bench" ] && want_test=1
 
 packages=(libfribidi0 libraqm0)
-[ "$want_test" = 1 ] && packages+=(chromium poppler-utils postgresql-15)
-[ "$want_bench" = 1 ] && packages+=(wrk)
+# wrk: the load generator of the door benchmarks, whose smoke runs are part of the suite
+[ "$want_test" = 1 ] && packages+=(chromium poppler-utils postgresql-15 wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
