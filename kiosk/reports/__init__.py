@@ -30,7 +30,7 @@ def cohort_summaries(db, program_id: str) -> list[dict]:
     """Each cohort of a program with its head count and session days."""
     return list(db.query(
         "select c.*, (select count(*) from participants p where p.cohort_id = c.id and p.status = 'active') as people,"
-        " (select count(*) from sessions s where s.cohort_id = c.id) as session_count,"
+        " (select count(*) from sessions s where s.cohort_id = c.id and s.status != 'removed') as session_count,"
         " (select name from sites where sites.id = c.site_id) as site_name"
         " from cohorts c where c.program_id = ? order by c.number", [program_id]))
 
@@ -73,5 +73,5 @@ def attendance_of(db, participant_id: str) -> list[dict]:
     """A person's sessions with when they came and left (None when absent)."""
     return list(db.query(
         "select s.day, s.slot, s.opens_at, s.closes_at, a.first_at, a.last_out_at from participants p"
-        " join sessions s on s.cohort_id = p.cohort_id left join attendance a on a.session_id = s.id"
+        " join sessions s on s.cohort_id = p.cohort_id and s.status != 'removed' left join attendance a on a.session_id = s.id"
         " and a.participant_id = p.id where p.id = ? order by s.day, s.opens_at", [participant_id]))

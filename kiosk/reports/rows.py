@@ -8,7 +8,7 @@ servers cannot disagree.
 Row keys:
   program      id, title, organizer, fiscal_year, certificate_rule (JSON text), allowance_rate
   cohorts      id, number, title, site_id, starts_on, ends_on
-  sessions     id, cohort_id, day, slot, opens_at, closes_at, title
+  sessions     id, cohort_id, day, slot, opens_at, closes_at, title, status ("removed": left out)
   participants id, cohort_id, title, first_name, last_name, role, position, organization,
                province_code, district_code, subdistrict_code, status
   attendance   participant_id, session_id, first_at, via ("door" or "paper")
@@ -45,6 +45,12 @@ class Dataset:
     sites: list[dict] = field(default_factory=list)
     badges: dict[str, str] = field(default_factory=dict)
     progress: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        # a session a coordinator removed counts nowhere: its check-ins stay on record, apart
+        self.sessions = [s for s in self.sessions if (s.get("status") or "active") != "removed"]
+        held = {s["id"] for s in self.sessions}
+        self.attendance = [a for a in self.attendance if a["session_id"] in held]
 
     @cached_property
     def active(self) -> list[dict]:

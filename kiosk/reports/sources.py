@@ -19,7 +19,7 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
                         " from programs where id = ?", [program_id])[0]
     cohorts = _rows(db, "select id, number, title, site_id, starts_on, ends_on from cohorts where "
                         + ("program_id = ?" if not cohort_id else "id = ?"), [cohort_id or program_id])
-    sessions = _rows(db, f"select id, cohort_id, day, slot, opens_at, closes_at, title from sessions where {where}",
+    sessions = _rows(db, f"select id, cohort_id, day, slot, opens_at, closes_at, title, status from sessions where {where}",
                      args)
     people = _rows(db, f"select {', '.join(PERSON_COLUMNS)} from participants where {where}", args)
     attendance = _rows(db, "select a.participant_id, a.session_id, a.first_at, coalesce(s.via, 'door') as via"

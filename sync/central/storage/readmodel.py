@@ -20,7 +20,7 @@ MATERIALIZED = {
                  "allowance_rate"},
     "sites": {"name", "kind"},
     "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
-    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title"},
+    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title", "status"},
     "targets": {"cohort_id", "role", "area_code", "area_name", "expected"},
     "participants": {"cohort_id", "role", "status", "province_code", "district_code", "subdistrict_code",
                      "title", "first_name", "last_name", "position", "organization"},
