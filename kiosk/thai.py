@@ -186,6 +186,22 @@ def area_lists() -> list[dict]:
         for d in geothai.districts(p.code)]] for p in geothai.provinces()]
 
 
+def area_choices(province_code: str | None = "", district_code: str | None = "") -> dict:
+    """What a form's area lists hold before any script runs: every province, the districts of the
+    chosen province and the subdistricts of the chosen district, as (code, Thai, English)."""
+    def rows(items):
+        return [(x.code, x.name_th, x.name_en) for x in items]
+    return {"provinces": rows(geothai.provinces()),
+            "districts": rows(geothai.districts(province_code)) if province_code else [],
+            "subdistricts": rows(geothai.subdistricts(district_code)) if district_code else []}
+
+
+def area_parts(code: str | None) -> tuple[str, str, str]:
+    """(province, district, subdistrict) codes of one area code (geothai codes nest: 10 › 1026 › 102601)."""
+    code = code or ""
+    return code[:2], code[:4] if len(code) >= 4 else "", code if len(code) == 6 else ""
+
+
 def area_label(province_code: str | None, district_code: str | None = None,
                subdistrict_code: str | None = None, short: bool = False) -> str:
     """Thai display of an area: 'แขวงดินแดง เขตดินแดง กรุงเทพมหานคร' or 'ต.เกาะเต่า อ.เกาะพะงัน จ.สุราษฎร์ธานี'."""

@@ -28,7 +28,7 @@ BLOCKING = ("serious", "critical")
 NOT_PAGES = {
     "static", "font", "ca_certificate", "api.ping", "api.sessions", "api.session_attendance",
     "api.search_participants", "sync_peer.api", "health.healthz", "register.areas", "register.service_worker",
-    "register.badge_pdf", "register.pair", "register.pair_short", "admin.badges_pdf", "scan.badge_png",
+    "register.badge_pdf", "register.pair", "register.pair_short", "admin.badges_pdf", "admin.participant_badge", "scan.badge_png",
     "reports.report_file", "reports.certificates_pdf", "reports.certificate_list", "reports.allowances_pdf",
     "reports.sheet_pdf", "sync_page.export_bundle",
 }
@@ -107,6 +107,7 @@ def _walk(page, base: str, paths, lang: str, found: dict) -> None:
 def _roster_result(page, base: str, ids: dict, lang: str, found: dict) -> None:
     """The result page of a roster with a bad row (a POST: reached through the form)."""
     page.goto(f"{base}/cohorts/{ids['cohort_id']}?lang={lang}")
+    page.locator("form[action$='/roster']").evaluate("form => form.closest('details').open = true")
     csv = "ชื่อ,นามสกุล,โทรศัพท์\nสมใจ,ดีงาม,0812223333\nสมศรี,,12\n".encode()
     page.set_input_files("input[type=file][name=file]",
                          files=[{"name": "roster.csv", "mimeType": "text/csv", "buffer": csv}])

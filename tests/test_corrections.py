@@ -161,3 +161,50 @@ def test_the_venue_day_decides_whether_a_session_has_begun(db, event):
     at = bangkok(tomorrow["day"], "01:30")  # just after midnight at the venue, still "yesterday" in UTC
     assert local_day(at).isoformat() == tomorrow["day"]
     people.mark_attended(db, person, tomorrow, "chief", "มาก่อนเวลา", at=at)
+
+
+# --- on the web -------------------------------------------------------------------------------
+
+def test_removing_a_session_on_the_web_says_what_happens_to_its_check_ins(coordinator, db, open_event):
+    check_in(db, open_event["people"][0]["code"])
+    coordinator.get("/?lang=en")
+    page = coordinator.get(f"/cohorts/{open_event['cohort_id']}").get_data(as_text=True)
+    assert "1 people checked in to this session. Their check-ins stay on record" in page
+    answer = coordinator.post(f"/sessions/{open_event['session_id']}/remove", follow_redirects=True)
+    text = answer.get_data(as_text=True)
+    assert "Its 1 check-ins are kept on record but count nowhere" in text and "Removed sessions" in text
+    coordinator.post(f"/sessions/{open_event['session_id']}/restore")
+    assert events.get_session(db, open_event["session_id"])["status"] == "active"
+
+
+def test_a_wrong_window_is_fixed_on_the_web_and_an_overlap_is_explained(coordinator, db, event):
+    first, second = event["sessions"]
+    coordinator.get("/?lang=en")
+    coordinator.post(f"/sessions/{first['id']}/edit", data={"day": first["day"], "slot": "day",
+                                                           "opens_at": "08:00", "closes_at": "16:30"})
+    assert events.get_session(db, first["id"])["opens_at"] == "08:00"
+    answer = coordinator.post(f"/sessions/{second['id']}/edit", follow_redirects=True, data={
+        "day": first["day"], "slot": "afternoon", "opens_at": "13:00", "closes_at": "16:00"})
+    assert "These times overlap another session" in answer.get_data(as_text=True)
+    assert events.get_session(db, second["id"])["day"] == second["day"]
+
+
+def test_the_cohort_page_finds_people_by_any_part_of_the_name_or_the_phones_last_digits(coordinator, event):
+    base = f"/cohorts/{event['cohort_id']}"
+    by_name = coordinator.get(base, query_string={"q": "ใจด"}).get_data(as_text=True)
+    assert "สมหญิง" in by_name and "สมชาย" not in by_name
+    by_phone = coordinator.get(base, query_string={"q": "5678"}).get_data(as_text=True)
+    assert by_phone.count("/badge.pdf") == 3  # the three who share 0812345678, each with "print badge"
+
+
+def test_marking_present_on_the_web_shows_who_when_and_why_on_the_persons_page(coordinator, db, event):
+    person = event["people"][1]
+    coordinator.get("/?lang=en")
+    coordinator.post(f"/participants/{person['id']}/attendance", data={
+        "action": "mark", "session_id": event["session_id"], "reason": "ลืมบัตร ยืนยันโดยวิทยากร"})
+    page = coordinator.get(f"/participants/{person['id']}").get_data(as_text=True)
+    assert "Marked present" in page and "by coord" in page and "ลืมบัตร ยืนยันโดยวิทยากร" in page
+    refused = coordinator.post(f"/participants/{person['id']}/attendance", follow_redirects=True, data={
+        "action": "undo", "session_id": event["session_id"], "reason": ""}).get_data(as_text=True)
+    assert "Say why" in refused
+    assert db.execute("select count(*) from attendance").fetchone()[0] == 1

@@ -77,11 +77,21 @@ def test_coordinator_sets_up_a_program_cohort_site_and_target(coordinator, db):
     program_id = response.location.rsplit("/", 1)[1]
     coordinator.post(f"/programs/{program_id}/sites", data={"name": "ศาลากลางจังหวัด", "kind": "venue"})
     coordinator.post(f"/programs/{program_id}/cohorts", data={"number": "1", "starts_on": "2030-02-28", "days": "4"})
-    coordinator.post(f"/programs/{program_id}/targets", data={"expected": "15", "province": "ลำปาง", "district": "เมือง"})
+    coordinator.post(f"/programs/{program_id}/targets", data={"expected": "15", "province": "52", "district": "5201"})
     page = coordinator.get(f"/programs/{program_id}").get_data(as_text=True)
     assert "ศาลากลางจังหวัด" in page and "รุ่นที่ 1" in page
     assert db.execute("select count(*) from sessions").fetchone()[0] == 4
     assert db.execute("select area_code, expected from targets").fetchone() == ("5201", 15)
+    assert "อ.เมืองลำปาง จ.ลำปาง" in page  # the target says its district and province
+
+
+def test_a_target_area_is_picked_from_lists_not_guessed_from_free_text(coordinator, db, event):
+    """"เมือง" typed by hand once matched เมืองจันทบุรี silently: the form now sends codes only."""
+    coordinator.get("/?lang=en")
+    answer = coordinator.post(f"/programs/{event['program_id']}/targets", data={"expected": "5", "district": "เมือง"},
+                              follow_redirects=True)
+    assert db.execute("select count(*) from targets").fetchone()[0] == 0
+    assert "Unknown province, district or subdistrict" in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("form, message", [

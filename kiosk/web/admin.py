@@ -6,17 +6,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 
 from kiosk import reports
-from kiosk.badges.issuing import cohort_cards, issue_missing_badges, missing_badges
+from kiosk.badges.issuing import active_badge, cohort_cards, issue_missing_badges, missing_badges
 from kiosk.clock import local_day
+from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
 from kiosk.people import participants as people
 from kiosk.people.roster import HeldRosters, import_roster
 from kiosk.program import events
 from kiosk.store.db import get_db
-from kiosk.thai import ROLES, area_names
+from kiosk.thai import ROLES, area_choices, area_names, area_parts
 from kiosk.trust import accounts as auth
 from kiosk.trust import programkeys
-from kiosk.web.access import login_required
+from kiosk.web.access import current_user, login_required
 from kiosk.webkit.errors import user_message
 
 bp = Blueprint("admin", __name__)
@@ -77,9 +78,10 @@ def create_program():
 def program(program_id):
     db = get_db()
     found = _program_or_404(program_id)
+    targets = [{**t, "areas": area_parts(t["area_code"])} for t in reports.target_progress(db, program_id)]
     return render_template("program.html", program=found, cohorts=reports.cohort_summaries(db, program_id),
-                           sites=events.sites(db, program_id), targets=reports.target_progress(db, program_id),
-                           roles=ROLES)
+                           sites=events.sites(db, program_id), targets=targets, roles=ROLES,
+                           choices=area_choices, areas_url=url_for("register.areas"))
 
 
 @bp.post("/programs/<program_id>/key")
@@ -115,15 +117,36 @@ def add_site(program_id):
     return redirect(url_for("admin.program", program_id=program_id))
 
 
+def _area_codes() -> tuple[str, str, str]:
+    return _form("province"), _form("district"), _form("subdistrict")
+
+
 @bp.post("/programs/<program_id>/targets")
 @login_required("coordinator")
 def add_target(program_id):
     _program_or_404(program_id)
     _attempt(lambda: events.add_target(
-        get_db(), program_id, int(_form("expected") or -1), _form("cohort_id") or None, _form("role") or None,
-        _form("province"), _form("district"), _form("subdistrict")),
-        _("Target added."), _("The expected count must be a number."))
-    return redirect(url_for("admin.program", program_id=program_id))
+        get_db(), program_id, _form("expected"), _form("cohort_id") or None, _form("role") or None,
+        area_codes=_area_codes()), _("Target added."))
+    return redirect(url_for("admin.program", program_id=program_id, _anchor="targets"))
+
+
+@bp.post("/targets/<target_id>/edit")
+@login_required("coordinator")
+def edit_target(target_id):
+    target = events.get_target(get_db(), target_id) or abort(404)
+    _attempt(lambda: events.edit_target(get_db(), target_id, _form("expected"), _form("cohort_id") or None,
+                                        _form("role") or None, _area_codes()), _("Target saved."))
+    return redirect(url_for("admin.program", program_id=target["program_id"], _anchor="targets"))
+
+
+@bp.post("/targets/<target_id>/remove")
+@login_required("coordinator")
+def remove_target(target_id):
+    target = events.get_target(get_db(), target_id) or abort(404)
+    _attempt(lambda: events.remove_target(get_db(), target_id),
+             _("Target removed. The people it counted and their attendance stay."))
+    return redirect(url_for("admin.program", program_id=target["program_id"], _anchor="targets"))
 
 
 @bp.get("/cohorts/<cohort_id>")
@@ -131,9 +154,12 @@ def add_target(program_id):
 def cohort(cohort_id):
     db = get_db()
     found = _cohort_or_404(cohort_id)
+    query = request.args.get("q", "").strip()[:100]
     return render_template("cohort.html", cohort=found, program=events.get_program(db, found["program_id"]),
                            sessions=reports.session_counts(db, events.sessions(db, cohort_id)),
-                           people=reports.cohort_people(db, cohort_id), missing=missing_badges(db, cohort_id))
+                           removed=reports.session_counts(db, events.sessions(db, cohort_id, removed=True)),
+                           people=reports.cohort_people(db, cohort_id, query), query=query,
+                           total=reports.cohort_size(db, cohort_id), missing=missing_badges(db, cohort_id))
 
 
 @bp.post("/cohorts/<cohort_id>/sessions")
@@ -144,6 +170,42 @@ def add_session(cohort_id):
         get_db(), cohort_id, events.parse_day(_form("day")), _form("slot") or "day", _form("opens_at") or None,
         _form("closes_at") or None, title=_form("title")), _("Session added."))
     return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+
+
+def _session_or_404(session_id: str) -> dict:
+    return events.get_session(get_db(), session_id) or abort(404)
+
+
+@bp.post("/sessions/<session_id>/edit")
+@login_required("coordinator")
+def edit_session(session_id):
+    session = _session_or_404(session_id)
+    _attempt(lambda: events.edit_session(get_db(), session_id, events.parse_day(_form("day")), _form("slot"),
+                                         _form("opens_at") or None, _form("closes_at") or None, _form("title")),
+             _("Session saved."))
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"], _anchor="sessions"))
+
+
+@bp.post("/sessions/<session_id>/remove")
+@login_required("coordinator")
+def remove_session(session_id):
+    session = _session_or_404(session_id)
+    try:
+        kept = events.remove_session(get_db(), session_id)
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(_("Session removed. Its %(count)d check-ins are kept on record but count nowhere; restore the "
+                "session to count them again.", count=kept) if kept else _("Session removed."), "ok")
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"], _anchor="sessions"))
+
+
+@bp.post("/sessions/<session_id>/restore")
+@login_required("coordinator")
+def restore_session(session_id):
+    session = _session_or_404(session_id)
+    _attempt(lambda: events.restore_session(get_db(), session_id), _("Session restored with its check-ins."))
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"], _anchor="sessions"))
 
 
 @bp.post("/sessions/<session_id>/split")
@@ -210,8 +272,39 @@ def participant(participant_id):
         if _attempt(lambda: people.edit_participant(db, person, form.to_dict()), _("Saved.")):
             return redirect(url_for("admin.participant", participant_id=participant_id))
     return render_template("participant.html", person=person, program=program, form=form or {**person, **area_names(person)},
-                           cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES,
-                           history=reports.attendance_of(db, participant_id))
+                           cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES, today=local_day().isoformat(),
+                           history=reports.attendance_of(db, participant_id),
+                           corrections=people.corrections_of(db, participant_id),
+                           has_badge=bool(active_badge(db, participant_id)))
+
+
+@bp.post("/participants/<participant_id>/attendance")
+@login_required("coordinator")
+def correct_attendance(participant_id):
+    """Marks a person present at a session, or undoes their check-in, with the reason given."""
+    db = get_db()
+    person = people.get_participant(db, participant_id) or abort(404)
+    session = events.get_session(db, _form("session_id")) or abort(404)
+    by = current_user()["username"]
+    if _form("action") == "undo":
+        _attempt(lambda: people.undo_checkin(db, person, session, by, _form("reason")),
+                 _("Check-in undone. The reason is kept with the person's record."))
+    else:
+        _attempt(lambda: people.mark_attended(db, person, session, by, _form("reason")),
+                 _("Marked present. The reason is kept with the person's record."))
+    return redirect(url_for("admin.participant", participant_id=participant_id, _anchor="attendance"))
+
+
+@bp.get("/participants/<participant_id>/badge.pdf")
+@login_required()
+def participant_badge(participant_id):
+    """One person's badge (A6, or ?paper=a4), to print at once."""
+    from kiosk.badges.pdf import badge_pdf
+
+    card = badge_of(get_db(), participant_id) or abort(404)
+    paper = "a4" if request.args.get("paper") == "a4" else "a6"
+    return send_file(io.BytesIO(badge_pdf(card, paper)), mimetype="application/pdf",
+                     download_name=f"badge-{paper}.pdf")
 
 
 @bp.get("/cohorts/<cohort_id>/badges.pdf")
