@@ -118,6 +118,19 @@ def normalize_phone(raw: str | None) -> str:
     return digits
 
 
+def repair_phone(raw: str | None) -> str:
+    """A phone as a spreadsheet kept it, put right: stored as a number it lost its leading 0
+    (812345678 → 0812345678, 21234567 → 021234567), or kept 66 without its plus. Anything else
+    comes back as it was, for `normalize_phone` to judge."""
+    text = clean_text(raw)
+    digits = re.sub(r"[\s\-().]", "", text)
+    if re.fullmatch(r"[689]\d{8}|[2-7]\d{7}", digits):  # a mobile (06/08/09) or a landline without its 0
+        return "0" + digits
+    if re.fullmatch(r"66[2-9]\d{7,8}", digits):
+        return "0" + digits[2:]
+    return text
+
+
 @dataclass(frozen=True)
 class Area:
     province_code: str | None = None

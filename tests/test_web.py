@@ -209,10 +209,10 @@ def test_a_roster_that_moves_people_between_cohorts_asks_first_and_names_them(co
     assert page.status_code == 200 and "กัลยา ผู้ที่ยิ่ง" in text and "สมใจ" not in text.split("<table>")[1]
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before
     token = text.split('name="token" value="')[1].split('"')[0]
-    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token})
+    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token, "allow_moves": "1"})
     assert done.status_code == 200 and "กัลยา ผู้ที่ยิ่ง" in done.get_data(as_text=True)
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
-    again = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token},
+    again = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token, "allow_moves": "1"},
                              follow_redirects=True)
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
     assert again.status_code == 200
@@ -271,3 +271,20 @@ def test_every_kind_of_answer_carries_each_security_header_once(staff, event, pa
         assert names.count(name.lower()) == 1 and response.headers[name] == value, (path, name)
     assert names.count("cache-control") <= 1
     assert ("no-store" in response.headers.get("Cache-Control", "")) is not cacheable, response.headers
+
+
+def test_the_good_rows_are_imported_from_the_result_page_without_choosing_the_file_again(coordinator, db, event):
+    roster = "ชื่อ,นามสกุล,โทรศัพท์\nสมใจ,ดีงาม,812223333\nสมศรี,มีสุข,12\nมานะ,ขยัน,\n".encode()
+    coordinator.get("/?lang=en")
+    page = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster", content_type="multipart/form-data",
+                            data={"file": (io.BytesIO(roster), "roster.csv")}).get_data(as_text=True)
+    assert "Import the 2 good rows" in page and "สมศรี มีสุข" in page and "<code>12</code>" in page
+    assert "0812223333" in page  # the phone put right is said
+    token = page.split('name="token" value="')[1].split('"')[0]
+    elsewhere = coordinator.post(f"/cohorts/{event['cohort_id']}/roster/confirm", data={"token": token, "skip_bad": "1"},
+                                 follow_redirects=True)
+    assert "expired" in elsewhere.get_data(as_text=True)  # held for cohort 2 only
+    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token, "skip_bad": "1"})
+    assert "Roster imported" in done.get_data(as_text=True)
+    names = {r[0] for r in db.execute("select first_name from participants where cohort_id = ?", [event["cohort2_id"]])}
+    assert names == {"สมใจ", "มานะ"}

@@ -233,8 +233,11 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
     update, finish = progress("Importing")
     result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
     finish()
+    for repair in result.repairs:
+        click.echo(f"row {repair.row}: {repair.name}: phone {repair.before} read as {repair.after}")
     for problem in result.problems:
-        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}", err=True)
+        who = f" ({problem.name})" if problem.name else ""
+        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}{who}", err=True)
     if not result.imported:
         raise click.ClickException(f"{len(result.problems)} bad rows; nothing imported")
     for move in result.moves:

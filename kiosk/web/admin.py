@@ -18,7 +18,7 @@ from kiosk.thai import ROLES, area_choices, area_names, area_parts
 from kiosk.trust import accounts as auth
 from kiosk.trust import programkeys
 from kiosk.web.access import current_user, login_required
-from kiosk.webkit.errors import user_message
+from kiosk.webkit.errors import reason_message, user_message
 
 bp = Blueprint("admin", __name__)
 
@@ -231,13 +231,14 @@ def upload_roster(cohort_id):
 @bp.post("/cohorts/<cohort_id>/roster/confirm")
 @login_required("coordinator")
 def confirm_roster(cohort_id):
-    """Imports a roster held back because people in it would move from another cohort."""
+    """Imports a roster held back: its good rows only, or with people who move from another cohort."""
     found = _cohort_or_404(cohort_id)
-    held = HeldRosters.take(current_app.config["DATA_DIR"], request.form.get("token", ""))
+    held = HeldRosters.take(current_app.config["DATA_DIR"], request.form.get("token", ""), cohort_id)
     if held is None:
         flash(_("The roster upload expired. Choose the file again."), "error")
         return redirect(url_for("admin.cohort", cohort_id=cohort_id))
-    return _import(get_db(), found, held.data, held.filename, held.skip_bad, True)
+    return _import(get_db(), found, held.data, held.filename, held.skip_bad or bool(request.form.get("skip_bad")),
+                   bool(request.form.get("allow_moves")))
 
 
 def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_moves: bool):
@@ -248,9 +249,10 @@ def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_m
         flash(user_message(exc), "error")
         return redirect(url_for("admin.cohort", cohort_id=found["id"]))
     token = None
-    if result.needs_confirmation:
-        token = HeldRosters.hold(current_app.config["DATA_DIR"], data, filename, skip_bad)
-    return render_template("roster_result.html", cohort=found, result=result, messages=user_message, token=token)
+    if not result.imported and (result.needs_confirmation or result.good):
+        token = HeldRosters.hold(current_app.config["DATA_DIR"], data, filename, skip_bad, found["id"])
+    return render_template("roster_result.html", cohort=found, result=result, reason_message=reason_message,
+                           token=token)
 
 
 @bp.route("/participants/<participant_id>", methods=["GET", "POST"])
