@@ -288,3 +288,14 @@ def test_the_good_rows_are_imported_from_the_result_page_without_choosing_the_fi
     assert "Roster imported" in done.get_data(as_text=True)
     names = {r[0] for r in db.execute("select first_name from participants where cohort_id = ?", [event["cohort2_id"]])}
     assert names == {"สมใจ", "มานะ"}
+
+
+def test_the_home_page_is_todays_control_room_with_opens_at_and_a_click_to_each_need(coordinator, db, event):
+    first = event["sessions"][0]
+    events.edit_session(db, first["id"], events.parse_day(first["day"]), "day", "23:58", "23:59")
+    coordinator.get("/?lang=en")
+    page = coordinator.get("/").get_data(as_text=True)
+    assert "Check-in opens at 23:58" in page or "Check-in is open now" in page  # a test run at 23:58 still passes
+    for link in ("/scan", f"/cohorts/{event['cohort_id']}#people", f"/cohorts/{event['cohort_id']}/tablets",
+                 f"/reports/sessions/{first['id']}/sheet.pdf"):
+        assert f'href="{link}"' in page, link

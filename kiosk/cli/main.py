@@ -39,8 +39,9 @@ def cli(ctx, folder):
 def demo(ctx):
     """Create the demo event (Bangkok community-committee orientation) and a demo login.
 
-    Cohort 1 (200 people from 8 districts) meets today and tomorrow, so check-in works at once.
-    Running it again keeps the event and gives the demo coordinator a new password.
+    Cohort 1 (200 people from 8 districts) meets today and tomorrow; today's session takes
+    check-ins at any hour, so the door works at once. Running it again (on any later day) keeps the
+    event, moves its days to today again and gives the demo coordinator a new password.
 
     \b
     Example:
@@ -52,6 +53,10 @@ def demo(ctx):
     result = create_demo(ctx.db, ctx.folder, progress=update)
     finish()
     click.echo(("Created" if result["created"] else "Kept") + " the demo program in " + str(ctx.folder))
+    if result["moved_days"]:
+        click.echo(f"Moved the demo's days by {result['moved_days']} days, so that cohort 1 meets today.")
+    opens, closes = result["window"]
+    click.echo(f"Cohort 1 meets today ({result['today']}, check-in open {opens}-{closes}) and tomorrow (07:00-17:00).")
     click.echo(f"Coordinator login: {result['username']} / {result['password']}")
 
 

@@ -350,6 +350,22 @@ def sessions_on(db, day: date) -> list[dict]:
         " where s.day = ? and s.status != ? order by s.opens_at", [day.isoformat(), REMOVED]))
 
 
+def next_sessions(db, after: date, limit: int = 3) -> list[dict]:
+    """The first sessions after a day, with their cohort number and program title."""
+    return list(db.query(
+        "select s.*, c.number as cohort_number, p.title as program_title from sessions s"
+        " join cohorts c on c.id = s.cohort_id join programs p on p.id = s.program_id"
+        " where s.day > ? and s.status != ? order by s.day, s.opens_at limit ?", [after.isoformat(), REMOVED, limit]))
+
+
+def session_state(session: dict, day: date, hhmm: str) -> str:
+    """Where a session's check-in stands at a venue day and time: upcoming, open or closed."""
+    when = (day.isoformat(), hhmm)
+    if when < (session["day"], session["opens_at"]):
+        return "upcoming"
+    return "open" if when < (session["day"], session["closes_at"]) else "closed"
+
+
 def targets(db, program_id: str) -> list[dict]:
     return list(db.query("select * from targets where program_id = ?", [program_id]))
 

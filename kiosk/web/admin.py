@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from kiosk import reports
 from kiosk.badges.issuing import active_badge, cohort_cards, issue_missing_badges, missing_badges
-from kiosk.clock import local_day
+from kiosk.clock import LOCAL_ZONE, local_day, now_utc
 from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
 from kiosk.people import participants as people
@@ -52,10 +52,15 @@ def _cohort_or_404(cohort_id: str) -> dict:
 @bp.get("/")
 @login_required()
 def home():
+    """Today's control room: each session of the day with its state and counts, one click from its
+    door, people, tablets and sheet; the next sessions when none is today."""
     db = get_db()
-    today = local_day()
-    return render_template("home.html", programs=events.programs(db), today=today,
-                           sessions=reports.session_counts(db, events.sessions_on(db, today)))
+    now = now_utc().astimezone(LOCAL_ZONE)
+    today, hhmm = now.date(), now.strftime("%H:%M")
+    sessions = [{**s, "state": events.session_state(s, today, hhmm)}
+                for s in reports.session_counts(db, events.sessions_on(db, today))]
+    return render_template("home.html", programs=events.programs(db), today=today, sessions=sessions,
+                           upcoming=[] if sessions else events.next_sessions(db, today))
 
 
 @bp.post("/programs")
