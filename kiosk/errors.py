@@ -179,6 +179,8 @@ _register(409, program_key_missing=N_("This kiosk does not have this program's k
                                      "\"kiosk program key\" on a kiosk that has it."))
 _register(400, bad_ca=N_("This file is not a CA certificate: copy ca.pem from the central server's data folder."))
 _register(422, bad_program_key=N_("That is not this program's key: check the 13 groups of four letters and digits."))
+_register(502, not_a_sync_server=N_("Something answered at this address, but it is not a central server (or a "
+                                   "laptop) of the attendance kiosk: check the address and its port."))
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
 # --- operations: backups, restore, disk ---------------------------------------------------------
