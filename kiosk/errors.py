@@ -115,7 +115,10 @@ _register(
 )
 _register(403, bad_setup_code=N_("Wrong set-up code. It is printed in the window where the server was started."),
           setup_done=N_("A coordinator account already exists: log in."))
-_register(409, duplicate_user=N_("This user name is taken."))
+_register(409, duplicate_user=N_("This user name is taken."),
+          own_account=N_("You cannot disable your own account: ask another coordinator."),
+          last_coordinator=N_("This is the last coordinator account that works: create or enable another "
+                              "coordinator first."))
 _register(404, unknown_user=N_("No such user."))
 
 # --- the door ----------------------------------------------------------------------------------

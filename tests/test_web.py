@@ -6,6 +6,7 @@ import re
 import pytest
 
 from kiosk import create_app
+from kiosk.errors import KioskError
 from kiosk.program import events
 from kiosk.trust import accounts as auth
 
@@ -299,3 +300,29 @@ def test_the_home_page_is_todays_control_room_with_opens_at_and_a_click_to_each_
     for link in ("/scan", f"/cohorts/{event['cohort_id']}#people", f"/cohorts/{event['cohort_id']}/tablets",
                  f"/reports/sessions/{first['id']}/sheet.pdf"):
         assert f'href="{link}"' in page, link
+
+
+def test_a_login_link_carries_a_clean_next_path(client):
+    assert client.get("/").location.endswith("/login?next=/")
+    assert client.get("/cohorts/x?q=a").location.endswith("/login?next=/cohorts/x?q%3Da")
+
+
+def test_the_users_page_disables_enables_and_resets_a_password(coordinator, app, db):
+    from kiosk.trust import accounts as auth
+
+    auth.add_user(db, "door2", "staff", "password123")
+    door = app.test_client()
+    door.post("/login", data={"username": "door2", "password": "password123"})
+    coordinator.get("/?lang=en")
+    page = coordinator.post("/users", data={"action": "disable", "username": "door2"}, follow_redirects=True)
+    assert "door2 can no longer log in" in page.get_data(as_text=True)
+    assert door.get("/scan").status_code == 302  # its login ended at once
+    coordinator.post("/users", data={"action": "enable", "username": "door2"})
+    coordinator.post("/users", data={"action": "password", "username": "door2", "password": "fresh pass 9"})
+    assert auth.authenticate(db, "door2", "fresh pass 9") and not auth.authenticate(db, "door2", "password123")
+    own = coordinator.post("/users", data={"action": "disable", "username": "coord"}, follow_redirects=True)
+    assert "You cannot disable your own account" in own.get_data(as_text=True)
+    auth.set_disabled(db, "chief", True)  # coord is now the only coordinator that works
+    with pytest.raises(KioskError) as caught:
+        auth.set_disabled(db, "coord", True, by="somebody")
+    assert caught.value.reason == "last_coordinator"

@@ -338,15 +338,33 @@ def issue_badges(cohort_id):
 @bp.route("/users", methods=["GET", "POST"])
 @login_required("coordinator")
 def users():
+    """Staff accounts: create one, make an API token, reset a password, disable or enable."""
     db = get_db()
     token = None
     if request.method == "POST":
         try:
-            if request.form.get("action") == "token":
-                token = auth.issue_token(db, _form("username"))
-            else:
-                auth.add_user(db, _form("username"), _form("role"), request.form.get("password", ""), _form("display_name"))
-                flash(_("Account created."), "ok")
+            token = _account_action(db, request.form.get("action", "create"))
         except KioskError as exc:
             flash(user_message(exc), "error")
+        if token is None:
+            return redirect(url_for("admin.users"))
     return render_template("users.html", users=auth.users(db), token=token)
+
+
+def _account_action(db, action: str) -> str | None:
+    """One change to the accounts, said in a flash; an API token made is returned to show once."""
+    name = _form("username")
+    if action == "token":
+        return auth.issue_token(db, name)
+    if action in ("disable", "enable"):
+        auth.set_disabled(db, name, action == "disable", by=current_user()["username"])
+        flash(_("%(name)s can no longer log in; their logins and token stopped.", name=name) if action == "disable"
+              else _("%(name)s can log in again.", name=name), "ok")
+    elif action == "password":
+        auth.change_password(db, name, request.form.get("password", ""))
+        flash(_("New password set for %(name)s; their other logins and token stopped. Give them the password "
+                "in person.", name=name), "ok")
+    else:
+        auth.add_user(db, name, _form("role"), request.form.get("password", ""), _form("display_name"))
+        flash(_("Account created."), "ok")
+    return None
