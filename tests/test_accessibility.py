@@ -49,7 +49,7 @@ def page_paths(ids: dict) -> dict[str, str]:
         "admin.home": "/", "admin.program": f"/programs/{ids['program_id']}",
         "admin.cohort": f"/cohorts/{ids['cohort_id']}", "admin.participant": f"/participants/{ids['person_id']}",
         "admin.users": "/users", "register.tablets": f"/cohorts/{ids['cohort_id']}/tablets",
-        "health.page": "/health", "sync_page.index": "/sync/", "scan.page": "/scan",
+        "health.page": "/health", "health.log_page": "/health/log", "sync_page.index": "/sync/", "scan.page": "/scan",
         "reports.attendance": f"/reports/{ids['program_id']}", "reports.grid": f"/reports/{ids['program_id']}/grid",
         "reports.certificates": f"/reports/{ids['program_id']}/certificates",
         "reports.allowances": f"/reports/{ids['program_id']}/allowances",
@@ -92,6 +92,7 @@ def _prepare(data_dir) -> dict:
 def _axe(page) -> list[dict]:
     page.wait_for_load_state("load")
     page.wait_for_timeout(150)  # scripts that fill the page on load (counts, lists)
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")  # the forms folded away too
     return page.evaluate(RUN_AXE)
 
 
