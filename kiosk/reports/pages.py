@@ -22,9 +22,10 @@ def attendance_page(data: Dataset, level: str | None = None) -> dict:
         "days": att.by_day(data), "roles": att.by_role(data), "areas": areas, "area_level": level,
         "area_levels": AREA_LEVELS, "targets": att.against_targets(data),
         "corrections": [{**c, "when": local_time_text(c.get("at"))} for c in att.corrections(data)],
-        "session_chart": bar_chart([(labels[r["session_id"]], r["present"], r["expected"]) for r in sessions],
+        "session_chart": bar_chart([(labels[r["session_id"]], r["present"], r["expected"]) for r in sessions
+                                    if not r["upcoming"]],
                                    "ผู้มาในแต่ละช่วง เทียบผู้ลงทะเบียน / Attendance per session, of those registered"),
-        "area_chart": bar_chart([(r["label"], r["attended"], r["target"] or r["registered"]) for r in areas],
+        "area_chart": bar_chart([(r["area"], r["attended"], r["target"] or r["registered"]) for r in areas],
                                 "ผู้มาตามพื้นที่ / Attendance per area"),
     }
 
