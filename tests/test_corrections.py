@@ -208,3 +208,29 @@ def test_marking_present_on_the_web_shows_who_when_and_why_on_the_persons_page(c
         "action": "undo", "session_id": event["session_id"], "reason": ""}).get_data(as_text=True)
     assert "Say why" in refused
     assert db.execute("select count(*) from attendance").fetchone()[0] == 1
+
+
+def test_the_central_server_counts_a_correction_by_hand_as_the_kiosk_does(tmp_path, central_server):
+    """Corrections sync like every change: after a sync both servers give the same numbers."""
+    from kiosk.reports.sources import kiosk_dataset as on_kiosk
+    from sync.central.reports import central_dataset
+    from sync.client import sync_once
+
+    from support import Kiosk, build_event, enrol
+
+    kiosk = Kiosk(tmp_path / "venue")
+    venue = build_event(kiosk.db, open_now=True)
+    session = events.get_session(kiosk.db, venue["session_id"])
+    first, second, third = (people.get_participant(kiosk.db, p["id"]) for p in venue["people"][:3])
+    for badge in venue["people"][:2]:
+        check_in(kiosk.db, badge["code"])
+    server = central_server()
+    enrol(kiosk, server.url, server.storage())
+    sync_once(kiosk.data_dir)  # the two check-ins reach central first
+    people.undo_checkin(kiosk.db, first, session, "chief", "บัตรของคนอื่น")
+    people.mark_attended(kiosk.db, third, session, "chief", "ลืมบัตร")
+    sync_once(kiosk.data_dir)
+    here, there = on_kiosk(kiosk.db, venue["program_id"]), central_dataset(server.storage(), venue["program_id"])
+    assert sorted((a["participant_id"], a["via"]) for a in here.attendance) == sorted(
+        (a["participant_id"], a["via"]) for a in there.attendance) == sorted([(second["id"], "door"), (third["id"], "manual")])
+    kiosk.close()
