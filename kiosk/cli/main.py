@@ -378,8 +378,9 @@ def serve(ctx, host, port, threads, https):
     code = auth.setup_code(ctx.db, ctx.folder)
     scheme = "https" if https else "http"
     click.echo(f"Attendance kiosk, data in {ctx.folder}")
-    for address in ["127.0.0.1", *lan_addresses()]:
-        click.echo(f"  open {scheme}://{address}:{port}/")
+    click.echo(f"  on this laptop:                      {scheme}://127.0.0.1:{port}/")
+    for address in lan_addresses():
+        click.echo(f"  on tablets and phones on its network: {scheme}://{address}:{port}/")
     if code:
         click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
     serve_app(app, host, port, threads, https)
