@@ -71,7 +71,8 @@ def _answer(response) -> dict:
     try:
         data = response.json()
     except ValueError:
-        reason = "payload_too_large" if response.status_code == 413 else "bad_request"
+        # whatever answered is no sync server of ours (a web page, a router): say so, not a status code
+        reason = "payload_too_large" if response.status_code == 413 else "not_a_sync_server"
         raise SyncError(reason, f"server answered {response.status_code} without JSON") from None
     if not data.get("ok"):
         raise SyncError(data.get("reason", "bad_request"), data.get("error", "refused"))

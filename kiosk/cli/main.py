@@ -39,8 +39,9 @@ def cli(ctx, folder):
 def demo(ctx):
     """Create the demo event (Bangkok community-committee orientation) and a demo login.
 
-    Cohort 1 (200 people from 8 districts) meets today and tomorrow, so check-in works at once.
-    Running it again keeps the event and gives the demo coordinator a new password.
+    Cohort 1 (200 people from 8 districts) meets today and tomorrow; today's session takes
+    check-ins at any hour, so the door works at once. Running it again (on any later day) keeps the
+    event, moves its days to today again and gives the demo coordinator a new password.
 
     \b
     Example:
@@ -52,6 +53,10 @@ def demo(ctx):
     result = create_demo(ctx.db, ctx.folder, progress=update)
     finish()
     click.echo(("Created" if result["created"] else "Kept") + " the demo program in " + str(ctx.folder))
+    if result["moved_days"]:
+        click.echo(f"Moved the demo's days by {result['moved_days']} days, so that cohort 1 meets today.")
+    opens, closes = result["window"]
+    click.echo(f"Cohort 1 meets today ({result['today']}, check-in open {opens}-{closes}) and tomorrow (07:00-17:00).")
     click.echo(f"Coordinator login: {result['username']} / {result['password']}")
 
 
@@ -233,8 +238,11 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
     update, finish = progress("Importing")
     result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
     finish()
+    for repair in result.repairs:
+        click.echo(f"row {repair.row}: {repair.name}: phone {repair.before} read as {repair.after}")
     for problem in result.problems:
-        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}", err=True)
+        who = f" ({problem.name})" if problem.name else ""
+        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}{who}", err=True)
     if not result.imported:
         raise click.ClickException(f"{len(result.problems)} bad rows; nothing imported")
     for move in result.moves:
@@ -370,8 +378,9 @@ def serve(ctx, host, port, threads, https):
     code = auth.setup_code(ctx.db, ctx.folder)
     scheme = "https" if https else "http"
     click.echo(f"Attendance kiosk, data in {ctx.folder}")
-    for address in ["127.0.0.1", *lan_addresses()]:
-        click.echo(f"  open {scheme}://{address}:{port}/")
+    click.echo(f"  on this laptop:                      {scheme}://127.0.0.1:{port}/")
+    for address in lan_addresses():
+        click.echo(f"  on tablets and phones on its network: {scheme}://{address}:{port}/")
     if code:
         click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
     serve_app(app, host, port, threads, https)

@@ -329,21 +329,51 @@ def _append(db, change: dict) -> None:
 
 
 def derive_attendance(db, scan: dict) -> None:
-    """Attendance per (participant, session): the earliest successful check-in, once."""
-    if scan.get("result") == "checked_in" and scan.get("direction", "in") == "in":
+    """Attendance per (participant, session): the earliest successful check-in, once.
+
+    A coordinator's undo (result `undone`) cancels every check-in of that person and session made
+    before it: attendance is the earliest check-in after the latest undo, whatever order the scans
+    arrive in (another device's scan made before the undo may come after it).
+    """
+    result, key = scan.get("result"), (scan.get("participant_id"), scan.get("session_id"))
+    if result == "checked_in" and scan.get("direction", "in") == "in":
+        if _undone_since(db, *key, scan["at"]):
+            return
         db.execute(
             "insert into attendance (participant_id, session_id, program_id, first_at, first_scan_id)"
             " values (?, ?, ?, ?, ?) on conflict(participant_id, session_id) do update set"
             " first_at = excluded.first_at, first_scan_id = excluded.first_scan_id"
             " where (excluded.first_at, excluded.first_scan_id) < (attendance.first_at, attendance.first_scan_id)",
-            [scan["participant_id"], scan["session_id"], scan["program_id"], scan["at"], scan["id"]],
+            [*key, scan["program_id"], scan["at"], scan["id"]],
         )
-    elif scan.get("result") == "checked_out":
+    elif result == "checked_out":
         db.execute(
             "update attendance set last_out_at = ? where participant_id = ? and session_id = ?"
             " and (last_out_at is null or last_out_at < ?)",
-            [scan["at"], scan["participant_id"], scan["session_id"], scan["at"]],
+            [scan["at"], *key, scan["at"]],
         )
+    elif result == "undone":
+        _rederive(db, *key)
+
+
+def _undone_since(db, participant_id: str, session_id: str, at: str) -> bool:
+    return bool(db.execute("select 1 from scans where session_id = ? and participant_id = ? and result = 'undone'"
+                           " and at >= ? limit 1", [session_id, participant_id, at]).fetchone())
+
+
+def _rederive(db, participant_id: str, session_id: str) -> None:
+    """A (participant, session)'s attendance again from its scans, after its latest undo."""
+    db.execute("delete from attendance where participant_id = ? and session_id = ?", [participant_id, session_id])
+    since = ("(select max(at) from scans where session_id = ?2 and participant_id = ?1 and result = 'undone')")
+    db.execute(
+        "insert into attendance (participant_id, session_id, program_id, first_at, first_scan_id)"
+        " select participant_id, session_id, program_id, at, id from scans where session_id = ?2"
+        " and participant_id = ?1 and result = 'checked_in' and coalesce(direction, 'in') = 'in'"
+        f" and at > {since} order by at, id limit 1", [participant_id, session_id])
+    db.execute(
+        "update attendance set last_out_at = (select max(at) from scans where session_id = ?2 and participant_id = ?1"
+        f" and result = 'checked_out' and at > {since}) where participant_id = ?1 and session_id = ?2",
+        [participant_id, session_id])
 
 
 def _row_clocks(db, entity: str, entity_id: str) -> dict:

@@ -33,9 +33,18 @@ def page():
     checks = health.run_checks(_data_dir())
     explained = [{"key": c.key, "status": c.status, "title": _(c.title), "text": _(c.message) % c.values}
                  for c in checks]
+    lines = log.tail(_data_dir(), LOG_LINES)
     return render_template("health.html", checks=explained, overall=health.overall(checks),
                            last=backup.last_backup(_data_dir()), second=backup.second_folder(_data_dir()),
-                           suggestions=backup.removable_folders(), lines=log.tail(_data_dir(), LOG_LINES))
+                           suggestions=backup.removable_folders(), laptop=health.laptop_name(),
+                           problems=sum(line.get("level") in ("warning", "error", "critical") for line in lines))
+
+
+@bp.get("/health/log")
+@login_required(role="coordinator")
+def log_page():
+    """The newest log lines, for whoever is asked to look into a problem (no names in them)."""
+    return render_template("health_log.html", lines=log.tail(_data_dir(), LOG_LINES), count=LOG_LINES)
 
 
 @bp.post("/health/backup")

@@ -102,6 +102,13 @@ attendance = Table(
     Column("session_id", String(64), primary_key=True), Column("first_at", String(40), nullable=False),
     Column("first_scan_id", String(64), nullable=False),
 )
+# The latest undo of a check-in by a coordinator per (participant, session): attendance there is
+# the earliest check-in after it (kept apart from `scans` so a push looks it up by key, not by scan).
+undos = Table(
+    "undos", metadata,
+    Column("program_id", String(64), primary_key=True), Column("participant_id", String(64), primary_key=True),
+    Column("session_id", String(64), primary_key=True), Column("at", String(40), nullable=False),
+)
 
 
 def make_engine(url: str):
