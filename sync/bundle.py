@@ -18,7 +18,6 @@ prints it on a kiosk that has it, `kiosk import-bundle --program-key` types it i
 import base64
 import gzip
 import hashlib
-import json
 import logging
 import os
 import zlib
@@ -27,6 +26,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kiosk import safejson
 from kiosk.clock import iso, now_utc
 from kiosk.paths import write_atomically
 from kiosk.store import changes
@@ -67,8 +67,8 @@ def unseal(key_hex: str, program_id: str, text, limit: int = MAX_LINE_BYTES) -> 
         body = inflater.decompress(plain, limit)
         if inflater.unconsumed_tail:
             raise SyncError("payload_too_large", "a batch of the bundle inflates past the limit")
-        found = json.loads(body)
-    except (ValueError, TypeError, InvalidTag, zlib.error, RecursionError):
+        found = safejson.loads(body)
+    except (ValueError, TypeError, InvalidTag, zlib.error):
         raise SyncError("bundle_tampered", "a sealed batch of the bundle does not open with the program's key") from None
     if not isinstance(found, list):
         raise SyncError("bundle_tampered", "a sealed batch is not a list of changes")
@@ -175,8 +175,8 @@ def _signed_manifest(head: bytes) -> dict:
 
 def _batch(line: bytes) -> dict:
     try:
-        batch = json.loads(line)
-    except (ValueError, RecursionError):
+        batch = safejson.loads(line)
+    except ValueError:
         raise SyncError("bundle_tampered", "a batch line is not JSON") from None
     if not isinstance(batch, dict) or not isinstance(batch.get("sealed"), str) or "changes" in batch:
         raise SyncError("bundle_tampered", "a batch line is not a sealed batch")
@@ -220,8 +220,8 @@ def _read_lines(path: Path, check_head) -> tuple[dict, list[bytes], str, bool]:
 
 def _parse_manifest(head: bytes) -> dict:
     try:
-        manifest = json.loads(head)
-    except (ValueError, RecursionError):
+        manifest = safejson.loads(head)
+    except ValueError:
         raise SyncError("bundle_tampered", "the bundle has no readable manifest") from None
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise SyncError("bundle_tampered", "this file is not a sync bundle")
