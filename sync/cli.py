@@ -83,8 +83,9 @@ def pair_code_command(ctx, hours, qr_file):
     from sync.state import SyncState
     code = SyncState(_data_dir(ctx)).create_pair_code(hours)
     if qr_file:
+        from kiosk.paths import write_atomically
         from kiosk.webkit.qr import qr_png
-        Path(qr_file).write_bytes(qr_png(code))
+        write_atomically(qr_file, qr_png(code))
     click.echo(code)
 
 

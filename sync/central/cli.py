@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from kiosk.cli.kit import Group
+from kiosk.paths import write_atomically
 from sync.protocol import MAX_REQUEST_BYTES
 
 
@@ -92,7 +93,7 @@ def enrol_code(ctx, name, programs, hours, qr_file):
     code = storage.create_enrol_code(name, list(programs) or None, hours)
     if qr_file:
         from kiosk.webkit.qr import qr_png
-        Path(qr_file).write_bytes(qr_png(code))
+        write_atomically(qr_file, qr_png(code))
     click.echo(code)
 
 
@@ -231,7 +232,7 @@ def report(ctx, program_id, number, province, fmt, out):
 
     _, data = _central_data(ctx, program_id, number, province)
     body, _mime = papers.report(data, fmt)
-    Path(out).write_bytes(body)
+    write_atomically(out, body)
     click.echo(f"report in {out}")
 
 
