@@ -71,9 +71,11 @@ def serve(ctx, host, port, threads, https):
     waitress_options = {"max_request_body_size": MAX_REQUEST_BYTES + 1, "channel_timeout": 300,
                         "ident": "kiosk-central"}
     if https:
+        from kiosk.webkit.connections import ConnectionGuard
         from kiosk.webkit.https import serve_https
 
-        serve_https(app, host, port, Path(folder), threads, **waitress_options)
+        # kiosks of one office may share its address: the relay bounds the total only
+        serve_https(app, host, port, Path(folder), threads, guard=ConnectionGuard(per_client=None), **waitress_options)
     else:
         waitress.serve(app, host=host, port=port, threads=threads, **waitress_options)
 
