@@ -400,8 +400,10 @@ def backup(ctx, folder):
 def restore(ctx, file):
     """Put a backup in place of the database (stop `kiosk serve` first).
 
-    The file is checked first; the current database is kept in DATA/replaced/; the restored copy
-    gets a new device id. Prints what the restored copy lacks compared with the current one.
+    The file is checked first, and a fresh database is built from its rows (anything else it
+    holds, such as triggers, views or unknown tables, is dropped and named); the current database
+    is kept in DATA/replaced/; the restored copy gets a new device id. Prints what the restored
+    copy lacks compared with the current one.
 
     \b
     Example:
@@ -411,6 +413,8 @@ def restore(ctx, file):
 
     report = restore_backup(ctx.folder, file)  # a refused file ends the command in the one error format
     click.echo(f"restored {report.source}; new device id {report.device_id}")
+    if report.dropped:
+        click.echo(f"dropped from the backup, as no part of a kiosk database: {', '.join(report.dropped)}")
     if report.aside:
         click.echo(f"the database it replaced is kept in {report.aside}")
     if report.lacks_anything:

@@ -8,9 +8,11 @@ kiosk database) before older ones are pruned; a folder keeps the newest KEEP_REC
 newest of each day. Files are 0600 and folders 0700, as private as the database; a backup holds
 the kiosk database only (not the sync secrets, not the session key).
 
-`restore` refuses a file that is not a kiosk database or fails its check, keeps the current
-database aside in `DATA/replaced/`, gives the restored copy a new device id (DESIGN.md "Sync": a
-restored backup must not reuse its stream) and says what the restored copy lacks.
+`restore` refuses a file that is not a kiosk database or fails its check, builds a fresh
+database from the rows of the tables and columns the kiosk knows (`kiosk.ops.rebuild`: a
+trigger, view or unknown table in the file is dropped and named), keeps the current database
+aside in `DATA/replaced/`, gives the restored copy a new device id (DESIGN.md "Sync": a restored
+backup must not reuse its stream) and says what the restored copy lacks.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from pathlib import Path
 
 from kiosk.clock import LOCAL_ZONE, now_utc
 from kiosk.errors import KioskError
+from kiosk.ops.rebuild import rebuild
 from kiosk.paths import FolderBusy, hold_folder
-from kiosk.store.db import DB_NAME, connect, migrate, rotate_device_id
+from kiosk.store.db import DB_NAME, connect, rotate_device_id
 
 log = logging.getLogger("kiosk.backup")
 
@@ -53,12 +56,14 @@ class BackupError(KioskError):
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What `restore` did: the file now in use, where the old database went, what it lacks."""
+    """What `restore` did: the file now in use, where the old database went, what it lacks,
+    and what of the backup file was left behind ("trigger NAME", "table NAME", …)."""
 
     source: Path
     aside: Path | None
     device_id: str
     lacks: dict = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
 
     @property
     def lacks_anything(self) -> bool:
@@ -282,27 +287,48 @@ def restore(data_dir, file: str | os.PathLike) -> RestoreReport:
 
 def _restore(data_dir: Path, source: Path) -> RestoreReport:
     current = data_dir / DB_NAME
-    incoming = data_dir / (DB_NAME + ".restoring")
-    _create_private(incoming)
+    copied, incoming = data_dir / (DB_NAME + ".from-backup"), data_dir / (DB_NAME + ".restoring")
     try:
-        shutil.copyfile(source, incoming)  # the operator's file is never opened for writing
-        verify(incoming)
+        _create_private(copied)
+        shutil.copyfile(source, copied)  # the operator's file is never opened for writing
+        verify(copied)
+        dropped = _rebuilt(copied, incoming)
         lacks = compare(current, incoming) if current.exists() else {}
         aside = _set_aside(data_dir, current) if current.exists() else None
     except BaseException:
-        incoming.unlink(missing_ok=True)
+        _remove(incoming)
         raise
+    finally:
+        _remove(copied)
     for suffix in ("-wal", "-shm"):  # the old WAL must never be replayed into the restored file
         Path(str(current) + suffix).unlink(missing_ok=True)
     os.replace(incoming, current)
     db = connect(current)
     try:
-        migrate(db)
         device = rotate_device_id(db, data_dir)
     finally:
         db.close()
-    log.info("restore", extra={"act": "restore", "lacks": sum(lacks.values())})
-    return RestoreReport(source, aside, device, lacks)
+    log.info("restore", extra={"act": "restore", "lacks": sum(lacks.values()), "dropped": len(dropped),
+                               "dropped_kinds": sorted({d.split(" ", 1)[0] for d in dropped})})
+    return RestoreReport(source, aside, device, lacks, dropped)
+
+
+def _rebuilt(copied: Path, incoming: Path) -> tuple[str, ...]:
+    """A fresh database at `incoming` from the rows of the checked copy; what was dropped."""
+    _remove(incoming)
+    _create_private(incoming)
+    try:
+        dropped = rebuild(copied, incoming)
+    except sqlite3.DatabaseError as exc:  # a file that passed its check but whose tables do not fit
+        raise BackupError("not_a_kiosk_database", f"the backup's tables do not fit the kiosk's: {exc}") from exc
+    verify(incoming)
+    return dropped
+
+
+def _remove(path: Path) -> None:
+    """A working file of restore, with the WAL files a connection may have left beside it."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def _set_aside(data_dir: Path, current: Path) -> Path:
