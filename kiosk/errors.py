@@ -179,7 +179,16 @@ _register(
     backup_damaged=N_("This backup is damaged or incomplete (it fails SQLite's integrity check)."),
     backup_folder_unusable=N_("This folder does not exist or cannot be written to. Plug in the USB stick "
                               "and give the folder's full path."),
+    recovery_key_needed=N_("This backup is sealed: type the recovery key that was printed for it "
+                           "(8 groups of 6 digits)."),
+    recovery_key_mistyped=N_("The recovery key is mistyped: it is 8 groups of 6 digits. Check the group "
+                             "named here against the printed key."),
+    recovery_key_wrong=N_("This recovery key is not the one this backup was sealed with: find the printed "
+                          "key whose key ID matches the backup's."),
 )
+_register(409, recovery_key_missing=N_("No recovery key yet, so no backup is copied outside the data folder. "
+                                       "Make one on the Health page (or with \"kiosk recovery-key --new\") "
+                                       "and print it."))
 _register(507, disk_full=N_("The disk is almost full, so nothing more is saved. Free some space on this "
                             "laptop (delete large files, empty the trash), then try again."))
 

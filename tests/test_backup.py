@@ -1,5 +1,6 @@
 """Backups and restore: consistent snapshots under load, refusals that change nothing, a new identity."""
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 from kiosk.cli.main import cli
 from kiosk.door.checkin import check_in
-from kiosk.ops import backup
+from kiosk.ops import backup, sealing
 from kiosk.ops.backup import BackupError
 from kiosk.store.db import DB_NAME, DEVICE_FILE, connect, device_id
 
@@ -184,8 +185,10 @@ def test_the_second_folder_must_exist_and_then_gets_every_backup(data_dir, db, t
     usb = tmp_path / "usb"
     usb.mkdir()
     backup.set_second_folder(data_dir, str(usb))
+    digits = backup.make_recovery_key(data_dir)  # what the Health page does when the folder is chosen
     local, copy = backup.take_backup(data_dir)
-    assert copy.parent == usb / backup.SECOND_SUBDIR and copy.read_bytes() == local.read_bytes()
+    assert copy.parent == usb / backup.SECOND_SUBDIR
+    assert b"".join(sealing.chunks(copy, sealing.parse_recovery_key(digits))) == local.read_bytes()
     backup.set_second_folder(data_dir, "")
     assert len(backup.take_backup(data_dir)) == 1
 
@@ -219,13 +222,14 @@ def test_kiosk_backup_and_restore_from_the_command_line(data_dir, db, tmp_path):
     out = tmp_path / "stick"
     made = runner.invoke(cli, ["--data", str(data_dir), "backup", "--to", str(out)])
     assert made.exit_code == 0, made.output
+    [digits] = re.findall(r"\d{6}(?:-\d{6}){7}", made.output)  # outside the data folder: sealed
     [path] = backup.backups(out)
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all")
     refused = runner.invoke(cli, ["--data", str(data_dir), "restore", str(junk)])
     assert refused.exit_code != 0 and "not_a_kiosk_database" in refused.output
     db.close()
-    done = runner.invoke(cli, ["--data", str(data_dir), "restore", str(path)])
+    done = runner.invoke(cli, ["--data", str(data_dir), "restore", str(path), "--recovery-key", digits])
     assert done.exit_code == 0, done.output
     assert "new device id" in done.output and "lacks nothing" in done.output
 
