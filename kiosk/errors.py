@@ -159,6 +159,8 @@ _register(409, seq_gap=N_("Changes arrived out of order; the sync will resend th
           origin_mismatch=N_("A change claims another device's history."))
 _register(403, wrong_program=N_("This belongs to another program."),
           revoked_device=N_("This device was revoked on the central server."),
+          revoked_origin=N_("These changes were made by a device revoked on the central server, after its "
+                            "revocation: they are refused."),
           bad_code=N_("The enrolment code is wrong, used or expired."))
 _register(401, unauthenticated=N_("Log in or send a staff API token."),
           unenrolled=N_("This device is not enrolled with the central server."),

@@ -256,14 +256,16 @@ def import_kiosk(db, path, trust_new: bool = False, program_key: str | None = No
     held = set(changes.local_programs(db))
     typed = programkeys.parse_key(program_key) if program_key else None
     manifest, batches = read_bundle(path, held.__contains__, trust_new, lambda pid: programkeys.key_of(db, pid), typed)
-    applied = 0
+    applied = refused = 0
     with transaction(db):
         for batch in batches:
-            applied += replica.apply_batch(db, batch["program_id"], batch["changes"], batch.get("keys"))
+            kept, dropped = replica.held_back(db, batch["program_id"], batch["changes"])
+            refused += dropped
+            applied += replica.apply_batch(db, batch["program_id"], kept, batch.get("keys"))
         for program_id in typed_programs(manifest, typed):
             programkeys.store(db, program_id, typed, via="typed in")
     total = sum(len(b["changes"]) for b in batches)
-    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied}
+    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied, "refused": refused}
 
 
 # --- the central server's side -------------------------------------------------------------------
@@ -289,11 +291,14 @@ def import_central(storage, path, trust_new: bool = True, program_key: str | Non
     offered = {}
     for batch in batches:
         offered.update(batch.get("keys") or {})
-    storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
+    refused = storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
     for program_id in typed_programs(manifest, typed):
         try:  # the changes are in: a key the program's row does not commit to is only not kept
             storage.store_program_key(program_id, typed, added_by="typed in")
         except SyncError:
             log.warning("the key typed in for program %s is not the one its row commits to", program_id)
+    if refused:
+        log.warning("bundle changes of revoked devices refused", extra={"act": "bundle", "refused": refused})
     total = sum(len(b["changes"]) for b in batches)
-    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before}
+    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before,
+            "refused": refused}

@@ -17,7 +17,7 @@ from kiosk.store import changes
 from kiosk.store.changes import ChangeError
 from kiosk.store.db import device_id, open_data_dir
 from kiosk.trust import programkeys
-from sync import auth, replica
+from sync import auth, replica, revocations
 from sync.protocol import PROTOCOL, SyncError, encode_body, same_change, split_batches
 from sync.state import SyncState, normal_url
 
@@ -208,7 +208,10 @@ class Session:
         local = changes.local_programs(self.db)
         mine = {pid: changes.vector(self.db, pid) for pid in local}
         answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine,
-                                               "program_keys": programkeys.shareable(self.db, local)})
+                                               "program_keys": programkeys.shareable(self.db, local),
+                                               "revocations": revocations.entries(self.db)})
+        if self.state:  # before anything is pushed: what a revoked origin made after is held back
+            revocations.take(self.db, self.state, answer.get("revocations"))
         self.summary["clock_offset_s"] = answer.get("clock_offset_s")
         self.summary["server_id"] = answer.get("server_id")
         their_keys = answer.get("program_keys") if isinstance(answer.get("program_keys"), dict) else {}

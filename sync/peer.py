@@ -16,7 +16,7 @@ from kiosk.store.db import device_id, open_data_dir, rotate_device_id
 from kiosk.trust import programkeys
 from kiosk.webkit.errors import install_error_handlers
 from kiosk.webkit.language import init_babel
-from sync import replica
+from sync import replica, revocations
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
 from sync.server import make_blueprint
 from sync.state import SyncState
@@ -57,9 +57,14 @@ class PeerBackend:
         asked = body.get("programs") or {}
         if not isinstance(asked, dict):
             raise SyncError("bad_request", "programs maps program ids to vectors")
-        self.state.client_contact(device, offset)
+        origin = body.get("origin") if isinstance(body.get("origin"), str) else None
+        self.state.client_contact(device, offset, origin)
 
         def work(db):
+            revocations.take(db, self.state, body.get("revocations"))
+            if origin in changes.revoked_origin_ids(db):
+                self.state.revoke_clients_writing_as([origin])
+                raise SyncError("revoked_device", "this laptop writes as a device revoked on the central server")
             for theirs in asked.values():
                 check_vector(theirs)  # a claim alone never makes us rotate: see push
             wanted = set(asked) | set(changes.local_programs(db))
@@ -67,7 +72,7 @@ class PeerBackend:
             programkeys.offered(db, {pid: offered[pid] for pid in wanted if pid in offered}, via=f"peer {device}")
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
                     "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)},
-                    "program_keys": programkeys.shareable(db, wanted)}
+                    "program_keys": programkeys.shareable(db, wanted), "revocations": revocations.entries(db)}
         return self._with_db(work)
 
     def push(self, device: str, offset: float, body: dict, before_commit=None, after_commit=None) -> dict:

@@ -38,6 +38,9 @@ create table if not exists clients (
 create table if not exists pair_codes (
     code_hash text primary key, expires_at text not null, used_at text, used_by text
 );
+create table if not exists client_origins (
+    origin text not null, device_id text not null, primary key (origin, device_id)
+);
 create table if not exists nonces (
     device_id text not null, nonce text not null, seen_at real not null, primary key (device_id, nonce)
 );
@@ -168,10 +171,24 @@ class SyncState:
             cursor = conn.execute("insert or ignore into nonces values (?, ?, ?)", [device_id, nonce, time.time()])
             return cursor.rowcount == 1
 
-    def client_contact(self, device_id: str, offset: float) -> None:
+    def client_contact(self, device_id: str, offset: float, origin: str | None = None) -> None:
+        """Notes a paired device's hello: when, its clock offset, and the origin it says it writes as."""
         with self._write() as conn:
             conn.execute("update clients set last_seen_at = ?, clock_offset_s = ? where device_id = ?",
                          [iso(now_utc()), round(offset, 3), device_id])
+            if origin:
+                conn.execute("insert or ignore into client_origins values (?, ?)", [origin, device_id])
+
+    def revoke_clients_writing_as(self, origins) -> int:
+        """Unpairs every paired device that said it writes as one of `origins` (revoked on central)."""
+        wanted = sorted(set(origins))
+        if not wanted:
+            return 0
+        with self._write() as conn:
+            return conn.execute(
+                "update clients set revoked_at = ? where revoked_at is null and device_id in (select device_id"
+                f" from client_origins where origin in ({', '.join('?' * len(wanted))}))",
+                [iso(now_utc()), *wanted]).rowcount
 
 
 def normal_url(url: str) -> str:

@@ -289,3 +289,15 @@ def program_keys(db):
         alter table programs add column key_check text;
         """
     )
+
+
+@migrations(name="0007_revocations")
+def revocations(db):
+    """Issue 20: revocations the central server signed, kept on every kiosk: per origin of a
+    revoked device, the last change of each program (`through`, JSON) past which its changes
+    are refused; `entry` is the signed statement as it travels (sync.revocations)."""
+    db.executescript(
+        """
+        create table revoked_origins (origin text primary key, through text not null, entry text not null);
+        """
+    )

@@ -138,6 +138,8 @@ def import_bundle(ctx, file, program_key):
     from sync.bundle import import_central
     result = import_central(_storage(ctx), file, program_key=program_key)
     click.echo(f"{result['applied']} new of {result['changes']} changes ({', '.join(result['programs'])})")
+    if result["refused"]:
+        click.echo(f"refused {result['refused']} changes of revoked devices, made after their revocation")
 
 
 @main.command("export-bundle")
