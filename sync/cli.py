@@ -73,15 +73,20 @@ def enrol_command(ctx, url, code, name, peer, ca):
 
 @click.command("pair-code")
 @click.option("--hours", default=12.0, show_default=True)
+@click.option("--program", "programs", multiple=True,
+              help="Share only these program ids with the laptop that pairs (default: every one both may hold).")
 @click.option("--qr", "qr_file", type=click.Path(dir_okay=False), default=None, help="Also write a QR PNG here.")
 @click.pass_context
-def pair_code_command(ctx, hours, qr_file):
+def pair_code_command(ctx, hours, programs, qr_file):
     """Makes a one-time code with which another kiosk at this venue pairs with this one.
+
+    The two laptops share only the programs both may hold: those the central server enrolled
+    each for, and the --program ids given here.
 
     Example: kiosk pair-code   (then on the other laptop: kiosk enrol --peer http://THIS-LAPTOP:8080 CODE)
     """
     from sync.state import SyncState
-    code = SyncState(_data_dir(ctx)).create_pair_code(hours)
+    code = SyncState(_data_dir(ctx)).create_pair_code(hours, list(programs) or None)
     if qr_file:
         from kiosk.paths import write_atomically
         from kiosk.webkit.qr import qr_png
