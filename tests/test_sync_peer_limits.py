@@ -9,7 +9,7 @@ import pytest
 from kiosk.store import changes
 from kiosk.trust import programkeys
 from sync.client import enrol, sync_once
-from sync.protocol import PROTOCOL, SyncError
+from sync.protocol import PROTOCOL
 from sync.state import SyncState
 
 from support import Kiosk, PeerServer, sync_post
