@@ -165,13 +165,11 @@ def peer_serve_command(ctx, host, port):
 
     Example: kiosk peer-serve --port 8081
     """
-    import waitress
-
+    from kiosk.webkit.connections import serve
     from sync.peer import create_peer_app
     from sync.protocol import MAX_REQUEST_BYTES
     click.echo(f"peer sync on http://{host}:{port}", err=True)
-    waitress.serve(create_peer_app(_data_dir(ctx)), host=host, port=port, threads=4,
-                   max_request_body_size=MAX_REQUEST_BYTES + 1)
+    serve(create_peer_app(_data_dir(ctx)), host, port, threads=4, max_request_body_size=MAX_REQUEST_BYTES + 1)
 
 
 COMMANDS = (sync_command, enrol_command, pair_code_command, export_bundle_command, import_bundle_command,
