@@ -158,3 +158,24 @@ def test_revocations_travel_between_peers_signed_by_central_and_a_forged_one_is_
     assert revocations.learn(third.db, [forged], revocations.trusted_signers(SyncState(third.data_dir))) == []
     assert third.db.execute("select count(*) from revoked_origins").fetchone()[0] == 1
     third.close()
+
+
+def test_central_on_sqlite_and_postgresql_records_and_enforces_the_cutoff(tmp_path, central_db_url):
+    storage = Storage(central_db_url)
+    laptop = Kiosk(tmp_path / "c")
+    program = laptop.create_program()
+    pid = program["program_id"]
+    answer = storage.enrol(storage.create_enrol_code(), origin=laptop.device_id,
+                           public_key=changes.own_public_key(laptop.db))
+    storage.push(pid, changes.changes_since(laptop.db, pid, {}, -1), pusher=answer["device_id"], keys=laptop.keys())
+    held = storage.vector(pid)[laptop.device_id]
+    assert storage.revoke(answer["device_id"])
+    [entry] = CentralBackend(storage).hello(answer["device_id"], 0.0, {"protocol": 3})["revocations"]
+    assert entry["statement"]["through"] == {pid: held} and entry["statement"]["origin"] == laptop.device_id
+    laptop.register(program, 1)
+    with pytest.raises(SyncError) as refused:
+        storage.push(pid, changes.changes_since(laptop.db, pid, storage.vector(pid), -1), source="relay",
+                     keys=laptop.keys())
+    assert refused.value.reason == "revoked_origin" and storage.vector(pid)[laptop.device_id] == held
+    laptop.close()
+    storage.close()
