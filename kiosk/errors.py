@@ -172,6 +172,8 @@ _register(409, seq_gap=N_("Changes arrived out of order; the sync will resend th
           origin_mismatch=N_("A change claims another device's history."))
 _register(403, wrong_program=N_("This belongs to another program."),
           revoked_device=N_("This device was revoked on the central server."),
+          revoked_origin=N_("These changes were made by a device revoked on the central server, after its "
+                            "revocation: they are refused."),
           bad_code=N_("The enrolment code is wrong, used or expired."))
 _register(401, unauthenticated=N_("Log in or send a staff API token."),
           unenrolled=N_("This device is not enrolled with the central server."),
@@ -194,7 +196,16 @@ _register(
     backup_damaged=N_("This backup is damaged or incomplete (it fails SQLite's integrity check)."),
     backup_folder_unusable=N_("This folder does not exist or cannot be written to. Plug in the USB stick "
                               "and give the folder's full path."),
+    recovery_key_needed=N_("This backup is sealed: type the recovery key that was printed for it "
+                           "(8 groups of 6 digits)."),
+    recovery_key_mistyped=N_("The recovery key is mistyped: it is 8 groups of 6 digits. Check the group "
+                             "named here against the printed key."),
+    recovery_key_wrong=N_("This recovery key is not the one this backup was sealed with: find the printed "
+                          "key whose key ID matches the backup's."),
 )
+_register(409, recovery_key_missing=N_("No recovery key yet, so no backup is copied outside the data folder. "
+                                       "Make one on the Health page (or with \"kiosk recovery-key --new\") "
+                                       "and print it."))
 _register(507, disk_full=N_("The disk is almost full, so nothing more is saved. Free some space on this "
                             "laptop (delete large files, empty the trash), then try again."))
 

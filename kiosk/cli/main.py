@@ -392,34 +392,81 @@ def serve(ctx, host, port, threads, https):
 def backup(ctx, folder):
     """Save a verified copy of the database now (safe while the kiosk serves).
 
+    A backup outside the data folder (a USB stick) is sealed with this laptop's recovery key;
+    the first time, the key is made and printed here, once: write it down or print it.
+
     \b
     Example:
         kiosk backup --to /media/usb/kiosk-backups
     """
-    from kiosk.ops.backup import take_backup
+    from kiosk.ops import backup as backups
 
     ctx.db  # migrated and identified before the copy
-    for path in take_backup(ctx.folder, to=folder):
+    if folder and not backups.recovery_key(ctx.folder) and not backups.inside_data_folder(folder, ctx.folder):
+        _show_recovery_key(backups.make_recovery_key(ctx.folder), ctx.folder)
+    for path in backups.take_backup(ctx.folder, to=folder):
         click.echo(f"backup saved: {path}")
+
+
+@cli.command("recovery-key")
+@click.option("--new", "new", is_flag=True, help="Make a new recovery key (backups sealed before keep needing the old one).")
+@pass_ctx
+def recovery_key(ctx, new):
+    """Show which recovery key seals the backups that leave this laptop, or make a new one.
+
+    The key's digits are printed once, when it is made: keep the paper apart from the USB stick.
+
+    \b
+    Example:
+        kiosk recovery-key --new
+    """
+    from kiosk.ops import backup as backups
+
+    if new:
+        _show_recovery_key(backups.make_recovery_key(ctx.folder), ctx.folder)
+        return
+    found = backups.recovery_key(ctx.folder)
+    if found is None:
+        raise click.ClickException("no recovery key yet: make one with kiosk recovery-key --new")
+    click.echo(f"recovery key ID {found['id']}, made {found['made_at']}")
+
+
+def _show_recovery_key(digits: str, folder) -> None:
+    from kiosk.ops import backup as backups
+
+    found = backups.recovery_key(folder)
+    click.echo("RECOVERY KEY for the backups this laptop seals (shown only this once):", err=True)
+    click.echo(f"    {digits}", err=True)
+    click.echo(f"    key ID {found['id']}", err=True)
+    click.echo("Write it down or print it, and keep it apart from the USB stick: restoring a sealed backup "
+               "(kiosk restore FILE --recovery-key KEY) needs it, and nobody can recover it.", err=True)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--recovery-key", "key", metavar="KEY", help="The printed recovery key, for a sealed backup (.db.sealed).")
 @pass_ctx
-def restore(ctx, file):
+def restore(ctx, file, key):
     """Put a backup in place of the database (stop `kiosk serve` first).
 
-    The file is checked first; the current database is kept in DATA/replaced/; the restored copy
-    gets a new device id. Prints what the restored copy lacks compared with the current one.
+    A sealed backup (from a USB stick) needs the recovery key printed for it. The file is
+    checked first, and a fresh database is built from its rows (anything else it
+    holds, such as triggers, views or unknown tables, is dropped and named); the current database
+    is kept in DATA/replaced/; the restored copy gets a new device id. Prints what the restored
+    copy lacks compared with the current one.
 
     \b
     Example:
         kiosk restore ~/.local/share/attendance-kiosk/backups/kiosk-20261121T021500.000000Z.db
+        kiosk restore /media/usb/attendance-kiosk-backups/kiosk-20261121T021500.000000Z.db.sealed \\
+            --recovery-key 044759-443091-132748-145552-476157-510224-214335-314160
     """
     from kiosk.ops.backup import restore as restore_backup
 
-    report = restore_backup(ctx.folder, file)  # a refused file ends the command in the one error format
+    report = restore_backup(ctx.folder, file, key)  # a refused file ends the command in the one error format
     click.echo(f"restored {report.source}; new device id {report.device_id}")
+    if report.dropped:
+        click.echo(f"dropped from the backup, as no part of a kiosk database: {', '.join(report.dropped)}")
     if report.aside:
         click.echo(f"the database it replaced is kept in {report.aside}")
     if report.lacks_anything:

@@ -132,8 +132,11 @@ def clock(data_dir: Path, now: datetime, synced: dict) -> Check:
 
 
 def last_backup(data_dir: Path, now: datetime) -> Check:
-    """How old the newest backup is."""
+    """How old the newest backup is; whether the second folder gets its sealed copies."""
     newest = backup.last_backup(data_dir)
+    if backup.second_folder(data_dir) and backup.recovery_key(data_dir) is None:
+        return Check("backup", WARN, N_("No recovery key yet, so no backup is copied to the second folder: make "
+                                        "one on the Health page (save the folder again) and print it."))
     if newest is None:
         return Check("backup", WARN, N_("No backup yet. kiosk serve makes one every 15 minutes."))
     minutes = int((now - newest["at"]).total_seconds() // 60)

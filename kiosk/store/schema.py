@@ -302,3 +302,15 @@ def corrections(db):
         alter table scans add column note text;
         """
     )
+
+
+@migrations(name="0008_revocations")
+def revocations(db):
+    """Revocations the central server signed, kept on every kiosk: per origin of a
+    revoked device, the last change of each program (`through`, JSON) past which its changes
+    are refused; `entry` is the signed statement as it travels (sync.revocations)."""
+    db.executescript(
+        """
+        create table revoked_origins (origin text primary key, through text not null, entry text not null);
+        """
+    )

@@ -9,7 +9,7 @@ from kiosk.web.access import current_user
 from kiosk.webkit.assets import serve_font
 from kiosk.webkit.errors import error_response, install_error_handlers, wants_json
 from kiosk.webkit.language import LANGUAGES, current_language, init_babel, local_datetime, role_label, thai_date
-from kiosk.webkit.security import install_form_limit
+from kiosk.webkit.security import install_form_limit, install_json_limit
 
 csrf = CSRFProtect()
 
@@ -28,6 +28,7 @@ def register_web(app) -> None:
 
     init_babel(app)
     install_form_limit(app)  # before CSRF, which reads the form
+    install_json_limit(app)
     csrf.init_app(app)
     install_error_handlers(app)
     security.install(app)
