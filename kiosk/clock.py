@@ -1,5 +1,6 @@
 """Record ids (UUIDv7) and the hybrid logical clock that orders changes across devices."""
 
+import os
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -31,9 +32,17 @@ def local_day(moment: datetime | None = None) -> date:
     return (moment or now_utc()).astimezone(LOCAL_ZONE).date()
 
 
+def _test_offset() -> timedelta:
+    """Tests only: KIOSK_TEST_NOW (an ISO time, e.g. 2026-12-07T02:00+07:00) starts this process's
+    clock there, running on from it, so a real server or command can be tried at 02:00. Read once,
+    at start; unset (always, outside tests) it changes nothing."""
+    text = os.environ.get("KIOSK_TEST_NOW")
+    return parse_iso(text) - datetime.now(timezone.utc) if text else timedelta(0)
+
+
 def now_utc() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(timezone.utc) + _OFFSET
 
 
 def iso(moment: datetime) -> str:
@@ -45,6 +54,9 @@ def parse_iso(text: str) -> datetime:
     """Reads a stored or submitted ISO 8601 time; naive times are taken as UTC."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+_OFFSET = _test_offset()
 
 
 def format_hlc(physical_ms: int, counter: int, device: str) -> str:

@@ -57,7 +57,11 @@ _register(
     no_roster_sheet=N_("No sheet has a header row with name columns."),
     no_header=N_("No header row with name columns (ชื่อ, นามสกุล)."),
     too_many_rows=N_("The file has too many rows."),
+    missing_reason=N_("Say why, in a few words: the reason is kept with the correction."),
+    session_not_started=N_("This session has not started yet: a person can be marked present from its day on."),
+    not_active=N_("Only a person who is taking part can be marked present: admit or reinstate them first."),
 )
+_register(409, already_attended=N_("This person is already counted present at this session."))
 _register(413, file_too_large=N_("The file is too large (10 MB at most)."))
 
 # --- self-registration on a tablet -------------------------------------------------------------
@@ -87,14 +91,20 @@ _register(
     bad_days=N_("A cohort lasts 1 to 31 days."),
     bad_slot=N_("Only a whole-day session can be split into morning and afternoon."),
     bad_window=N_("The check-in window must run from an earlier to a later time (HH:MM)."),
-    bad_target=N_("The expected count cannot be negative."),
+    bad_target=N_("The expected count is a whole number, zero or more."),
+    unknown_slot=N_("The slot is a whole day, a morning or an afternoon."),
     bad_kind=N_("A site is a venue or a remote office."),
     choose_program=N_("Several programs exist: name one with --program."),
 )
 _register(409, duplicate_cohort=N_("This cohort number already exists."),
-          session_in_use=N_("This session already has scans."))
+          session_in_use=N_("This session already has scans."),
+          session_overlap=N_("These times overlap another session of the cohort on the same day: change the times, "
+                             "or remove the other session first."),
+          session_has_checkins=N_("People have already checked in to this session, so its day cannot change. "
+                                  "Correct its times, or remove it and add a session on the right day."),
+          duplicate_target=N_("A target for this cohort, role and area already exists: change that one instead."))
 _register(404, unknown_cohort=N_("No such cohort."), unknown_program=N_("No such program."),
-          unknown_session=N_("No such session."))
+          unknown_session=N_("No such session."), unknown_target=N_("No such target."))
 
 # --- accounts ----------------------------------------------------------------------------------
 _register(
@@ -105,7 +115,10 @@ _register(
 )
 _register(403, bad_setup_code=N_("Wrong set-up code. It is printed in the window where the server was started."),
           setup_done=N_("A coordinator account already exists: log in."))
-_register(409, duplicate_user=N_("This user name is taken."))
+_register(409, duplicate_user=N_("This user name is taken."),
+          own_account=N_("You cannot disable your own account: ask another coordinator."),
+          last_coordinator=N_("This is the last coordinator account that works: create or enable another "
+                              "coordinator first."))
 _register(404, unknown_user=N_("No such user."))
 
 # --- the door ----------------------------------------------------------------------------------
@@ -159,6 +172,8 @@ _register(409, seq_gap=N_("Changes arrived out of order; the sync will resend th
           origin_mismatch=N_("A change claims another device's history."))
 _register(403, wrong_program=N_("This belongs to another program."),
           revoked_device=N_("This device was revoked on the central server."),
+          revoked_origin=N_("These changes were made by a device revoked on the central server, after its "
+                            "revocation: they are refused."),
           bad_code=N_("The enrolment code is wrong, used or expired."))
 _register(401, unauthenticated=N_("Log in or send a staff API token."),
           unenrolled=N_("This device is not enrolled with the central server."),
@@ -169,6 +184,8 @@ _register(409, program_key_missing=N_("This kiosk does not have this program's k
                                      "\"kiosk program key\" on a kiosk that has it."))
 _register(400, bad_ca=N_("This file is not a CA certificate: copy ca.pem from the central server's data folder."))
 _register(422, bad_program_key=N_("That is not this program's key: check the 13 groups of four letters and digits."))
+_register(502, not_a_sync_server=N_("Something answered at this address, but it is not a central server (or a "
+                                   "laptop) of the attendance kiosk: check the address and its port."))
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
 # --- personal data (PDPA) -----------------------------------------------------------------------
@@ -190,7 +207,16 @@ _register(
     backup_damaged=N_("This backup is damaged or incomplete (it fails SQLite's integrity check)."),
     backup_folder_unusable=N_("This folder does not exist or cannot be written to. Plug in the USB stick "
                               "and give the folder's full path."),
+    recovery_key_needed=N_("This backup is sealed: type the recovery key that was printed for it "
+                           "(8 groups of 6 digits)."),
+    recovery_key_mistyped=N_("The recovery key is mistyped: it is 8 groups of 6 digits. Check the group "
+                             "named here against the printed key."),
+    recovery_key_wrong=N_("This recovery key is not the one this backup was sealed with: find the printed "
+                          "key whose key ID matches the backup's."),
 )
+_register(409, recovery_key_missing=N_("No recovery key yet, so no backup is copied outside the data folder. "
+                                       "Make one on the Health page (or with \"kiosk recovery-key --new\") "
+                                       "and print it."))
 _register(507, disk_full=N_("The disk is almost full, so nothing more is saved. Free some space on this "
                             "laptop (delete large files, empty the trash), then try again."))
 

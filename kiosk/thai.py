@@ -118,6 +118,19 @@ def normalize_phone(raw: str | None) -> str:
     return digits
 
 
+def repair_phone(raw: str | None) -> str:
+    """A phone as a spreadsheet kept it, put right: stored as a number it lost its leading 0
+    (812345678 → 0812345678, 21234567 → 021234567), or kept 66 without its plus. Anything else
+    comes back as it was, for `normalize_phone` to judge."""
+    text = clean_text(raw)
+    digits = re.sub(r"[\s\-().]", "", text)
+    if re.fullmatch(r"[689]\d{8}|[2-7]\d{7}", digits):  # a mobile (06/08/09) or a landline without its 0
+        return "0" + digits
+    if re.fullmatch(r"66[2-9]\d{7,8}", digits):
+        return "0" + digits[2:]
+    return text
+
+
 @dataclass(frozen=True)
 class Area:
     province_code: str | None = None
@@ -184,6 +197,22 @@ def area_lists() -> list[dict]:
     return [[p.code, p.name_th, p.name_en, [
         [d.code, d.name_th, d.name_en, [[s.code, s.name_th, s.name_en] for s in geothai.subdistricts(d.code)]]
         for d in geothai.districts(p.code)]] for p in geothai.provinces()]
+
+
+def area_choices(province_code: str | None = "", district_code: str | None = "") -> dict:
+    """What a form's area lists hold before any script runs: every province, the districts of the
+    chosen province and the subdistricts of the chosen district, as (code, Thai, English)."""
+    def rows(items):
+        return [(x.code, x.name_th, x.name_en) for x in items]
+    return {"provinces": rows(geothai.provinces()),
+            "districts": rows(geothai.districts(province_code)) if province_code else [],
+            "subdistricts": rows(geothai.subdistricts(district_code)) if district_code else []}
+
+
+def area_parts(code: str | None) -> tuple[str, str, str]:
+    """(province, district, subdistrict) codes of one area code (geothai codes nest: 10 › 1026 › 102601)."""
+    code = code or ""
+    return code[:2], code[:4] if len(code) >= 4 else "", code if len(code) == 6 else ""
 
 
 def area_label(province_code: str | None, district_code: str | None = None,

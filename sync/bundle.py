@@ -18,7 +18,6 @@ prints it on a kiosk that has it, `kiosk import-bundle --program-key` types it i
 import base64
 import gzip
 import hashlib
-import json
 import logging
 import os
 import zlib
@@ -27,6 +26,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kiosk import safejson
 from kiosk.clock import iso, now_utc
 from kiosk.paths import write_atomically
 from kiosk.store import changes
@@ -67,8 +67,8 @@ def unseal(key_hex: str, program_id: str, text, limit: int = MAX_LINE_BYTES) -> 
         body = inflater.decompress(plain, limit)
         if inflater.unconsumed_tail:
             raise SyncError("payload_too_large", "a batch of the bundle inflates past the limit")
-        found = json.loads(body)
-    except (ValueError, TypeError, InvalidTag, zlib.error, RecursionError):
+        found = safejson.loads(body)
+    except (ValueError, TypeError, InvalidTag, zlib.error):
         raise SyncError("bundle_tampered", "a sealed batch of the bundle does not open with the program's key") from None
     if not isinstance(found, list):
         raise SyncError("bundle_tampered", "a sealed batch is not a list of changes")
@@ -175,8 +175,8 @@ def _signed_manifest(head: bytes) -> dict:
 
 def _batch(line: bytes) -> dict:
     try:
-        batch = json.loads(line)
-    except (ValueError, RecursionError):
+        batch = safejson.loads(line)
+    except ValueError:
         raise SyncError("bundle_tampered", "a batch line is not JSON") from None
     if not isinstance(batch, dict) or not isinstance(batch.get("sealed"), str) or "changes" in batch:
         raise SyncError("bundle_tampered", "a batch line is not a sealed batch")
@@ -220,8 +220,8 @@ def _read_lines(path: Path, check_head) -> tuple[dict, list[bytes], str, bool]:
 
 def _parse_manifest(head: bytes) -> dict:
     try:
-        manifest = json.loads(head)
-    except (ValueError, RecursionError):
+        manifest = safejson.loads(head)
+    except ValueError:
         raise SyncError("bundle_tampered", "the bundle has no readable manifest") from None
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise SyncError("bundle_tampered", "this file is not a sync bundle")
@@ -256,14 +256,16 @@ def import_kiosk(db, path, trust_new: bool = False, program_key: str | None = No
     held = set(changes.local_programs(db))
     typed = programkeys.parse_key(program_key) if program_key else None
     manifest, batches = read_bundle(path, held.__contains__, trust_new, lambda pid: programkeys.key_of(db, pid), typed)
-    applied = 0
+    applied = refused = 0
     with transaction(db):
         for batch in batches:
-            applied += replica.apply_batch(db, batch["program_id"], batch["changes"], batch.get("keys"))
+            kept, dropped = replica.held_back(db, batch["program_id"], batch["changes"])
+            refused += dropped
+            applied += replica.apply_batch(db, batch["program_id"], kept, batch.get("keys"))
         for program_id in typed_programs(manifest, typed):
             programkeys.store(db, program_id, typed, via="typed in")
     total = sum(len(b["changes"]) for b in batches)
-    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied}
+    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": applied, "refused": refused}
 
 
 # --- the central server's side -------------------------------------------------------------------
@@ -289,11 +291,14 @@ def import_central(storage, path, trust_new: bool = True, program_key: str | Non
     offered = {}
     for batch in batches:
         offered.update(batch.get("keys") or {})
-    storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
+    refused = storage.push_many([(b["program_id"], b["changes"]) for b in batches], source="bundle", keys=offered)
     for program_id in typed_programs(manifest, typed):
         try:  # the changes are in: a key the program's row does not commit to is only not kept
             storage.store_program_key(program_id, typed, added_by="typed in")
         except SyncError:
             log.warning("the key typed in for program %s is not the one its row commits to", program_id)
+    if refused:
+        log.warning("bundle changes of revoked devices refused", extra={"act": "bundle", "refused": refused})
     total = sum(len(b["changes"]) for b in batches)
-    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before}
+    return {"programs": sorted(manifest["programs"]), "changes": total, "applied": storage.change_count() - before,
+            "refused": refused}

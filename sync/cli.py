@@ -73,18 +73,24 @@ def enrol_command(ctx, url, code, name, peer, ca):
 
 @click.command("pair-code")
 @click.option("--hours", default=12.0, show_default=True)
+@click.option("--program", "programs", multiple=True,
+              help="Share only these program ids with the laptop that pairs (default: every one both may hold).")
 @click.option("--qr", "qr_file", type=click.Path(dir_okay=False), default=None, help="Also write a QR PNG here.")
 @click.pass_context
-def pair_code_command(ctx, hours, qr_file):
+def pair_code_command(ctx, hours, programs, qr_file):
     """Makes a one-time code with which another kiosk at this venue pairs with this one.
+
+    The two laptops share only the programs both may hold: those the central server enrolled
+    each for, and the --program ids given here.
 
     Example: kiosk pair-code   (then on the other laptop: kiosk enrol --peer http://THIS-LAPTOP:8080 CODE)
     """
     from sync.state import SyncState
-    code = SyncState(_data_dir(ctx)).create_pair_code(hours)
+    code = SyncState(_data_dir(ctx)).create_pair_code(hours, list(programs) or None)
     if qr_file:
+        from kiosk.paths import write_atomically
         from kiosk.webkit.qr import qr_png
-        Path(qr_file).write_bytes(qr_png(code))
+        write_atomically(qr_file, qr_png(code))
     click.echo(code)
 
 
@@ -159,13 +165,11 @@ def peer_serve_command(ctx, host, port):
 
     Example: kiosk peer-serve --port 8081
     """
-    import waitress
-
+    from kiosk.webkit.connections import serve
     from sync.peer import create_peer_app
     from sync.protocol import MAX_REQUEST_BYTES
     click.echo(f"peer sync on http://{host}:{port}", err=True)
-    waitress.serve(create_peer_app(_data_dir(ctx)), host=host, port=port, threads=4,
-                   max_request_body_size=MAX_REQUEST_BYTES + 1)
+    serve(create_peer_app(_data_dir(ctx)), host, port, threads=4, max_request_body_size=MAX_REQUEST_BYTES + 1)
 
 
 COMMANDS = (sync_command, enrol_command, pair_code_command, export_bundle_command, import_bundle_command,

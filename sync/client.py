@@ -17,9 +17,9 @@ from kiosk.store import changes
 from kiosk.store.changes import ChangeError
 from kiosk.store.db import device_id, open_data_dir
 from kiosk.trust import programkeys
-from sync import auth, replica
+from sync import auth, replica, revocations
 from sync.protocol import PROTOCOL, SyncError, encode_body, same_change, split_batches
-from sync.state import SyncState, normal_url
+from sync.state import SyncState, normal_url, within
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -71,7 +71,8 @@ def _answer(response) -> dict:
     try:
         data = response.json()
     except ValueError:
-        reason = "payload_too_large" if response.status_code == 413 else "bad_request"
+        # whatever answered is no sync server of ours (a web page, a router): say so, not a status code
+        reason = "payload_too_large" if response.status_code == 413 else "not_a_sync_server"
         raise SyncError(reason, f"server answered {response.status_code} without JSON") from None
     if not data.get("ok"):
         raise SyncError(data.get("reason", "bad_request"), data.get("error", "refused"))
@@ -193,28 +194,45 @@ class Session:
         self.state, self.url, self.progress = state, url, progress or (lambda event, n: None)
         self.summary = {"pushed": 0, "pulled": 0, "programs": {}, "clock_offset_s": None, "rotated": []}
         self.their_keys: set[str] = set()
+        self.own_limit = state.central_limit() if state else None  # what central enrolled us for
+        remote = state.remote(url) if state and url else None
+        self.to_peer = bool(remote and remote["kind"] == "peer")
+        self.their_limit: list[str] | None = None  # what a peer says it may hold (from its hello)
 
     def run(self) -> dict:
-        programs = self.hello()
+        programs = self.hello(keys=not self.to_peer)  # a peer's limit is known only from its answer
         for program_id, theirs in programs.items():
             self.sync_program(program_id, theirs)
         if set(programkeys.shareable(self.db, programs)) - self.their_keys:
-            self.hello()  # they hold the program's row now and can check the key we hand over
+            self.hello(keys=True)  # they hold the program's row now and can check the key we hand over
         return self.summary
 
-    def hello(self) -> dict[str, dict]:
+    def hello(self, keys: bool = True) -> dict[str, dict]:
         """Vectors both ways, and program keys both ways (each side keeps only keys it can check
-        against the program's row, see kiosk.trust.programkeys)."""
-        local = changes.local_programs(self.db)
+        against the program's row, see kiosk.trust.programkeys); revocations both ways. Only the
+        programs both sides may hold are synced, and only their keys handed over: within what
+        central enrolled this kiosk for, and the limit a peer answers."""
+        local = self.shared(changes.local_programs(self.db))
         mine = {pid: changes.vector(self.db, pid) for pid in local}
         answer = self.transport.call("hello", {"protocol": PROTOCOL, "origin": device_id(self.db), "programs": mine,
-                                               "program_keys": programkeys.shareable(self.db, local)})
+                                               "program_keys": programkeys.shareable(self.db, local) if keys else {},
+                                               "revocations": revocations.entries(self.db), "limit": self.own_limit})
+        if self.state:  # before anything is pushed: what a revoked origin made after is held back
+            revocations.take(self.db, self.state, answer.get("revocations"))
         self.summary["clock_offset_s"] = answer.get("clock_offset_s")
         self.summary["server_id"] = answer.get("server_id")
+        self.their_limit = answer.get("limit") if isinstance(answer.get("limit"), list) else None
         their_keys = answer.get("program_keys") if isinstance(answer.get("program_keys"), dict) else {}
         self.their_keys = set(their_keys)
-        programkeys.offered(self.db, their_keys, via=self.url or "sync")
-        return answer.get("programs", {})
+        programkeys.offered(self.db, {pid: k for pid, k in their_keys.items() if pid in self.shared([pid])},
+                            via=self.url or "sync")
+        programs = answer.get("programs", {})
+        return {pid: programs[pid] for pid in self.shared(programs)}
+
+    def shared(self, program_ids) -> list[str]:
+        """Those of `program_ids` this kiosk may hold and the other side may too."""
+        allowed = within(self.own_limit, self.their_limit)
+        return sorted(p for p in program_ids if allowed is None or p in allowed)
 
     def sync_program(self, program_id: str, theirs: dict) -> None:
         for _ in range(self.MAX_RESTARTS):

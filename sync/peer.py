@@ -16,10 +16,10 @@ from kiosk.store.db import device_id, open_data_dir, rotate_device_id
 from kiosk.trust import programkeys
 from kiosk.webkit.errors import install_error_handlers
 from kiosk.webkit.language import init_babel
-from sync import replica
+from sync import replica, revocations
 from sync.protocol import PROTOCOL, SyncError, check_batch, check_keys, check_protocol, check_pull, check_vector
 from sync.server import make_blueprint
-from sync.state import SyncState
+from sync.state import SyncState, within
 
 
 class PeerBackend:
@@ -52,27 +52,51 @@ class PeerBackend:
         me = self._with_db(device_id)
         return {"device_id": device, "secret": secret, "server_id": me, "programs": None}
 
+    def allowed(self, device: str) -> set[str] | None:
+        """The programs this laptop may hand `device` and take from it (None: any): within what
+        central enrolled this laptop for, the pairing code's limit, and what the device says
+        central enrolled it for (a laptop that lies about that still meets the first two)."""
+        return within(self.state.central_limit(), *self.state.client_limits(device))
+
+    def _check_allowed(self, device: str, program_id: str) -> None:
+        allowed = self.allowed(device)
+        if allowed is not None and program_id not in allowed:
+            raise SyncError("wrong_program", f"program {program_id} is not shared with this laptop")
+
     def hello(self, device: str, offset: float, body: dict) -> dict:
+        """Vectors and keys of the programs both sides may hold (`allowed`), revocations both
+        ways, and the limit this side keeps to, for the device to keep to as well."""
         check_protocol(body)
         asked = body.get("programs") or {}
         if not isinstance(asked, dict):
             raise SyncError("bad_request", "programs maps program ids to vectors")
-        self.state.client_contact(device, offset)
+        origin = body.get("origin") if isinstance(body.get("origin"), str) else None
+        self.state.client_contact(device, offset, origin)
+        self.state.declare_limit(device, _limit(body.get("limit")))
+        allowed = self.allowed(device)
 
         def work(db):
+            revocations.take(db, self.state, body.get("revocations"))
+            if origin in changes.revoked_origin_ids(db):
+                self.state.revoke_clients_writing_as([origin])
+                raise SyncError("revoked_device", "this laptop writes as a device revoked on the central server")
             for theirs in asked.values():
                 check_vector(theirs)  # a claim alone never makes us rotate: see push
             wanted = set(asked) | set(changes.local_programs(db))
+            if allowed is not None:
+                wanted &= allowed
             offered = body.get("program_keys") if isinstance(body.get("program_keys"), dict) else {}
             programkeys.offered(db, {pid: offered[pid] for pid in wanted if pid in offered}, via=f"peer {device}")
             return {"server_id": device_id(db), "server_time": time.time(), "clock_offset_s": offset,
                     "programs": {pid: changes.vector(db, pid) for pid in sorted(wanted)},
-                    "program_keys": programkeys.shareable(db, wanted)}
+                    "program_keys": programkeys.shareable(db, wanted), "revocations": revocations.entries(db),
+                    "limit": sorted(allowed) if allowed is not None else None}
         return self._with_db(work)
 
     def push(self, device: str, offset: float, body: dict) -> dict:
         program_id, batch = check_batch(body)
         keys = check_keys(body)
+        self._check_allowed(device, program_id)
 
         def work(db):
             me = device_id(db)
@@ -88,6 +112,7 @@ class PeerBackend:
 
     def pull(self, device: str, offset: float, body: dict) -> dict:
         program_id, theirs, limit = check_pull(body)
+        self._check_allowed(device, program_id)
 
         def work(db):
             try:
@@ -98,6 +123,13 @@ class PeerBackend:
                     "vector": changes.vector(db, program_id),
                     "keys": changes.keys_for(db, [c["origin"] for c in batch])}
         return self._with_db(work)
+
+
+def _limit(found) -> list[str] | None:
+    """A limit as a device declares it: a list of program ids, or None for none."""
+    if isinstance(found, list) and len(found) <= 10_000 and all(isinstance(p, str) for p in found):
+        return found
+    return None
 
 
 def _backend() -> PeerBackend:

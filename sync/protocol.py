@@ -8,6 +8,7 @@ bundle. Every request and answer is a JSON object, optionally gzip-compressed; e
 import gzip
 import json
 
+from kiosk import safejson
 from kiosk.errors import KioskError
 from kiosk.trust import keys
 
@@ -49,8 +50,8 @@ def decode_body(raw: bytes, encoding: str | None, limit: int = MAX_INFLATED_BYTE
     elif encoding not in (None, "", "identity"):
         raise SyncError("bad_request", f"unsupported Content-Encoding {encoding!r}")
     try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        obj = safejson.loads(raw)  # the depth is checked before the parser recurses
+    except (ValueError, UnicodeDecodeError) as exc:
         raise SyncError("bad_json", f"body is not JSON: {exc.__class__.__name__}") from None
     if not isinstance(obj, dict):
         raise SyncError("bad_json", "body must be a JSON object")

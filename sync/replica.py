@@ -6,6 +6,7 @@ and recovering when another replica holds a different history for one of our ori
 from kiosk.store import changes
 from kiosk.store.changes import ChangeError
 from kiosk.store.db import device_id, rotate_device_id, transaction
+from sync import revocations
 from sync.protocol import SyncError, same_change
 
 
@@ -25,6 +26,15 @@ def apply_batch(db, program_id: str, batch: list[dict], keys: dict | None = None
             return changes.apply_received(db, program_id, batch)
     except ChangeError as exc:
         raise SyncError(exc.reason, str(exc)) from None
+
+
+def held_back(db, program_id: str, batch: list[dict]) -> tuple[list[dict], int]:
+    """A bundle's batch without the changes of revoked origins past their cutoff (and how many
+    were left out), cut so that what remains of such an origin still ends on a signed change."""
+    cutoffs = changes.revoked_cutoffs(db, program_id)
+    if not cutoffs:
+        return batch, 0
+    return revocations.hold_back(batch, cutoffs, {o: changes.vector_seq(db, program_id, o) for o in cutoffs})
 
 
 def remember_keys(db, keys: dict | None) -> None:

@@ -3,6 +3,10 @@ remotes we sync with and their secrets, acknowledged vectors, sync runs, and —
 serves its peers — the devices paired with it, pairing codes and seen nonces.
 
 Each call opens a short connection, so threads and processes can share the file safely.
+
+A limit (`programs`) is a JSON list of program ids, or null for no limit: the central server's
+for this kiosk (given at enrolment), a pairing code's for the laptop that pairs with it, and the
+one a paired laptop says central gave it.
 """
 
 import contextlib
@@ -38,6 +42,9 @@ create table if not exists clients (
 create table if not exists pair_codes (
     code_hash text primary key, expires_at text not null, used_at text, used_by text
 );
+create table if not exists client_origins (
+    origin text not null, device_id text not null, primary key (origin, device_id)
+);
 create table if not exists nonces (
     device_id text not null, nonce text not null, seen_at real not null, primary key (device_id, nonce)
 );
@@ -51,6 +58,7 @@ class SyncState:
         self.path = Path(data_dir) / FILE
         with self._connect() as conn:
             conn.executescript(SCHEMA)
+            _add_columns(conn, {"pair_codes": ("programs",), "clients": ("programs", "declared")})
 
     @contextlib.contextmanager
     def _connect(self):
@@ -136,12 +144,14 @@ class SyncState:
 
     # --- serving peers --------------------------------------------------------------------------
 
-    def create_pair_code(self, hours: float = 12) -> str:
-        """A one-time code another kiosk uses to pair with this one (`kiosk enrol URL CODE`)."""
+    def create_pair_code(self, hours: float = 12, programs: list[str] | None = None) -> str:
+        """A one-time code another kiosk uses to pair with this one (`kiosk enrol URL CODE`);
+        the laptop that pairs with it gets only `programs` (default: any this one may share)."""
         code = auth.new_code()
         with self._write() as conn:
-            conn.execute("insert into pair_codes (code_hash, expires_at) values (?, ?)",
-                         [auth.hash_code(code), iso(now_utc() + timedelta(hours=hours))])
+            conn.execute("insert into pair_codes (code_hash, expires_at, programs) values (?, ?, ?)",
+                         [auth.hash_code(code), iso(now_utc() + timedelta(hours=hours)),
+                          json.dumps(sorted(programs)) if programs else None])
         return code
 
     def pair(self, code: str, name: str | None) -> tuple[str, str]:
@@ -155,8 +165,8 @@ class SyncState:
             conn.execute("update pair_codes set used_at = ?, used_by = ? where code_hash = ?",
                          [now, device_id, row["code_hash"]])
             secret = auth.new_secret()
-            conn.execute("insert into clients (device_id, name, secret, enrolled_at) values (?, ?, ?, ?)",
-                         [device_id, name if isinstance(name, str) else None, secret, now])
+            conn.execute("insert into clients (device_id, name, secret, enrolled_at, programs) values (?, ?, ?, ?, ?)",
+                         [device_id, name if isinstance(name, str) else None, secret, now, row["programs"]])
         return device_id, secret
 
     def client(self, device_id: str):
@@ -164,6 +174,22 @@ class SyncState:
         with self._connect() as conn:
             row = conn.execute("select secret, revoked_at from clients where device_id = ?", [device_id]).fetchone()
         return (row[0], bool(row[1])) if row else None
+
+    def central_limit(self) -> list[str] | None:
+        """The programs the central server enrolled this kiosk for, or None for any."""
+        found = self.remote()
+        return json.loads(found["programs"]) if found and found["programs"] else None
+
+    def client_limits(self, device_id: str) -> tuple[list[str] | None, list[str] | None]:
+        """(the pairing code's limit, the limit the device says central gave it) of a paired device."""
+        with self._connect() as conn:
+            row = conn.execute("select programs, declared from clients where device_id = ?", [device_id]).fetchone()
+        return tuple(json.loads(v) if v else None for v in (row or (None, None)))
+
+    def declare_limit(self, device_id: str, programs: list[str] | None) -> None:
+        with self._write() as conn:
+            conn.execute("update clients set declared = ? where device_id = ?",
+                         [json.dumps(sorted(programs)) if programs is not None else None, device_id])
 
     def revoke_client(self, device_id: str) -> bool:
         with self._write() as conn:
@@ -175,10 +201,45 @@ class SyncState:
             cursor = conn.execute("insert or ignore into nonces values (?, ?, ?)", [device_id, nonce, time.time()])
             return cursor.rowcount == 1
 
-    def client_contact(self, device_id: str, offset: float) -> None:
+    def client_contact(self, device_id: str, offset: float, origin: str | None = None) -> None:
+        """Notes a paired device's hello: when, its clock offset, and the origin it says it writes as."""
         with self._write() as conn:
             conn.execute("update clients set last_seen_at = ?, clock_offset_s = ? where device_id = ?",
                          [iso(now_utc()), round(offset, 3), device_id])
+            if origin:
+                conn.execute("insert or ignore into client_origins values (?, ?)", [origin, device_id])
+
+    def revoke_clients_writing_as(self, origins) -> int:
+        """Unpairs every paired device that said it writes as one of `origins` (revoked on central)."""
+        wanted = sorted(set(origins))
+        if not wanted:
+            return 0
+        with self._write() as conn:
+            return conn.execute(
+                "update clients set revoked_at = ? where revoked_at is null and device_id in (select device_id"
+                f" from client_origins where origin in ({', '.join('?' * len(wanted))}))",
+                [iso(now_utc()), *wanted]).rowcount
+
+
+def _add_columns(conn, wanted: dict[str, tuple[str, ...]]) -> None:
+    """Columns added after a sync.db was made (nullable text)."""
+    for table, columns in wanted.items():
+        have = {r[1] for r in conn.execute(f"pragma table_info({table})")}
+        for column in columns:
+            if column not in have:
+                try:
+                    conn.execute(f"alter table {table} add column {column} text")
+                except sqlite3.OperationalError:  # another process added it first
+                    pass
+
+
+def within(*limits) -> set[str] | None:
+    """The programs every limit allows (None for a limit of any); None if none limits anything."""
+    found = None
+    for limit in limits:
+        if limit is not None:
+            found = set(limit) if found is None else found & set(limit)
+    return found
 
 
 def normal_url(url: str) -> str:

@@ -1,5 +1,6 @@
 """Backups and restore: consistent snapshots under load, refusals that change nothing, a new identity."""
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 from kiosk.cli.main import cli
 from kiosk.door.checkin import check_in
-from kiosk.ops import backup
+from kiosk.ops import backup, sealing
 from kiosk.ops.backup import BackupError
 from kiosk.store.db import DB_NAME, DEVICE_FILE, connect, device_id
 
@@ -184,8 +185,10 @@ def test_the_second_folder_must_exist_and_then_gets_every_backup(data_dir, db, t
     usb = tmp_path / "usb"
     usb.mkdir()
     backup.set_second_folder(data_dir, str(usb))
+    digits = backup.make_recovery_key(data_dir)  # what the Health page does when the folder is chosen
     local, copy = backup.take_backup(data_dir)
-    assert copy.parent == usb / backup.SECOND_SUBDIR and copy.read_bytes() == local.read_bytes()
+    assert copy.parent == usb / backup.SECOND_SUBDIR
+    assert b"".join(sealing.chunks(copy, sealing.parse_recovery_key(digits))) == local.read_bytes()
     backup.set_second_folder(data_dir, "")
     assert len(backup.take_backup(data_dir)) == 1
 
@@ -219,12 +222,98 @@ def test_kiosk_backup_and_restore_from_the_command_line(data_dir, db, tmp_path):
     out = tmp_path / "stick"
     made = runner.invoke(cli, ["--data", str(data_dir), "backup", "--to", str(out)])
     assert made.exit_code == 0, made.output
+    [digits] = re.findall(r"\d{6}(?:-\d{6}){7}", made.output)  # outside the data folder: sealed
     [path] = backup.backups(out)
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all")
     refused = runner.invoke(cli, ["--data", str(data_dir), "restore", str(junk)])
     assert refused.exit_code != 0 and "not_a_kiosk_database" in refused.output
     db.close()
-    done = runner.invoke(cli, ["--data", str(data_dir), "restore", str(path)])
+    done = runner.invoke(cli, ["--data", str(data_dir), "restore", str(path), "--recovery-key", digits])
     assert done.exit_code == 0, done.output
     assert "new device id" in done.output and "lacks nothing" in done.output
+
+
+# --- a crafted backup (issue 20, finding 11) ------------------------------------------------------
+
+def _craft(good, crafted):
+    """A copy of a genuine backup with SQL of its own: a trigger that promotes the door's staff
+    account at the next scan, a view, a table and a column the kiosk does not know, an index."""
+    import shutil
+
+    shutil.copyfile(good, crafted)
+    conn = sqlite3.connect(crafted)
+    conn.executescript("""
+        create trigger promote after insert on scans
+            begin update users set role = 'coordinator' where username = 'door'; end;
+        create view everyone as select first_name, phone from participants;
+        create table loot (what text);
+        insert into loot values ('names');
+        alter table participants add column secret_note text;
+        create index strange on participants(phone, first_name);
+    """)
+    conn.commit()
+    conn.close()
+
+
+def test_restore_builds_a_fresh_database_and_drops_what_a_crafted_backup_brings(data_dir, db, tmp_path):
+    from kiosk.trust import accounts as auth
+
+    people = build_event(db, open_now=True)["people"]
+    auth.add_user(db, "door", "staff", "password123")
+    [good] = backup.take_backup(data_dir)
+    crafted = tmp_path / "crafted.db"
+    _craft(good, crafted)
+    db.close()
+
+    report = backup.restore(data_dir, crafted)
+
+    assert sorted(report.dropped) == ["column participants.secret_note", "index strange", "table loot",
+                                      "trigger promote", "view everyone"]
+    restored = connect(data_dir / DB_NAME)
+    assert check_in(restored, people[0]["code"]).status == "checked_in"
+    assert restored.execute("select role from users where username = 'door'").fetchone()[0] == "staff"
+    kinds = {r[0] for r in restored.execute("select type from sqlite_master")}
+    assert not kinds & {"trigger", "view"} and "loot" not in restored.table_names()
+    assert "secret_note" not in {c.name for c in restored["participants"].columns}
+    assert restored.execute("select count(*) from participants").fetchone()[0] == len(people)
+    assert restored.execute("pragma integrity_check").fetchone()[0] == "ok"
+    restored.close()
+
+
+def test_the_command_line_says_what_a_restore_dropped(data_dir, db, tmp_path):
+    from click.testing import CliRunner
+
+    build_event(db, open_now=True)
+    [good] = backup.take_backup(data_dir)
+    crafted = tmp_path / "crafted.db"
+    _craft(good, crafted)
+    db.close()
+    done = CliRunner().invoke(cli, ["--data", str(data_dir), "restore", str(crafted)])
+    assert done.exit_code == 0, done.output
+    assert "dropped" in done.output and "trigger promote" in done.output and "table loot" in done.output
+    from kiosk.ops import log
+
+    log.shutdown()  # the queued lines reach the file
+    [line] = [entry for entry in log.tail(data_dir) if entry.get("act") == "restore"]
+    assert line["dropped"] == 5 and line["dropped_kinds"] == ["column", "index", "table", "trigger", "view"]
+
+
+def test_a_backup_made_by_an_older_release_restores_whole(data_dir, db, tmp_path):
+    """tests/data/kiosk-027f149.db.gz: a database of an older release (migrations named with
+    issue tags); restored, it holds every row and takes a scan."""
+    import gzip
+    import shutil
+    from pathlib import Path
+
+    db.close()
+    old = tmp_path / "old-backup.db"
+    with gzip.open(Path(__file__).parent / "data" / "kiosk-027f149.db.gz") as packed, open(old, "wb") as out:
+        shutil.copyfileobj(packed, out)
+    report = backup.restore(data_dir, old)
+    assert report.dropped == ()
+    restored = connect(data_dir / DB_NAME)
+    counts = {t: restored[t].count for t in ("participants", "badges", "scans", "changes", "attendance", "users")}
+    assert counts == {"participants": 4, "badges": 4, "scans": 3, "changes": 18, "attendance": 3, "users": 1}
+    assert restored.execute("select count(*) from program_keys").fetchone()[0] == 1
+    restored.close()

@@ -12,7 +12,7 @@ MARKER = """summary => {
 }"""
 
 
-@pytest.mark.parametrize("path, card", [("/", "New program"), ("/sync/", "Import a USB bundle")])
+@pytest.mark.parametrize("path, card", [("/", "New program"), ("/sync/", "Import a USB file")])
 def test_collapsed_cards_show_a_marker_that_turns_when_opened(event, accounts, kiosk_server, chromium, path, card):
     server = kiosk_server()
     page = chromium().new_page(viewport={"width": 360, "height": 740})

@@ -54,10 +54,12 @@ def test_demo_creates_cohort_one_today_and_prints_a_working_login(run):
 def test_event_set_up_from_the_command_line(run):
     program_id = run("program", "add", "อบรมผู้นำการเปลี่ยนแปลง", "--fiscal-year", "2570").output.strip()
     assert run("cohort", "add", "1", "--start", "28/02/2562", "--days", "4", "--site", "โรงแรม").exit_code == 0
-    assert run("cohort", "session", "1", "--day", "2019-03-01", "--slot", "afternoon").exit_code == 0
+    overlap = run("cohort", "session", "1", "--day", "2019-03-01", "--slot", "afternoon")  # the day has a session
+    assert overlap.exit_code == 1 and "session_overlap" in overlap.output
+    assert run("cohort", "session", "1", "--day", "2019-03-04", "--slot", "morning").exit_code == 0
     assert run("target", "15", "--cohort", "1", "--province", "ลำปาง", "--district", "อ.เมือง").exit_code == 0
     listing = run("program", "list").output
-    assert program_id in listing and "2019-02-28 – 2019-03-03" in listing
+    assert program_id in listing and "2019-02-28 – 2019-03-04" in listing  # the cohort's dates follow its sessions
     bad = run("cohort", "add", "1", "--start", "2019-02-28")
     assert bad.exit_code == 1 and "duplicate_cohort" in bad.output
 

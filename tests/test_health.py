@@ -1,5 +1,7 @@
 """Health: `kiosk doctor`, the coordinator's page, /healthz, and writes refused on a nearly full disk."""
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -35,8 +37,8 @@ def test_doctor_reports_a_missing_raqm(data_dir, db, monkeypatch):
     monkeypatch.setattr(health, "raqm_available", lambda: False)
     result = doctor(data_dir)
     assert result.exit_code == 1
-    assert "Raqm is missing: badges would print Thai without tone marks." in result.output
-    assert any(line.startswith("[FAIL] การจัดรูปอักษรไทย") and "ไม่มี Raqm" in line for line in result.output.splitlines())
+    assert "Badges would print Thai without its tone marks" in result.output and "Raqm" not in result.output
+    assert any(line.startswith("[FAIL] การจัดรูปอักษรไทย") and "วรรณยุกต์" in line for line in result.output.splitlines())
 
 
 def test_doctor_says_when_the_date_is_outside_the_program(data_dir, db):
@@ -122,3 +124,19 @@ def test_doctor_names_a_program_held_without_its_key(data_dir, db):
     result = doctor(data_dir)
     assert "[FAIL]" in result.output and "No key for 1 program(s) (อบรมผู้นำชุมชน)" in result.output
     assert "kiosk program key-add" in result.output
+
+
+def test_the_health_page_speaks_plainly_and_keeps_the_log_behind_a_link(coordinator, data_dir):
+    coordinator.get("/?lang=en")
+    page = coordinator.get("/health").get_data(as_text=True)
+    assert "Raqm" not in page and not re.search(r"\d+\.\d MB", page)  # no 79270.0 MB
+    assert re.search(r"\d+(\.\d)? GB free|\d+ MB free", page)
+    assert "Open the log" in page and 'class="log"' not in page
+    log_page = coordinator.get("/health/log").get_data(as_text=True)
+    assert 'class="log"' in log_page
+
+
+@pytest.mark.parametrize("size, shown", [(500, "< 1 MB"), (530 * 2**20, "530 MB"), (1300 * 2**20, "1.3 GB"),
+                                         (79270 * 2**20, "77 GB")])
+def test_sizes_are_written_as_people_read_them(size, shown):
+    assert health.human_size(size) == shown

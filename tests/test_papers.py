@@ -16,7 +16,7 @@ from kiosk.documents import papers
 from kiosk.documents.sheets import paginate, sheet_rows
 from kiosk.door.checkin import check_in
 from kiosk.reports.attendance import grid
-from kiosk.reports.export import grid_table, report_tables, to_csv, to_xlsx
+from kiosk.reports.export import grid_table, report_tables, text_width, to_csv, to_xlsx
 from kiosk.reports.sources import kiosk_dataset
 from kiosk.store import changes
 from kiosk.trust.programkeys import program_keys
@@ -136,8 +136,10 @@ def test_a_page_of_each_document_renders(tmp_path, bkk, db):
 def test_xlsx_holds_the_pages_numbers_and_the_grid(bkk):
     book = openpyxl.load_workbook(io.BytesIO(papers.report(bkk["data"], "xlsx")[0]))
     assert book.sheetnames[:2] == ["สรุป", "รายช่วง"] and "รายบุคคล" in book.sheetnames
-    sessions = list(book["รายช่วง"].iter_rows(min_row=2, values_only=True))
-    assert [row[3] for row in sessions] == [sum(bangkok_present(i, d) for i in range(200)) for d in (0, 1)]
+    heads, *sessions = list(book["รายช่วง"].iter_rows(values_only=True))
+    present, registered = heads.index("มา"), heads.index("ผู้ลงทะเบียน")
+    assert [row[present] for row in sessions] == [sum(bangkok_present(i, d) for i in range(200)) for d in (0, 1)]
+    assert [row[registered] for row in sessions] == [200, 200] and heads[heads.index("เป้าหมายของรุ่น")] != "คาดไว้"
     grid = list(book["รายบุคคล"].iter_rows(values_only=True))
     assert len(grid) == 201 and grid[0][1] == "ชื่อ-สกุล"
 
@@ -164,3 +166,12 @@ def test_a_formula_name_comes_out_as_text_in_csv_and_xlsx(db, bkk):
 def test_csv_starts_with_a_bom_for_thai_excel(bkk):
     body = papers.report(bkk["data"], "csv")[0]
     assert body.startswith("\ufeff".encode()) and "ผู้ลงทะเบียน".encode() in body
+
+
+def test_xlsx_columns_are_wide_enough_for_thai_names(bkk):
+    book = openpyxl.load_workbook(io.BytesIO(papers.report(bkk["data"], "xlsx")[0]))
+    grid = book["รายบุคคล"]
+    names = [row[1] for row in grid.iter_rows(min_row=2, values_only=True)]
+    longest = max(text_width(n) for n in names)
+    assert grid.column_dimensions["B"].width >= longest  # the name column: not Excel's 8.43 default
+    assert book["สรุป"].column_dimensions["A"].width >= text_width("การลงชื่อทั้งหมด (คน-ช่วง)")

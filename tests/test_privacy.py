@@ -19,6 +19,7 @@ from kiosk.store.db import open_data_dir
 
 from support import bangkok, build_event
 
+
 def _national_id(first12: str) -> str:
     total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
     return first12 + str((11 - total % 11) % 10)

@@ -114,7 +114,7 @@ def test_each_certificate_rule_kind(nat, kind, wanted):
 
 
 def test_a_paper_row_of_another_session_or_forged_is_refused(db, bkk):
-    person, (day1, day2) = bkk["people"][0], bkk["sessions"]
+    person, (day1, _) = bkk["people"][0], bkk["sessions"]
     forged = paper_row_code(person["code"], day1["id"], b"not the key")
     with pytest.raises(Exception) as refused:
         check_in(db, forged)

@@ -169,3 +169,50 @@ def test_skip_bad_imports_the_good_rows(db, target):
     rows[0][5] = "ไม่มีเขตนี้"
     result = import_roster(db, csv_bytes(rows), *target, skip_bad=True)
     assert result.imported and result.added == 9 and len(result.problems) == 1
+
+
+def _workbook(rows) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_bad_rows_are_named_by_their_excel_row_with_the_person_and_the_value(db, target):
+    data = _workbook([
+        ["รายชื่อผู้เข้าอบรม รุ่นที่ 2"],                                 # row 1: a title
+        [],                                                              # row 2: blank
+        ["ลำดับ", "ชื่อ", "นามสกุล", "เขต", "จังหวัด", "โทรศัพท์"],           # row 3: the header
+        [1, "สมใจ", "ดีงาม", "ดินแดง", "กรุงเทพมหานคร", "0812223333"],     # row 4
+        [],                                                              # row 5: blank
+        [2, "สมศรี", "มีสุข", "ดุสิต", "กรุงเทพมหานคร", "12"],              # row 6: a bad phone
+        [3, "มานะ", "ขยัน", "บางเขต", "กรุงเทพมหานคร", ""],                # row 7: no such district
+    ])
+    result = import_roster(db, data, *target)
+    assert [(p.row, p.name, p.field, p.value, p.reason) for p in result.problems] == [
+        (6, "สมศรี มีสุข", "phone", "12", "bad_phone"), (7, "มานะ ขยัน", "district", "บางเขต", "unknown_area")]
+    assert result.good == 1 and not result.imported
+
+
+def test_a_blank_csv_line_counts_as_a_row_like_in_excel(db, target):
+    data = "ชื่อ,นามสกุล\nสมใจ,ดีงาม\n\nสมศรี,\n".encode()
+    assert [p.row for p in import_roster(db, data, *target).problems] == [4]
+
+
+@pytest.mark.parametrize("cell, stored", [(812345678, "0812345678"), (812345678.0, "0812345678"),
+                                          (21234567, "021234567"), ("66891234567", "0891234567"),
+                                          ("081-234-5678", "0812345678")])
+def test_a_phone_excel_kept_as_a_number_gets_its_leading_zero_back(db, target, cell, stored):
+    result = import_roster(db, _workbook([["ชื่อ", "นามสกุล", "โทรศัพท์"], ["สมใจ", "ดีงาม", cell]]), *target)
+    assert result.imported and not result.problems
+    assert db.execute("select phone from participants where first_name = 'สมใจ'").fetchone()[0] == stored
+    assert [(r.row, r.after) for r in result.repairs] == ([] if isinstance(cell, str) and cell.startswith("0")
+                                                          else [(2, stored)])
+
+
+def test_a_national_id_at_fault_is_shown_by_its_last_four_digits_only(db, target):
+    result = import_roster(db, "ชื่อ,นามสกุล,เลขบัตรประชาชน\nสมใจ,ดีงาม,1234567890123\n".encode(), *target)
+    [problem] = result.problems
+    assert problem.reason == "bad_national_id" and problem.value.endswith("0123") and "123456789" not in problem.value

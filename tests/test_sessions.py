@@ -152,6 +152,9 @@ def test_the_cli_changes_a_password_and_disables_an_account(data_dir, db, chief)
     done = runner.invoke(cli, ["--data", str(data_dir), "user", "password", "chief", "--password", "brand new 9"])
     assert done.exit_code == 0, done.output
     assert auth.authenticate(db, "chief", "brand new 9")
+    last = runner.invoke(cli, ["--data", str(data_dir), "user", "disable", "chief"])
+    assert last.exit_code == 1 and "[last_coordinator]" in last.output  # nobody could set accounts up
+    auth.add_user(db, "deputy", "coordinator", "password123")
     assert runner.invoke(cli, ["--data", str(data_dir), "user", "disable", "chief"]).exit_code == 0
     assert auth.authenticate(db, "chief", "brand new 9") is None
     missing = runner.invoke(cli, ["--data", str(data_dir), "user", "disable", "nobody"])

@@ -22,7 +22,7 @@ def test_enrolment_from_the_browser_then_sync_now(coordinator, app, event, centr
     try:
         coordinator.get("/sync/?lang=en")
         wrong = coordinator.post("/sync/enrol", data={"url": server.url, "code": "NOT-A-CODE"}, follow_redirects=True)
-        assert "Enrolment failed" in wrong.get_data(as_text=True)
+        assert "Connecting failed: The enrolment code is wrong" in wrong.get_data(as_text=True)
         assert status(app.config["DATA_DIR"])["central_url"] is None
         code = server.storage().create_enrol_code("door 1")
         right = coordinator.post("/sync/enrol", data={"url": server.url, "code": code}, follow_redirects=True)
@@ -162,3 +162,34 @@ def test_central_dashboard_shows_totals_across_venues(tmp_path):
     enrol_page = browser.post("/enrol", data={"name": "door B"})
     assert b"data:image/png;base64," in enrol_page.data
     door_b.close()
+
+
+def test_a_failed_enrolment_says_what_to_check_and_never_that_data_will_follow(coordinator, app, tmp_path):
+    import http.server
+    import threading
+
+    from support import free_port
+
+    coordinator.get("/sync/?lang=en")
+    nobody = f"http://127.0.0.1:{free_port()}"
+    text = coordinator.post("/sync/enrol", data={"url": nobody, "code": "ABCD-EFGH"},
+                            follow_redirects=True).get_data(as_text=True)
+    assert f"nothing answered at {nobody}" in text and "sent later" not in text
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)  # 404 pages
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        text = coordinator.post("/sync/enrol", data={"url": url, "code": "ABCD-EFGH"},
+                                follow_redirects=True).get_data(as_text=True)
+    finally:
+        web.shutdown()
+    assert "it is not a central server" in text and "without JSON" not in text and "404" not in text
+    assert status(app.config["DATA_DIR"])["central_url"] is None
+
+
+def test_the_usb_file_is_named_with_the_laptop_and_the_date(coordinator, event):
+    from kiosk.clock import local_day
+    from kiosk.ops.health import laptop_name
+
+    name = coordinator.get("/sync/bundle").headers["Content-Disposition"]
+    assert f"kiosk-{laptop_name()}-{local_day().isoformat()}-" in name and ".jsonl.gz" in name

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from kiosk import create_app
+from kiosk.errors import KioskError
 from kiosk.program import events
 from kiosk.trust import accounts as auth
 
@@ -77,11 +78,21 @@ def test_coordinator_sets_up_a_program_cohort_site_and_target(coordinator, db):
     program_id = response.location.rsplit("/", 1)[1]
     coordinator.post(f"/programs/{program_id}/sites", data={"name": "ศาลากลางจังหวัด", "kind": "venue"})
     coordinator.post(f"/programs/{program_id}/cohorts", data={"number": "1", "starts_on": "2030-02-28", "days": "4"})
-    coordinator.post(f"/programs/{program_id}/targets", data={"expected": "15", "province": "ลำปาง", "district": "เมือง"})
+    coordinator.post(f"/programs/{program_id}/targets", data={"expected": "15", "province": "52", "district": "5201"})
     page = coordinator.get(f"/programs/{program_id}").get_data(as_text=True)
     assert "ศาลากลางจังหวัด" in page and "รุ่นที่ 1" in page
     assert db.execute("select count(*) from sessions").fetchone()[0] == 4
     assert db.execute("select area_code, expected from targets").fetchone() == ("5201", 15)
+    assert "อ.เมืองลำปาง จ.ลำปาง" in page  # the target says its district and province
+
+
+def test_a_target_area_is_picked_from_lists_not_guessed_from_free_text(coordinator, db, event):
+    """"เมือง" typed by hand once matched เมืองจันทบุรี silently: the form now sends codes only."""
+    coordinator.get("/?lang=en")
+    answer = coordinator.post(f"/programs/{event['program_id']}/targets", data={"expected": "5", "district": "เมือง"},
+                              follow_redirects=True)
+    assert db.execute("select count(*) from targets").fetchone()[0] == 0
+    assert "Unknown province, district or subdistrict" in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("form, message", [
@@ -199,10 +210,10 @@ def test_a_roster_that_moves_people_between_cohorts_asks_first_and_names_them(co
     assert page.status_code == 200 and "กัลยา ผู้ที่ยิ่ง" in text and "สมใจ" not in text.split("<table>")[1]
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before
     token = text.split('name="token" value="')[1].split('"')[0]
-    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token})
+    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token, "allow_moves": "1"})
     assert done.status_code == 200 and "กัลยา ผู้ที่ยิ่ง" in done.get_data(as_text=True)
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
-    again = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token},
+    again = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token, "allow_moves": "1"},
                              follow_redirects=True)
     assert db.execute(in_cohort, [event["cohort2_id"]]).fetchone()[0] == before + 2
     assert again.status_code == 200
@@ -261,3 +272,57 @@ def test_every_kind_of_answer_carries_each_security_header_once(staff, event, pa
         assert names.count(name.lower()) == 1 and response.headers[name] == value, (path, name)
     assert names.count("cache-control") <= 1
     assert ("no-store" in response.headers.get("Cache-Control", "")) is not cacheable, response.headers
+
+
+def test_the_good_rows_are_imported_from_the_result_page_without_choosing_the_file_again(coordinator, db, event):
+    roster = "ชื่อ,นามสกุล,โทรศัพท์\nสมใจ,ดีงาม,812223333\nสมศรี,มีสุข,12\nมานะ,ขยัน,\n".encode()
+    coordinator.get("/?lang=en")
+    page = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster", content_type="multipart/form-data",
+                            data={"file": (io.BytesIO(roster), "roster.csv")}).get_data(as_text=True)
+    assert "Import the 2 good rows" in page and "สมศรี มีสุข" in page and "<code>12</code>" in page
+    assert "0812223333" in page  # the phone put right is said
+    token = page.split('name="token" value="')[1].split('"')[0]
+    elsewhere = coordinator.post(f"/cohorts/{event['cohort_id']}/roster/confirm", data={"token": token, "skip_bad": "1"},
+                                 follow_redirects=True)
+    assert "expired" in elsewhere.get_data(as_text=True)  # held for cohort 2 only
+    done = coordinator.post(f"/cohorts/{event['cohort2_id']}/roster/confirm", data={"token": token, "skip_bad": "1"})
+    assert "Roster imported" in done.get_data(as_text=True)
+    names = {r[0] for r in db.execute("select first_name from participants where cohort_id = ?", [event["cohort2_id"]])}
+    assert names == {"สมใจ", "มานะ"}
+
+
+def test_the_home_page_is_todays_control_room_with_opens_at_and_a_click_to_each_need(coordinator, db, event):
+    first = event["sessions"][0]
+    events.edit_session(db, first["id"], events.parse_day(first["day"]), "day", "23:58", "23:59")
+    coordinator.get("/?lang=en")
+    page = coordinator.get("/").get_data(as_text=True)
+    assert "Check-in opens at 23:58" in page or "Check-in is open now" in page  # a test run at 23:58 still passes
+    for link in ("/scan", f"/cohorts/{event['cohort_id']}#people", f"/cohorts/{event['cohort_id']}/tablets",
+                 f"/reports/sessions/{first['id']}/sheet.pdf"):
+        assert f'href="{link}"' in page, link
+
+
+def test_a_login_link_carries_a_clean_next_path(client):
+    assert client.get("/").location.endswith("/login?next=/")
+    assert client.get("/cohorts/x?q=a").location.endswith("/login?next=/cohorts/x?q%3Da")
+
+
+def test_the_users_page_disables_enables_and_resets_a_password(coordinator, app, db):
+    from kiosk.trust import accounts as auth
+
+    auth.add_user(db, "door2", "staff", "password123")
+    door = app.test_client()
+    door.post("/login", data={"username": "door2", "password": "password123"})
+    coordinator.get("/?lang=en")
+    page = coordinator.post("/users", data={"action": "disable", "username": "door2"}, follow_redirects=True)
+    assert "door2 can no longer log in" in page.get_data(as_text=True)
+    assert door.get("/scan").status_code == 302  # its login ended at once
+    coordinator.post("/users", data={"action": "enable", "username": "door2"})
+    coordinator.post("/users", data={"action": "password", "username": "door2", "password": "fresh pass 9"})
+    assert auth.authenticate(db, "door2", "fresh pass 9") and not auth.authenticate(db, "door2", "password123")
+    own = coordinator.post("/users", data={"action": "disable", "username": "coord"}, follow_redirects=True)
+    assert "You cannot disable your own account" in own.get_data(as_text=True)
+    auth.set_disabled(db, "chief", True)  # coord is now the only coordinator that works
+    with pytest.raises(KioskError) as caught:
+        auth.set_disabled(db, "coord", True, by="somebody")
+    assert caught.value.reason == "last_coordinator"

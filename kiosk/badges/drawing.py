@@ -262,14 +262,14 @@ def badge_png(badge: dict) -> Image.Image:
 
 
 def write_badge_pngs(badges: Iterable[dict], out_dir: str | os.PathLike) -> list[Path]:
-    """Write each badge as `<code>.png` in `out_dir` (created if missing), atomically."""
+    """Write each badge as `<code>.png` in `out_dir` (created 0700 if missing), atomically, 0600."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     paths = []
     for badge in badges:
         if not _SAFE_NAME.fullmatch(badge["code"]):  # it becomes a file name
             raise ValueError(f"not a badge code: {badge['code']!r}")
         buffer = io.BytesIO()
         badge_png(badge).save(buffer, format="PNG", dpi=(PNG_DPI, PNG_DPI))
-        paths.append(write_atomically(out / f"{badge['code']}.png", buffer.getvalue(), 0o644))
+        paths.append(write_atomically(out / f"{badge['code']}.png", buffer.getvalue()))
     return paths

@@ -80,8 +80,9 @@ def draw_badge(pdf: FPDF, x0: float, y0: float, badge: dict, matrix=None) -> Non
 
 
 def write_atomically(pdf: FPDF, out_path: str | os.PathLike) -> Path:
-    """Writes the PDF to a temporary file beside `out_path`, then renames it into place."""
-    return paths.write_atomically(out_path, bytes(pdf.output()), 0o644)
+    """Writes the PDF to a temporary file beside `out_path`, then renames it into place; 0600,
+    like every paper with names or codes."""
+    return paths.write_atomically(out_path, bytes(pdf.output()))
 
 
 def badge_sheet_pdf(badges: list[dict], out_path: str | os.PathLike | None = None, progress=None) -> Path | bytes:

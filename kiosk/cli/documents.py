@@ -4,11 +4,10 @@ Domain errors end a command through the group (kiosk.cli.kit), in the one CLI fo
 `kiosk` group (kiosk.cli.main) adds COMMANDS.
 """
 
-from pathlib import Path
-
 import click
 
 from kiosk.cli.context import pass_ctx
+from kiosk.paths import write_atomically
 from kiosk.program import events
 from kiosk.trust.programkeys import badge_key
 
@@ -108,7 +107,7 @@ def certificates(ctx, number, program_ref, out, not_eligible):
     program, data = _dataset(ctx.db, program_ref, number)
     count = papers.certificates(data, badge_key(ctx.db, program["id"]), out=out)
     if not_eligible:
-        Path(not_eligible).write_bytes(papers.certificate_list(data, "csv")[0])
+        write_atomically(not_eligible, papers.certificate_list(data, "csv")[0])
     click.echo(f"{count} certificates in {out}")
 
 
@@ -152,7 +151,7 @@ def report(ctx, number, program_ref, fmt, out):
 
     _, data = _dataset(ctx.db, program_ref, number)
     body, _mime = papers.report(data, fmt)
-    Path(out).write_bytes(body)
+    write_atomically(out, body)
     click.echo(f"report in {out}")
 
 

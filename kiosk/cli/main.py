@@ -39,8 +39,9 @@ def cli(ctx, folder):
 def demo(ctx):
     """Create the demo event (Bangkok community-committee orientation) and a demo login.
 
-    Cohort 1 (200 people from 8 districts) meets today and tomorrow, so check-in works at once.
-    Running it again keeps the event and gives the demo coordinator a new password.
+    Cohort 1 (200 people from 8 districts) meets today and tomorrow; today's session takes
+    check-ins at any hour, so the door works at once. Running it again (on any later day) keeps the
+    event, moves its days to today again and gives the demo coordinator a new password.
 
     \b
     Example:
@@ -52,6 +53,10 @@ def demo(ctx):
     result = create_demo(ctx.db, ctx.folder, progress=update)
     finish()
     click.echo(("Created" if result["created"] else "Kept") + " the demo program in " + str(ctx.folder))
+    if result["moved_days"]:
+        click.echo(f"Moved the demo's days by {result['moved_days']} days, so that cohort 1 meets today.")
+    opens, closes = result["window"]
+    click.echo(f"Cohort 1 meets today ({result['today']}, check-in open {opens}-{closes}) and tomorrow (07:00-17:00).")
     click.echo(f"Coordinator login: {result['username']} / {result['password']}")
 
 
@@ -233,8 +238,11 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
     update, finish = progress("Importing")
     result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
     finish()
+    for repair in result.repairs:
+        click.echo(f"row {repair.row}: {repair.name}: phone {repair.before} read as {repair.after}")
     for problem in result.problems:
-        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}", err=True)
+        who = f" ({problem.name})" if problem.name else ""
+        click.echo(f"row {problem.row}: {problem.reason}: {problem.message}{who}", err=True)
     if not result.imported:
         raise click.ClickException(f"{len(result.problems)} bad rows; nothing imported")
     for move in result.moves:
@@ -370,8 +378,9 @@ def serve(ctx, host, port, threads, https):
     code = auth.setup_code(ctx.db, ctx.folder)
     scheme = "https" if https else "http"
     click.echo(f"Attendance kiosk, data in {ctx.folder}")
-    for address in ["127.0.0.1", *lan_addresses()]:
-        click.echo(f"  open {scheme}://{address}:{port}/")
+    click.echo(f"  on this laptop:                      {scheme}://127.0.0.1:{port}/")
+    for address in lan_addresses():
+        click.echo(f"  on tablets and phones on its network: {scheme}://{address}:{port}/")
     if code:
         click.echo(f"First start: create the coordinator at /setup with the one-time code {code}")
     serve_app(app, host, port, threads, https)
@@ -383,34 +392,81 @@ def serve(ctx, host, port, threads, https):
 def backup(ctx, folder):
     """Save a verified copy of the database now (safe while the kiosk serves).
 
+    A backup outside the data folder (a USB stick) is sealed with this laptop's recovery key;
+    the first time, the key is made and printed here, once: write it down or print it.
+
     \b
     Example:
         kiosk backup --to /media/usb/kiosk-backups
     """
-    from kiosk.ops.backup import take_backup
+    from kiosk.ops import backup as backups
 
     ctx.db  # migrated and identified before the copy
-    for path in take_backup(ctx.folder, to=folder):
+    if folder and not backups.recovery_key(ctx.folder) and not backups.inside_data_folder(folder, ctx.folder):
+        _show_recovery_key(backups.make_recovery_key(ctx.folder), ctx.folder)
+    for path in backups.take_backup(ctx.folder, to=folder):
         click.echo(f"backup saved: {path}")
+
+
+@cli.command("recovery-key")
+@click.option("--new", "new", is_flag=True, help="Make a new recovery key (backups sealed before keep needing the old one).")
+@pass_ctx
+def recovery_key(ctx, new):
+    """Show which recovery key seals the backups that leave this laptop, or make a new one.
+
+    The key's digits are printed once, when it is made: keep the paper apart from the USB stick.
+
+    \b
+    Example:
+        kiosk recovery-key --new
+    """
+    from kiosk.ops import backup as backups
+
+    if new:
+        _show_recovery_key(backups.make_recovery_key(ctx.folder), ctx.folder)
+        return
+    found = backups.recovery_key(ctx.folder)
+    if found is None:
+        raise click.ClickException("no recovery key yet: make one with kiosk recovery-key --new")
+    click.echo(f"recovery key ID {found['id']}, made {found['made_at']}")
+
+
+def _show_recovery_key(digits: str, folder) -> None:
+    from kiosk.ops import backup as backups
+
+    found = backups.recovery_key(folder)
+    click.echo("RECOVERY KEY for the backups this laptop seals (shown only this once):", err=True)
+    click.echo(f"    {digits}", err=True)
+    click.echo(f"    key ID {found['id']}", err=True)
+    click.echo("Write it down or print it, and keep it apart from the USB stick: restoring a sealed backup "
+               "(kiosk restore FILE --recovery-key KEY) needs it, and nobody can recover it.", err=True)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--recovery-key", "key", metavar="KEY", help="The printed recovery key, for a sealed backup (.db.sealed).")
 @pass_ctx
-def restore(ctx, file):
+def restore(ctx, file, key):
     """Put a backup in place of the database (stop `kiosk serve` first).
 
-    The file is checked first; the current database is kept in DATA/replaced/; the restored copy
-    gets a new device id. Prints what the restored copy lacks compared with the current one.
+    A sealed backup (from a USB stick) needs the recovery key printed for it. The file is
+    checked first, and a fresh database is built from its rows (anything else it
+    holds, such as triggers, views or unknown tables, is dropped and named); the current database
+    is kept in DATA/replaced/; the restored copy gets a new device id. Prints what the restored
+    copy lacks compared with the current one.
 
     \b
     Example:
         kiosk restore ~/.local/share/attendance-kiosk/backups/kiosk-20261121T021500.000000Z.db
+        kiosk restore /media/usb/attendance-kiosk-backups/kiosk-20261121T021500.000000Z.db.sealed \\
+            --recovery-key 044759-443091-132748-145552-476157-510224-214335-314160
     """
     from kiosk.ops.backup import restore as restore_backup
 
-    report = restore_backup(ctx.folder, file)  # a refused file ends the command in the one error format
+    report = restore_backup(ctx.folder, file, key)  # a refused file ends the command in the one error format
     click.echo(f"restored {report.source}; new device id {report.device_id}")
+    if report.dropped:
+        click.echo(f"dropped from the backup, as no part of a kiosk database: {', '.join(report.dropped)}")
     if report.aside:
         click.echo(f"the database it replaced is kept in {report.aside}")
     if report.lacks_anything:

@@ -34,9 +34,10 @@ def sheet(data: Dataset, session: dict, key: bytes | None, out: str | os.PathLik
     return signature_sheet_pdf(data, session, out, key, blank=blank)
 
 
-def report(data: Dataset, fmt: str) -> tuple[bytes, str]:
-    """The attendance report as CSV or XLSX: totals, per session/day/role/area/target, the grid."""
-    return export([*report_tables(data), grid_table(data)], fmt)
+def report(data: Dataset, fmt: str, level: str | None = None) -> tuple[bytes, str]:
+    """The attendance report as CSV or XLSX: totals, per session/day/role/area (at `level`)/target,
+    corrections by hand, the grid."""
+    return export([*report_tables(data, level), grid_table(data)], fmt)
 
 
 def certificate_list(data: Dataset, fmt: str) -> tuple[bytes, str]:

@@ -266,7 +266,7 @@ def _session_for(db, person: dict, session_id, moment, direction, paper: bool = 
     if session_id:
         return _chosen_session(db, person, session_id, moment, direction, paper)
     day, hhmm = _local(moment)
-    sql = _SESSION_SQL + " where s.program_id = ? and s.day = ? and s.opens_at <= ?"
+    sql = _SESSION_SQL + " where s.program_id = ? and s.day = ? and s.opens_at <= ? and s.status != 'removed'"
     args = [person["program_id"], day, hhmm]
     if direction == "in":
         sql, args = sql + " and s.closes_at > ?", [*args, hhmm]
@@ -281,7 +281,7 @@ def _session_for(db, person: dict, session_id, moment, direction, paper: bool = 
 
 def _chosen_session(db, person: dict, session_id: str, moment, direction, paper: bool = False) -> dict:
     session = get_door_session(db, session_id)
-    if session is None:
+    if session is None or session["status"] == "removed":  # a coordinator took it out
         raise CheckinError("no_open_session", "no such session", program_id=person["program_id"],
                            participant=person)
     if session["program_id"] != person["program_id"]:

@@ -8,9 +8,16 @@ kiosk database) before older ones are pruned; a folder keeps the newest KEEP_REC
 newest of each day. Files are 0600 and folders 0700, as private as the database; a backup holds
 the kiosk database only (not the sync secrets, not the session key).
 
-`restore` refuses a file that is not a kiosk database or fails its check, keeps the current
-database aside in `DATA/replaced/`, gives the restored copy a new device id (DESIGN.md "Sync": a
-restored backup must not reuse its stream) and says what the restored copy lacks.
+A backup written outside the data folder (the second folder, `kiosk backup --to` elsewhere) is
+never in clear: it holds every name and phone, the program keys and the laptop's signing key. It
+is sealed (`kiosk.ops.sealing`) under the laptop's recovery key, which the coordinator is shown
+once to print; restoring it asks for that key. Without a recovery key, nothing is copied out.
+
+`restore` refuses a file that is not a kiosk database or fails its check, builds a fresh
+database from the rows of the tables and columns the kiosk knows (`kiosk.ops.rebuild`: a
+trigger, view or unknown table in the file is dropped and named), keeps the current database
+aside in `DATA/replaced/`, gives the restored copy a new device id (DESIGN.md "Sync": a restored
+backup must not reuse its stream) and says what the restored copy lacks.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,8 +35,11 @@ from pathlib import Path
 
 from kiosk.clock import LOCAL_ZONE, now_utc
 from kiosk.errors import KioskError
-from kiosk.paths import FolderBusy, hold_folder
-from kiosk.store.db import DB_NAME, connect, migrate, rotate_device_id
+from kiosk.ops import sealing
+from kiosk.ops.rebuild import rebuild
+from kiosk.ops.sealing import SealError
+from kiosk.paths import FolderBusy, hold_folder, write_atomically
+from kiosk.store.db import DB_NAME, connect, rotate_device_id
 
 log = logging.getLogger("kiosk.backup")
 
@@ -39,6 +50,7 @@ SECOND_SUBDIR = "attendance-kiosk-backups"  # inside the chosen second folder: p
 KEEP_RECENT = 24
 INTERVAL_SECONDS = 15 * 60
 PREFIX, SUFFIX = "kiosk-", ".db"
+SEALED = ".sealed"  # a sealed backup is named kiosk-STAMP.db.sealed
 STAMP = "%Y%m%dT%H%M%S.%fZ"
 # What makes a file a kiosk database: these tables, and a device id in meta.
 KIOSK_TABLES = frozenset({"meta", "programs", "participants", "badges", "scans", "attendance", "changes"})
@@ -53,12 +65,14 @@ class BackupError(KioskError):
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What `restore` did: the file now in use, where the old database went, what it lacks."""
+    """What `restore` did: the file now in use, where the old database went, what it lacks,
+    and what of the backup file was left behind ("trigger NAME", "table NAME", …)."""
 
     source: Path
     aside: Path | None
     device_id: str
     lacks: dict = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
 
     @property
     def lacks_anything(self) -> bool:
@@ -88,25 +102,85 @@ def take_backup(data_dir, to: str | os.PathLike | None = None) -> list[Path]:
     """Snapshots the database, verifies it and prunes older backups; returns the new files.
 
     Without `to`, into the data folder's backups and the coordinator's second folder (if any);
-    with `to`, into that folder only. Raises BackupError if the snapshot fails its check (then
-    nothing is pruned).
+    with `to`, into that folder only. A folder outside the data folder gets the backup sealed
+    under the recovery key: with `to`, SealError("recovery_key_missing") if there is none yet; a
+    second folder is then skipped (and the Health page says so). Raises BackupError if the
+    snapshot fails its check (then nothing is pruned).
     """
     data_dir = Path(data_dir)
     second = second_folder(data_dir)
     folders = [Path(to)] if to else [backup_dir(data_dir), *([second / SECOND_SUBDIR] if second else [])]
+    inside = [f for f in folders if inside_data_folder(f, data_dir)]
+    key = sealing_key_of(data_dir)
+    if to and not inside and key is None:
+        raise SealError("recovery_key_missing", "make a recovery key first: kiosk recovery-key --new")
     name = PREFIX + now_utc().strftime(STAMP) + SUFFIX
-    first = snapshot(data_dir / DB_NAME, private_dir(folders[0]) / name)
-    written = [first]
-    for folder in folders[1:]:
-        try:
-            written.append(_copy_verified(first, private_dir(folder) / name))
-        except (OSError, BackupError) as exc:  # a pulled USB stick must not stop the local backups
-            log.warning("second backup folder failed", extra={"act": "backup", "reason": "second_folder"})
-            log.debug("second backup folder error: %s", exc)
+    first = snapshot(data_dir / DB_NAME, private_dir(inside[0]) / name if inside else _unsealed_spot(data_dir))
+    try:
+        written = ([first] if inside else []) + _sealed_copies(first, name, [f for f in folders if f not in inside],
+                                                                 key, strict=bool(to))
+    finally:
+        if not inside:
+            first.unlink(missing_ok=True)
     for path in written:
         prune(path.parent)
-    log.info("backup", extra={"act": "backup", "files": len(written), "bytes": first.stat().st_size})
+    log.info("backup", extra={"act": "backup", "files": len(written), "sealed": len(written) - len(inside)})
     return written
+
+
+def inside_data_folder(folder, data_dir) -> bool:
+    """True if `folder` is the data folder or inside it (where a backup stays in clear)."""
+    return Path(os.path.realpath(folder)).is_relative_to(os.path.realpath(data_dir))
+
+
+def _unsealed_spot(data_dir: Path) -> Path:
+    """Where a snapshot waits, in the data folder, to be sealed for a folder outside it."""
+    fd, name = tempfile.mkstemp(prefix=".to-seal-", suffix=SUFFIX, dir=backup_dir(data_dir))
+    os.close(fd)
+    return Path(name)
+
+
+def _sealed_copies(first: Path, name: str, folders: list[Path], key: bytes | None, strict: bool) -> list[Path]:
+    """The snapshot sealed into each folder outside the data folder. A failure (a pulled stick, no
+    recovery key yet) is logged and skipped, unless `strict` (the folder was asked for by name)."""
+    written = []
+    for folder in folders:
+        try:
+            if key is None:
+                raise SealError("recovery_key_missing", "no recovery key: nothing is copied outside the data folder")
+            written.append(_sealed_copy(first, private_dir(folder) / (name + SEALED), key))
+            _drop_clear_backups(folder)
+        except (OSError, KioskError) as exc:  # a pulled USB stick must not stop the local backups
+            if strict:
+                raise
+            reason = exc.reason if isinstance(exc, KioskError) else "second_folder"
+            log.warning("second backup folder failed", extra={"act": "backup", "reason": reason})
+            log.debug("second backup folder error: %s", exc)
+    return written
+
+
+def _sealed_copy(source: Path, target: Path, key: bytes) -> Path:
+    """`source` sealed into `target`, then read back whole and compared before it takes its name."""
+    partial = target.with_name(target.name + ".partial")
+    _create_private(partial)
+    try:
+        written = sealing.seal(source, partial, key)
+        if sealing.opened_digest(partial, key) != written:
+            raise BackupError("backup_damaged", f"{target.name} does not read back as written")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def _drop_clear_backups(folder: Path) -> None:
+    """Backups an earlier release copied here in clear go once a sealed one is in place."""
+    clear = [p for p in backups(folder) if not p.name.endswith(SEALED)]
+    for path in clear:
+        path.unlink(missing_ok=True)
+    if clear:
+        log.info("clear backups removed", extra={"act": "backup", "files": len(clear)})
 
 
 def snapshot(source: Path, target: Path) -> Path:
@@ -120,21 +194,14 @@ def snapshot(source: Path, target: Path) -> Path:
     finally:
         dst.close()
         src.close()
-    return _seal(partial, target)
-
-
-def _copy_verified(source: Path, target: Path) -> Path:
-    partial = target.with_name(target.name + ".partial")
-    _create_private(partial)
-    shutil.copyfile(source, partial)
-    return _seal(partial, target)
+    return _finish(partial, target)
 
 
 def _create_private(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
 
 
-def _seal(partial: Path, target: Path) -> Path:
+def _finish(partial: Path, target: Path) -> Path:
     """Verifies a written file, flushes it to disk and gives it its final name (else deletes it)."""
     try:
         verify(partial)
@@ -175,15 +242,17 @@ def verify(path: str | os.PathLike) -> None:
 
 
 def backups(folder: Path) -> list[Path]:
-    """The finished backups in a folder, oldest first."""
+    """The finished backups in a folder, sealed or not, oldest first."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(PREFIX + "*" + SUFFIX) if _taken_at(p))
+    found = [*folder.glob(PREFIX + "*" + SUFFIX), *folder.glob(PREFIX + "*" + SUFFIX + SEALED)]
+    return sorted((p for p in found if _taken_at(p)), key=lambda p: p.name)
 
 
 def _taken_at(path: Path) -> datetime | None:
+    stamp = path.name[len(PREFIX):].removesuffix(SEALED).removesuffix(SUFFIX)
     try:
-        return datetime.strptime(path.name[len(PREFIX):-len(SUFFIX)], STAMP).replace(tzinfo=timezone.utc)
+        return datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc)
     except ValueError:
         return None
 
@@ -198,7 +267,8 @@ def prune(folder: Path, keep_recent: int = KEEP_RECENT) -> list[Path]:
     keep |= set(newest_of_day.values())
     gone = [p for p in found if p not in keep]
     stale = now_utc().timestamp() - 3600  # a copy cut short by a crash or a pulled stick
-    gone += [p for p in folder.glob(PREFIX + "*" + SUFFIX + ".partial") if p.stat().st_mtime < stale]
+    gone += [p for pattern in (PREFIX + "*.partial", ".to-seal-*") for p in folder.glob(pattern)
+             if p.stat().st_mtime < stale]
     for path in gone:
         path.unlink(missing_ok=True)
     return gone
@@ -216,12 +286,18 @@ def last_backup(data_dir) -> dict | None:
 # --- the coordinator's second folder -------------------------------------------------------------
 
 
+def _settings(data_dir) -> dict:
+    path = Path(data_dir) / SETTINGS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_settings(data_dir, settings: dict) -> None:
+    write_atomically(Path(data_dir) / SETTINGS_FILE, json.dumps(settings))  # 0600: it holds the sealing key
+
+
 def second_folder(data_dir) -> Path | None:
     """The second backup folder the coordinator chose (a USB stick), or None."""
-    path = Path(data_dir) / SETTINGS_FILE
-    if not path.exists():
-        return None
-    chosen = json.loads(path.read_text()).get("second_folder")
+    chosen = _settings(data_dir).get("second_folder")
     return Path(chosen) if chosen else None
 
 
@@ -232,11 +308,38 @@ def set_second_folder(data_dir, folder: str | None) -> Path | None:
         chosen = Path(folder.strip()).expanduser()
         if not chosen.is_absolute() or not chosen.is_dir() or not _writable(chosen):
             raise BackupError("backup_folder_unusable", f"cannot write backups into {chosen}")
-    path = Path(data_dir) / SETTINGS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"second_folder": str(chosen) if chosen else None}))
-    tmp.replace(path)
+    _save_settings(data_dir, {**_settings(data_dir), "second_folder": str(chosen) if chosen else None})
     return chosen
+
+
+# --- the recovery key ------------------------------------------------------------------------------
+
+
+def recovery_key(data_dir) -> dict | None:
+    """The recovery key backups leaving this laptop are sealed with: {"id", "made_at"}; never the
+    key itself (its digits are shown once, when it is made)."""
+    kept = _settings(data_dir).get("recovery")
+    return {"id": kept["id"], "made_at": kept["made_at"]} if kept else None
+
+
+def make_recovery_key(data_dir) -> str:
+    """A new recovery key for the backups that leave this laptop; its digits, to show once.
+    Backups sealed before keep needing the key they were sealed with."""
+    digits, key = sealing.new_recovery_key()
+    _keep_sealing_key(data_dir, key)
+    log.info("recovery key made", extra={"act": "backup", "key_id": sealing.key_id(key)})
+    return digits
+
+
+def sealing_key_of(data_dir) -> bytes | None:
+    """The key this laptop seals backups with (derived from the recovery key), or None."""
+    kept = _settings(data_dir).get("recovery")
+    return bytes.fromhex(kept["key"]) if kept else None
+
+
+def _keep_sealing_key(data_dir, key: bytes) -> None:
+    recovery = {"id": sealing.key_id(key), "key": key.hex(), "made_at": now_utc().isoformat()}
+    _save_settings(data_dir, {**_settings(data_dir), "recovery": recovery})
 
 
 def _writable(folder: Path) -> bool:
@@ -262,11 +365,13 @@ def removable_folders() -> list[Path]:
 # --- restore -------------------------------------------------------------------------------------
 
 
-def restore(data_dir, file: str | os.PathLike) -> RestoreReport:
+def restore(data_dir, file: str | os.PathLike, recovery_key: str | None = None) -> RestoreReport:
     """Puts a backup in place of the current database (stop `kiosk serve` first).
 
-    The file is checked before anything changes; the current database is kept, as one file,
-    in DATA/replaced/; the restored copy gets a new device id. The report says what the current
+    A sealed backup opens with the `recovery_key` it was sealed with (the printed digits); a data
+    folder with no recovery key of its own then keeps that one for the backups it seals. The
+    file is checked before anything changes; the current database is kept, as one file, in
+    DATA/replaced/; the restored copy gets a new device id. The report says what the current
     database held that the restored one lacks.
     """
     data_dir, source = Path(data_dir), Path(file)
@@ -275,34 +380,70 @@ def restore(data_dir, file: str | os.PathLike) -> RestoreReport:
     except FolderBusy:
         raise BackupError("kiosk_running", f"a kiosk serves {data_dir} now: stop it first") from None
     try:
-        return _restore(data_dir, source)
+        return _restore(data_dir, source, recovery_key)
     finally:
         lock.close()
 
 
-def _restore(data_dir: Path, source: Path) -> RestoreReport:
+def _restore(data_dir: Path, source: Path, recovery_key: str | None) -> RestoreReport:
     current = data_dir / DB_NAME
-    incoming = data_dir / (DB_NAME + ".restoring")
-    _create_private(incoming)
+    copied, incoming = data_dir / (DB_NAME + ".from-backup"), data_dir / (DB_NAME + ".restoring")
     try:
-        shutil.copyfile(source, incoming)  # the operator's file is never opened for writing
-        verify(incoming)
+        _create_private(copied)
+        key = _brought_in(source, copied, recovery_key)
+        verify(copied)
+        dropped = _rebuilt(copied, incoming)
         lacks = compare(current, incoming) if current.exists() else {}
         aside = _set_aside(data_dir, current) if current.exists() else None
     except BaseException:
-        incoming.unlink(missing_ok=True)
+        _remove(incoming)
         raise
+    finally:
+        _remove(copied)
     for suffix in ("-wal", "-shm"):  # the old WAL must never be replayed into the restored file
         Path(str(current) + suffix).unlink(missing_ok=True)
     os.replace(incoming, current)
     db = connect(current)
     try:
-        migrate(db)
         device = rotate_device_id(db, data_dir)
     finally:
         db.close()
-    log.info("restore", extra={"act": "restore", "lacks": sum(lacks.values())})
-    return RestoreReport(source, aside, device, lacks)
+    if key is not None and sealing_key_of(data_dir) is None:
+        _keep_sealing_key(data_dir, key)  # the coordinator's printed key stays the one to keep
+    log.info("restore", extra={"act": "restore", "lacks": sum(lacks.values()), "dropped": len(dropped),
+                               "dropped_kinds": sorted({d.split(" ", 1)[0] for d in dropped})})
+    return RestoreReport(source, aside, device, lacks, dropped)
+
+
+def _brought_in(source: Path, copied: Path, recovery_key: str | None) -> bytes | None:
+    """The backup copied into the data folder, opened if it is sealed (the operator's file is
+    never opened for writing); the sealing key that opened it, or None."""
+    if not sealing.is_sealed(source):
+        shutil.copyfile(source, copied)
+        return None
+    if not recovery_key:
+        raise SealError("recovery_key_needed", f"{source.name} is sealed: give the recovery key printed for it")
+    key = sealing.parse_recovery_key(recovery_key)
+    sealing.unseal(source, copied, key)
+    return key
+
+
+def _rebuilt(copied: Path, incoming: Path) -> tuple[str, ...]:
+    """A fresh database at `incoming` from the rows of the checked copy; what was dropped."""
+    _remove(incoming)
+    _create_private(incoming)
+    try:
+        dropped = rebuild(copied, incoming)
+    except sqlite3.DatabaseError as exc:  # a file that passed its check but whose tables do not fit
+        raise BackupError("not_a_kiosk_database", f"the backup's tables do not fit the kiosk's: {exc}") from exc
+    verify(incoming)
+    return dropped
+
+
+def _remove(path: Path) -> None:
+    """A working file of restore, with the WAL files a connection may have left beside it."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def _set_aside(data_dir: Path, current: Path) -> Path:

@@ -6,12 +6,13 @@ translated where it is shown) and the figures behind it. Nothing here names a pe
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from kiosk.clock import local_day, now_utc, parse_iso
+from kiosk.clock import LOCAL_ZONE, local_day, now_utc, parse_iso
 from kiosk.errors import N_
 from kiosk.ops import backup, disk
 from kiosk.store.db import DB_NAME
@@ -61,11 +62,11 @@ def database(data_dir: Path, integrity: bool = True) -> Check:
     """The database file's size and, with `integrity`, SQLite's integrity_check."""
     path = data_dir / DB_NAME
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-    values = {"size": megabytes(size)}
+    values = {"size": human_size(size)}
     if not path.exists():
         return Check("database", FAIL, N_("No database in the data folder."), values)
     if not integrity:
-        return Check("database", OK, N_("%(size)s MB."), values)
+        return Check("database", OK, N_("%(size)s."), values)
     try:
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
@@ -75,21 +76,21 @@ def database(data_dir: Path, integrity: bool = True) -> Check:
     except sqlite3.DatabaseError as exc:
         result = str(exc)
     if result != "ok":
-        return Check("database", FAIL, N_("The database is damaged (%(size)s MB): restore the latest backup "
-                                          "with kiosk restore."), values)
-    return Check("database", OK, N_("Intact, %(size)s MB."), values)
+        return Check("database", FAIL, N_("The database is damaged (%(size)s): stop the kiosk and put the latest "
+                                          "backup back with the command kiosk restore."), values)
+    return Check("database", OK, N_("Intact, %(size)s."), values)
 
 
 def free_disk(data_dir: Path) -> Check:
     """Free space where the data lives: a warning under 500 MB, writes refused under 64 MB."""
     free = disk.free_bytes(data_dir)
-    values = {"free": megabytes(free), "warn": megabytes(disk.WARN_BYTES), "refuse": megabytes(disk.REFUSE_BYTES)}
+    values = {"free": human_size(free), "warn": human_size(disk.WARN_BYTES), "refuse": human_size(disk.REFUSE_BYTES)}
     if free < disk.REFUSE_BYTES:
-        return Check("disk", FAIL, N_("Only %(free)s MB free: nothing more is saved until space is freed."), values)
+        return Check("disk", FAIL, N_("Only %(free)s free: nothing more is saved until space is freed."), values)
     if free < disk.WARN_BYTES:
-        return Check("disk", WARN, N_("Only %(free)s MB free (under %(warn)s MB): free some space soon. "
-                                      "Below %(refuse)s MB the kiosk stops saving."), values)
-    return Check("disk", OK, N_("%(free)s MB free."), values)
+        return Check("disk", WARN, N_("Only %(free)s free (under %(warn)s): free some space soon. "
+                                      "Below %(refuse)s the kiosk stops saving."), values)
+    return Check("disk", OK, N_("%(free)s free."), values)
 
 
 def raqm_available() -> bool:
@@ -105,12 +106,14 @@ def shaping() -> Check:
 
     missing = [p.name for p in (FONT_REGULAR, FONT_BOLD) if not p.exists()]
     if not raqm_available():
-        return Check("shaping", FAIL, N_("Raqm is missing: badges would print Thai without tone marks. "
-                                         "Install libraqm0 and libfribidi0, then restart."))
+        return Check("shaping", FAIL, N_("Badges would print Thai without its tone marks: a library for Thai "
+                                         "text is missing. Run scripts/setup.sh (it installs libraqm0 and "
+                                         "libfribidi0), then restart the kiosk."))
     if missing:
         return Check("shaping", FAIL, N_("Font files are missing: %(fonts)s. Reinstall the kiosk."),
                      {"fonts": ", ".join(missing)})
-    return Check("shaping", OK, N_("Raqm shapes Thai; the Sarabun fonts are installed."))
+    return Check("shaping", OK, N_("Thai prints correctly on badges and papers, tone marks and all; the "
+                                   "Sarabun font is installed."))
 
 
 def clock(data_dir: Path, now: datetime, synced: dict) -> Check:
@@ -129,15 +132,18 @@ def clock(data_dir: Path, now: datetime, synced: dict) -> Check:
 
 
 def last_backup(data_dir: Path, now: datetime) -> Check:
-    """How old the newest backup is."""
+    """How old the newest backup is; whether the second folder gets its sealed copies."""
     newest = backup.last_backup(data_dir)
+    if backup.second_folder(data_dir) and backup.recovery_key(data_dir) is None:
+        return Check("backup", WARN, N_("No recovery key yet, so no backup is copied to the second folder: make "
+                                        "one on the Health page (save the folder again) and print it."))
     if newest is None:
         return Check("backup", WARN, N_("No backup yet. kiosk serve makes one every 15 minutes."))
     minutes = int((now - newest["at"]).total_seconds() // 60)
-    values = {"minutes": minutes, "size": megabytes(newest["bytes"])}
+    values = {"minutes": minutes, "size": human_size(newest["bytes"])}
     if minutes * 60 > BACKUP_WARN_S:
         return Check("backup", WARN, N_("The last backup is %(minutes)s minutes old."), values)
-    return Check("backup", OK, N_("%(minutes)s minutes ago (%(size)s MB)."), values)
+    return Check("backup", OK, N_("%(minutes)s minutes ago (%(size)s)."), values)
 
 
 def sync_state(state: dict, now: datetime) -> Check:
@@ -151,9 +157,13 @@ def sync_state(state: dict, now: datetime) -> Check:
     if not last:
         return Check("sync", WARN, N_("Never synced yet; %(pending)s changes waiting."), values)
     values["minutes"] = int((now - parse_iso(last["finished_at"])).total_seconds() // 60)
-    if values["minutes"] * 60 > SYNC_WARN_S and state["pending"]:
-        return Check("sync", WARN, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting."), values)
-    return Check("sync", OK, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting."), values)
+    values["hours"] = values["minutes"] // 60
+    status = WARN if values["minutes"] * 60 > SYNC_WARN_S and state["pending"] else OK
+    if values["hours"] >= 2:
+        return Check("sync", status, N_("Last synced %(hours)s hours ago; %(pending)s changes waiting to be sent."),
+                     values)
+    return Check("sync", status, N_("Last synced %(minutes)s minutes ago; %(pending)s changes waiting to be sent."),
+                 values)
 
 
 def program_keys(data_dir: Path) -> Check:
@@ -184,9 +194,27 @@ def _cohort_dates(data_dir: Path) -> list[tuple[date, date]]:
     return [(date.fromisoformat(a), date.fromisoformat(b or a)) for a, b in rows]
 
 
-def megabytes(size: int) -> str:
-    """Bytes as megabytes with one decimal."""
-    return f"{size / (1024 * 1024):.1f}"
+def laptop_name() -> str:
+    """This computer's name as people read it on a file (letters, digits and dashes only)."""
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()).strip("-")[:40] or "kiosk"
+
+
+def bundle_name(laptop: str, moment: datetime) -> str:
+    """A USB bundle's file name that says where and when it was made: kiosk-LAPTOP-2026-12-07-1730.jsonl.gz."""
+    return f"kiosk-{laptop}-{moment.astimezone(LOCAL_ZONE):%Y-%m-%d-%H%M}.jsonl.gz"
+
+
+def human_size(size: int) -> str:
+    """A size as people read it: '77 GB', '1.2 GB', '530 MB', 'under 1 MB'."""
+    mb = size / (1024 * 1024)
+    if mb < 1:
+        return "< 1 MB"
+    if mb < 1000:
+        return f"{mb:.0f} MB"
+    gb = mb / 1024
+    return f"{gb:.1f} GB" if gb < 10 else f"{gb:.0f} GB"
 
 
 def public_summary(checks: list[Check]) -> dict:

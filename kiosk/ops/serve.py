@@ -1,5 +1,6 @@
-"""`kiosk serve`: waitress on the venue network, plain or over HTTPS (kiosk.webkit.https), and the
-background work (sync, backups, WAL checkpoints)."""
+"""`kiosk serve`: waitress on the venue network, plain or over HTTPS (kiosk.webkit.https), with
+bounds on what one client may hold (kiosk.webkit.connections), and the background work (sync,
+backups, WAL checkpoints)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
+from kiosk.webkit import connections
 from kiosk.webkit.https import serve_https
 
 
@@ -22,9 +24,7 @@ def serve(app, host: str, port: int, threads: int = 8, https: bool = False) -> N
         if https:
             serve_https(app, host, port, Path(app.config["DATA_DIR"]), threads)
         else:
-            from waitress import serve as waitress_serve
-
-            waitress_serve(app, host=host, port=port, threads=threads, ident="kiosk")
+            connections.serve(app, host, port, threads, ident="kiosk")
     finally:
         log.shutdown()  # the lines still queued reach the file
 

@@ -71,12 +71,35 @@ def server_certificate(folder: Path, names: list[str], addresses: list[str]) -> 
     return cert_path, key_path
 
 
-def lan_addresses() -> list[str]:
-    """This laptop's IPv4 addresses other than loopback, for tablets to open."""
-    found = set()
+# One private address in each private range: a UDP socket "connected" to it tells which interface
+# this laptop would use to reach the venue network, without sending a single packet.
+_PROBES = ("192.168.255.255", "10.255.255.255", "172.16.255.255")
+
+
+def _outbound(probe: str) -> str | None:
     try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(info[4][0])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))
+            return s.getsockname()[0]
+    except OSError:  # no route at all (no network): nothing to offer
+        return None
+
+
+def _named() -> list[str]:
+    """The addresses the laptop's name resolves to (on Debian and Ubuntu only 127.0.1.1)."""
+    try:
+        return [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:
-        pass
-    return sorted(a for a in found if not a.startswith("127."))
+        return []
+
+
+def _reachable(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified)
+
+
+def lan_addresses() -> list[str]:
+    """This laptop's IPv4 addresses tablets can open: the interface it would use to reach the venue
+    network first, then what its name resolves to; never a loopback address."""
+    found = [_outbound(p) for p in _PROBES] + _named()
+    return [a for a in dict.fromkeys(found) if a and _reachable(a)]

@@ -7,10 +7,10 @@ import logging
 import re
 
 from kiosk.badges import issuing as issuance
-from kiosk.clock import iso, new_id, now_utc
+from kiosk.clock import iso, local_day, new_id, now_utc
 from kiosk.errors import PeopleError
 from kiosk.store import changes
-from kiosk.store.db import transaction
+from kiosk.store.db import device_id, transaction
 from kiosk.thai import (
     NAME_MAX,
     ROLE_NAMES_TH,
@@ -144,6 +144,67 @@ def admit(db, participant: dict) -> str:
     with transaction(db):
         update_participant(db, participant, {"status": "active"})
         return issuance.issue_badge(db, participant)
+
+
+REASON_MAX = 300
+
+
+def mark_attended(db, participant: dict, session: dict, by: str, reason: str, at=None) -> str:
+    """A coordinator counts a person present at a session (a forgotten badge, a scanner that was
+    down): a check-in by hand that records who, when and why; returns its scan id."""
+    _check_correction(db, participant, session, at)
+    if _attended(db, participant, session):
+        raise PeopleError("already_attended", "already counted present at this session")
+    if participant["status"] != "active":
+        raise PeopleError("not_active", f"status is {participant['status']}", "status")
+    return _correction(db, participant, session, "checked_in", by, reason, at)
+
+
+def undo_checkin(db, participant: dict, session: dict, by: str, reason: str, at=None) -> str:
+    """A coordinator cancels a person's check-in to a session (scanned by mistake, a badge used by
+    someone else): every check-in of theirs to it before now stops counting; returns the scan id.
+    A later scan at the door counts again."""
+    _check_correction(db, participant, session, at)
+    if not _attended(db, participant, session):
+        raise PeopleError("not_checked_in", "not checked in to this session")
+    return _correction(db, participant, session, "undone", by, reason, at)
+
+
+def _check_correction(db, participant: dict, session: dict, at) -> None:
+    if session.get("cohort_id") != participant.get("cohort_id") or session.get("status") == "removed":
+        raise PeopleError("wrong_cohort", "the session is not one of the person's cohort")
+    if session["day"] > local_day(at).isoformat():
+        raise PeopleError("session_not_started", f"the session is on {session['day']}")
+
+
+def _attended(db, participant: dict, session: dict) -> bool:
+    return bool(db.execute("select 1 from attendance where participant_id = ? and session_id = ?",
+                           [participant["id"], session["id"]]).fetchone())
+
+
+def _correction(db, participant: dict, session: dict, result: str, by: str, reason: str, at) -> str:
+    """Stores a correction as a scan (via "manual"): it syncs and derives attendance like any scan."""
+    why = plain_text(reason, "reason", REASON_MAX)
+    if not why:
+        raise PeopleError("missing_reason", "say why attendance is corrected", "reason")
+    reject_formula(why)
+    scan_id = new_id()
+    changes.write(db, participant["program_id"], "scans", scan_id, {
+        "participant_id": participant["id"], "session_id": session["id"], "code": None, "result": result,
+        "direction": "in", "device_id": device_id(db), "operator": clean_text(by)[:80] or None,
+        "at": iso(at or now_utc()), "nonce": scan_id, "via": "manual", "note": why,
+    })
+    log.info("attendance corrected", extra={"act": "correction", "participant_id": participant["id"],
+                                            "session_id": session["id"], "result": result})
+    return scan_id
+
+
+def corrections_of(db, participant_id: str) -> list[dict]:
+    """A person's attendance corrections by hand, newest first: the session, what, who, when, why."""
+    return list(db.query(
+        "select x.id, x.result, x.operator, x.at, x.note, s.day, s.slot, s.opens_at, s.closes_at from scans x"
+        " join sessions s on s.id = x.session_id where x.participant_id = ? and x.via = 'manual'"
+        " order by x.at desc, x.id desc", [participant_id]))
 
 
 def get_participant(db, participant_id: str) -> dict | None:

@@ -25,7 +25,7 @@ from kiosk.people.participants import (
     update_participant,
 )
 from kiosk.store.db import transaction
-from kiosk.thai import clean_text, split_title
+from kiosk.thai import clean_text, repair_phone, split_title
 
 log = logging.getLogger("kiosk.roster")
 
@@ -63,12 +63,28 @@ class RosterError(KioskError):
 
 @dataclass
 class RowProblem:
+    """A bad row: its number as Excel shows it, the person it names, the field and value at fault."""
+
     row: int
     reason: str
     message: str
+    name: str = ""
+    field: str | None = None
+    value: str = ""
+    same_as: int | None = None  # a duplicate: the row it repeats
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass
+class Repair:
+    """A value the import put right, said on the result page (a phone Excel kept as a number)."""
+
+    row: int
+    name: str
+    before: str
+    after: str
 
 
 @dataclass
@@ -87,16 +103,20 @@ class ImportResult:
     unchanged: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
     imported: bool = False
+    skip_bad: bool = False
+    good: int = 0
 
     @property
     def needs_confirmation(self) -> bool:
         """True when nothing was imported only because people would move between cohorts."""
-        return not self.imported and not self.problems and bool(self.moves)
+        return not self.imported and bool(self.moves) and (self.skip_bad or not self.problems)
 
 
-def read_table(data: bytes, filename: str = "") -> list[list[str]]:
-    """The rows of a CSV or XLSX file as text cells, the header first."""
+def read_table(data: bytes, filename: str = "") -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV or XLSX file as text cells, each with its row number as Excel
+    shows it (blank and title rows counted), the header first."""
     if not data or not data.strip():
         raise RosterError("empty_file", "the file is empty")
     if len(data) > MAX_BYTES:
@@ -123,17 +143,26 @@ def _decode(data: bytes) -> str:
         raise RosterError("bad_encoding", "text is neither UTF-8 nor Thai Windows (cp874/TIS-620)") from None
 
 
-def _read_csv(text: str) -> list[list[str]]:
+def _read_csv(text: str) -> list[tuple[int, list[str]]]:
     sample = text[:8192]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
-    return [r for r in rows if any(c.strip() for c in r)]
+    numbered = enumerate(csv.reader(io.StringIO(text), dialect), 1)  # a blank line is a record too
+    return [(n, r) for n, r in numbered if any(c.strip() for c in r)]
 
 
-def _read_xlsx(data: bytes) -> list[list[str]]:
+def _cell_text(value) -> str:
+    """A cell as text; a whole number Excel stored as a float (812345678.0) without its '.0'."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(data: bytes) -> list[tuple[int, list[str]]]:
     import openpyxl
 
     try:
@@ -143,12 +172,12 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     try:
         for sheet in book.worksheets:
             rows = []
-            for i, values in enumerate(sheet.iter_rows(values_only=True)):
-                if i > MAX_ROWS:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), 1):  # from row 1, blanks too
+                if number > MAX_ROWS + 10:
                     raise RosterError("too_many_rows", f"more than {MAX_ROWS} rows")
-                cells = ["" if v is None else str(v) for v in values]
+                cells = [_cell_text(v) for v in values]
                 if any(c.strip() for c in cells):
-                    rows.append(cells)
+                    rows.append((number, cells))
             if rows and _find_header(rows) is not None:
                 return rows
     finally:
@@ -156,17 +185,17 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     raise RosterError("no_roster_sheet", "no sheet has a header row with name columns (ชื่อ, นามสกุล)")
 
 
-def _find_header(rows: list[list[str]]) -> tuple[int, list[str | None]] | None:
-    """The header row (among the first ten) and the field of each column."""
-    for index, row in enumerate(rows[:10]):
+def _find_header(rows: list[tuple[int, list[str]]]) -> tuple[int, list[str | None]] | None:
+    """The header row's index (among the first ten rows with text) and the field of each column."""
+    for index, (_, row) in enumerate(rows[:10]):
         fields = [_HEADER_INDEX.get(_header_key(c)) for c in row]
         if ("first_name" in fields and "last_name" in fields) or "full_name" in fields:
             return index, fields
     return None
 
 
-def parse_rows(rows: list[list[str]]) -> list[tuple[int, dict]]:
-    """(file row number, raw fields) for each data row."""
+def parse_rows(rows: list[tuple[int, list[str]]]) -> list[tuple[int, dict]]:
+    """(row number as Excel shows it, raw fields) for each data row."""
     found = _find_header(rows)
     if found is None:
         raise RosterError("no_header", "no header row with name columns (ชื่อ, นามสกุล / first name, last name)")
@@ -174,14 +203,14 @@ def parse_rows(rows: list[list[str]]) -> list[tuple[int, dict]]:
     if len(rows) - header_index - 1 > MAX_ROWS:
         raise RosterError("too_many_rows", f"more than {MAX_ROWS} rows")
     parsed = []
-    for offset, row in enumerate(rows[header_index + 1:]):
+    for number, row in rows[header_index + 1:]:
         raw = {f: row[i] for i, f in enumerate(fields) if f and f != "ignore" and i < len(row)}
         if "full_name" in raw:
             title, rest = split_title(raw.pop("full_name"))
             first, _, last = rest.partition(" ")
             raw = {"title": raw.get("title") or title, "first_name": first, "last_name": last, **{
                 k: v for k, v in raw.items() if k not in ("title", "first_name", "last_name")}}
-        parsed.append((header_index + offset + 2, raw))
+        parsed.append((number, raw))
     return parsed
 
 
@@ -192,6 +221,29 @@ def source_key(fields: dict) -> str:
     return "name:" + f"{fields['first_name']} {fields['last_name']}".lower()
 
 
+def _name_of(raw: dict) -> str:
+    return " ".join(clean_text(raw.get(k)) for k in ("title", "first_name", "last_name") if clean_text(raw.get(k)))
+
+
+def _shown(field: str | None, raw: dict) -> str:
+    """The bad value as the coordinator typed it; of a national ID only the last four digits."""
+    value = clean_text(raw.get(field)) if field else ""
+    return "•" * 9 + value[-4:] if field == "national_id" and len(value) > 4 else value
+
+
+def repair_rows(parsed) -> tuple[list[tuple[int, dict]], list[Repair]]:
+    """Puts right what a spreadsheet did to good data: a phone kept as a number lost its leading 0."""
+    out, repairs = [], []
+    for number, raw in parsed:
+        phone = clean_text(raw.get("phone"))
+        fixed = repair_phone(phone)
+        if fixed != phone:
+            repairs.append(Repair(number, _name_of(raw), phone, fixed))
+            raw = {**raw, "phone": fixed}
+        out.append((number, raw))
+    return out, repairs
+
+
 def validate_rows(parsed) -> tuple[list[tuple[int, dict]], list[RowProblem]]:
     """Validated fields per row, and a problem for each bad or duplicate row."""
     good, problems, seen = [], [], {}
@@ -199,11 +251,12 @@ def validate_rows(parsed) -> tuple[list[tuple[int, dict]], list[RowProblem]]:
         try:
             fields = participant_fields(raw)
         except PeopleError as exc:
-            problems.append(RowProblem(number, exc.reason, str(exc)))
+            problems.append(RowProblem(number, exc.reason, str(exc), _name_of(raw), exc.field, _shown(exc.field, raw)))
             continue
         key = source_key(fields)
         if key in seen:
-            problems.append(RowProblem(number, "duplicate", f"same person as row {seen[key]}"))
+            problems.append(RowProblem(number, "duplicate", f"same person as row {seen[key]}", _name_of(raw),
+                                       same_as=seen[key]))
             continue
         seen[key] = number
         good.append((number, ValidFields({**fields, "source_key": key})))
@@ -217,8 +270,9 @@ def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = 
     People of the file already in another cohort of the program move to this one; `result.moves`
     names them. With `allow_moves=False` such a file imports nothing until asked again with it.
     """
-    good, problems = validate_rows(parse_rows(read_table(data, filename)))
-    result = ImportResult(problems=problems)
+    parsed, repairs = repair_rows(parse_rows(read_table(data, filename)))
+    good, problems = validate_rows(parsed)
+    result = ImportResult(problems=problems, repairs=repairs, skip_bad=skip_bad, good=len(good))
     existing = {p["source_key"]: p for p in db.query(
         "select * from participants where program_id = ? and source_key is not null", [program["id"]])}
     result.moves = _moves(db, good, existing, cohort)
@@ -257,9 +311,11 @@ def _upsert(db, person: dict | None, fields: dict, program: dict, cohort: dict, 
 
 
 class HeldRosters:
-    """Roster uploads waiting for a coordinator's yes (people would move between cohorts).
+    """Roster uploads waiting for a coordinator's yes (import the good rows, or move people between
+    cohorts), so that the file need not be chosen again.
 
-    Held as private files in the data folder for an hour, taken once by their random token.
+    Held as private files (0600) in the data folder for an hour, for one cohort, taken once by
+    their random token.
     """
 
     FOLDER = "pending-rosters"
@@ -272,18 +328,19 @@ class HeldRosters:
         skip_bad: bool
 
     @classmethod
-    def hold(cls, data_dir, data: bytes, filename: str, skip_bad: bool) -> str:
-        """Keeps an upload; returns the token that takes it back."""
+    def hold(cls, data_dir, data: bytes, filename: str, skip_bad: bool, cohort_id: str = "") -> str:
+        """Keeps an upload for a cohort; returns the token that takes it back."""
         token = secrets.token_urlsafe(16)
         folder = Path(data_dir) / cls.FOLDER
         cls._prune(folder)
-        meta = json.dumps({"filename": filename[:200], "skip_bad": skip_bad}).encode()
+        meta = json.dumps({"filename": filename[:200], "skip_bad": skip_bad, "cohort_id": cohort_id}).encode()
         write_atomically(folder / f"{token}.roster", len(meta).to_bytes(4, "big") + meta + data)
         return token
 
     @classmethod
-    def take(cls, data_dir, token: str) -> "HeldRosters.Held | None":
-        """The upload held under `token`, removed as it is taken; None if unknown or expired."""
+    def take(cls, data_dir, token: str, cohort_id: str = "") -> "HeldRosters.Held | None":
+        """The upload held under `token` for this cohort, removed as it is taken; None if unknown,
+        expired or held for another cohort."""
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", token or ""):
             return None
         path = Path(data_dir) / cls.FOLDER / f"{token}.roster"
@@ -292,9 +349,11 @@ class HeldRosters:
             raw = path.read_bytes()
         except OSError:
             return None
-        path.unlink(missing_ok=True)
         size = int.from_bytes(raw[:4], "big")
         meta = json.loads(raw[4:4 + size])
+        if meta.get("cohort_id", "") != cohort_id:
+            return None
+        path.unlink(missing_ok=True)
         return cls.Held(raw[4 + size:], meta["filename"], bool(meta["skip_bad"]))
 
     @classmethod

@@ -61,18 +61,45 @@ def demo_people(seed: int = 1) -> list[dict]:
     return people
 
 
+DEMO_WINDOW = ("00:00", "23:59")  # the demo's first session takes check-ins at any hour of its day
+
+
 def create_demo(db, data_dir, today: date | None = None, progress=None) -> dict:
-    """Creates the demo program (once) and a demo coordinator; returns what to print."""
+    """Creates the demo program (once), moves its days so that cohort 1 meets today and tomorrow,
+    opens today's session at any hour, and gives the demo coordinator a new password; returns what
+    to print. Any number of runs, on any later day, logged in or not."""
     today = today or local_day()
     existing = [p for p in events.programs(db) if p["title"] == TITLE]
     program_id = existing[0]["id"] if existing else _create_program(db, today, progress)
+    moved = _bring_to(db, program_id, today)
     password = secrets.token_urlsafe(9)
-    with transaction(db):
-        if auth.get_user(db, "coordinator"):
-            db.execute("delete from users where username = 'coordinator'")
-        auth.add_user(db, "coordinator", "coordinator", password, "ผู้ประสานงาน (demo)")
+    _demo_login(db, password)
     auth.setup_code(db, data_dir)
-    return {"program_id": program_id, "created": not existing, "username": "coordinator", "password": password}
+    return {"program_id": program_id, "created": not existing, "moved_days": moved, "today": today,
+            "window": DEMO_WINDOW, "username": "coordinator", "password": password}
+
+
+def _bring_to(db, program_id: str, today: date) -> int:
+    """Cohort n starts today + 7(n - 1) days; returns how many days cohort 1 moved. The first
+    session's window is the whole day, so the door is green whatever the hour."""
+    moved = 0
+    for cohort in events.cohorts(db, program_id):
+        delta = events.move_cohort(db, cohort["id"], today + timedelta(days=7 * (cohort["number"] - 1)),
+                                   even_with_checkins=True)
+        moved = delta if cohort["number"] == 1 else moved
+    first = events.sessions(db, events.get_cohort(db, program_id, 1)["id"])[0]
+    events.edit_session(db, first["id"], today, first["slot"], *DEMO_WINDOW, first.get("title") or "")
+    return moved
+
+
+def _demo_login(db, password: str) -> None:
+    """The demo coordinator with a new password; its old logins end (never deleted: its logins
+    and tokens name it)."""
+    if auth.get_user(db, "coordinator"):
+        auth.change_password(db, "coordinator", password)
+        auth.set_disabled(db, "coordinator", False)
+    else:
+        auth.add_user(db, "coordinator", "coordinator", password, "ผู้ประสานงาน (demo)")
 
 
 def _create_program(db, today: date, progress) -> str:

@@ -5,23 +5,26 @@ from __future__ import annotations
 from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
 from kiosk.reports.charts import bar_chart
-from kiosk.reports.export import session_label
-from kiosk.reports.rows import Dataset, area_name
+from kiosk.reports.export import local_time_text, session_label
+from kiosk.reports.rows import AREA_LEVELS, Dataset, area_name
 from kiosk.reports.settings import progress_percent, progress_rows
 
 
-def attendance_page(data: Dataset) -> dict:
-    """Totals, per session / day / role / area / target, and two charts."""
-    level = "district" if len({p.get("province_code") for p in data.active}) <= 1 else "province"
+def attendance_page(data: Dataset, level: str | None = None) -> dict:
+    """Totals, per session / day / role / area (at `level`, default the report's own) / target, the
+    corrections made by hand, and two charts."""
+    level = level if level in AREA_LEVELS else att.default_level(data)
     sessions = att.by_session(data)
     labels = {s["id"]: session_label(s) for s in data.sessions}
     areas = att.by_area(data, level)
     return {
         "totals": att.totals(data), "sessions": [{**r, "label": labels[r["session_id"]]} for r in sessions],
         "days": att.by_day(data), "roles": att.by_role(data), "areas": areas, "area_level": level,
-        "targets": att.against_targets(data),
-        "session_chart": bar_chart([(labels[r["session_id"]], r["present"], r["expected"]) for r in sessions],
-                                   "ผู้มาในแต่ละช่วง / Attendance per session"),
+        "area_levels": AREA_LEVELS, "targets": att.against_targets(data),
+        "corrections": [{**c, "when": local_time_text(c.get("at"))} for c in att.corrections(data)],
+        "session_chart": bar_chart([(labels[r["session_id"]], r["present"], r["expected"]) for r in sessions
+                                    if not r["upcoming"]],
+                                   "ผู้มาในแต่ละช่วง เทียบผู้ลงทะเบียน / Attendance per session, of those registered"),
         "area_chart": bar_chart([(r["area"], r["attended"], r["target"] or r["registered"]) for r in areas],
                                 "ผู้มาตามพื้นที่ / Attendance per area"),
     }

@@ -8,14 +8,16 @@ servers cannot disagree.
 Row keys:
   program      id, title, organizer, fiscal_year, certificate_rule (JSON text), allowance_rate
   cohorts      id, number, title, site_id, starts_on, ends_on
-  sessions     id, cohort_id, day, slot, opens_at, closes_at, title
+  sessions     id, cohort_id, day, slot, opens_at, closes_at, title, status ("removed": left out)
   participants id, cohort_id, title, first_name, last_name, role, position, organization,
                province_code, district_code, subdistrict_code, status
-  attendance   participant_id, session_id, first_at, via ("door" or "paper")
+  attendance   participant_id, session_id, first_at, via ("door", "paper" or "manual": by hand)
   targets      id, cohort_id, role, area_code, expected
   sites        id, name
   badges       participant_id -> current badge code (kiosk only: row QR codes need them)
   progress     id, cohort_id, period, problems, obstacles, written_by, written_at
+  corrections  id, participant_id, session_id, result ("checked_in" or "undone"), operator, at, note
+               (attendance corrected by hand; kiosk only for now: central keeps no operator or note)
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ class Dataset:
     sites: list[dict] = field(default_factory=list)
     badges: dict[str, str] = field(default_factory=dict)
     progress: list[dict] = field(default_factory=list)
+    corrections: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        # a session a coordinator removed counts nowhere: its check-ins stay on record, apart
+        self.sessions = [s for s in self.sessions if (s.get("status") or "active") != "removed"]
+        held = {s["id"] for s in self.sessions}
+        self.attendance = [a for a in self.attendance if a["session_id"] in held]
 
     @cached_property
     def active(self) -> list[dict]:
@@ -86,12 +95,14 @@ class Dataset:
                   and (not province_code or p.get("province_code") == province_code)]
         ids = {p["id"] for p in people}
         sessions = [s for s in self.sessions if not cohort_id or s["cohort_id"] == cohort_id]
-        targets = [t for t in self.targets if (not cohort_id or t.get("cohort_id") in (cohort_id, None))
+        # a program-wide target has no place in one cohort's tables: its numbers are the program's
+        targets = [t for t in self.targets if (not cohort_id or t.get("cohort_id") == cohort_id)
                    and (not province_code or (t.get("area_code") or "").startswith(province_code))]
         return Dataset(self.program, [c for c in self.cohorts if not cohort_id or c["id"] == cohort_id],
                        sessions, people, [a for a in self.attendance if a["participant_id"] in ids],
                        targets, self.sites, self.badges,
-                       [e for e in self.progress if not cohort_id or e.get("cohort_id") == cohort_id])
+                       [e for e in self.progress if not cohort_id or e.get("cohort_id") == cohort_id],
+                       [c for c in self.corrections if c["participant_id"] in ids])
 
 
 def area_code(person: dict, level: str) -> str | None:

@@ -19,7 +19,7 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
                         " from programs where id = ?", [program_id])[0]
     cohorts = _rows(db, "select id, number, title, site_id, starts_on, ends_on from cohorts where "
                         + ("program_id = ?" if not cohort_id else "id = ?"), [cohort_id or program_id])
-    sessions = _rows(db, f"select id, cohort_id, day, slot, opens_at, closes_at, title from sessions where {where}",
+    sessions = _rows(db, f"select id, cohort_id, day, slot, opens_at, closes_at, title, status from sessions where {where}",
                      args)
     people = _rows(db, f"select {', '.join(PERSON_COLUMNS)} from participants where {where}", args)
     attendance = _rows(db, "select a.participant_id, a.session_id, a.first_at, coalesce(s.via, 'door') as via"
@@ -27,7 +27,7 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
                            " left join scans s on s.id = a.first_scan_id where x."
                            + where, args)
     targets = _rows(db, "select id, cohort_id, role, area_code, expected from targets where program_id = ?"
-                        + (" and (cohort_id = ? or cohort_id is null)" if cohort_id else ""),
+                        + (" and cohort_id = ?" if cohort_id else ""),
                     [program_id, *([cohort_id] if cohort_id else [])])
     sites = _rows(db, "select id, name from sites where program_id = ?", [program_id])
     badges = dict(db.execute(
@@ -36,4 +36,7 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
     progress = _rows(db, "select id, cohort_id, period, problems, obstacles, written_by, written_at"
                          " from progress_entries where program_id = ?"
                          + (" and cohort_id = ?" if cohort_id else ""), [program_id, *([cohort_id] if cohort_id else [])])
-    return Dataset(program, cohorts, sessions, people, attendance, targets, sites, badges, progress)
+    corrections = _rows(db, "select x.id, x.participant_id, x.session_id, x.result, x.operator, x.at, x.note"
+                            " from scans x join sessions s on s.id = x.session_id where x.via = 'manual' and s."
+                            + where, args)
+    return Dataset(program, cohorts, sessions, people, attendance, targets, sites, badges, progress, corrections)

@@ -193,6 +193,7 @@ def apply_received(db, program_id: str, batch: list[dict]) -> int:
         seen[(origin, seq)] = change
         fresh.append(change)
         runs.setdefault(origin, []).append(change)
+    _check_not_revoked(db, program_id, runs)
     checked = {}
     for origin, run in runs.items():
         checked.update(_check_run(db, program_id, origin, have[origin], run))
@@ -216,6 +217,17 @@ def _kept_payload(db, change: dict) -> dict:
 def is_erased(db, participant_id: str) -> bool:
     """True if this replica holds an erasure of the person."""
     return db.execute("select 1 from erasures where id = ?", [participant_id]).fetchone() is not None
+
+
+def _check_not_revoked(db, program_id: str, runs: dict[str, list[dict]]) -> None:
+    """No new change of a revoked origin past the last one central accepted ("revoked_origin")."""
+    if not runs:
+        return
+    cutoffs = revoked_cutoffs(db, program_id)
+    for origin, run in runs.items():
+        if origin in cutoffs and run[-1]["seq"] > cutoffs[origin]:
+            raise ChangeError("revoked_origin", f"change {run[-1]['seq']} of {origin} was made after its device "
+                                                f"was revoked (the last accepted is {cutoffs[origin]})")
 
 
 def _check_run(db, program_id: str, origin: str, have: int, run: list[dict]) -> dict[int, tuple[str, bool]]:
@@ -382,21 +394,51 @@ def erase_rows(db, participant_id: str, program_id: str, erased_at: str | None =
 
 
 def derive_attendance(db, scan: dict) -> None:
-    """Attendance per (participant, session): the earliest successful check-in, once."""
-    if scan.get("result") == "checked_in" and scan.get("direction", "in") == "in":
+    """Attendance per (participant, session): the earliest successful check-in, once.
+
+    A coordinator's undo (result `undone`) cancels every check-in of that person and session made
+    before it: attendance is the earliest check-in after the latest undo, whatever order the scans
+    arrive in (another device's scan made before the undo may come after it).
+    """
+    result, key = scan.get("result"), (scan.get("participant_id"), scan.get("session_id"))
+    if result == "checked_in" and scan.get("direction", "in") == "in":
+        if _undone_since(db, *key, scan["at"]):
+            return
         db.execute(
             "insert into attendance (participant_id, session_id, program_id, first_at, first_scan_id)"
             " values (?, ?, ?, ?, ?) on conflict(participant_id, session_id) do update set"
             " first_at = excluded.first_at, first_scan_id = excluded.first_scan_id"
             " where (excluded.first_at, excluded.first_scan_id) < (attendance.first_at, attendance.first_scan_id)",
-            [scan["participant_id"], scan["session_id"], scan["program_id"], scan["at"], scan["id"]],
+            [*key, scan["program_id"], scan["at"], scan["id"]],
         )
-    elif scan.get("result") == "checked_out":
+    elif result == "checked_out":
         db.execute(
             "update attendance set last_out_at = ? where participant_id = ? and session_id = ?"
             " and (last_out_at is null or last_out_at < ?)",
-            [scan["at"], scan["participant_id"], scan["session_id"], scan["at"]],
+            [scan["at"], *key, scan["at"]],
         )
+    elif result == "undone":
+        _rederive(db, *key)
+
+
+def _undone_since(db, participant_id: str, session_id: str, at: str) -> bool:
+    return bool(db.execute("select 1 from scans where session_id = ? and participant_id = ? and result = 'undone'"
+                           " and at >= ? limit 1", [session_id, participant_id, at]).fetchone())
+
+
+def _rederive(db, participant_id: str, session_id: str) -> None:
+    """A (participant, session)'s attendance again from its scans, after its latest undo."""
+    db.execute("delete from attendance where participant_id = ? and session_id = ?", [participant_id, session_id])
+    since = ("(select max(at) from scans where session_id = ?2 and participant_id = ?1 and result = 'undone')")
+    db.execute(
+        "insert into attendance (participant_id, session_id, program_id, first_at, first_scan_id)"
+        " select participant_id, session_id, program_id, at, id from scans where session_id = ?2"
+        " and participant_id = ?1 and result = 'checked_in' and coalesce(direction, 'in') = 'in'"
+        f" and at > {since} order by at, id limit 1", [participant_id, session_id])
+    db.execute(
+        "update attendance set last_out_at = (select max(at) from scans where session_id = ?2 and participant_id = ?1"
+        f" and result = 'checked_out' and at > {since}) where participant_id = ?1 and session_id = ?2",
+        [participant_id, session_id])
 
 
 def _row_clocks(db, entity: str, entity_id: str) -> dict:
@@ -477,18 +519,59 @@ def _text(value) -> str | None:
 
 
 def changes_since(db, program_id: str, theirs: dict[str, int], limit: int = 500) -> list[dict]:
-    """The changes of a program that a replica with vector `theirs` lacks, in causal (HLC) order."""
-    mine = vector(db, program_id)
-    wanted = [(o, theirs.get(o, 0)) for o, s in mine.items() if s > theirs.get(o, 0)]
+    """The changes of a program that a replica with vector `theirs` lacks, in causal (HLC) order;
+    never a change of a revoked origin past its cutoff (`sendable`)."""
+    mine = sendable(db, program_id)
+    wanted = [(o, theirs.get(o, 0), s) for o, s in mine.items() if s > theirs.get(o, 0)]
     if not wanted:
         return []
-    clauses = " or ".join("(origin = ? and seq > ?)" for _ in wanted)
+    clauses = " or ".join("(origin = ? and seq > ? and seq <= ?)" for _ in wanted)
     rows = db.execute(
         f"select {_COLUMNS} from changes"
         f" where program_id = ? and ({clauses}) order by hlc, origin, seq limit ?",
-        [program_id, *[v for pair in wanted for v in pair], limit],
+        [program_id, *[v for triple in wanted for v in triple], limit],
     ).fetchall()
     return [change_from_row(r) for r in rows]
+
+
+def sendable(db, program_id: str) -> dict[str, int]:
+    """Per origin, the last change of a program this replica hands on: all it holds, except for
+    a revoked origin, whose changes stop at its cutoff - at the last one held there with its
+    signature, so that every batch still ends on a signed change (central holds the rest)."""
+    mine = vector(db, program_id)
+    for origin, cutoff in revoked_cutoffs(db, program_id).items():
+        if mine.get(origin, 0) > cutoff:
+            row = db.execute("select max(seq) from changes where program_id = ? and origin = ? and seq <= ?"
+                             " and sig is not null", [program_id, origin, cutoff]).fetchone()
+            mine[origin] = row[0] or 0
+    return mine
+
+
+# --- revocations (sync.revocations): the SQL of the table they are kept in ---------------------------
+
+def revoked_cutoffs(db, program_id: str) -> dict[str, int]:
+    """Per revoked origin, the last change of the program central accepted from it (0: none)."""
+    return {origin: json.loads(through).get(program_id, 0)
+            for origin, through in db.execute("select origin, through from revoked_origins")}
+
+
+def revocation_held(db, origin: str) -> bool:
+    return db.execute("select 1 from revoked_origins where origin = ?", [origin]).fetchone() is not None
+
+
+def keep_revocation(db, origin: str, through: dict[str, int], entry: str) -> None:
+    """Keeps a checked revocation (the first one of an origin stays)."""
+    db.execute("insert or ignore into revoked_origins values (?, ?, ?)",
+               [origin, json.dumps(through, separators=(",", ":")), entry])
+
+
+def revoked_origin_ids(db) -> list[str]:
+    return [r[0] for r in db.execute("select origin from revoked_origins order by origin")]
+
+
+def revocation_entries(db) -> list[str]:
+    """The signed statements held, as JSON text."""
+    return [r[0] for r in db.execute("select entry from revoked_origins order by origin")]
 
 
 def batch_since(db, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:

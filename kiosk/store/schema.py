@@ -25,7 +25,7 @@ ENTITIES: dict[str, tuple[str, ...]] = {
                  "allowance_rate", "retention_until"),
     "sites": ("name", "kind", "address"),
     "cohorts": ("number", "title", "site_id", "starts_on", "ends_on"),
-    "sessions": ("cohort_id", "day", "slot", "opens_at", "closes_at", "site_id", "title"),
+    "sessions": ("cohort_id", "day", "slot", "opens_at", "closes_at", "site_id", "title", "status"),
     "targets": ("cohort_id", "role", "area_code", "area_name", "expected"),
     "participants": (
         "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
@@ -36,7 +36,7 @@ ENTITIES: dict[str, tuple[str, ...]] = {
     "badges": ("participant_id", "code", "issued_at", "revoked_at"),
     "scans": (
         "participant_id", "session_id", "code", "result", "direction", "device_id",
-        "operator", "at", "nonce", "via",
+        "operator", "at", "nonce", "via", "note",
     ),
     # A coordinator's note on one reporting period (one row per cohort and period).
     "progress_entries": ("cohort_id", "period", "problems", "obstacles", "written_by", "written_at"),
@@ -60,7 +60,7 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
     "cohorts": {"number": ("int", 100_000), "title": ("text", 300), "site_id": ("ref", 0),
                 "starts_on": ("date", 0), "ends_on": ("date", 0)},
     "sessions": {"cohort_id": ("ref", 0), "day": ("date", 0), "slot": ("code", 20), "opens_at": ("time", 0),
-                 "closes_at": ("time", 0), "site_id": ("ref", 0), "title": ("text", 300)},
+                 "closes_at": ("time", 0), "site_id": ("ref", 0), "title": ("text", 300), "status": ("code", 20)},
     "targets": {"cohort_id": ("ref", 0), "role": ("code", 40), "expected": ("int", 10_000_000),
                 "area_name": ("text", 300)},
     "participants": {"cohort_id": ("ref", 0), "role": ("code", 40), "organization": ("text", 300),
@@ -72,7 +72,7 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
                "revoked_at": ("stamp", 0)},
     "scans": {"participant_id": ("ref", 0), "session_id": ("ref", 0), "code": ("text", 200),
               "result": ("code", 40), "direction": ("code", 8), "device_id": ("ref", 0), "operator": ("text", 80),
-              "at": ("stamp", 0), "nonce": ("text", 200), "via": ("code", 8)},
+              "at": ("stamp", 0), "nonce": ("text", 200), "via": ("code", 8), "note": ("text", 300)},
     "progress_entries": {"cohort_id": ("ref", 0), "period": ("text", 40), "problems": ("text", 5000),
                          "obstacles": ("text", 5000), "written_by": ("text", 80), "written_at": ("stamp", 0)},
     "erasures": {"reason": ("text", 300), "erased_at": ("stamp", 0), "erased_by": ("text", 80), "kind": ("code", 20)},
@@ -298,7 +298,32 @@ def program_keys(db):
     )
 
 
-@migrations(name="0007_privacy")
+@migrations(name="0007_corrections")
+def corrections(db):
+    """A session removed by a coordinator stays, marked `removed` (scans on other devices may still
+    name it, and its check-ins must not vanish); a correction of attendance by hand is a scan
+    (`via` manual, result checked_in or undone) whose `note` says why."""
+    db.executescript(
+        """
+        alter table sessions add column status text not null default 'active';
+        alter table scans add column note text;
+        """
+    )
+
+
+@migrations(name="0008_revocations")
+def revocations(db):
+    """Revocations the central server signed, kept on every kiosk: per origin of a
+    revoked device, the last change of each program (`through`, JSON) past which its changes
+    are refused; `entry` is the signed statement as it travels (sync.revocations)."""
+    db.executescript(
+        """
+        create table revoked_origins (origin text primary key, through text not null, entry text not null);
+        """
+    )
+
+
+@migrations(name="0009_privacy")
 def privacy(db):
     """PDPA: erasures (synced, append-only), how each person's data came in (consent), each
     program's retention date, and when a person's values were erased here (`erased_at`, derived

@@ -133,11 +133,18 @@ def change_password(db, username: str, password: str) -> None:
         _end_all_sessions(db, user["id"])
 
 
-def set_disabled(db, username: str, disabled: bool) -> None:
-    """Disables an account (its sessions end, its token stops) or enables it again."""
+def set_disabled(db, username: str, disabled: bool, by: str | None = None) -> None:
+    """Disables an account (its sessions end, its token stops) or enables it again. Never one's own
+    (`by`), nor the last enabled coordinator: nobody could set accounts up any more."""
     user = get_user(db, username)
     if not user:
         raise AuthError("unknown_user", f"no user {username}")
+    if disabled and by == username:
+        raise AuthError("own_account", "one's own account is disabled by another coordinator")
+    others = db.execute("select count(*) from users where role = 'coordinator' and disabled_at is null and id != ?",
+                        [user["id"]]).fetchone()[0]
+    if disabled and user["role"] == "coordinator" and not others:
+        raise AuthError("last_coordinator", "the last enabled coordinator")
     with transaction(db):
         db.execute("update users set disabled_at = ?, token_hash = case when ? then null else token_hash end"
                    " where id = ?", [iso(now_utc()) if disabled else None, disabled, user["id"]])

@@ -34,7 +34,7 @@ def login_required(role: str | None = None):
             if user is None:
                 if wants_json():
                     return error_response("unauthenticated")
-                return redirect(url_for("auth.login", next=request.full_path))
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             if role and user["role"] != role:
                 if wants_json():
                     return error_response("forbidden", _("This needs a coordinator account."))

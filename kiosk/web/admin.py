@@ -6,18 +6,19 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 
 from kiosk import reports
-from kiosk.badges.issuing import cohort_cards, issue_missing_badges, missing_badges
-from kiosk.clock import local_day
+from kiosk.badges.issuing import active_badge, cohort_cards, issue_missing_badges, missing_badges
+from kiosk.clock import LOCAL_ZONE, local_day, now_utc
+from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
 from kiosk.people import participants as people
 from kiosk.people.roster import HeldRosters, import_roster
 from kiosk.program import events
 from kiosk.store.db import get_db
-from kiosk.thai import ROLES, area_names
+from kiosk.thai import ROLES, area_choices, area_names, area_parts
 from kiosk.trust import accounts as auth
 from kiosk.trust import programkeys
-from kiosk.web.access import login_required
-from kiosk.webkit.errors import user_message
+from kiosk.web.access import current_user, login_required
+from kiosk.webkit.errors import reason_message, user_message
 
 bp = Blueprint("admin", __name__)
 
@@ -51,10 +52,15 @@ def _cohort_or_404(cohort_id: str) -> dict:
 @bp.get("/")
 @login_required()
 def home():
+    """Today's control room: each session of the day with its state and counts, one click from its
+    door, people, tablets and sheet; the next sessions when none is today."""
     db = get_db()
-    today = local_day()
-    return render_template("home.html", programs=events.programs(db), today=today,
-                           sessions=reports.session_counts(db, events.sessions_on(db, today)))
+    now = now_utc().astimezone(LOCAL_ZONE)
+    today, hhmm = now.date(), now.strftime("%H:%M")
+    sessions = [{**s, "state": events.session_state(s, today, hhmm)}
+                for s in reports.session_counts(db, events.sessions_on(db, today))]
+    return render_template("home.html", programs=events.programs(db), today=today, sessions=sessions,
+                           upcoming=[] if sessions else events.next_sessions(db, today))
 
 
 @bp.post("/programs")
@@ -77,9 +83,10 @@ def create_program():
 def program(program_id):
     db = get_db()
     found = _program_or_404(program_id)
+    targets = [{**t, "areas": area_parts(t["area_code"])} for t in reports.target_progress(db, program_id)]
     return render_template("program.html", program=found, cohorts=reports.cohort_summaries(db, program_id),
-                           sites=events.sites(db, program_id), targets=reports.target_progress(db, program_id),
-                           roles=ROLES)
+                           sites=events.sites(db, program_id), targets=targets, roles=ROLES,
+                           choices=area_choices, areas_url=url_for("register.areas"))
 
 
 @bp.post("/programs/<program_id>/key")
@@ -115,15 +122,36 @@ def add_site(program_id):
     return redirect(url_for("admin.program", program_id=program_id))
 
 
+def _area_codes() -> tuple[str, str, str]:
+    return _form("province"), _form("district"), _form("subdistrict")
+
+
 @bp.post("/programs/<program_id>/targets")
 @login_required("coordinator")
 def add_target(program_id):
     _program_or_404(program_id)
     _attempt(lambda: events.add_target(
-        get_db(), program_id, int(_form("expected") or -1), _form("cohort_id") or None, _form("role") or None,
-        _form("province"), _form("district"), _form("subdistrict")),
-        _("Target added."), _("The expected count must be a number."))
-    return redirect(url_for("admin.program", program_id=program_id))
+        get_db(), program_id, _form("expected"), _form("cohort_id") or None, _form("role") or None,
+        area_codes=_area_codes()), _("Target added."))
+    return redirect(url_for("admin.program", program_id=program_id, _anchor="targets"))
+
+
+@bp.post("/targets/<target_id>/edit")
+@login_required("coordinator")
+def edit_target(target_id):
+    target = events.get_target(get_db(), target_id) or abort(404)
+    _attempt(lambda: events.edit_target(get_db(), target_id, _form("expected"), _form("cohort_id") or None,
+                                        _form("role") or None, _area_codes()), _("Target saved."))
+    return redirect(url_for("admin.program", program_id=target["program_id"], _anchor="targets"))
+
+
+@bp.post("/targets/<target_id>/remove")
+@login_required("coordinator")
+def remove_target(target_id):
+    target = events.get_target(get_db(), target_id) or abort(404)
+    _attempt(lambda: events.remove_target(get_db(), target_id),
+             _("Target removed. The people it counted and their attendance stay."))
+    return redirect(url_for("admin.program", program_id=target["program_id"], _anchor="targets"))
 
 
 @bp.get("/cohorts/<cohort_id>")
@@ -131,9 +159,12 @@ def add_target(program_id):
 def cohort(cohort_id):
     db = get_db()
     found = _cohort_or_404(cohort_id)
+    query = request.args.get("q", "").strip()[:100]
     return render_template("cohort.html", cohort=found, program=events.get_program(db, found["program_id"]),
                            sessions=reports.session_counts(db, events.sessions(db, cohort_id)),
-                           people=reports.cohort_people(db, cohort_id), missing=missing_badges(db, cohort_id))
+                           removed=reports.session_counts(db, events.sessions(db, cohort_id, removed=True)),
+                           people=reports.cohort_people(db, cohort_id, query), query=query,
+                           total=reports.cohort_size(db, cohort_id), missing=missing_badges(db, cohort_id))
 
 
 @bp.post("/cohorts/<cohort_id>/sessions")
@@ -144,6 +175,42 @@ def add_session(cohort_id):
         get_db(), cohort_id, events.parse_day(_form("day")), _form("slot") or "day", _form("opens_at") or None,
         _form("closes_at") or None, title=_form("title")), _("Session added."))
     return redirect(url_for("admin.cohort", cohort_id=cohort_id))
+
+
+def _session_or_404(session_id: str) -> dict:
+    return events.get_session(get_db(), session_id) or abort(404)
+
+
+@bp.post("/sessions/<session_id>/edit")
+@login_required("coordinator")
+def edit_session(session_id):
+    session = _session_or_404(session_id)
+    _attempt(lambda: events.edit_session(get_db(), session_id, events.parse_day(_form("day")), _form("slot"),
+                                         _form("opens_at") or None, _form("closes_at") or None, _form("title")),
+             _("Session saved."))
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"], _anchor="sessions"))
+
+
+@bp.post("/sessions/<session_id>/remove")
+@login_required("coordinator")
+def remove_session(session_id):
+    session = _session_or_404(session_id)
+    try:
+        kept = events.remove_session(get_db(), session_id)
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(_("Session removed. Its %(count)d check-ins are kept on record but count nowhere; restore the "
+                "session to count them again.", count=kept) if kept else _("Session removed."), "ok")
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"], _anchor="sessions"))
+
+
+@bp.post("/sessions/<session_id>/restore")
+@login_required("coordinator")
+def restore_session(session_id):
+    session = _session_or_404(session_id)
+    _attempt(lambda: events.restore_session(get_db(), session_id), _("Session restored with its check-ins."))
+    return redirect(url_for("admin.cohort", cohort_id=session["cohort_id"], _anchor="sessions"))
 
 
 @bp.post("/sessions/<session_id>/split")
@@ -169,13 +236,14 @@ def upload_roster(cohort_id):
 @bp.post("/cohorts/<cohort_id>/roster/confirm")
 @login_required("coordinator")
 def confirm_roster(cohort_id):
-    """Imports a roster held back because people in it would move from another cohort."""
+    """Imports a roster held back: its good rows only, or with people who move from another cohort."""
     found = _cohort_or_404(cohort_id)
-    held = HeldRosters.take(current_app.config["DATA_DIR"], request.form.get("token", ""))
+    held = HeldRosters.take(current_app.config["DATA_DIR"], request.form.get("token", ""), cohort_id)
     if held is None:
         flash(_("The roster upload expired. Choose the file again."), "error")
         return redirect(url_for("admin.cohort", cohort_id=cohort_id))
-    return _import(get_db(), found, held.data, held.filename, held.skip_bad, True)
+    return _import(get_db(), found, held.data, held.filename, held.skip_bad or bool(request.form.get("skip_bad")),
+                   bool(request.form.get("allow_moves")))
 
 
 def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_moves: bool):
@@ -186,9 +254,10 @@ def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_m
         flash(user_message(exc), "error")
         return redirect(url_for("admin.cohort", cohort_id=found["id"]))
     token = None
-    if result.needs_confirmation:
-        token = HeldRosters.hold(current_app.config["DATA_DIR"], data, filename, skip_bad)
-    return render_template("roster_result.html", cohort=found, result=result, messages=user_message, token=token)
+    if not result.imported and (result.needs_confirmation or result.good):
+        token = HeldRosters.hold(current_app.config["DATA_DIR"], data, filename, skip_bad, found["id"])
+    return render_template("roster_result.html", cohort=found, result=result, reason_message=reason_message,
+                           token=token)
 
 
 @bp.route("/participants/<participant_id>", methods=["GET", "POST"])
@@ -210,8 +279,39 @@ def participant(participant_id):
         if _attempt(lambda: people.edit_participant(db, person, form.to_dict()), _("Saved.")):
             return redirect(url_for("admin.participant", participant_id=participant_id))
     return render_template("participant.html", person=person, program=program, form=form or {**person, **area_names(person)},
-                           cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES,
-                           history=reports.attendance_of(db, participant_id))
+                           cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES, today=local_day().isoformat(),
+                           history=reports.attendance_of(db, participant_id),
+                           corrections=people.corrections_of(db, participant_id),
+                           has_badge=bool(active_badge(db, participant_id)))
+
+
+@bp.post("/participants/<participant_id>/attendance")
+@login_required("coordinator")
+def correct_attendance(participant_id):
+    """Marks a person present at a session, or undoes their check-in, with the reason given."""
+    db = get_db()
+    person = people.get_participant(db, participant_id) or abort(404)
+    session = events.get_session(db, _form("session_id")) or abort(404)
+    by = current_user()["username"]
+    if _form("action") == "undo":
+        _attempt(lambda: people.undo_checkin(db, person, session, by, _form("reason")),
+                 _("Check-in undone. The reason is kept with the person's record."))
+    else:
+        _attempt(lambda: people.mark_attended(db, person, session, by, _form("reason")),
+                 _("Marked present. The reason is kept with the person's record."))
+    return redirect(url_for("admin.participant", participant_id=participant_id, _anchor="attendance"))
+
+
+@bp.get("/participants/<participant_id>/badge.pdf")
+@login_required()
+def participant_badge(participant_id):
+    """One person's badge (A6, or ?paper=a4), to print at once."""
+    from kiosk.badges.pdf import badge_pdf
+
+    card = badge_of(get_db(), participant_id) or abort(404)
+    paper = "a4" if request.args.get("paper") == "a4" else "a6"
+    return send_file(io.BytesIO(badge_pdf(card, paper)), mimetype="application/pdf",
+                     download_name=f"badge-{paper}.pdf")
 
 
 @bp.get("/cohorts/<cohort_id>/badges.pdf")
@@ -238,15 +338,33 @@ def issue_badges(cohort_id):
 @bp.route("/users", methods=["GET", "POST"])
 @login_required("coordinator")
 def users():
+    """Staff accounts: create one, make an API token, reset a password, disable or enable."""
     db = get_db()
     token = None
     if request.method == "POST":
         try:
-            if request.form.get("action") == "token":
-                token = auth.issue_token(db, _form("username"))
-            else:
-                auth.add_user(db, _form("username"), _form("role"), request.form.get("password", ""), _form("display_name"))
-                flash(_("Account created."), "ok")
+            token = _account_action(db, request.form.get("action", "create"))
         except KioskError as exc:
             flash(user_message(exc), "error")
+        if token is None:
+            return redirect(url_for("admin.users"))
     return render_template("users.html", users=auth.users(db), token=token)
+
+
+def _account_action(db, action: str) -> str | None:
+    """One change to the accounts, said in a flash; an API token made is returned to show once."""
+    name = _form("username")
+    if action == "token":
+        return auth.issue_token(db, name)
+    if action in ("disable", "enable"):
+        auth.set_disabled(db, name, action == "disable", by=current_user()["username"])
+        flash(_("%(name)s can no longer log in; their logins and token stopped.", name=name) if action == "disable"
+              else _("%(name)s can log in again.", name=name), "ok")
+    elif action == "password":
+        auth.change_password(db, name, request.form.get("password", ""))
+        flash(_("New password set for %(name)s; their other logins and token stopped. Give them the password "
+                "in person.", name=name), "ok")
+    else:
+        auth.add_user(db, name, _form("role"), request.form.get("password", ""), _form("display_name"))
+        flash(_("Account created."), "ok")
+    return None

@@ -33,9 +33,19 @@ def page():
     checks = health.run_checks(_data_dir())
     explained = [{"key": c.key, "status": c.status, "title": _(c.title), "text": _(c.message) % c.values}
                  for c in checks]
+    lines = log.tail(_data_dir(), LOG_LINES)
     return render_template("health.html", checks=explained, overall=health.overall(checks),
                            last=backup.last_backup(_data_dir()), second=backup.second_folder(_data_dir()),
-                           suggestions=backup.removable_folders(), lines=log.tail(_data_dir(), LOG_LINES))
+                           recovery=backup.recovery_key(_data_dir()), suggestions=backup.removable_folders(),
+                           laptop=health.laptop_name(),
+                           problems=sum(line.get("level") in ("warning", "error", "critical") for line in lines))
+
+
+@bp.get("/health/log")
+@login_required(role="coordinator")
+def log_page():
+    """The newest log lines, for whoever is asked to look into a problem (no names in them)."""
+    return render_template("health_log.html", lines=log.tail(_data_dir(), LOG_LINES), count=LOG_LINES)
 
 
 @bp.post("/health/backup")
@@ -61,7 +71,21 @@ def choose_second_folder():
         flash(_(message_of(exc.reason)), "bad")
         return _back()
     if chosen:
-        flash(_("Backups also go to %(folder)s.", folder=str(chosen / backup.SECOND_SUBDIR)), "ok")
+        flash(_("Backups also go to %(folder)s, sealed.", folder=str(chosen / backup.SECOND_SUBDIR)), "ok")
+        if backup.recovery_key(_data_dir()) is None:
+            return _recovery_key_page(backup.make_recovery_key(_data_dir()))
     else:
         flash(_("Backups go to the data folder only."), "ok")
     return _back()
+
+
+@bp.post("/health/recovery-key")
+@login_required(role="coordinator")
+def new_recovery_key():
+    """A new recovery key for the backups that leave this laptop, shown this once."""
+    return _recovery_key_page(backup.make_recovery_key(_data_dir()))
+
+
+def _recovery_key_page(digits: str):
+    """The recovery key's digits, on a page of its own (never in a cookie or a flash), to print now."""
+    return render_template("recovery_key.html", groups=digits.split("-"), recovery=backup.recovery_key(_data_dir()))

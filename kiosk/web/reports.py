@@ -64,10 +64,11 @@ def sheet_pdf(session_id):
     db = get_db()
     session = events.get_session(db, session_id) or abort(404)
     data = kiosk_dataset(db, session["program_id"], session["cohort_id"])
-    body = papers.pdf_bytes(papers.sheet, data, session, SOURCE.program_key(session["program_id"]),
-                            blank=bool(request.args.get("blank")))
-    return send_file(io.BytesIO(body), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"sheet-{session['day']}.pdf")
+    blank = bool(request.args.get("blank"))
+    body = papers.pdf_bytes(papers.sheet, data, session, SOURCE.program_key(session["program_id"]), blank=blank)
+    # a day's morning and afternoon sheets, and the blank one, each get a name of their own
+    name = f"sheet-cohort-{data.cohorts[0]['number']}-{session['day']}-{session['slot']}{'-blank' if blank else ''}.pdf"
+    return send_file(io.BytesIO(body), mimetype="application/pdf", as_attachment=True, download_name=name)
 
 
 public = Blueprint("verify", __name__)

@@ -7,11 +7,13 @@ from pathlib import Path
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+from kiosk.clock import now_utc
 from kiosk.errors import KioskError
+from kiosk.ops.health import bundle_name, laptop_name
 from kiosk.store.changes import mark_conflict_reviewed
 from kiosk.store.db import get_db
 from kiosk.web.access import login_required
-from kiosk.webkit.errors import user_message
+from kiosk.webkit.errors import reason_message, user_message
 from sync import SyncError, enrol, open_conflicts, status, sync_now
 from sync import export_bundle as write_bundle
 from sync import import_bundle as read_bundle
@@ -31,7 +33,8 @@ def _data_dir() -> str:
 @bp.get("/")
 @login_required(role="coordinator")
 def index():
-    return render_template("sync.html", status=status(_data_dir(), probe=True), conflicts=open_conflicts(_data_dir()))
+    return render_template("sync.html", status=status(_data_dir(), probe=True), conflicts=open_conflicts(_data_dir()),
+                           laptop=laptop_name(), reason_message=reason_message)
 
 
 @bp.post("/now")
@@ -63,7 +66,7 @@ def enrol_here():
                 ca.save(ca_path)
             answer = enrol(_data_dir(), url, code, ca=ca_path)
     except SyncError as exc:
-        flash(_("Enrolment failed: %(error)s", error=user_message(exc)), "error")
+        flash(_enrol_failure(exc, url), "error")
     else:
         flash(_("This kiosk is enrolled. It syncs every minute while it runs."), "ok")
         if answer.get("plain_http"):
@@ -72,15 +75,23 @@ def enrol_here():
     return _back()
 
 
+def _enrol_failure(exc: SyncError, url: str) -> str:
+    """Why connecting failed, in words that say what to do; nothing was sent, nothing waits."""
+    if exc.reason == "unreachable":
+        return _("Connecting failed: nothing answered at %(url)s. Check the address (with its port, such as :8090) "
+                 "and that this laptop is on the central server's network, then try again.", url=url)
+    return _("Connecting failed: %(error)s", error=reason_message(exc.reason))
+
+
 @bp.get("/bundle")
 @login_required(role="coordinator")
 def export_bundle():
     """Every change this kiosk holds, as a USB bundle to carry to the central office."""
     folder = Path(_data_dir()) / "bundles"
     folder.mkdir(exist_ok=True)
-    path = folder / "kiosk-bundle.jsonl.gz"
-    write_bundle(get_db(), path)
-    return send_file(path, mimetype="application/gzip", as_attachment=True, download_name="kiosk-bundle.jsonl.gz")
+    name = bundle_name(laptop_name(), now_utc())
+    write_bundle(get_db(), folder / name)
+    return send_file(folder / name, mimetype="application/gzip", as_attachment=True, download_name=name)
 
 
 @bp.post("/bundle")

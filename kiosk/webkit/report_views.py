@@ -16,14 +16,22 @@ import io
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+from kiosk.clock import local_day
 from kiosk.documents import papers
 from kiosk.errors import KioskError, PeopleError, message_of
 from kiosk.reports import pages
 from kiosk.reports.certificates import make_rule
+from kiosk.reports.rows import AREA_LEVELS
 from kiosk.reports.settings import save_progress_entry, set_allowance_rate, set_certificate_rule
 
 FORMATS = ("csv", "xlsx")
 ERRORS = (KioskError, PeopleError)  # PeopleError: a signer name that looks like a formula
+
+
+def _report_name(kind: str, data, fmt: str) -> str:
+    """A download's name that says what it holds: attendance-cohort-1-2026-12-07.xlsx."""
+    cohort = f"-cohort-{data.cohorts[0]['number']}" if len(data.cohorts) == 1 else ""
+    return f"{kind}{cohort}-{local_day().isoformat()}.{fmt}"
 
 
 def _filters() -> dict:
@@ -59,14 +67,16 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
     @guard
     def attendance(program_id):
         data = data_or_404(program_id)
-        return render("reports/attendance.html", program_id, data, page=pages.attendance_page(data))
+        return render("reports/attendance.html", program_id, data,
+                      page=pages.attendance_page(data, request.args.get("level")))
 
     @guard
     def report_file(program_id, fmt):
         if fmt not in FORMATS:
             abort(404)
-        body, mime = papers.report(data_or_404(program_id), fmt)
-        return _download(body, mime, f"attendance.{fmt}")
+        data, level = data_or_404(program_id), request.args.get("level")
+        body, mime = papers.report(data, fmt, level if level in AREA_LEVELS else None)
+        return _download(body, mime, _report_name("attendance", data, fmt))
 
     @guard
     def grid(program_id):
@@ -94,14 +104,15 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
     def certificates_pdf(program_id):
         data = data_or_404(program_id)
         body = papers.pdf_bytes(papers.certificates, data, source.program_key(program_id))
-        return _download(body, "application/pdf", "certificates.pdf")
+        return _download(body, "application/pdf", _report_name("certificates", data, "pdf"))
 
     @guard
     def certificate_list(program_id, fmt):
         if fmt not in FORMATS:
             abort(404)
-        body, mime = papers.certificate_list(data_or_404(program_id), fmt)
-        return _download(body, mime, f"certificates.{fmt}")
+        data = data_or_404(program_id)
+        body, mime = papers.certificate_list(data, fmt)
+        return _download(body, mime, _report_name("certificate-list", data, fmt))
 
     @guard
     def allowances(program_id):
@@ -124,7 +135,8 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
         rate = data.program.get("allowance_rate")
         if rate is None:
             abort(404)
-        return _download(papers.pdf_bytes(papers.allowances, data, rate), "application/pdf", "allowances.pdf")
+        return _download(papers.pdf_bytes(papers.allowances, data, rate), "application/pdf",
+                         _report_name("allowances", data, "pdf"))
 
     @guard
     def progress(program_id):

@@ -1,7 +1,10 @@
-"""Security every answer of both web apps carries: headers (a strict CSP, no framing, no-store)
-and the bound on url-encoded forms."""
+"""Security every answer of both web apps carries: headers (a strict CSP, no framing, no-store),
+the bound on url-encoded forms, and the bound on the nesting of JSON bodies."""
 
 from flask import request
+from flask.json.provider import DefaultJSONProvider
+
+from kiosk.safejson import check_depth
 
 # A multipart form field, or a whole url-encoded form, larger than this is refused 413: no title,
 # name or note is near it, and a 10 MB title would make every page that shows it 10 MB.
@@ -46,3 +49,18 @@ def install_form_limit(app) -> None:
             request.max_content_length = MAX_FORM_MEMORY_SIZE
 
     app.before_request(bound)
+
+
+class DepthCheckedJSON(DefaultJSONProvider):
+    """Flask's JSON, refusing a body nested too deeply before parsing it (`kiosk.safejson`): the
+    TooDeep it raises is a ValueError, which `request.get_json(silent=True)` turns into None, so
+    every view answers its own `bad_json`."""
+
+    def loads(self, s, **kwargs):
+        check_depth(s)
+        return super().loads(s, **kwargs)
+
+
+def install_json_limit(app) -> None:
+    """Every JSON body `app` parses is depth-checked first (the tablet's form, the API)."""
+    app.json = DepthCheckedJSON(app)

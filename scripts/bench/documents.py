@@ -116,6 +116,7 @@ def case_central(people: int, venues: int, out: Path) -> dict:
     read tables as a sync leaves them; then the program's report page and its XLSX."""
     from sync.central.reports import central_dataset
     from sync.central.storage import Storage, _dump, attendance, fields
+    from sync.central.storage.tables import vectors
 
     storage = Storage(f"sqlite:///{out}")
     setup = time.perf_counter()
@@ -136,7 +137,9 @@ def case_central(people: int, venues: int, out: Path) -> dict:
             storage.bulk_insert(conn, attendance, [{"program_id": pid, "participant_id": a["participant_id"],
                                                     "session_id": a["session_id"], "first_at": a["first_at"],
                                                     "first_scan_id": f"x{i}"} for i, a in enumerate(data.attendance)])
-        conn.exec_driver_sql(f"INSERT INTO vectors VALUES ('{pid}', 'bench', 1)")
+        # by column name: the program is then known to central (storage.programs()) whatever
+        # columns the table gains
+        storage.bulk_insert(conn, vectors, [{"program_id": pid, "origin": "bench", "seq": 1}])
     setup = time.perf_counter() - setup
     from kiosk.documents import papers
     from kiosk.reports import pages as report_pages

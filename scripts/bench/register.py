@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from kiosk.badges.codes import make_code
 from kiosk.clock import iso, local_day, new_id, now_utc  # noqa: E402
+from kiosk.people import tablets as pairing
 from kiosk.program import events
 from kiosk.store import changes
 from kiosk.store.db import open_data_dir, transaction
@@ -71,7 +72,7 @@ def build(data_dir: Path, people: int, tablets: int) -> tuple[list[str], str, li
     auth.add_user(db, "chief", "coordinator", "benchmark-password")
     auth.add_user(db, "door", "staff", "benchmark-password")
     token = auth.issue_token(db, "door")
-    tokens = [tablets.claim_pairing(db, tablets.pair_tablet(db, cohort_id)["code"])[1]
+    tokens = [pairing.claim_pairing(db, pairing.pair_tablet(db, cohort_id)["code"])[1]
               for _ in range(tablets)]
     db.close()
     return codes, token, tokens

@@ -7,6 +7,10 @@ transaction, through the server's own insert path) into a scratch table of the s
 and after the pushes; the higher of the two counts.
 
     .venv/bin/python scripts/bench/sync.py [--kiosks 20] [--participants 2000] [--scans 4000]
+                                           [--backends sqlite,postgresql] [--postgresql URL]
+
+PostgreSQL is a throwaway 15 cluster started for the run (fsync on, as in production), or the
+empty database at `--postgresql URL` (postgresql+psycopg://…).
 """
 
 import argparse
@@ -187,6 +191,8 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=2000)
     parser.add_argument("--scans", type=int, default=4000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--postgresql", metavar="URL",
+                        help="an empty PostgreSQL database to use instead of a throwaway cluster")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     result = {"kiosks": args.kiosks, "participants_per_kiosk": args.participants, "scans_per_kiosk": args.scans,
@@ -194,7 +200,9 @@ def main() -> None:
     try:
         if "sqlite" in args.backends:
             result["sqlite"] = run_backend("sqlite", f"sqlite:///{work / 'central.db'}", work, args)
-        if "postgresql" in args.backends:
+        if "postgresql" in args.backends and args.postgresql:
+            result["postgresql"] = run_backend("postgresql", args.postgresql, work, args)
+        elif "postgresql" in args.backends:
             if not PostgresCluster.installed():
                 result["postgresql"] = {"skipped": "PostgreSQL 15 (initdb) is not installed"}
             else:

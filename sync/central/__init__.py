@@ -15,7 +15,12 @@ from kiosk.paths import asset_dir, make_private
 from kiosk.webkit.assets import serve_font
 from kiosk.webkit.errors import install_error_handlers
 from kiosk.webkit.language import init_babel
-from kiosk.webkit.security import MAX_FORM_MEMORY_SIZE, install_form_limit, install_security_headers
+from kiosk.webkit.security import (
+    MAX_FORM_MEMORY_SIZE,
+    install_form_limit,
+    install_json_limit,
+    install_security_headers,
+)
 from sync.central.api import CentralBackend
 from sync.central.storage import Storage
 from sync.server import make_blueprint
@@ -52,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     report_views.register(app)
     install_form_limit(app)  # before CSRF, which reads the form
+    install_json_limit(app)
     csrf = CSRFProtect(app)
     csrf.exempt(sync_api)  # devices sign their requests instead
     install_error_handlers(app, page="central/error.html")

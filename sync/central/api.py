@@ -8,7 +8,10 @@ Who may send which changes (the origin rule):
   (a resend); different content is refused whole with "origin_mismatch" — so no device can
   rewrite what another device (or itself, before a restore) has already delivered;
 * no device may push changes in the central server's own origin ("origin_mismatch");
-* a device enrolled for some programs only may not push or pull others ("wrong_program").
+* a device enrolled for some programs only may not push or pull others ("wrong_program");
+* a revoked device's origins get no change accepted past the last one accepted before the
+  revocation, whoever pushes it ("revoked_origin"); `hello` hands every device central's signed
+  statements of them (sync.revocations), so that kiosks refuse them too.
 
 * every change is signed by its origin (protocol 2, see kiosk.trust.keys): a relay forwards changes
   of other origins but cannot invent or alter them ("bad_signature").
@@ -55,7 +58,8 @@ class CentralBackend:
         self.storage.offered_program_keys(device, {pid: offered[pid] for pid in sorted(wanted) if pid in offered})
         return {"server_id": self.storage.server_id, "server_time": time.time(), "clock_offset_s": offset,
                 "programs": {pid: self.storage.vector(pid) for pid in sorted(wanted)},
-                "program_keys": self.storage.program_keys_for(sorted(wanted))}
+                "program_keys": self.storage.program_keys_for(sorted(wanted)),
+                "revocations": self.storage.revocation_entries()}
 
     push_nonce = True  # the push's nonce is stored in the push's own transaction
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from kiosk.cli.kit import Group
+from kiosk.paths import write_atomically
 from sync.protocol import MAX_REQUEST_BYTES
 
 
@@ -70,9 +71,11 @@ def serve(ctx, host, port, threads, https):
     waitress_options = {"max_request_body_size": MAX_REQUEST_BYTES + 1, "channel_timeout": 300,
                         "ident": "kiosk-central"}
     if https:
+        from kiosk.webkit.connections import ConnectionGuard
         from kiosk.webkit.https import serve_https
 
-        serve_https(app, host, port, Path(folder), threads, **waitress_options)
+        # kiosks of one office may share its address: the relay bounds the total only
+        serve_https(app, host, port, Path(folder), threads, guard=ConnectionGuard(per_client=None), **waitress_options)
     else:
         waitress.serve(app, host=host, port=port, threads=threads, **waitress_options)
 
@@ -92,7 +95,7 @@ def enrol_code(ctx, name, programs, hours, qr_file):
     code = storage.create_enrol_code(name, list(programs) or None, hours)
     if qr_file:
         from kiosk.webkit.qr import qr_png
-        Path(qr_file).write_bytes(qr_png(code))
+        write_atomically(qr_file, qr_png(code))
     click.echo(code)
 
 
@@ -135,6 +138,8 @@ def import_bundle(ctx, file, program_key):
     from sync.bundle import import_central
     result = import_central(_storage(ctx), file, program_key=program_key)
     click.echo(f"{result['applied']} new of {result['changes']} changes ({', '.join(result['programs'])})")
+    if result["refused"]:
+        click.echo(f"refused {result['refused']} changes of revoked devices, made after their revocation")
 
 
 @main.command("export-bundle")
@@ -231,7 +236,7 @@ def report(ctx, program_id, number, province, fmt, out):
 
     _, data = _central_data(ctx, program_id, number, province)
     body, _mime = papers.report(data, fmt)
-    Path(out).write_bytes(body)
+    write_atomically(out, body)
     click.echo(f"report in {out}")
 
 

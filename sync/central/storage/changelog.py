@@ -10,6 +10,7 @@ from kiosk.store.changes import ChangeError, validate
 from kiosk.store.schema import APPEND_ONLY, FIXED_FIELDS, LEGACY_FIELDS, REFERENCES
 from kiosk.store.validator import check_first_insert
 from kiosk.trust import keys
+from sync import revocations
 from sync.central.storage.tables import changes, devices, fields, origin_keys, owners, vectors
 from sync.central.storage.tables import dump as _dump
 from sync.protocol import SyncError, same_change
@@ -59,15 +60,21 @@ class ChangeLog:
             if change["origin"] == self.server_id and pusher is not None:
                 raise SyncError("origin_mismatch", "a device cannot send changes in the server's name")
 
-    def push_many(self, batches: list[tuple[str, list[dict]]], source: str, keys: dict | None = None) -> None:
-        """Applies several batches (a USB bundle) in one transaction: all or nothing."""
+    def push_many(self, batches: list[tuple[str, list[dict]]], source: str, keys: dict | None = None) -> int:
+        """Applies several batches (a USB bundle) in one transaction: all or nothing, but for the
+        changes of revoked origins past their cutoff, which are left out; returns how many were."""
         for program_id, batch in batches:
             self._check_changes(program_id, batch, None)
 
         def work(conn):
+            refused = 0
             for program_id, batch in batches:
-                self._apply(conn, program_id, batch, None, source, None, keys=keys)
-        self._retrying(work)
+                cutoffs = self._revoked_cutoffs(conn, program_id, (c["origin"] for c in batch))
+                kept, dropped = revocations.hold_back(batch, cutoffs)
+                refused += dropped
+                self._apply(conn, program_id, kept, None, source, None, keys=keys)
+            return refused
+        return self._retrying(work)
 
     def _apply(self, conn, program_id, batch, pusher, source, offset, nonce=None, keys=None) -> dict[str, int]:
         if nonce is not None:
@@ -91,6 +98,7 @@ class ChangeLog:
                 runs[origin] = new
         self._check_held(conn, program_id, held)
         if fresh:
+            self._check_not_revoked(conn, program_id, runs)
             heads = self._check_signatures(conn, program_id, runs, have, keys)
             self._check_rows(conn, program_id, fresh)
             self._store(conn, program_id, fresh, pusher, source, offset, heads)
@@ -100,6 +108,12 @@ class ChangeLog:
                 last_seen_at=now, last_sync_at=now, pushed=devices.c.pushed + len(batch),
                 **({"clock_offset_s": round(offset, 3)} if offset is not None else {})))
         return self.vector(program_id, conn)
+
+    def _check_not_revoked(self, conn, program_id: str, runs: dict[str, list[dict]]) -> None:
+        """No new change of a revoked origin past the last one accepted before its revocation."""
+        for origin, cutoff in self._revoked_cutoffs(conn, program_id, runs).items():
+            if runs[origin][-1]["seq"] > cutoff:
+                raise SyncError("revoked_origin", f"changes of {origin} made after its device was revoked")
 
     def _check_signatures(self, conn, program_id: str, runs: dict[str, list[dict]], have: dict, offered) -> dict[str, str]:
         """Every new run of an origin is signed by that origin; returns each origin's new chain head.

@@ -9,8 +9,18 @@ from sqlalchemy import delete, func, select, update
 
 from kiosk.clock import iso, now_utc
 from kiosk.trust import keys
-from sync import auth
-from sync.central.storage.tables import NONCE_DAYS, device_origins, devices, enrol_codes, nonces, origin_keys, scans
+from sync import auth, revocations
+from sync.central.storage.tables import (
+    NONCE_DAYS,
+    device_origins,
+    devices,
+    enrol_codes,
+    nonces,
+    origin_keys,
+    revoked_origins,
+    scans,
+    vectors,
+)
 from sync.central.storage.tables import dump as _dump
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
@@ -75,11 +85,39 @@ class Devices:
                      .on_conflict_do_nothing(index_elements=["origin"]))
 
     def revoke(self, device_id: str) -> bool:
-        """Revokes a device: its signed requests are refused from now on."""
-        with self.write() as conn:
+        """Revokes a device: its signed requests are refused from now on, and so is every change
+        of its origins past the last one accepted here, whoever brings it (sync.revocations)."""
+        def work(conn):
+            now = iso(now_utc())
             done = conn.execute(update(devices).where(devices.c.id == device_id)
-                                .values(revoked_at=iso(now_utc())).returning(devices.c.id)).first()
-        return done is not None
+                                .values(revoked_at=now).returning(devices.c.id)).first()
+            if done is not None:
+                for origin in sorted(self._origins_of(conn, device_id)):
+                    self._record_revocation(conn, origin, device_id, now)
+            return done is not None
+        return self._retrying(work)
+
+    def _record_revocation(self, conn, origin: str, device_id: str, now: str) -> None:
+        """Central's signed statement of the last change of each program it holds from `origin`
+        (the vector rows are locked: no push of that origin commits in between)."""
+        if conn.execute(select(revoked_origins.c.origin).where(revoked_origins.c.origin == origin)).first():
+            return  # revoked before: the first statement stands
+        through = dict(conn.execute(select(vectors.c.program_id, vectors.c.seq)
+                                    .where(vectors.c.origin == origin).with_for_update()).all())
+        entry = revocations.signed(self.signer, origin, device_id, now, through)
+        conn.execute(revoked_origins.insert().values(origin=origin, device_id=device_id, entry=_dump(entry)))
+
+    def revocation_entries(self) -> list[dict]:
+        """Every revocation statement, signed, as kiosks receive them in `hello`."""
+        with self.engine.connect() as conn:
+            return [json.loads(r[0]) for r in conn.execute(select(revoked_origins.c.entry)
+                                                           .order_by(revoked_origins.c.origin))]
+
+    def _revoked_cutoffs(self, conn, program_id: str, origins) -> dict[str, int]:
+        """Per revoked origin among `origins`, the last change of the program accepted from it."""
+        rows = conn.execute(select(revoked_origins.c.origin, revoked_origins.c.entry)
+                            .where(revoked_origins.c.origin.in_(sorted(set(origins))))).all()
+        return {origin: json.loads(entry)["statement"]["through"].get(program_id, 0) for origin, entry in rows}
 
     def lookup(self, device_id: str):
         """(secret, revoked) of a device, or None: what `auth.verify` needs."""

@@ -3,11 +3,11 @@ winning field values per row, scans once each, attendance per (participant, sess
 
 import json
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, tuple_
 
 from kiosk.clock import iso, now_utc
 from kiosk.trust import programkeys
-from sync.central.storage.tables import attendance, fields, program_keys, scans
+from sync.central.storage.tables import attendance, fields, program_keys, scans, undos
 from sync.central.storage.tables import dump as _dump
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
@@ -20,7 +20,7 @@ MATERIALIZED = {
                  "allowance_rate"},
     "sites": {"name", "kind"},
     "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
-    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title"},
+    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title", "status"},
     "targets": {"cohort_id", "role", "area_code", "area_name", "expected"},
     "participants": {"cohort_id", "role", "status", "province_code", "district_code", "subdistrict_code",
                      "title", "first_name", "last_name", "position", "organization"},
@@ -61,13 +61,49 @@ class ReadModel:
                           lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["program_id", "id"]),
                           [scan_rows[k] for k in sorted(scan_rows)])
 
+        undone = self._record_undos(conn, program_id, scan_rows.values(), set(firsts))
+
         def attendance_upsert():
             stmt = self.insert(attendance)
             return stmt.on_conflict_do_update(
                 index_elements=["program_id", "participant_id", "session_id"],
                 set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
                 where=stmt.excluded.first_at < attendance.c.first_at)
-        self._executemany(conn, "attendance", attendance_upsert, [firsts[k] for k in sorted(firsts)])
+        self._executemany(conn, "attendance", attendance_upsert, [firsts[k] for k in sorted(firsts) if k not in undone])
+        for key in sorted(undone):
+            self._rederive(conn, program_id, key, undone[key])
+
+    def _record_undos(self, conn, program_id: str, rows, checked: set) -> dict[tuple, str]:
+        """Keeps the latest undo (a coordinator's correction) per (participant, session) of a batch;
+        returns, for the keys the batch touches that have one, its time: their attendance is derived
+        again as on a kiosk (kiosk.store.changes.derive_attendance: the earliest check-in after it)."""
+        latest: dict[tuple, str] = {}
+        for r in rows:
+            key = (r["participant_id"], r["session_id"])
+            if r["result"] == "undone" and key[0] and r["at"] > latest.get(key, ""):
+                latest[key] = r["at"]
+        for key, at in latest.items():
+            stmt = self.insert(undos).values(program_id=program_id, participant_id=key[0], session_id=key[1], at=at)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["program_id", "participant_id", "session_id"],
+                                                    set_={"at": stmt.excluded.at}, where=stmt.excluded.at > undos.c.at))
+        keys = sorted(set(latest) | {k for k in checked if k[0]})
+        if not keys:
+            return {}
+        query = select(undos.c.participant_id, undos.c.session_id, undos.c.at).where(
+            undos.c.program_id == program_id, tuple_(undos.c.participant_id, undos.c.session_id).in_(keys))
+        return {(p, s): at for p, s, at in conn.execute(query)}
+
+    def _rederive(self, conn, program_id: str, key: tuple, since: str) -> None:
+        conn.execute(attendance.delete().where(attendance.c.program_id == program_id,
+                                               attendance.c.participant_id == key[0], attendance.c.session_id == key[1]))
+        first = conn.execute(
+            select(scans.c.id, scans.c.at).where(
+                scans.c.program_id == program_id, scans.c.participant_id == key[0], scans.c.session_id == key[1],
+                scans.c.result == "checked_in", func.coalesce(scans.c.direction, "in") == "in", scans.c.at > since)
+            .order_by(scans.c.at, scans.c.id).limit(1)).first()
+        if first:
+            conn.execute(attendance.insert().values(program_id=program_id, participant_id=key[0], session_id=key[1],
+                                                    first_at=first.at, first_scan_id=first.id))
 
     def _upsert_fields(self, conn, rows: list[dict]) -> None:
         def build():

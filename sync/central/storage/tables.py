@@ -68,6 +68,13 @@ vectors = Table(
     Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False), Column("chain", String(64)),
 )
+# Per origin of a revoked device, central's signed statement of the last change of each program it
+# accepted from it (sync.revocations): nothing after it is accepted, whoever brings it.
+revoked_origins = Table(
+    "revoked_origins", metadata,
+    Column("origin", String(64), primary_key=True), Column("device_id", String(64), nullable=False),
+    Column("entry", Text, nullable=False),
+)
 # The public key of every origin seen (each proven by its id, see kiosk.trust.keys), for relaying.
 origin_keys = Table(
     "origin_keys", metadata,
@@ -101,6 +108,13 @@ attendance = Table(
     Column("program_id", String(64), primary_key=True), Column("participant_id", String(64), primary_key=True),
     Column("session_id", String(64), primary_key=True), Column("first_at", String(40), nullable=False),
     Column("first_scan_id", String(64), nullable=False),
+)
+# The latest undo of a check-in by a coordinator per (participant, session): attendance there is
+# the earliest check-in after it (kept apart from `scans` so a push looks it up by key, not by scan).
+undos = Table(
+    "undos", metadata,
+    Column("program_id", String(64), primary_key=True), Column("participant_id", String(64), primary_key=True),
+    Column("session_id", String(64), primary_key=True), Column("at", String(40), nullable=False),
 )
 
 
