@@ -172,3 +172,58 @@ def test_the_cli_writes_a_persons_record_as_pdf_and_json_and_erases_by_phone(db,
     assert db.execute("select erased_at from participants where id = ?", [person["someone"]["id"]]).fetchone()[0]
     again = runner.invoke(cli, [*base, "person", "erase", person["someone"]["id"], "--reason", "asked"])
     assert again.exit_code != 0 and "already_erased" in again.output
+
+
+def test_the_health_check_says_when_the_people_are_erased_and_when_a_date_has_come(db, data_dir, person):
+    from kiosk.ops import health
+    from kiosk.ops.retention import keep_retention
+
+    check = health.retention(data_dir)
+    assert check.status == "ok" and check.values["count"] == db["participants"].count
+    due = privacy.latest_retention(db, person["program_id"])
+    db.execute("update sessions set day = '2020-01-06' where program_id = ?", [person["program_id"]])
+    assert health.retention(data_dir).status == "warn"
+    assert keep_retention(data_dir) == db["participants"].count
+    assert health.retention(data_dir).status == "ok" and due > date(2020, 1, 6)
+
+
+def test_backups_are_kept_at_most_keep_days_and_a_retention_drops_those_before_it(data_dir, db, person):
+    from kiosk.ops import backup
+    from kiosk.ops.retention import keep_retention
+
+    folder = data_dir / backup.BACKUP_DIR
+    folder.mkdir(exist_ok=True)
+    old = folder / (backup.PREFIX + "20200101T010000.000000Z" + backup.SUFFIX)
+    old.write_bytes(b"an old backup")
+    backup.prune(folder)
+    assert not old.exists()  # older than KEEP_DAYS, even as the newest of its day
+    made = take_backup(data_dir)
+    db.execute("update sessions set day = '2020-01-06' where program_id = ?", [person["program_id"]])
+    keep_retention(data_dir)
+    assert not any(p.exists() for p in made)  # they held the people the retention erased
+    assert all(_holds_any(p.read_bytes(), person["values"]) == [] for p in backup.backups(folder))
+
+
+def test_a_coordinator_downloads_the_record_and_erases_from_the_persons_page(coordinator, db, data_dir, person):
+    from kiosk.ops import log
+
+    log.configure(data_dir)
+    page = f"/participants/{person['someone']['id']}"
+    pdf = coordinator.get(page + "/record.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert coordinator.get(page + "/record.json").get_json()["person"]["phone"] == "0898765432"
+    coordinator.get("/?lang=en")
+    refused = coordinator.post(page + "/erase", data={"reason": ""}, follow_redirects=True)
+    assert "Say why the data is erased" in refused.get_data(as_text=True)
+    assert not privacy.erasure_of(db, person["someone"]["id"])
+    done = coordinator.post(page + "/erase", data={"reason": "asked at the desk"}, follow_redirects=True)
+    assert done.status_code == 200 and privacy.erasure_of(db, person["someone"]["id"])["erased_by"] == "coord"
+    assert "วิไลวรรณ" not in done.get_data(as_text=True)
+    edit = coordinator.post(page, data={"first_name": "กลับมา", "last_name": "อีก"}, follow_redirects=True)
+    assert edit.status_code in (200, 400) and db.execute("select first_name from participants where id = ?",
+                                                         [person["someone"]["id"]]).fetchone()[0] == ""
+    log.shutdown()
+    lines = [json.loads(line) for line in (data_dir / "logs" / "kiosk.log").read_text().splitlines()]
+    audited = [line for line in lines if line.get("act") == "personal_data"]
+    assert {line["what"] for line in audited} == {"person_record"} and all(line["who"] == "coord" for line in audited)
+    assert not any("0898765432" in json.dumps(line, ensure_ascii=False) for line in lines)

@@ -8,6 +8,7 @@ import click
 import sync
 from kiosk.cli.context import pass_ctx
 from kiosk.documents.records import record_pdf
+from kiosk.ops.retention import keep_retention
 from kiosk.paths import write_atomically
 from kiosk.people import privacy
 from kiosk.program import events
@@ -64,14 +65,18 @@ def erase(ctx, ref, reason, by):
 @click.command("retention")
 @click.argument("day", required=False)
 @click.option("--program", "program_ref", help="Program id or title prefix.")
+@click.option("--now", "keep_now", is_flag=True, help="Erase now the people of every program whose date has come.")
 @pass_ctx
-def retention(ctx, day, program_ref):
-    """Show when each program's people are erased, or set an earlier date for one.
+def retention(ctx, day, program_ref, keep_now):
+    """Show when each program's people are erased, set an earlier date for one, or keep the dates now.
 
     \b
     Example:
         kiosk retention                 kiosk retention 2027-06-30 --program อบรม
     """
+    if keep_now:
+        click.echo(f"erased: {keep_retention(ctx.folder)} people")
+        return
     if day:
         program = events.find_program(ctx.db, program_ref)
         click.echo(f"{program['title']}: erased on {privacy.set_retention(ctx.db, program, day)}")

@@ -36,13 +36,16 @@ def _stop(_signum, _frame) -> None:
 
 def start_background(app) -> None:
     """The background syncer (every minute, once enrolled), backups (every 15 minutes, and after
-    each session closes) and WAL checkpoints (every second, off the door's commits)."""
+    each session closes), WAL checkpoints (every second, off the door's commits) and the programs'
+    retention dates (at start and daily)."""
     from kiosk.ops.backup import BackupScheduler
+    from kiosk.ops.retention import RetentionScheduler
     from kiosk.store.db import Checkpointer
     from sync import Syncer
 
     Checkpointer(app.config["DATABASE"]).start()
     Syncer(app).start()
     BackupScheduler(app.config["DATA_DIR"]).start()
+    RetentionScheduler(Path(app.config["DATA_DIR"])).start()
 
 

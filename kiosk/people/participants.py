@@ -112,7 +112,10 @@ def add_participant(db, program_id: str, cohort_id: str | None, fields: dict, vi
 
 
 def update_participant(db, participant: dict, fields: dict) -> list[str]:
-    """Writes only the fields that changed; returns their names."""
+    """Writes only the fields that changed; returns their names. An erased person's data is not
+    written again ("already_erased")."""
+    if participant.get("erased_at"):
+        raise PeopleError("already_erased", "this person's data was erased")
     changed = {k: v for k, v in fields.items() if participant.get(k) != v}
     if changed:
         changes.write(db, participant["program_id"], "participants", participant["id"], changed)

@@ -93,6 +93,11 @@ def erase_person(db, participant_id: str, reason: str, by: str, kind: str = "req
     return {"id": participant_id, "program_id": person["program_id"], **erasure}
 
 
+def erasure_of(db, participant_id: str) -> dict | None:
+    """The erasure of a person held here (reason, when, by whom, request or retention), or None."""
+    return _one(db, "select reason, erased_at, erased_by, kind from erasures where id = ?", [participant_id])
+
+
 def find_person(db, ref: str) -> dict:
     """A person by id, badge code or phone (the CLI's PERSON); raises PrivacyError if none or several."""
     ref = (ref or "").strip()
@@ -226,7 +231,7 @@ def person_record(db, participant_id: str, synced_to: list[dict] | None = None) 
                                     " join sessions x on x.id = a.session_id where a.participant_id = ?"
                                     " order by x.day, x.slot", [participant_id])),
         **_earned(db, person),
-        "erasure": _one(db, "select reason, erased_at, erased_by, kind from erasures where id = ?", [participant_id]),
+        "erasure": erasure_of(db, participant_id),
         "synced_to": _synced(db, person, synced_to or []),
     }
 

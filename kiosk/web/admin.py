@@ -1,16 +1,20 @@
 """Coordinator pages: programs, cohorts, session days, sites, targets, rosters, badges, accounts."""
 
 import io
+import json
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+import sync
 from kiosk import reports
 from kiosk.badges.issuing import active_badge, cohort_cards, issue_missing_badges, missing_badges
 from kiosk.clock import LOCAL_ZONE, local_day, now_utc
+from kiosk.documents.records import record_pdf
 from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
 from kiosk.people import participants as people
+from kiosk.people import privacy
 from kiosk.people.roster import HeldRosters, import_roster
 from kiosk.program import events
 from kiosk.store.db import get_db
@@ -282,7 +286,39 @@ def participant(participant_id):
                            cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES, today=local_day().isoformat(),
                            history=reports.attendance_of(db, participant_id),
                            corrections=people.corrections_of(db, participant_id),
+                           erasure=privacy.erasure_of(db, participant_id),
                            has_badge=bool(active_badge(db, participant_id)))
+
+
+@bp.get("/participants/<participant_id>/record.<fmt>")
+@login_required("coordinator")
+def participant_record(participant_id, fmt):
+    """Everything kept about a person (PDPA §30), as a Thai PDF or as JSON; the export is logged."""
+    if fmt not in ("pdf", "json"):
+        abort(404)
+    db = get_db()
+    person = people.get_participant(db, participant_id) or abort(404)
+    record = privacy.person_record(db, participant_id, sync.acknowledged(current_app.config["DATA_DIR"],
+                                                                          person["program_id"]))
+    privacy.audit("person_record", current_user()["username"], participant_id=participant_id, format=fmt)
+    if fmt == "json":
+        body, mimetype = json.dumps(record, ensure_ascii=False, indent=2).encode(), "application/json"
+    else:
+        body, mimetype = record_pdf(record), "application/pdf"
+    return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True,
+                     download_name=f"personal-data-{participant_id[:8]}.{fmt}")
+
+
+@bp.post("/participants/<participant_id>/erase")
+@login_required("coordinator")
+def erase_participant(participant_id):
+    """Erases a person's data (PDPA §33) on this kiosk now and everywhere at the next sync."""
+    db = get_db()
+    people.get_participant(db, participant_id) or abort(404)
+    _attempt(lambda: privacy.erase_person(db, participant_id, _form("reason"), current_user()["username"]),
+             _("The person's data is erased here, and will be on every computer after the next sync. "
+               "Their attendance stays in the reports without a name."))
+    return redirect(url_for("admin.participant", participant_id=participant_id))
 
 
 @bp.post("/participants/<participant_id>/attendance")
