@@ -6,8 +6,9 @@ from pathlib import Path
 import click
 
 import sync
-from kiosk.cli.context import pass_ctx
+from kiosk.cli.context import operator, pass_ctx
 from kiosk.documents.records import record_pdf
+from kiosk.ops import log
 from kiosk.ops.retention import keep_retention
 from kiosk.paths import write_atomically
 from kiosk.people import privacy
@@ -33,7 +34,7 @@ def record(ctx, ref, out):
     found = privacy.find_person(ctx.db, ref)
     data = privacy.person_record(ctx.db, found["id"], sync.acknowledged(ctx.folder, found["program_id"]))
     write_record(data, out)
-    privacy.audit("person_record", "cli", participant_id=found["id"])
+    log.audit("person_record", operator(), participant_id=found["id"])
     click.echo(f"written: {out}")
 
 

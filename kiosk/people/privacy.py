@@ -31,7 +31,6 @@ from kiosk.thai import clean_text, normalize_phone
 from kiosk.trust.programkeys import badge_key
 
 log = logging.getLogger("kiosk.privacy")
-audit_log = logging.getLogger("kiosk.audit")
 RETENTION_YEARS = 2
 REASON_MAX = 300
 # The notice shown on the registration tablet, paragraph by paragraph (English msgids; Thai in the
@@ -275,12 +274,5 @@ def _synced(db, person: dict, remotes: list[dict]) -> list[dict]:
     return out
 
 
-# --- who looked ----------------------------------------------------------------------------------
-
-
-def audit(what: str, who: str | None, **ids) -> None:
-    """One line in the log for an export or print of personal data: who, what, when (the line's
-    time), and ids only: never a name, phone or ID."""
-    audit_log.info("personal data out", extra={"act": "personal_data", "what": what, "who": who or "?", **ids})
 
 

@@ -13,6 +13,7 @@ from kiosk.clock import LOCAL_ZONE, local_day, now_utc
 from kiosk.documents.records import record_pdf
 from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
+from kiosk.ops import log
 from kiosk.people import participants as people
 from kiosk.people import privacy
 from kiosk.people.roster import HeldRosters, import_roster
@@ -300,7 +301,7 @@ def participant_record(participant_id, fmt):
     person = people.get_participant(db, participant_id) or abort(404)
     record = privacy.person_record(db, participant_id, sync.acknowledged(current_app.config["DATA_DIR"],
                                                                           person["program_id"]))
-    privacy.audit("person_record", current_user()["username"], participant_id=participant_id, format=fmt)
+    log.audit("person_record", current_user()["username"], participant_id=participant_id, format=fmt)
     if fmt == "json":
         body, mimetype = json.dumps(record, ensure_ascii=False, indent=2).encode(), "application/json"
     else:
@@ -346,6 +347,7 @@ def participant_badge(participant_id):
 
     card = badge_of(get_db(), participant_id) or abort(404)
     paper = "a4" if request.args.get("paper") == "a4" else "a6"
+    log.audit(f"badge-{paper}.pdf", current_user()["username"], participant_id=participant_id)
     return send_file(io.BytesIO(badge_pdf(card, paper)), mimetype="application/pdf",
                      download_name=f"badge-{paper}.pdf")
 
@@ -357,6 +359,7 @@ def badges_pdf(cohort_id):
 
     found = _cohort_or_404(cohort_id)
     pdf = badge_sheet_pdf_apart(cohort_cards(get_db(), cohort_id))  # in memory, in a second process
+    log.audit(f"badges-cohort-{found['number']}.pdf", current_user()["username"], cohort_id=cohort_id)
     return send_file(io.BytesIO(pdf), mimetype="application/pdf",
                      download_name=f"badges-cohort-{found['number']}.pdf")
 
