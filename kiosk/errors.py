@@ -116,7 +116,12 @@ _register(
     withdrawn=N_("This person has withdrawn from the program."),
     not_checked_in=N_("This person has not checked in to this session."),
 )
-_register(422, invalid_code=N_("Not a badge of this event: mistyped, damaged or forged."))
+_register(422, invalid_code=N_("Not a badge of this event: mistyped, damaged or forged."),
+          paper_row_at_door=N_("This QR is a row of a signature sheet, not a badge. Signed sheets are recorded "
+                               "after the session with \"Signed sheet\" on the scan page."),
+          not_a_sheet_row=N_("This is not a row of a signature sheet: scan the small QR beside the signature."))
+_register(409, paper_other_session=N_("This sheet row belongs to another session: choose that session, "
+                                      "or \"Automatic\"."))
 _register(404, unknown_participant=N_(
     "The badge is genuine but nobody on this kiosk holds it. Sync, or search by name."))
 _register(410, revoked_badge=N_(

@@ -4,8 +4,8 @@ Every endpoint but /api/ping needs a staff session or `Authorization: Bearer TOK
 one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
 
 POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
-{"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601) and "direction" ("in" |
-"out"). An "at" more than a couple of minutes ahead of the kiosk's clock is refused (400 bad_time,
+{"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601), "direction" ("in" |
+"out") and "paper" (true: the code is a signed sheet's row, recorded for its own session). An "at" more than a couple of minutes ahead of the kiosk's clock is refused (400 bad_time,
 not stored). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true:
 its "at" must then also not be before its session's day.
 What is a scan attempt and what is not:
@@ -129,6 +129,9 @@ def _scan_request():
         return None, error_response("bad_request", _("Send a code or a participant_id, not both."))
     if fields["direction"] not in (None, *checkin.DIRECTIONS):
         return None, error_response("bad_request", _("direction is \"in\" or \"out\"."))
+    fields["paper"] = body.get("paper", False)
+    if fields["paper"] not in (True, False) or (fields["paper"] and fields["direction"] == "out"):
+        return None, error_response("bad_request", _("paper is true or false, and only for arriving."))
     try:
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
@@ -159,7 +162,8 @@ def create_checkin():
         return problem
     scan = {"code": fields["code"], "session_id": fields["session"], "at": fields["at"],
             "operator": current_user()["username"], "nonce": fields["nonce"],
-            "direction": fields["direction"] or "in", "participant_id": fields["participant_id"]}
+            "direction": fields["direction"] or "in", "participant_id": fields["participant_id"],
+            "paper": fields["paper"]}
     try:
         result = checkin.check_in(get_db(), **scan)
     except checkin.CheckinError as exc:

@@ -134,6 +134,7 @@
     if (sessionSelect.value) payload.session = sessionSelect.value;
     const mode = document.querySelector("input[name=scan-direction]:checked");
     if (mode && mode.value === "out") payload.direction = "out";
+    if (mode && mode.value === "paper") payload.paper = true;
     const answer = await postJSON(door.dataset.checkinsUrl, payload, 2);
     if (answer.status === 0 && outbox) {
       // The kiosk cannot be reached: keep the scan here with its nonce and real time.
