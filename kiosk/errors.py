@@ -73,8 +73,14 @@ _register(
     bad_setting=N_("Idle time is 15 to 600 seconds; a full cohort refuses or takes a waiting list."),
 )
 _register(409, quota_full=N_("Registration is closed: this cohort or area is full."),
-          possible_duplicate=N_("Someone with these details is already registered. Is this you?"),
-          national_id_taken=N_("This national ID is already registered: take the existing badge."))
+          possible_duplicate=N_("Someone with these details is already registered. If it is you, your badge is "
+                                "at the registration desk."),
+          national_id_taken=N_("This national ID is already registered. If it is yours, your badge is at the "
+                               "registration desk; if not, check the 13 digits."),
+          ask_at_desk=N_("These details were looked up several times on the tablets. Please register at the "
+                         "registration desk with staff."))
+_register(429, tablet_paused=N_("This tablet is paused: it found several people who are already registered. "
+                                "Please go to the registration desk; staff can resume it."))
 _register(403, tablet_only=N_("This tablet is set up for registration only."),
           not_paired=N_("This browser is not a registration tablet. Ask the coordinator to pair it."),
           bad_pairing_code=N_("The pairing link is wrong, used or expired: ask for a new one."))

@@ -1,11 +1,17 @@
 """Walk-ins registering themselves on a paired tablet (kiosk.people.tablets): the form, duplicates,
 quotas, keys.
 
-The form: `form_fields` checks every field on its own
-so each bad field gets its message, then `register_walk_in` looks for the person among those
-already registered (same national ID, same phone, or a very similar Thai name in the same
-district), applies the cohort's quota, and creates the person with a badge, once per
-submission key (a tablet resending after a lost answer creates no one twice).
+The form: `form_fields` checks every field on its own so each bad field gets its message, then
+`register_walk_in` looks for the person among those already registered (same national ID, same
+phone, or a very similar Thai name in the same district), applies the cohort's quota, and
+creates the person with a badge, once per submission key (a tablet resending after a lost
+answer creates no one twice).
+
+A public tablet never hands out an existing person: a match answers only which of the typed
+facts match someone (never a name, initials, phone digits or a badge), and a person who is
+already registered gets their badge at the desk, where staff see them and reprint it on the
+door page. Lookups are counted: a tablet that keeps finding registered people pauses, and a
+person looked up again and again can only be registered anew at the desk.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from kiosk.badges.issuing import active_badge, badge_card, issue_badge
+from kiosk.badges.issuing import active_badge, badge_card
 from kiosk.clock import iso, now_utc, parse_iso
 from kiosk.door.checkin import CheckinError, CheckinResult, check_in
 from kiosk.errors import KioskError, PeopleError
 from kiosk.people.participants import ValidFields, get_participant, participant_fields, register_participant
-from kiosk.people.tablets import bounded_time, settings_of
+from kiosk.people.tablets import bounded_time, is_paused, locked_people, note_lookups, settings_of
 from kiosk.program.events import cohort_by_id, get_program
 from kiosk.store.db import transaction
 from kiosk.thai import (
@@ -36,14 +42,14 @@ from kiosk.thai import (
 FORM_TITLES = ("นาย", "นาง", "นางสาว", "ว่าที่ร้อยตรี", "ว่าที่ร้อยตรีหญิง", "ดร.", "ร.ต.อ.", "พ.ต.ท.", "พ.ต.อ.",
                "จ.ส.อ.", "พระ")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_THAI_CONSONANT = re.compile("[\u0e01-\u0e2e]")
+MATCHES = ("national_id", "phone", "name")
 
 
 class RegistrationError(KioskError):
     """A registration that cannot be made now.
 
-    `errors` maps each bad field to its PeopleError (reason invalid_form); `matches` are the
-    people already registered who look like this one (possible_duplicate, national_id_taken).
+    `errors` maps each bad field to its PeopleError (reason invalid_form); `matches` names which
+    typed facts match someone already registered (national_id, phone, name), nothing of them.
     """
 
     def __init__(self, reason: str, message: str | None = None, field: str | None = None, *,
@@ -55,7 +61,7 @@ class RegistrationError(KioskError):
 
 @dataclass
 class Registration:
-    """What a submission came to: `status` created, waiting (no badge yet) or existing."""
+    """What a submission came to: `status` created or waiting (no badge yet)."""
 
     status: str
     person: dict
@@ -169,20 +175,12 @@ def find_matches(db, program_id: str, fields: dict) -> list[dict]:
             if person["id"] not in found and similar_names(fields["first_name"], fields["last_name"],
                                                            person["first_name"], person["last_name"]):
                 found[person["id"]] = {**person, "match": "name"}
-    return sorted(found.values(), key=lambda p: ("national_id", "phone", "name").index(p["match"]))
+    return sorted(found.values(), key=lambda p: MATCHES.index(p["match"]))
 
 
-def initial(name: str) -> str:
-    """The first consonant of a Thai name ('ใจดี' → 'จ.'), or the first letter of a Latin one."""
-    found = _THAI_CONSONANT.search(name or "")
-    letter = found.group(0) if found else (name or "?")[:1].upper()
-    return f"{letter}."
-
-
-def public_match(person: dict) -> dict:
-    """What 'is this you?' may show: initials and the last four phone digits, nothing more."""
-    return {"id": person["id"], "initials": f"{initial(person['first_name'])} {initial(person['last_name'])}",
-            "phone_tail": (person.get("phone") or "")[-4:], "match": person["match"]}
+def match_kinds(matches: list[dict]) -> list[str]:
+    """Which of the typed facts matched someone: all a tablet may be told."""
+    return sorted({m["match"] for m in matches}, key=MATCHES.index)
 
 
 # --- quotas -----------------------------------------------------------------------------------
@@ -222,59 +220,55 @@ def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, co
                      deferred: bool = False) -> Registration:
     """Registers the person a tablet's form describes, once per `key`.
 
-    Someone already registered with the same national ID, phone or a similar name in the same
-    district raises RegistrationError (national_id_taken, possible_duplicate) with `matches`,
-    unless `confirm_new` (the person said "not me") or `deferred` (a form saved on the tablet
-    while offline, with nobody left to ask: the same national ID then takes the existing badge,
-    anything else registers). A full cohort refuses (quota_full) or puts them on the waiting
-    list, as the coordinator chose. Nothing is written unless a person is created.
+    Someone already registered with the same national ID raises RegistrationError
+    (national_id_taken); the same phone or a similar name in the same district raises
+    possible_duplicate unless `confirm_new` (the person said "not me") or `deferred` (a form saved
+    on the tablet while offline, with nobody left to ask). Neither answer carries anything of the
+    person found; each counts as a lookup (kiosk.people.tablets lockouts): a paused tablet is
+    refused (tablet_paused), and a person looked up too often is not registered anew here
+    (ask_at_desk). A full cohort refuses (quota_full) or puts them on the waiting list, as the
+    coordinator chose. Nothing is written unless a person is created.
     """
     key = check_key(key)
+    if is_paused(db, tablet):
+        raise RegistrationError("tablet_paused")
     cohort = cohort_by_id(db, tablet["cohort_id"])
-    program = get_program(db, cohort["program_id"])
     moment = iso(bounded_time(made_at, _day(cohort)) if made_at else now_utc())
     fields = form_fields(data)
     with transaction(db):
         earlier = _replay(db, tablet, key)
         if earlier:
             return earlier
-        matches = find_matches(db, program["id"], fields)
-        same_id = [m for m in matches if m["match"] == "national_id"]
-        if same_id and deferred:
-            return _take(db, tablet, same_id[0], key, moment)
-        if same_id or (matches and not (confirm_new or deferred)):
-            raise RegistrationError("national_id_taken" if same_id else "possible_duplicate", matches=matches)
-        status = "active"
-        if quota_full(db, cohort["id"], fields):
-            if settings_of(db, cohort["id"])["quota_mode"] != "waitlist":
-                raise RegistrationError("quota_full", "a target of this cohort is met")
-            status = "waiting"
-        person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
-                                      at=moment, status=status)
-        _remember(db, tablet, key, person["id"], "created" if status == "active" else "waiting", moment)
+        matches = find_matches(db, cohort["program_id"], fields)
+        refusal = _match_refusal(db, matches, confirm_new or deferred)
+        if refusal is None:
+            return _create(db, tablet, cohort, fields, key, moment)
+    note_lookups(db, tablet["id"], [m["id"] for m in matches])
+    raise refusal
+
+
+def _match_refusal(db, matches: list[dict], new: bool) -> RegistrationError | None:
+    """Why the people found stop this registration, or None when it may go on."""
+    if not matches:
+        return None
+    kinds = match_kinds(matches)
+    if "national_id" in kinds:  # one ID, one person: "not me" cannot be true
+        return RegistrationError("national_id_taken", matches=["national_id"])
+    if locked_people(db, [m["id"] for m in matches]):
+        return RegistrationError("ask_at_desk")
+    return None if new else RegistrationError("possible_duplicate", matches=kinds)
+
+
+def _create(db, tablet: dict, cohort: dict, fields: dict, key: str, moment: str) -> Registration:
+    status = "active"
+    if quota_full(db, cohort["id"], fields):
+        if settings_of(db, cohort["id"])["quota_mode"] != "waitlist":
+            raise RegistrationError("quota_full", "a target of this cohort is met")
+        status = "waiting"
+    person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
+                                  at=moment, status=status)
+    _remember(db, tablet, key, person["id"], "created" if status == "active" else "waiting", moment)
     return Registration("created" if status == "active" else "waiting", person, person["code"], key, moment)
-
-
-def take_existing(db, tablet: dict, participant_id: str, key: str) -> Registration:
-    """The person said "this is me": their current badge (issued now if they had none)."""
-    key = check_key(key)
-    cohort = cohort_by_id(db, tablet["cohort_id"])
-    with transaction(db):
-        earlier = _replay(db, tablet, key)
-        if earlier:
-            return earlier
-        person = get_participant(db, participant_id)
-        if not person or person["program_id"] != cohort["program_id"] or person["status"] == "withdrawn":
-            raise RegistrationError("choice_expired", "no such person to take")
-        return _take(db, tablet, person, key, iso(now_utc()))
-
-
-def _take(db, tablet: dict, person: dict, key: str, moment: str) -> Registration:
-    badge = active_badge(db, person["id"])
-    waiting = person["status"] == "waiting"
-    code = badge["code"] if badge else (None if waiting else issue_badge(db, person))
-    _remember(db, tablet, key, person["id"], "existing", moment)
-    return Registration("waiting" if waiting else "existing", person, code, key, moment)
 
 
 def _day(cohort: dict) -> date:
@@ -293,6 +287,8 @@ def _replay(db, tablet: dict, key: str) -> Registration | None:
     row = _one(db, "select * from registration_keys where tablet_id = ? and key = ?", [tablet["id"], key])
     if not row:
         return None
+    if row["status"] == "existing":  # a key that once took someone's badge: that door is closed
+        raise RegistrationError("choice_expired")
     person = get_participant(db, row["participant_id"])
     badge = active_badge(db, person["id"])
     status = "waiting" if person["status"] == "waiting" else row["status"]
@@ -323,11 +319,10 @@ def badge_view(db, registration: Registration) -> dict | None:
     return badge_card(person, registration.code, cohort, get_program(db, person["program_id"]))
 
 
-def current_card(db, participant_id: str) -> dict | None:
-    """The badge card of a person's current code, or None (no badge, or waiting)."""
-    person = get_participant(db, participant_id)
-    badge = person and active_badge(db, participant_id)
-    if not badge:
+def current_card(db, code: str) -> dict | None:
+    """The badge card of a badge code still in use, or None (replaced since, or unknown)."""
+    badge = _one(db, "select * from badges where code = ? and revoked_at is null", [code])
+    person = badge and get_participant(db, badge["participant_id"])
+    if not person or person["status"] != "active":
         return None
-    return badge_card(person, badge["code"], cohort_by_id(db, person["cohort_id"]),
-                      get_program(db, person["program_id"]))
+    return badge_card(person, code, cohort_by_id(db, person["cohort_id"]), get_program(db, person["program_id"]))

@@ -101,10 +101,54 @@ def revoke_tablet(db, tablet_id: str) -> dict | None:
 
 
 def tablets_of(db, cohort_id: str) -> list[dict]:
-    """A cohort's tablets, the ones still in use first."""
-    return list(db.query("select t.*, (select count(*) from registration_keys k where k.tablet_id = t.id"
-                         " and k.status != 'existing') as registered from tablets t where t.cohort_id = ?"
-                         " order by t.revoked_at is not null, t.created_at", [cohort_id]))
+    """A cohort's tablets, the ones still in use first, each with `registered` and `paused`."""
+    rows = db.query("select t.*, (select count(*) from registration_keys k where k.tablet_id = t.id"
+                    " and k.status != 'existing') as registered from tablets t where t.cohort_id = ?"
+                    " order by t.revoked_at is not null, t.created_at", [cohort_id])
+    return [{**t, "paused": not t["revoked_at"] and is_paused(db, t)} for t in rows]
+
+
+# --- lockouts --------------------------------------------------------------------------------
+# A tablet that is told again and again "these details are already registered" is probing, not
+# registering: it pauses until a coordinator resumes it. A person looked up again and again
+# can be registered anew only at the desk. Counted in the database, so a restart forgets nothing.
+
+TABLET_LOOKUPS = 6
+TABLET_WINDOW = timedelta(minutes=30)
+PERSON_LOOKUPS = 5
+PERSON_WINDOW = timedelta(hours=24)
+
+
+def note_lookups(db, tablet_id: str, participant_ids) -> None:
+    """Records that a tablet was told these people match what it typed."""
+    now = now_utc()
+    with transaction(db):
+        db.execute("delete from tablet_lookups where at < ?", [iso(now - PERSON_WINDOW)])
+        for participant_id in set(participant_ids):
+            db.execute("insert into tablet_lookups (tablet_id, participant_id, at) values (?, ?, ?)",
+                       [tablet_id, participant_id, iso(now)])
+
+
+def is_paused(db, tablet: dict) -> bool:
+    """Whether a tablet found TABLET_LOOKUPS registered people in TABLET_WINDOW since it was last resumed."""
+    since = max(iso(now_utc() - TABLET_WINDOW), tablet.get("resumed_at") or "")
+    found = db.execute("select count(*) from tablet_lookups where tablet_id = ? and at > ?",
+                       [tablet["id"], since]).fetchone()[0]
+    return found >= TABLET_LOOKUPS
+
+
+def locked_people(db, participant_ids) -> bool:
+    """Whether any of these people was looked up PERSON_LOOKUPS times in PERSON_WINDOW, on any tablet."""
+    since = iso(now_utc() - PERSON_WINDOW)
+    return any(db.execute("select count(*) from tablet_lookups where participant_id = ? and at > ?",
+                          [pid, since]).fetchone()[0] >= PERSON_LOOKUPS for pid in set(participant_ids))
+
+
+def resume_tablet(db, tablet_id: str) -> dict | None:
+    """A coordinator resumes a paused tablet: its earlier lookups no longer count against it."""
+    with transaction(db):
+        db.execute("update tablets set resumed_at = ? where id = ?", [iso(now_utc()), tablet_id])
+    return _one(db, "select * from tablets where id = ?", [tablet_id])
 
 
 # --- settings ---------------------------------------------------------------------------------

@@ -289,3 +289,23 @@ def program_keys(db):
         alter table programs add column key_check text;
         """
     )
+
+
+@migrations(name="0007_tablet_guards")
+def tablet_guards(db):
+    """What keeps a public tablet honest, local to this laptop like the tablets themselves.
+
+    `tablet_lookups`: each time a tablet was told that what it typed matches someone registered,
+    for the lockouts per tablet and per person (kiosk.people.tablets); `tablets.resumed_at`: when
+    a coordinator last resumed a paused tablet.
+    """
+    db.executescript(
+        """
+        create table tablet_lookups (
+            tablet_id text not null references tablets(id), participant_id text not null, at text not null
+        );
+        create index tablet_lookups_tablet on tablet_lookups(tablet_id, at);
+        create index tablet_lookups_person on tablet_lookups(participant_id, at);
+        alter table tablets add column resumed_at text;
+        """
+    )

@@ -42,7 +42,7 @@ from kiosk.webkit.qr import qr_data_uri
 
 bp = Blueprint("register", __name__)
 MAX_BODY = 16 * 1024
-SIGNED_FOR = 15 * 60  # seconds a badge link or an "is this you?" choice stays valid
+SIGNED_FOR = 15 * 60  # seconds a badge link stays valid
 TABLET_COOKIE_AGE = 30 * 24 * 3600
 
 
@@ -50,17 +50,17 @@ def _signer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt=f"register-{purpose}")
 
 
-def _sign(purpose: str, tablet: dict, participant_id: str) -> str:
-    return _signer(purpose).dumps([tablet["id"], participant_id])
+def _sign(purpose: str, tablet: dict, value: str) -> str:
+    return _signer(purpose).dumps([tablet["id"], value])
 
 
 def _unsign(purpose: str, tablet: dict, token) -> str | None:
-    """The participant id a token of this tablet names, or None if forged, foreign or expired."""
+    """The value a token of this tablet names, or None if forged, foreign or expired."""
     try:
-        tablet_id, participant_id = _signer(purpose).loads(str(token or ""), max_age=SIGNED_FOR)
+        tablet_id, value = _signer(purpose).loads(str(token or ""), max_age=SIGNED_FOR)
     except (BadSignature, ValueError, TypeError):
         return None
-    return participant_id if tablet_id == tablet["id"] else None
+    return value if tablet_id == tablet["id"] else None
 
 
 # --- the tablet -------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def _tablet_json():
 
 @bp.post("/register/submit")
 def submit():
-    """Registers the person on the form; answers their badge, or what to fix, or "is this you?"."""
+    """Registers the person on the form; answers their badge, or what to fix, or "already registered?"."""
     tablet, body = _tablet_json()
     if tablet is None:
         return body
@@ -157,37 +157,18 @@ def submit():
             get_db(), tablet, fields, body.get("key"), made_at=body.get("made_at") if deferred else None,
             confirm_new=body.get("confirm_new") is True, deferred=deferred)
     except registration.RegistrationError as exc:
-        return _refusal(exc, tablet)
+        return _refusal(exc)
     except KioskError as exc:
         return error_of(exc)
     return _registered(tablet, done)
 
 
-@bp.post("/register/claim")
-def claim():
-    """The person said "this is me": their existing badge."""
-    tablet, body = _tablet_json()
-    if tablet is None:
-        return body
-    participant_id = _unsign("match", tablet, body.get("ref"))
-    if participant_id is None:
-        return error_response("choice_expired")
-    try:
-        done = registration.take_existing(get_db(), tablet, participant_id, body.get("key"))
-    except KioskError as exc:
-        return error_of(exc)
-    return _registered(tablet, done)
-
-
-def _refusal(exc: registration.RegistrationError, tablet: dict):
+def _refusal(exc: registration.RegistrationError):
     if exc.errors:
         errors = {name: {"reason": e.reason, "message": reason_message(e.reason)} for name, e in exc.errors.items()}
         return error_response(exc.reason, status=exc.status, errors=errors)
-    if exc.matches:
-        matches = [{**registration.public_match(m), "ref": _sign("match", tablet, m["id"])} for m in exc.matches]
-        for m in matches:
-            del m["id"]
-        return error_response(exc.reason, status=exc.status, matches=matches)
+    if exc.matches:  # which typed facts match someone: nothing of that someone
+        return error_response(exc.reason, status=exc.status, matches=exc.matches)
     return error_of(exc)
 
 
@@ -199,7 +180,7 @@ def _registered(tablet: dict, done: registration.Registration):
     if card:
         badge = {**card, "role_name": role_label(card["role"]), "display_code": display_code(card["code"]),
                  "qr": ["".join("1" if dark else "0" for dark in row) for row in qr_matrix(card["code"], mask=2)],
-                 "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, done.person["id"]))}
+                 "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, card["code"]))}
     return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
                     "name": full_name(done.person), "badge": badge,
                     "checkin": door.result_json(result) if result else None})
@@ -209,8 +190,8 @@ def _registered(tablet: dict, done: registration.Registration):
 def badge_pdf():
     """The badge just shown, as a PDF to print (A6, or ?paper=a4), built in memory."""
     tablet = current_tablet()
-    participant_id = _unsign("badge", tablet, request.args.get("t")) if tablet else None
-    card = registration.current_card(get_db(), participant_id) if participant_id else None
+    code = _unsign("badge", tablet, request.args.get("t")) if tablet else None
+    card = registration.current_card(get_db(), code) if code else None
     if card is None:
         abort(404)
     paper = "a4" if request.args.get("paper") == "a4" else "a6"
@@ -271,6 +252,15 @@ def revoke(tablet_id):
     """Unpairs a tablet at once."""
     tablet = pairing.revoke_tablet(get_db(), tablet_id) or abort(404)
     flash(_("The tablet is unpaired."), "ok")
+    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+
+
+@bp.post("/tablets/<tablet_id>/resume")
+@login_required("coordinator")
+def resume(tablet_id):
+    """Resumes a tablet paused after finding several people already registered."""
+    tablet = pairing.resume_tablet(get_db(), tablet_id) or abort(404)
+    flash(_("The tablet takes registrations again."), "ok")
     return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
 
 

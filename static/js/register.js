@@ -314,6 +314,7 @@
     if (json.reason === "possible_duplicate" || json.reason === "national_id_taken") {
       return showMatches(json);
     }
+    if (json.reason === "ask_at_desk" || json.reason === "tablet_paused") return showDesk(json.error);
     showError("form", json.error || text.server_error);
   }
 
@@ -322,41 +323,34 @@
     if (first) first.focus();
   }
 
-  // --- "is this you?" -----------------------------------------------------------------------
+  // --- "already registered?" ---------------------------------------------------------------
+  // The kiosk says only which of the typed facts match someone: their badge is at the desk.
 
   function showMatches(json) {
+    const byId = json.reason === "national_id_taken";
     $("match-why").textContent = json.error;
-    $("match-new").hidden = json.reason === "national_id_taken";
-    $("match-list").replaceChildren(...json.matches.map((m) => {
+    $("match-list").replaceChildren(...json.matches.map((kind) => {
       const li = document.createElement("li");
-      const who = document.createElement("div");
-      const initials = document.createElement("b");
-      initials.className = "initials";
-      initials.textContent = m.initials;
-      const why = document.createElement("span");
-      why.className = "muted";
-      why.textContent = [text[`match_${m.match}`], m.phone_tail ? `${text.phone_tail} ${m.phone_tail}` : ""]
-        .filter(Boolean).join(" · ");
-      who.append(initials, why);
-      const take = document.createElement("button");
-      take.type = "button";
-      take.className = "primary";
-      take.textContent = text.this_is_me;
-      take.addEventListener("click", () => claim(m.ref));
-      li.append(who, take);
+      li.textContent = text[`match_${kind}`] || kind;
       return li;
     }));
-    showStep("step-match");
+    $("match-new").hidden = byId;
+    $("match-fix").hidden = !byId;
+    showStep("step-match", "match-title");
   }
 
-  async function claim(ref) {
-    const answer = await post(root.dataset.claimUrl, { key, ref });
-    if (answer.json && answer.json.ok) return showBadge(answer.json);
-    showStep("step-form");
-    showError("form", (answer.json && answer.json.error) || text.server_error);
+  function showDesk(message) {
+    if (message) $("desk-why").textContent = message;
+    showStep("step-desk", "desk-title");
   }
 
+  $("match-desk").addEventListener("click", () => showDesk());
   $("match-new").addEventListener("click", () => { showStep("step-form"); send({ confirm_new: true }); });
+  $("match-fix").addEventListener("click", () => {
+    showStep("step-form");
+    showError("national_id", text.nid_taken);
+    $("f-national_id").focus();
+  });
   $("match-back").addEventListener("click", () => showStep("step-form"));
 
   // --- the badge ----------------------------------------------------------------------------
@@ -416,9 +410,10 @@
 
   // --- steps, idle, forgetting --------------------------------------------------------------
 
-  function showStep(id) {
+  function showStep(id, focusId) {
     document.querySelectorAll(".step").forEach((step) => { step.hidden = step.id !== id; });
     window.scrollTo(0, 0);
+    if (focusId) $(focusId).focus();
     touch();
   }
 
@@ -443,6 +438,7 @@
   ["pointerdown", "keydown", "input"].forEach((type) => document.addEventListener(type, touch, true));
   $("done-next").addEventListener("click", forget);
   $("saved-next").addEventListener("click", forget);
+  $("desk-next").addEventListener("click", forget);
   // Coming back through the back/forward cache would show the previous person: reload instead.
   window.addEventListener("pageshow", (event) => { if (event.persisted) forget(); });
 
