@@ -17,15 +17,23 @@ person looked up again and again can only be registered anew at the desk.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
 
 from kiosk.badges.issuing import active_badge, badge_card
-from kiosk.clock import iso, now_utc, parse_iso
+from kiosk.clock import iso, local_day, now_utc, parse_iso
 from kiosk.door.checkin import CheckinError, CheckinResult, check_in
 from kiosk.errors import KioskError, PeopleError
 from kiosk.people.participants import ValidFields, get_participant, participant_fields, register_participant
-from kiosk.people.tablets import bounded_time, is_paused, locked_people, note_lookups, settings_of
+from kiosk.people.tablets import (
+    LateClaim,
+    OfflineError,
+    carried_time,
+    earliest_day,
+    is_paused,
+    locked_people,
+    note_lookups,
+    settings_of,
+)
 from kiosk.program.events import cohort_by_id, get_program
 from kiosk.store.db import transaction
 from kiosk.thai import (
@@ -70,6 +78,8 @@ class Registration:
     made_at: str
     replayed: bool = False
     checkin: CheckinResult | None = field(default=None)
+    # False for a form kept on a tablet whose time the laptop could not vouch for: no check-in then
+    timed: bool = True
 
 
 def _one(db, sql: str, args) -> dict | None:
@@ -216,8 +226,8 @@ def check_key(key) -> str:
     return key
 
 
-def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, confirm_new: bool = False,
-                     deferred: bool = False) -> Registration:
+def register_walk_in(db, tablet: dict, data: dict, key: str, *, late: LateClaim | None = None,
+                     confirm_new: bool = False, deferred: bool = False) -> Registration:
     """Registers the person a tablet's form describes, once per `key`.
 
     Someone already registered with the same national ID raises RegistrationError
@@ -228,12 +238,16 @@ def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, co
     refused (tablet_paused), and a person looked up too often is not registered anew here
     (ask_at_desk). A full cohort refuses (quota_full) or puts them on the waiting list, as the
     coordinator chose. Nothing is written unless a person is created.
+
+    A deferred form carries the time it was made only as `late` says and within the bounds the
+    laptop checks (kiosk.people.tablets.carried_time); otherwise it takes the laptop's time of
+    arrival and checks no one in.
     """
     key = check_key(key)
     if is_paused(db, tablet):
         raise RegistrationError("tablet_paused")
     cohort = cohort_by_id(db, tablet["cohort_id"])
-    moment = iso(bounded_time(made_at, _day(cohort)) if made_at else now_utc())
+    moment, timed = _when(db, cohort, late if deferred else None)
     fields = form_fields(data)
     with transaction(db):
         earlier = _replay(db, tablet, key)
@@ -242,7 +256,7 @@ def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, co
         matches = find_matches(db, cohort["program_id"], fields)
         refusal = _match_refusal(db, matches, confirm_new or deferred)
         if refusal is None:
-            return _create(db, tablet, cohort, fields, key, moment)
+            return replace(_create(db, tablet, cohort, fields, key, moment), timed=timed or not deferred)
     note_lookups(db, tablet["id"], [m["id"] for m in matches])
     raise refusal
 
@@ -271,10 +285,15 @@ def _create(db, tablet: dict, cohort: dict, fields: dict, key: str, moment: str)
     return Registration("created" if status == "active" else "waiting", person, person["code"], key, moment)
 
 
-def _day(cohort: dict) -> date:
-    """The earliest day a registration for this cohort may carry: a week before it starts."""
-    starts = date.fromisoformat(cohort["starts_on"]) if cohort.get("starts_on") else now_utc().date()
-    return starts - timedelta(days=7)
+def _when(db, cohort: dict, late: LateClaim | None) -> tuple[str, bool]:
+    """(time, carried) of a registration: a kept form's own time when the laptop can vouch for it,
+    else the laptop's time now (a walk-in is never lost over a time)."""
+    if late is not None:
+        try:
+            return iso(carried_time(db, late, earliest_day(db, cohort_id=cohort["id"]))), True
+        except OfflineError:
+            pass
+    return iso(now_utc()), False
 
 
 def _remember(db, tablet: dict, key: str, participant_id: str, status: str, moment: str) -> None:
@@ -296,12 +315,14 @@ def _replay(db, tablet: dict, key: str) -> Registration | None:
 
 
 def check_in_now(db, tablet: dict, registration: Registration) -> CheckinResult | None:
-    """Checks the new person in to the session open now, where the coordinator asked for it.
+    """Checks the new person in to the session open when they registered, where the coordinator asked.
 
     Runs after the registration committed (check_in takes its own turn at the write lock);
     the nonce comes from the submission key, so a resend checks no one in twice.
     """
-    if not registration.code or not settings_of(db, tablet["cohort_id"])["checkin_on_register"]:
+    if not (registration.code and registration.timed) or local_day(parse_iso(registration.made_at)) != local_day():
+        return None  # never into a past day, never at a time the laptop could not vouch for
+    if not settings_of(db, tablet["cohort_id"])["checkin_on_register"]:
         return None
     try:
         return check_in(db, code=registration.code, at=parse_iso(registration.made_at),

@@ -5,17 +5,18 @@ Pairing: a coordinator pairs a tablet for one cohort with a one-time code (shown
 short link, valid 15 minutes); the tablet then holds a random token, of which only the hash is
 kept, until the coordinator revokes it.
 
-A registration or a scan queued on a tablet keeps the time it was made. The server accepts that
-time only within bounds: never ahead of its own clock (a little skew is forgiven and clamped to
-now), never before the start of the day the act belongs to (venue time).
+A registration or a scan queued on a tablet keeps the time it was made, counted from its last
+contact with the laptop; the laptop accepts that time only within bounds it can check (see
+"late work" below). A tablet that keeps finding people already registered pauses (lockouts).
 """
 
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
+from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc, parse_iso
 from kiosk.errors import KioskError
 from kiosk.program.events import cohort_by_id
 from kiosk.store.db import transaction
@@ -176,13 +177,100 @@ def save_settings(db, cohort_id: str, quota_mode: str, checkin_on_register: bool
 
 
 # --- late work -----------------------------------------------------------------------------
+# A tablet that cannot reach the laptop keeps its work with the laptop's own (signed) time of its
+# last contact and how long after it, on the tablet's clock, it made each item. The laptop adds
+# the two: the tablet's clock error cancels out, and the laptop checks what it knows of its own:
+# nothing made before that contact, nor while the tablet was in fact still reaching the laptop
+# (it then held a newer stamp), nor ahead of the laptop's clock, nor more than one session day
+# back. A session that had closed when the tablet went quiet is behind its last contact, so
+# nothing can land in it.
+
+CONTACT_GAP = timedelta(minutes=3)  # contacts closer than this make one unbroken span
+CONTACT_SLACK = timedelta(seconds=90)
+CONTACT_WRITE_EVERY = timedelta(seconds=20)
+CONTACT_KEPT = timedelta(days=3)
 
 
-def bounded_time(at, earliest_day: date | None, now: datetime | None = None) -> datetime:
+@dataclass(frozen=True)
+class LateClaim:
+    """What a device says of an act it kept while the laptop was unreachable: who it is, its last
+    contact (the laptop's own time, from a stamp the laptop signed) and the time it counted after it."""
+
+    device: str
+    contact_at: datetime
+    elapsed: timedelta
+
+
+def note_contact(db, device: str, now: datetime | None = None) -> datetime:
+    """Records that `device` reached the laptop at `now` (spans of unbroken contact); returns it."""
+    now = now or now_utc()
+    span = _one(db, "select rowid, last_at from contacts where device = ? order by last_at desc limit 1", [device])
+    last = parse_iso(span["last_at"]) if span else None
+    if last and now - last < CONTACT_WRITE_EVERY:
+        return now  # recorded a moment ago: a tablet hammering its heartbeat writes nothing
+    with transaction(db):
+        if last and now - last <= CONTACT_GAP:
+            db.execute("update contacts set last_at = ? where rowid = ?", [iso(now), span["rowid"]])
+        else:
+            db.execute("delete from contacts where last_at < ?", [iso(now - CONTACT_KEPT)])
+            db.execute("insert into contacts (device, started_at, last_at) values (?, ?, ?)",
+                       [device, iso(now), iso(now)])
+    return now
+
+
+def carried_time(db, claim: LateClaim, earliest_day: date, now: datetime | None = None) -> datetime:
+    """The laptop's time of an act a device kept: its last contact plus the time it counted.
+
+    Raises OfflineError("bad_time") when that time is before the contact, ahead of the laptop's
+    clock (beyond CLOCK_SKEW), before the start of `earliest_day` (venue time), or inside a stretch
+    when the device was still reaching the laptop after that contact.
+    """
+    now = now or now_utc()
+    moment = claim.contact_at + claim.elapsed
+    if claim.elapsed < timedelta(0):
+        raise OfflineError("bad_time", "made before the device's last contact with the laptop", "at")
+    if moment > now + CLOCK_SKEW:
+        raise OfflineError("bad_time", f"{moment.isoformat()} is in the future", "at")
+    if moment < datetime.combine(earliest_day, time(0), tzinfo=LOCAL_ZONE):
+        raise OfflineError("bad_time", f"{moment.isoformat()} is more than one session day back", "at")
+    if _in_contact(db, claim.device, claim.contact_at + CONTACT_SLACK, moment - CONTACT_SLACK):
+        raise OfflineError("bad_time", "the device reached the laptop after the contact it shows", "at")
+    return min(moment, now).astimezone(timezone.utc)
+
+
+def _in_contact(db, device: str, after: datetime, before: datetime) -> bool:
+    if after >= before:
+        return False
+    return bool(db.execute("select 1 from contacts where device = ? and last_at > ? and started_at < ? limit 1",
+                           [device, iso(after), iso(before)]).fetchone())
+
+
+def earliest_day(db, program_id: str | None = None, cohort_id: str | None = None,
+                 now: datetime | None = None) -> date:
+    """The oldest day late work may belong to: the last session day before today (of the cohort,
+    else the program, else any), or today when there was none."""
+    today = local_day(now)
+    where, args = ("cohort_id = ?", [cohort_id]) if cohort_id else (
+        ("program_id = ?", [program_id]) if program_id else ("1 = 1", []))
+    row = db.execute(f"select max(day) from sessions where {where} and day < ?", [*args, today.isoformat()]).fetchone()
+    return date.fromisoformat(row[0]) if row and row[0] else today
+
+
+def scan_time(db, at: datetime | None, late: LateClaim | None, program_id: str | None = None) -> datetime | None:
+    """When a scan is recorded: a queued scan's carried time when it has a checked stamp, else `at`
+    within bounds (not ahead of the laptop's clock, not more than one session day back), else
+    None (now). Raises OfflineError("bad_time")."""
+    earliest = earliest_day(db, program_id=program_id)
+    if late is not None:
+        return carried_time(db, late, earliest)
+    return bounded_time(at, earliest) if at is not None else None
+
+
+def bounded_time(at, earliest: date | None, now: datetime | None = None) -> datetime:
     """The time an act was made (ISO text or datetime), checked against the bounds; UTC.
 
     Raises OfflineError("bad_time") for a time more than CLOCK_SKEW ahead of now or before the
-    start of `earliest_day` in venue time (no lower bound when it is None).
+    start of `earliest` in venue time (no lower bound when it is None).
     """
     now = now or now_utc()
     try:
@@ -192,7 +280,7 @@ def bounded_time(at, earliest_day: date | None, now: datetime | None = None) -> 
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     if moment > now + CLOCK_SKEW:
         raise OfflineError("bad_time", f"{moment.isoformat()} is in the future", "at")
-    start = earliest_day and datetime.combine(earliest_day, time(0), tzinfo=LOCAL_ZONE)
+    start = earliest and datetime.combine(earliest, time(0), tzinfo=LOCAL_ZONE)
     if start and moment < start:
-        raise OfflineError("bad_time", f"{moment.isoformat()} is before {earliest_day.isoformat()}", "at")
+        raise OfflineError("bad_time", f"{moment.isoformat()} is before {earliest.isoformat()}", "at")
     return min(moment, now).astimezone(timezone.utc)

@@ -5,9 +5,11 @@ one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
 
 POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
 {"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601), "direction" ("in" |
-"out") and "paper" (true: the code is a signed sheet's row, recorded for its own session). An "at" more than a couple of minutes ahead of the kiosk's clock is refused (400 bad_time,
-not stored). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true:
-its "at" must then also not be before its session's day.
+"out") and "paper" (true: the code is a signed sheet's row, recorded for its own session). An "at" more than a couple of minutes ahead of the kiosk's clock, or more than one session day back,
+is refused (400 bad_time, not stored). A page sending a scan it kept while the kiosk was
+unreachable adds "queued": true and the contact stamp it held ("contact", from POST /api/contact,
+and "contact_seen_at", when it got it on its own clock): its time is then counted from that
+contact (kiosk.people.tablets.carried_time).
 What is a scan attempt and what is not:
 
 * a body over 16 KB (413 payload_too_large), a body that is not JSON sent as application/json, or JSON
@@ -19,7 +21,6 @@ What is a scan attempt and what is not:
   wrong_program), 404 unknown_participant, 410 revoked_badge, 409 for the rest.
 """
 
-from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
@@ -31,9 +32,10 @@ from kiosk.badges import issuing
 from kiosk.clock import local_day, parse_iso
 from kiosk.door import camera, checkin
 from kiosk.door import screen as door
-from kiosk.people.tablets import OfflineError, bounded_time
+from kiosk.people.tablets import OfflineError, scan_time
 from kiosk.program.events import get_session
 from kiosk.store.db import get_db
+from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.webkit.errors import error_of, error_response, reason_message
 from kiosk.webkit.language import role_label
@@ -136,21 +138,15 @@ def _scan_request():
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
         return None, error_response("bad_request", _("at must be an ISO 8601 time."))
-    if fields["at"] is not None:
-        # No scan is ahead of the kiosk's clock; one a tablet kept while the kiosk was unreachable
-        # keeps its real time, but not from before its session's day.
-        queued = body.get("queued") is True
-        try:
-            fields["at"] = bounded_time(fields["at"], _earliest_day(fields["session"]) if queued else None)
-        except OfflineError as exc:
-            return None, error_of(exc)
+    # The laptop's clock decides: a scan the page kept while the laptop was unreachable carries its
+    # time as counted from its last contact (kiosk.web.contact); any other "at" only within bounds.
+    late = contact.late_claim(contact.staff_device(current_user()), body, "at") if body.get("queued") is True else None
+    session = get_session(get_db(), fields["session"]) if fields["session"] else None
+    try:
+        fields["at"] = scan_time(get_db(), fields["at"], late, session["program_id"] if session else None)
+    except OfflineError as exc:
+        return None, error_of(exc)
     return fields, None
-
-
-def _earliest_day(session_id: str | None):
-    """A late scan may not be older than its session's day (today's, when the clock chooses)."""
-    session = get_session(get_db(), session_id) if session_id else None
-    return date.fromisoformat(session["day"]) if session else local_day()
 
 
 @bp.post("/checkins")
@@ -171,6 +167,13 @@ def create_checkin():
     body = door.result_json(result)
     _person(body["participant"])
     return jsonify(body)
+
+
+@bp.post("/contact")
+@login_required()
+def heartbeat():
+    """The scan page reaches the laptop: a fresh contact stamp for the scans it may have to keep."""
+    return jsonify({"ok": True, **contact.stamp(contact.staff_device(current_user()))})
 
 
 @bp.get("/sessions")

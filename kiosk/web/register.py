@@ -34,6 +34,7 @@ from kiosk.people import tablets as pairing
 from kiosk.program import events
 from kiosk.store.db import get_db
 from kiosk.thai import ROLE_NAMES_TH, ROLES, area_lists, full_name
+from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
 from kiosk.webkit.errors import error_of, error_response, reason_message, user_message
@@ -154,13 +155,26 @@ def submit():
     deferred = body.get("deferred") is True
     try:
         done = registration.register_walk_in(
-            get_db(), tablet, fields, body.get("key"), made_at=body.get("made_at") if deferred else None,
+            get_db(), tablet, fields, body.get("key"), late=contact.late_claim(_device(tablet), body, "made_at"),
             confirm_new=body.get("confirm_new") is True, deferred=deferred)
     except registration.RegistrationError as exc:
         return _refusal(exc)
     except KioskError as exc:
         return error_of(exc)
     return _registered(tablet, done)
+
+
+def _device(tablet: dict) -> str:
+    return f"tablet:{tablet['id']}"
+
+
+@bp.post("/register/contact")
+def heartbeat():
+    """The tablet reaches the laptop: a fresh contact stamp (kiosk.web.contact)."""
+    tablet = current_tablet()
+    if tablet is None:
+        return error_response("not_paired")
+    return jsonify({"ok": True, **contact.stamp(_device(tablet))})
 
 
 def _refusal(exc: registration.RegistrationError):
@@ -183,7 +197,7 @@ def _registered(tablet: dict, done: registration.Registration):
                  "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, card["code"]))}
     return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
                     "name": full_name(done.person), "badge": badge,
-                    "checkin": door.result_json(result) if result else None})
+                    "checkin": door.result_json(result) if result else None, **contact.stamp(_device(tablet))})
 
 
 @bp.get("/register/badge.pdf")

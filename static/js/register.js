@@ -3,7 +3,7 @@
 // Areas narrow as one types (geothai lists served by the kiosk), the national ID's check digit is
 // verified as one types, every field's message appears beside it. A form sent while the kiosk
 // cannot be reached is kept on the tablet (outbox.js) with its submission key and the time it was
-// made, and sent by itself later. After the idle time the page forgets the person: it reloads
+// made (counted from the laptop's signed time of the last contact), and sent by itself later. After the idle time the page forgets the person: it reloads
 // itself in place (no history entry) and keeps nothing in storage but unsent forms.
 (function () {
   "use strict";
@@ -292,7 +292,8 @@
     try {
       const answer = await post(root.dataset.submitUrl, body);
       if (unreachable(answer)) {
-        await Outbox.put({ key, kind: "registration", made_at: madeAt, body: { ...body, deferred: true } });
+        const kept = { ...body, ...Outbox.lastContact("register"), deferred: true };
+        await Outbox.put({ key, kind: "registration", made_at: madeAt, body: kept });
         showStep("step-saved");
         updateQueueNote();
         return;
@@ -305,6 +306,7 @@
   }
 
   function handle({ status, json }) {
+    Outbox.saveContact("register", json);
     if (json && json.ok) return showBadge(json);
     if (!json) return showError("form", text.server_error);
     if (json.reason === "invalid_form") {
@@ -454,8 +456,11 @@
     note.hidden = !note.textContent;
   }
 
+  Outbox.keepInTouch("register", root.dataset.contactUrl, post);
+
   let refused = false;
   Outbox.keepFlushing("registration", (item) => post(root.dataset.submitUrl, item.body), (item, answer) => {
+    Outbox.saveContact("register", answer.json);
     if (!(answer.json && answer.json.ok)) refused = true;
     updateQueueNote(refused ? text.failed_later : text.sent_later);
   });

@@ -138,7 +138,8 @@
     const answer = await postJSON(door.dataset.checkinsUrl, payload, 2);
     if (answer.status === 0 && outbox) {
       // The kiosk cannot be reached: keep the scan here with its nonce and real time.
-      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: { ...payload, at: madeAt, queued: true } });
+      const kept = { ...payload, ...outbox.lastContact("scan"), at: madeAt, queued: true };
+      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: kept });
       showResult("queued", "⇡", text.saved, "", text.saved_detail, "");
       updateQueueNote();
       return answer;
@@ -349,6 +350,7 @@
   }
 
   if (outbox) {
+    outbox.keepInTouch("scan", door.dataset.contactUrl, (url, body) => postJSON(url, body, 0));
     outbox.keepFlushing("scan", (item) => postJSON(door.dataset.checkinsUrl, item.body, 0), () => {
       updateQueueNote();
       refreshCount();
