@@ -71,6 +71,8 @@ _register(
     choice_expired=N_("This choice has expired: please send the form again."),
     missing_area=N_("Choose the province and the district."),
     bad_setting=N_("Idle time is 15 to 600 seconds; a full cohort refuses or takes a waiting list."),
+    bad_roles=N_("Choose at least one role this tablet offers."),
+    role_not_offered=N_("This tablet does not register this role: ask staff at the registration desk."),
 )
 _register(409, quota_full=N_("Registration is closed: this cohort or area is full."),
           possible_duplicate=N_("Someone with these details is already registered. If it is you, your badge is "

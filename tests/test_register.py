@@ -379,3 +379,32 @@ def test_a_person_looked_up_again_and_again_is_sent_to_the_desk(db, tab, other_t
     refused = submit(tab, typed, key="probe-key-new-0001", confirm_new=True)
     assert (refused.status_code, refused.get_json()["reason"]) == (409, "ask_at_desk")
     assert counts(db) == before
+
+
+# --- roles a tablet offers (issue 20, finding 12) -----------------------------------------------
+
+@pytest.mark.parametrize("role", ["speaker", "staff", "observer"])
+def test_a_walk_in_cannot_choose_a_role_the_tablet_does_not_offer(db, tab, role):
+    before = counts(db)
+    response = submit(tab, {**WALK_IN, "role": role}, lang="en")
+    body = response.get_json()
+    assert (response.status_code, body["reason"]) == (400, "invalid_form")
+    assert body["errors"]["role"]["reason"] == "role_not_offered"
+    assert counts(db) == before
+    assert f'value="{role}"' not in tab.get("/register").get_data(as_text=True)
+
+
+def test_the_coordinator_offers_speakers_on_one_tablet_only(app, coordinator, db, tab, tablet, venue):
+    page = coordinator.get(f"/cohorts/{venue['cohort_id']}/tablets").get_data(as_text=True)
+    assert 'name="roles" value="speaker"' in page
+    coordinator.post(f"/tablets/{tablet['id']}/roles", data={"roles": ["participant", "speaker"]})
+    assert 'value="speaker"' in tab.get("/register").get_data(as_text=True)
+    body = submit(tab, {**WALK_IN, "role": "speaker"}).get_json()
+    assert body["status"] == "created" and body["badge"]["role"] == "speaker"
+    other = app.test_client()
+    paired = tablets.pair_tablet(db, venue["cohort_id"], "B")
+    other.set_cookie("kiosk_tablet", tablets.claim_pairing(db, paired["code"])[1])
+    refused = submit(other, {**WALK_IN, "role": "speaker", "phone": "0898887777"}, key="o" * 20).get_json()
+    assert refused["errors"]["role"]["reason"] == "role_not_offered"
+    assert coordinator.post(f"/tablets/{tablet['id']}/roles", data={}).status_code == 302
+    assert tablets.tablet_roles(tablets.tablets_of(db, venue["cohort_id"])[0]) == ("participant", "speaker")

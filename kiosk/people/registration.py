@@ -33,6 +33,7 @@ from kiosk.people.tablets import (
     locked_people,
     note_lookups,
     settings_of,
+    tablet_roles,
 )
 from kiosk.program.events import cohort_by_id, get_program
 from kiosk.store.db import transaction
@@ -93,12 +94,12 @@ _NAMES = ("first_name", "last_name")
 _TEXTS = ("title", "position", "organization")
 
 
-def form_fields(data: dict) -> ValidFields:
+def form_fields(data: dict, roles=ROLES) -> ValidFields:
     """The participant fields of a registration form, every field checked.
 
-    `data` holds the texts, `role`, the area as geothai codes (`province`, `district`,
-    `subdistrict`), `phone`, an optional `national_id` and `pdpa` (the notice accepted).
-    Raises RegistrationError("invalid_form") whose `errors` name every bad field.
+    `data` holds the texts, `role` (one of `roles`, those the tablet offers), the area as geothai
+    codes (`province`, `district`, `subdistrict`), `phone`, an optional `national_id` and `pdpa`
+    (the notice accepted). Raises RegistrationError("invalid_form") whose `errors` name every bad field.
     """
     errors: dict[str, PeopleError] = {}
 
@@ -113,7 +114,7 @@ def form_fields(data: dict) -> ValidFields:
     area = check("province", lambda: _area(data))
     check("phone", lambda: _phone(data.get("phone")))
     check("national_id", lambda: national_id_fields(_text(data.get("national_id"))[:40]))
-    check("role", lambda: _role(data.get("role")))
+    check("role", lambda: _role(data.get("role"), roles))
     check("pdpa", lambda: _accepted(data.get("pdpa")))
     fields = None
     if not errors:
@@ -154,10 +155,12 @@ def _phone(raw) -> str:
     return normalize_phone(text)
 
 
-def _role(raw) -> str:
-    role = _text(raw) or "participant"
+def _role(raw, offered) -> str:
+    role = _text(raw) or offered[0]
     if role not in ROLES:
         raise PeopleError("unknown_role", f"unknown role {role[:20]!r}", "role")
+    if role not in offered:  # a walk-in does not make themselves a speaker
+        raise PeopleError("role_not_offered", f"this tablet does not register {role}", "role")
     return role
 
 
@@ -248,7 +251,7 @@ def register_walk_in(db, tablet: dict, data: dict, key: str, *, late: LateClaim 
         raise RegistrationError("tablet_paused")
     cohort = cohort_by_id(db, tablet["cohort_id"])
     moment, timed = _when(db, cohort, late if deferred else None)
-    fields = form_fields(data)
+    fields = form_fields(data, tablet_roles(tablet))
     with transaction(db):
         earlier = _replay(db, tablet, key)
         if earlier:

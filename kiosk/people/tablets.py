@@ -20,7 +20,7 @@ from kiosk.clock import LOCAL_ZONE, iso, local_day, new_id, now_utc, parse_iso
 from kiosk.errors import KioskError
 from kiosk.program.events import cohort_by_id
 from kiosk.store.db import transaction
-from kiosk.thai import plain_text
+from kiosk.thai import ROLES, plain_text
 
 PAIR_CODE_TTL = timedelta(minutes=15)
 PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed from a screen
@@ -107,6 +107,27 @@ def tablets_of(db, cohort_id: str) -> list[dict]:
                     " and k.status != 'existing') as registered from tablets t where t.cohort_id = ?"
                     " order by t.revoked_at is not null, t.created_at", [cohort_id])
     return [{**t, "paused": not t["revoked_at"] and is_paused(db, t)} for t in rows]
+
+
+def get_tablet(db, tablet_id: str) -> dict | None:
+    """One tablet, paired or not, or None."""
+    return _one(db, "select * from tablets where id = ?", [tablet_id])
+
+
+def tablet_roles(tablet: dict) -> tuple[str, ...]:
+    """The roles a walk-in may choose on this tablet, in the usual order (participant by default)."""
+    chosen = set((tablet.get("roles") or "participant").split(","))
+    return tuple(r for r in ROLES if r in chosen) or ("participant",)
+
+
+def set_roles(db, tablet_id: str, roles) -> dict | None:
+    """Sets the roles a tablet offers; at least one, each a known role."""
+    roles = [str(r) for r in roles or ()]
+    if not roles or any(r not in ROLES for r in roles):
+        raise TabletError("bad_roles", "choose one or more of the roles", "roles")
+    with transaction(db):
+        db.execute("update tablets set roles = ? where id = ?", [",".join(r for r in ROLES if r in roles), tablet_id])
+    return get_tablet(db, tablet_id)
 
 
 # --- lockouts --------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from kiosk.people import registration
 from kiosk.people import tablets as pairing
 from kiosk.program import events
 from kiosk.store.db import get_db
-from kiosk.thai import ROLE_NAMES_TH, ROLES, area_lists, full_name
+from kiosk.thai import ROLES, area_lists, full_name
 from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
@@ -79,7 +79,7 @@ def page():
     return render_template("register.html", tablet=tablet, cohort=cohort,
                            program=events.get_program(db, cohort["program_id"]), sessions=today,
                            settings=pairing.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
-                           roles=[(r, role_label(r), ROLE_NAMES_TH[r]) for r in ROLES])
+                           roles=[(r, role_label(r)) for r in pairing.tablet_roles(tablet)])
 
 
 @bp.get("/register/areas.json")
@@ -236,7 +236,8 @@ def _tablets_page(cohort: dict, paired: dict | None = None):
     return render_template("tablets.html", cohort=cohort, program=events.get_program(db, cohort["program_id"]),
                            tablets=pairing.tablets_of(db, cohort["id"]),
                            settings=pairing.settings_of(db, cohort["id"]), paired=paired, link=link,
-                           qr=qr_data_uri(link) if link else None, modes=pairing.QUOTA_MODES)
+                           qr=qr_data_uri(link) if link else None, modes=pairing.QUOTA_MODES,
+                           roles=[(r, role_label(r)) for r in ROLES], offered=pairing.tablet_roles)
 
 
 @bp.get("/cohorts/<cohort_id>/tablets")
@@ -266,6 +267,20 @@ def revoke(tablet_id):
     """Unpairs a tablet at once."""
     tablet = pairing.revoke_tablet(get_db(), tablet_id) or abort(404)
     flash(_("The tablet is unpaired."), "ok")
+    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+
+
+@bp.post("/tablets/<tablet_id>/roles")
+@login_required("coordinator")
+def set_roles(tablet_id):
+    """The roles a walk-in may choose on this tablet."""
+    tablet = pairing.get_tablet(get_db(), tablet_id) or abort(404)
+    try:
+        pairing.set_roles(get_db(), tablet_id, request.form.getlist("roles"))
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(_("Saved."), "ok")
     return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
 
 
