@@ -72,9 +72,11 @@ _register(
     missing_area=N_("Choose the province and the district."),
     bad_setting=N_("Idle time is 15 to 600 seconds; a full cohort refuses or takes a waiting list."),
     bad_roles=N_("Choose at least one role this tablet offers."),
+    bad_capacity=N_("The capacity is a whole number of seats (1 or more), or empty for none."),
     role_not_offered=N_("This tablet does not register this role: ask staff at the registration desk."),
 )
-_register(409, quota_full=N_("Registration is closed: this cohort or area is full."),
+_register(409, quota_full=N_("This training is full, so registration here is closed. Please speak to the staff "
+                             "at the registration desk."),
           possible_duplicate=N_("Someone with these details is already registered. If it is you, your badge is "
                                 "at the registration desk."),
           national_id_taken=N_("This national ID is already registered. If it is yours, your badge is at the "
@@ -122,6 +124,8 @@ _register(
     wrong_cohort=N_("This person belongs to another cohort or day."),
     no_open_session=N_("No session is open for check-in now."),
     withdrawn=N_("This person has withdrawn from the program."),
+    not_admitted=N_("This person is on the waiting list and not admitted yet. A coordinator admits them on "
+                    "the person's page; then print their badge."),
     not_checked_in=N_("This person has not checked in to this session."),
 )
 _register(422, invalid_code=N_("Not a badge of this event: mistyped, damaged or forged."),

@@ -162,8 +162,7 @@ def test_different_people_are_not_similar():
 
 @pytest.mark.parametrize("mode, status", [("refuse", 409), ("waitlist", 200)])
 def test_a_full_cohort_refuses_or_takes_a_waiting_list(coordinator, db, tab, venue, mode, status):
-    events.add_target(db, venue["program_id"], 4, cohort_id=venue["cohort_id"])
-    tablets.save_settings(db, venue["cohort_id"], mode, False, 60)
+    tablets.save_settings(db, venue["cohort_id"], mode, False, 60, capacity=4)
     before = counts(db)
     response = submit(tab, WALK_IN)
     assert response.status_code == status
@@ -176,6 +175,44 @@ def test_a_full_cohort_refuses_or_takes_a_waiting_list(coordinator, db, tab, ven
         "waiting", "walk_in")
     page = coordinator.get(f"/cohorts/{venue['cohort_id']}").get_data(as_text=True)
     assert 'class="flag waiting"' in page and 'class="flag walkin"' in page
+
+
+# --- when a cohort is full (issue 22, point 1) ----------------------------------------------------
+
+def test_walk_ins_are_welcome_while_the_roster_is_complete_but_nobody_has_arrived(db, tab, venue):
+    events.add_target(db, venue["program_id"], 4, cohort_id=venue["cohort_id"])  # 4 registered, 4 expected
+    page = tab.get("/register?lang=en").get_data(as_text=True)
+    assert 'id="step-full" class="step" hidden' in page
+    body = submit(tab, WALK_IN).get_json()
+    assert body["status"] == "created" and body["badge"]
+
+
+def test_a_cohort_is_full_once_its_target_has_arrived(db, tab, venue):
+    from kiosk.door.checkin import check_in
+    events.add_target(db, venue["program_id"], 2, cohort_id=venue["cohort_id"], role="participant")
+    for person in venue["people"][:2]:  # the two participants arrive
+        check_in(db, person["code"])
+    state = tab.post("/register/contact", json={}).get_json()["walk_ins"]
+    assert state == {"full": True, "why": "attendance", "mode": "refuse"}
+    page = tab.get("/register?lang=en").get_data(as_text=True)
+    assert 'id="step-full" class="step">' in page and 'id="step-form" class="step" hidden' in page
+    assert "Please speak to the staff at the registration desk" in page
+    refused = submit(tab, WALK_IN).get_json()
+    assert refused["reason"] == "quota_full"
+
+
+def test_the_coordinator_sets_a_capacity_and_a_waiting_list(coordinator, db, tab, venue):
+    coordinator.post(f"/cohorts/{venue['cohort_id']}/registration-settings",
+                     data={"quota_mode": "waitlist", "idle_seconds": "60", "capacity": "4"})
+    assert tablets.settings_of(db, venue["cohort_id"])["capacity"] == 4
+    page = tab.get("/register?lang=en").get_data(as_text=True)
+    assert 'id="full-note" class="full-note" role="status">' in page and 'id="step-form" class="step">' in page
+    assert submit(tab, WALK_IN).get_json()["status"] == "waiting"
+    answer = coordinator.post(f"/cohorts/{venue['cohort_id']}/registration-settings?lang=en",
+                              data={"quota_mode": "waitlist", "idle_seconds": "60", "capacity": "-3"},
+                              follow_redirects=True)
+    assert "capacity" in answer.get_data(as_text=True).lower()
+    assert tablets.settings_of(db, venue["cohort_id"])["capacity"] == 4
 
 
 def test_registering_checks_in_at_once_when_the_coordinator_asked(db, tab, venue):
@@ -266,8 +303,7 @@ def test_a_late_scan_keeps_its_time_within_bounds(staff, db, venue):
 def test_a_coordinator_admits_a_waiting_person_who_then_has_a_badge(coordinator, db, tab, venue):
     from kiosk.badges.issuing import active_badge
 
-    events.add_target(db, venue["program_id"], 4, cohort_id=venue["cohort_id"])
-    tablets.save_settings(db, venue["cohort_id"], "waitlist", False, 60)
+    tablets.save_settings(db, venue["cohort_id"], "waitlist", False, 60, capacity=4)
     submit(tab, WALK_IN)
     person_id, status = db.execute("select id, status from participants where first_name = 'สมศรี'").fetchone()
     assert status == "waiting" and active_badge(db, person_id) is None

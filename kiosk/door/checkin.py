@@ -251,9 +251,9 @@ def _participant(db, claim: _Claim) -> dict:
             raise CheckinError("unknown_participant")
     else:
         person = _holder(db, claim)
-    if person["status"] == "withdrawn":
-        raise CheckinError("withdrawn", program_id=person["program_id"],
-                           participant=person)
+    if person["status"] in ("withdrawn", "waiting"):  # a waiting walk-in has no seat until admitted
+        raise CheckinError("withdrawn" if person["status"] == "withdrawn" else "not_admitted",
+                           program_id=person["program_id"], participant=person)
     return person
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from kiosk.badges.issuing import active_badge, badge_card
-from kiosk.clock import iso, local_day, now_utc, parse_iso
+from kiosk.clock import LOCAL_ZONE, iso, local_day, now_utc, parse_iso
 from kiosk.door.checkin import CheckinError, CheckinResult, check_in
 from kiosk.errors import KioskError, PeopleError
 from kiosk.people.participants import ValidFields, get_participant, participant_fields, register_participant
@@ -196,27 +197,51 @@ def match_kinds(matches: list[dict]) -> list[str]:
     return sorted({m["match"] for m in matches}, key=MATCHES.index)
 
 
-# --- quotas -----------------------------------------------------------------------------------
+# --- when a cohort is full ---------------------------------------------------------------------
+# Not the roster: a cohort whose 180 are all registered but 7 have arrived still has room. Full is
+# either the seats the coordinator set (people holding a place) or a target of the cohort met by
+# the people present in today's session.
 
-_AREA_COLUMNS = {2: "province_code", 4: "district_code", 6: "subdistrict_code"}
+
+def full_because(db, cohort_id: str, role: str, now: datetime | None = None) -> str | None:
+    """Why a walk-in of `role` finds the cohort full: "capacity" (the coordinator's seats are all
+    taken by active people), "attendance" (a target of the cohort, for everyone or this role, is
+    met by the people present in the session open now, or last opened today), or None."""
+    capacity = settings_of(db, cohort_id)["capacity"]
+    if capacity and db.execute("select count(*) from participants where cohort_id = ? and status = 'active'",
+                               [cohort_id]).fetchone()[0] >= capacity:
+        return "capacity"
+    session = _session_now(db, cohort_id, now or now_utc())
+    if session is None:
+        return None
+    for target in db.query("select role, expected from targets where cohort_id = ? and expected > 0"
+                           " and coalesce(area_code, '') = ''", [cohort_id]):
+        if target["role"] in (None, "", role) and _present(db, session, target["role"]) >= target["expected"]:
+            return "attendance"
+    return None
 
 
-def quota_full(db, cohort_id: str, fields: dict) -> bool:
-    """Whether a target of this cohort that the person would count towards is already met."""
-    for target in db.query("select * from targets where cohort_id = ? and expected > 0", [cohort_id]):
-        if target["role"] and target["role"] != fields["role"]:
-            continue
-        sql, args = "select count(*) from participants where cohort_id = ? and status = 'active'", [cohort_id]
-        if target["role"]:
-            sql, args = sql + " and role = ?", [*args, target["role"]]
-        if target["area_code"]:
-            column = _AREA_COLUMNS[len(target["area_code"])]
-            if fields.get(column) != target["area_code"]:
-                continue
-            sql, args = sql + f" and {column} = ?", [*args, target["area_code"]]
-        if db.execute(sql, args).fetchone()[0] >= target["expected"]:
-            return True
-    return False
+def walk_in_state(db, tablet: dict) -> dict:
+    """What the tablet shows before its form: full (for every role it offers), why, and what a
+    full cohort does (refuse or waiting list)."""
+    reasons = [full_because(db, tablet["cohort_id"], role) for role in tablet_roles(tablet)]
+    full = all(reasons)
+    return {"full": full, "why": reasons[0] if full else None,
+            "mode": settings_of(db, tablet["cohort_id"])["quota_mode"]}
+
+
+def _session_now(db, cohort_id: str, now: datetime) -> str | None:
+    local = now.astimezone(LOCAL_ZONE)
+    row = db.execute("select id from sessions where cohort_id = ? and day = ? and opens_at <= ?"
+                     " order by opens_at desc limit 1",
+                     [cohort_id, local.date().isoformat(), local.strftime("%H:%M")]).fetchone()
+    return row[0] if row else None
+
+
+def _present(db, session_id: str, role: str | None) -> int:
+    sql = ("select count(*) from attendance a join participants p on p.id = a.participant_id"
+           " where a.session_id = ?")
+    return db.execute(sql + (" and p.role = ?" if role else ""), [session_id, *([role] if role else [])]).fetchone()[0]
 
 
 # --- registering ------------------------------------------------------------------------------
@@ -239,8 +264,8 @@ def register_walk_in(db, tablet: dict, data: dict, key: str, *, late: LateClaim 
     on the tablet while offline, with nobody left to ask). Neither answer carries anything of the
     person found; each counts as a lookup (kiosk.people.tablets lockouts): a paused tablet is
     refused (tablet_paused), and a person looked up too often is not registered anew here
-    (ask_at_desk). A full cohort refuses (quota_full) or puts them on the waiting list, as the
-    coordinator chose. Nothing is written unless a person is created.
+    (ask_at_desk). A full cohort (`full_because`) refuses (quota_full) or puts them on the waiting
+    list, as the coordinator chose. Nothing is written unless a person is created.
 
     A deferred form carries the time it was made only as `late` says and within the bounds the
     laptop checks (kiosk.people.tablets.carried_time); otherwise it takes the laptop's time of
@@ -278,9 +303,10 @@ def _match_refusal(db, matches: list[dict], new: bool) -> RegistrationError | No
 
 def _create(db, tablet: dict, cohort: dict, fields: dict, key: str, moment: str) -> Registration:
     status = "active"
-    if quota_full(db, cohort["id"], fields):
+    full = full_because(db, cohort["id"], fields["role"])
+    if full:
         if settings_of(db, cohort["id"])["quota_mode"] != "waitlist":
-            raise RegistrationError("quota_full", "a target of this cohort is met")
+            raise RegistrationError("quota_full", f"the cohort is full ({full})")
         status = "waiting"
     person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
                                   at=moment, status=status)

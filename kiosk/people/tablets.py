@@ -26,7 +26,8 @@ PAIR_CODE_TTL = timedelta(minutes=15)
 PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed from a screen
 QUOTA_MODES = ("refuse", "waitlist")
 IDLE_RANGE = (15, 600)
-DEFAULT_SETTINGS = {"quota_mode": "refuse", "checkin_on_register": 0, "idle_seconds": 60}
+DEFAULT_SETTINGS = {"quota_mode": "refuse", "checkin_on_register": 0, "idle_seconds": 60, "capacity": None}
+CAPACITY_MAX = 100_000
 CLOCK_SKEW = timedelta(minutes=2)
 
 
@@ -182,19 +183,31 @@ def settings_of(db, cohort_id: str) -> dict:
     return {**DEFAULT_SETTINGS, **(row or {}), "cohort_id": cohort_id}
 
 
-def save_settings(db, cohort_id: str, quota_mode: str, checkin_on_register: bool, idle_seconds) -> dict:
-    """Sets what a full cohort does, whether registering also checks in, and the idle time."""
+def save_settings(db, cohort_id: str, quota_mode: str, checkin_on_register: bool, idle_seconds,
+                  capacity=None) -> dict:
+    """Sets what a full cohort does, whether registering also checks in, the idle time, and the
+    cohort's capacity in seats (None or empty: no capacity, the targets' attendance decides)."""
     try:
         idle = int(idle_seconds)
     except (TypeError, ValueError):
         raise TabletError("bad_setting", "idle time must be a number of seconds", "idle_seconds") from None
     if quota_mode not in QUOTA_MODES or not IDLE_RANGE[0] <= idle <= IDLE_RANGE[1]:
         raise TabletError("bad_setting", "quota mode refuse|waitlist, idle 15-600 s")
+    seats = _capacity(capacity)
     with transaction(db):
         db["registration_settings"].upsert({"cohort_id": cohort_id, "quota_mode": quota_mode,
                                             "checkin_on_register": int(bool(checkin_on_register)),
-                                            "idle_seconds": idle}, pk="cohort_id")
+                                            "idle_seconds": idle, "capacity": seats}, pk="cohort_id")
     return settings_of(db, cohort_id)
+
+
+def _capacity(raw) -> int | None:
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= CAPACITY_MAX:
+        raise TabletError("bad_capacity", f"capacity must be a whole number of seats, 1 to {CAPACITY_MAX}", "capacity")
+    return int(text)
 
 
 # --- late work -----------------------------------------------------------------------------

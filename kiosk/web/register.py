@@ -79,7 +79,8 @@ def page():
     return render_template("register.html", tablet=tablet, cohort=cohort,
                            program=events.get_program(db, cohort["program_id"]), sessions=today,
                            settings=pairing.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
-                           roles=[(r, role_label(r)) for r in pairing.tablet_roles(tablet)])
+                           roles=[(r, role_label(r)) for r in pairing.tablet_roles(tablet)],
+                           walk_ins=registration.walk_in_state(db, tablet))
 
 
 @bp.get("/register/areas.json")
@@ -170,11 +171,13 @@ def _device(tablet: dict) -> str:
 
 @bp.post("/register/contact")
 def heartbeat():
-    """The tablet reaches the laptop: a fresh contact stamp (kiosk.web.contact)."""
+    """The tablet reaches the laptop: a fresh contact stamp (kiosk.web.contact) and whether the
+    cohort is full now."""
     tablet = current_tablet()
     if tablet is None:
         return error_response("not_paired")
-    return jsonify({"ok": True, **contact.stamp(_device(tablet))})
+    return jsonify({"ok": True, **contact.stamp(_device(tablet)),
+                    "walk_ins": registration.walk_in_state(get_db(), tablet)})
 
 
 def _refusal(exc: registration.RegistrationError):
@@ -296,11 +299,12 @@ def resume(tablet_id):
 @bp.post("/cohorts/<cohort_id>/registration-settings")
 @login_required("coordinator")
 def save_settings(cohort_id):
-    """What a full cohort does, immediate check-in, and the idle time of the tablets' form."""
+    """What a full cohort does, its capacity, immediate check-in, and the idle time of the tablets' form."""
     events.cohort_by_id(get_db(), cohort_id) or abort(404)
     try:
         pairing.save_settings(get_db(), cohort_id, request.form.get("quota_mode", ""),
-                              bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"))
+                              bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"),
+                              capacity=request.form.get("capacity"))
     except KioskError as exc:
         flash(user_message(exc), "error")
     else:

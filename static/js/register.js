@@ -317,6 +317,7 @@
       return showMatches(json);
     }
     if (json.reason === "ask_at_desk" || json.reason === "tablet_paused") return showDesk(json.error);
+    if (json.reason === "quota_full") return showStep("step-full", "full-title");
     showError("form", json.error || text.server_error);
   }
 
@@ -456,7 +457,16 @@
     note.hidden = !note.textContent;
   }
 
-  Outbox.keepInTouch("register", root.dataset.contactUrl, post);
+  // Full or not, as the laptop says every minute: the tablet tells before anyone fills the form.
+  function applyWalkIns(state) {
+    const waiting = !$("step-full").hidden || (!$("step-form").hidden && !started());
+    if (!state || !waiting) return;  // never under the hands of someone filling the form
+    const refuse = state.full && state.mode === "refuse";
+    $("full-note").hidden = !(state.full && state.mode === "waitlist");
+    if (refuse !== !$("step-full").hidden) showStep(refuse ? "step-full" : "step-form");
+  }
+
+  Outbox.keepInTouch("register", root.dataset.contactUrl, post, (json) => applyWalkIns(json.walk_ins));
 
   let refused = false;
   Outbox.keepFlushing("registration", (item) => post(root.dataset.submitUrl, item.body), (item, answer) => {

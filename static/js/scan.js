@@ -310,14 +310,17 @@
     if (p.phone_tail) bits.push(`${text.phone} …${p.phone_tail}`);
     about.textContent = bits.filter(Boolean).join(" · ");
     who.append(name, about);
-    if (p.checked_in_time || p.status === "withdrawn") {
+    if (p.checked_in_time || p.status !== "active") {
       const tag = document.createElement("span");
-      tag.className = "tag " + (p.status === "withdrawn" ? "bad" : "in");
-      tag.textContent = p.status === "withdrawn" ? text.withdrawn : text.in_at.replace("{time}", p.checked_in_time);
+      tag.className = "tag " + ({ withdrawn: "bad", waiting: "wait" }[p.status] || "in");
+      tag.textContent = p.status === "active" ? text.in_at.replace("{time}", p.checked_in_time)
+        : (text[p.status] || p.status);
       who.append(tag);
     }
     const actions = document.createElement("div");
     actions.className = "actions";
+    li.append(who, actions);
+    if (p.status === "waiting") return li;  // no seat, no badge: a coordinator admits them first
     actions.append(
       button(text.check_in, "primary", async () => {
         await sendCheckin({ participant_id: p.id });
@@ -325,7 +328,6 @@
       }),
       button(text.reprint, "", () => reprint(p)),
     );
-    li.append(who, actions);
     return li;
   }
 
