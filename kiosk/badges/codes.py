@@ -69,12 +69,18 @@ def make_code(program_id: str, key: bytes) -> str:
     return tag_and_body + _mac(key, tag_and_body)
 
 
+# Base32 has no 0 or 1, and the printed code's font makes 0 and O, 1 and I look alike: a person
+# typing a badge code by hand gets either right.
+_LOOK_ALIKES = str.maketrans("01", "OI")
+
+
 def normalize_code(raw: str) -> str:
-    """`raw` without spaces or dashes, upper-cased: what a person or a scanner typed.
+    """`raw` without spaces or dashes, upper-cased, 0 read as O and 1 as I: what a person or a
+    scanner typed.
 
     The result is not checked; `verify_code` does that.
     """
-    return _SEPARATORS.sub("", raw).upper()
+    return _SEPARATORS.sub("", raw).upper().translate(_LOOK_ALIKES)
 
 
 def _programs_by_tag(

@@ -296,7 +296,19 @@ def _session_for(db, person: dict, session_id, moment, direction, paper: bool = 
         return mine[0]
     if open_now:
         raise _error("wrong_cohort", person, open_now[0])
-    raise _error("no_open_session", person)
+    raise _not_open(db, person, day, hhmm)
+
+
+def _not_open(db, person: dict, day: str, hhmm: str) -> CheckinError:
+    """no_open_session with the person's session of that day, next to open (detail not_yet) or
+    last closed (closed), or none (no_session_today): what the door says to the person."""
+    today = _rows(db, _SESSION_SQL + " where s.cohort_id = ? and s.day = ? order by s.opens_at",
+                  [person["cohort_id"], day])
+    later = [s for s in today if s["opens_at"] > hhmm]
+    session = later[0] if later else (today[-1] if today else None)
+    detail = "not_yet" if later else ("closed" if today else "no_session_today")
+    return CheckinError("no_open_session", program_id=person["program_id"], participant=person,
+                        session=session, detail=detail)
 
 
 def _chosen_session(db, person: dict, session_id: str, moment, direction, paper: bool = False) -> dict:
@@ -309,7 +321,10 @@ def _chosen_session(db, person: dict, session_id: str, moment, direction, paper:
     if session["cohort_id"] != person["cohort_id"]:
         raise _error("wrong_cohort", person, session)
     if not paper and not is_open(session, moment, direction):
-        raise _error("no_open_session", person, session)
+        day, hhmm = _local(moment)
+        detail = "other_day" if session["day"] != day else ("not_yet" if hhmm < session["opens_at"] else "closed")
+        raise CheckinError("no_open_session", program_id=person["program_id"], participant=person,
+                           session=session, detail=detail)
     if paper and not has_started(session, moment):  # a signed sheet is scanned after the session, not before
         raise _error("no_open_session", person, session)
     return session

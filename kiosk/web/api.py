@@ -38,7 +38,7 @@ from kiosk.store.db import get_db
 from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.webkit.errors import error_of, error_response, reason_message
-from kiosk.webkit.language import role_label
+from kiosk.webkit.language import role_label, thai_date
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -94,10 +94,34 @@ def _person(public: dict | None) -> dict | None:
 
 
 def _checkin_error(exc: checkin.CheckinError):
-    message = THAI_LAYOUT_MESSAGE if exc.detail == "thai_layout" else reason_message(exc.reason)
-    extra = door.refusal_json(exc)
+    extra = door.refusal_json(exc, get_db())
+    message = THAI_LAYOUT_MESSAGE if exc.detail == "thai_layout" else _refusal_message(exc, extra)
     _person(extra["participant"])
     return error_response(exc.reason, message, exc.status, **extra)
+
+
+def _refusal_message(exc: checkin.CheckinError, extra: dict) -> str:
+    """What the red screen says: for a closed door, when it opens or closed; for a wrong cohort,
+    where the person belongs. Otherwise the reason's own message."""
+    cohort, session = extra.get("cohort") or {}, extra.get("session") or {}
+    number, days = cohort.get("number"), _days(cohort.get("days") or [])
+    if exc.reason == "no_open_session" and number is not None:
+        if exc.detail == "not_yet" and session:
+            return _("Check-in for cohort %(cohort)s opens at %(time)s.", cohort=number, time=session["opens_at"])
+        if exc.detail == "closed" and session:
+            return _("Check-in for cohort %(cohort)s closed at %(time)s.", cohort=number, time=session["closes_at"])
+        if exc.detail in ("no_session_today", "other_day") and days:
+            return _("Cohort %(cohort)s has no session today. Its days: %(days)s.", cohort=number, days=days)
+    if exc.reason == "wrong_cohort" and number is not None and days:
+        return _("This person is in cohort %(cohort)s, which meets on %(days)s.", cohort=number, days=days)
+    return reason_message(exc.reason)
+
+
+def _days(days: list[str]) -> str:
+    """A cohort's days as people read them: one date, or the first and the last."""
+    if not days:
+        return ""
+    return thai_date(days[0]) if len(days) == 1 else f"{thai_date(days[0])} – {thai_date(days[-1])}"
 
 
 def _storable(text: str) -> bool:

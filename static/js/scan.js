@@ -171,14 +171,18 @@
       const time = text.first_at.replace("{time}", json.first_checked_in_time || "");
       return showResult("repeat", "↺", text.already_checked_in, name, participantLine(p), time);
     }
+    if (json.ok && json.status === "checked_out") {  // leaving: another colour, another arrow
+      return showResult("out", "⇦", text.checked_out, name, participantLine(p),
+                        json.session ? `${text.cohort} ${json.session.cohort_number}` : "");
+    }
     if (json.ok) {
       return showResult("ok", "✓", text[json.status] || text.checked_in, name, participantLine(p),
                         json.session ? `${text.cohort} ${json.session.cohort_number}` : "");
     }
-    showResult("error", "✕", text.rejected, name, json.error || json.reason, "", json.reason);
+    showResult("error", "✕", text.rejected, name, json.error || text.rejected, "");
   }
 
-  function showResult(kind, icon, status, name, detail, time, reason) {
+  function showResult(kind, icon, status, name, detail, time) {
     result.className = "scan-result " + kind;
     result.dataset.kind = kind;
     $("result-icon").textContent = icon;
@@ -186,12 +190,11 @@
     $("result-name").textContent = name;
     $("result-detail").textContent = detail;
     $("result-time").textContent = time;
-    // The reason code, small: what staff read out when they phone for help.
-    $("result-foot").textContent = reason ? `${reason} · ${text.tap}` : text.tap;
+    $("result-foot").textContent = text.tap;
     result.hidden = false;
-    playSound(kind);
+    playSound(kind === "out" ? "ok" : kind);
     clearTimeout(hideTimer);
-    hideTimer = setTimeout(hideResult, kind === "ok" ? 3500 : 6000);
+    hideTimer = setTimeout(hideResult, kind === "ok" || kind === "out" ? 3500 : 6000);
   }
 
   function hideResult() {
@@ -227,9 +230,10 @@
   async function refreshCount() {
     const id = countSessionId();
     if (!id) {
+      const next = sessions.find((s) => s.state === "not_yet");
       $("count-in").textContent = "–";
       $("count-expected").textContent = "–";
-      $("count-label").textContent = text.no_session;
+      $("count-label").textContent = next ? text.opens_at.replace("{time}", next.opens_at) : text.no_session;
       $("count-roles").replaceChildren();
       return;
     }
