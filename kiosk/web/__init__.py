@@ -8,7 +8,7 @@ from kiosk.errors import message_of
 from kiosk.web.access import current_user
 from kiosk.webkit.assets import serve_font
 from kiosk.webkit.errors import error_response, install_error_handlers, wants_json
-from kiosk.webkit.language import LANGUAGES, init_babel, local_datetime, role_label, thai_date
+from kiosk.webkit.language import LANGUAGES, current_language, init_babel, local_datetime, role_label, thai_date
 from kiosk.webkit.security import install_form_limit
 
 csrf = CSRFProtect()
@@ -35,7 +35,7 @@ def register_web(app) -> None:
     app.jinja_env.filters["thai_date"] = thai_date
     app.jinja_env.filters["role"] = role_label
     app.jinja_env.filters["local_datetime"] = local_datetime
-    app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES)
+    app.jinja_env.globals.update(current_user=current_user, languages=LANGUAGES, current_language=current_language)
     log.init_app(app)
     for module in (auth_views, admin, api, health, scan, sync_page, reports, register):
         app.register_blueprint(module.bp)

@@ -50,8 +50,17 @@
     input.setSelectionRange(start + ch.length, start + ch.length);
   }
 
+  // A link or a button someone reached with Tab keeps its own Enter and Space. A scanner never
+  // leaves one focused when it sends Enter: its first character already moved focus to the field.
+  function activatedByKeyboard(target, event) {
+    if (target === input || !(target && target.closest)) return false;
+    const control = target.closest("a[href], button, summary, [role=button], input[type=radio]");
+    return !!control && (event.key === "Enter" || event.key === " " || event.code === "Space");
+  }
+
   function onKeyDown(event) {
     if (ownedByOtherField(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (activatedByKeyboard(event.target, event)) return;
     if (event.key && event.key.length === 1 && THAI.test(event.key)) showLayoutWarning();
     if (event.code === "Enter" || event.code === "NumpadEnter" || event.key === "Enter") {
       event.preventDefault();
