@@ -124,8 +124,15 @@
 
   window.KioskOutbox = Outbox;
 
-  // Pages that work without the laptop: the service worker serves them from its cache.
+  // Pages that work without the laptop: the service worker serves them from its cache. A page it
+  // did not serve (the very first load) asks it to keep a copy now, so one load is enough.
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+    const first = !navigator.serviceWorker.controller;
+    navigator.serviceWorker.register("/sw.js", { scope: "/" })
+      .then(() => navigator.serviceWorker.ready)
+      .then((registration) => {
+        if (first && registration.active) registration.active.postMessage({ keep: window.location.pathname });
+      })
+      .catch(() => {});
   }
 })();
