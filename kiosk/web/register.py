@@ -38,7 +38,7 @@ from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
 from kiosk.webkit.errors import error_of, error_response, reason_message, user_message
-from kiosk.webkit.language import role_label
+from kiosk.webkit.language import current_language, role_label
 from kiosk.webkit.qr import qr_data_uri
 
 bp = Blueprint("register", __name__)
@@ -108,10 +108,9 @@ def _pair(code: str):
         tablet, token = pairing.claim_pairing(get_db(), code)
     except KioskError as exc:
         return render_template("error.html", message=user_message(exc), status=exc.status), exc.status
-    lang = session.get("lang")
+    lang = current_language()  # read first: it also takes a ?lang= on the pairing link
     session.clear()  # a registration tablet carries no staff login
-    if lang:
-        session["lang"] = lang
+    session["lang"] = lang
     response = make_response(redirect(url_for("register.page")))
     response.set_cookie(TABLET_COOKIE, token, max_age=TABLET_COOKIE_AGE, httponly=True, samesite="Lax",
                         secure=bool(current_app.config["HTTPS"]), path="/")
