@@ -517,6 +517,7 @@
     if (!state || !waiting) return;  // never under the hands of someone filling the form
     const refuse = state.full && state.mode === "refuse";
     $("full-note").hidden = !(state.full && state.mode === "waitlist");
+    $("reg-send").textContent = $("reg-send").dataset[$("full-note").hidden ? "badge" : "wait"];
     if (refuse !== !$("step-full").hidden) showStep(refuse ? "step-full" : "step-form");
   }
 
