@@ -17,7 +17,7 @@ from kiosk.people.participants import register_participant
 from kiosk.people.tablets import LateClaim, OfflineError, carried_time, note_contact
 from kiosk.program import events
 
-from support import bangkok
+from support import bangkok, tablet_client
 
 WALK_IN = {"title": "นาง", "first_name": "บุญมี", "last_name": "ศรีงาม", "role": "participant",
            "province": "10", "district": "1026", "subdistrict": "102602", "phone": "0877770001", "pdpa": "1"}
@@ -32,12 +32,7 @@ def venue(make_event):
 
 @pytest.fixture
 def tab(app, db, venue):
-    paired = tablets.pair_tablet(db, venue["cohort_id"], "A")
-    tablet, token = tablets.claim_pairing(db, paired["code"])
-    browser = app.test_client()
-    browser.set_cookie("kiosk_tablet", token)
-    browser.tablet = tablet
-    return browser
+    return tablet_client(app, db, venue["cohort_id"])
 
 
 def submit(browser, key, fields=WALK_IN, **extra):
@@ -101,9 +96,7 @@ def test_a_queued_registration_whose_time_cannot_be_checked_takes_the_laptops(ap
     contact = tab.post("/register/contact", json={}).get_json()["contact"]
     seen, made = now_utc(), now_utc() - timedelta(hours=20)  # "made" yesterday, before the contact
     if claim == "another tablet's contact":
-        other = app.test_client()
-        paired = tablets.pair_tablet(db, venue["cohort_id"], "B")
-        other.set_cookie("kiosk_tablet", tablets.claim_pairing(db, paired["code"])[1])
+        other = tablet_client(app, db, venue["cohort_id"], "B")
         contact, made = other.post("/register/contact", json={}).get_json()["contact"], now_utc()
         seen = made - timedelta(hours=20)
     elif claim == "forged contact":

@@ -12,6 +12,8 @@ from kiosk.people import tablets
 from kiosk.program import events
 from kiosk.thai import name_key, similar_names
 
+from support import tablet_client
+
 WALK_IN = {"title": "นางสาว", "first_name": "สมศรี", "last_name": "มีสุข", "role": "participant",
            "position": "กรรมการชุมชน", "organization": "ชุมชนบ้านมั่นคง", "province": "10", "district": "1026",
            "subdistrict": "102602", "phone": "0891234567", "national_id": "", "pdpa": "1"}
@@ -325,11 +327,7 @@ MATCH_ANSWER_KEYS = {"ok", "reason", "error", "matches"}
 @pytest.fixture
 def other_tablet(app, db, venue):
     """A tablet paired for the program's other cohort."""
-    paired = tablets.pair_tablet(db, venue["cohort2_id"], "B")
-    _, token = tablets.claim_pairing(db, paired["code"])
-    browser = app.test_client()
-    browser.set_cookie("kiosk_tablet", token)
-    return browser
+    return tablet_client(app, db, venue["cohort2_id"], "B")
 
 
 @pytest.fixture
@@ -437,9 +435,7 @@ def test_the_coordinator_offers_speakers_on_one_tablet_only(app, coordinator, db
     assert 'value="speaker"' in tab.get("/register").get_data(as_text=True)
     body = submit(tab, {**WALK_IN, "role": "speaker"}).get_json()
     assert body["status"] == "created" and body["badge"]["role"] == "speaker"
-    other = app.test_client()
-    paired = tablets.pair_tablet(db, venue["cohort_id"], "B")
-    other.set_cookie("kiosk_tablet", tablets.claim_pairing(db, paired["code"])[1])
+    other = tablet_client(app, db, venue["cohort_id"], "B")
     refused = submit(other, {**WALK_IN, "role": "speaker", "phone": "0898887777"}, key="o" * 20).get_json()
     assert refused["errors"]["role"]["reason"] == "role_not_offered"
     assert coordinator.post(f"/tablets/{tablet['id']}/roles", data={}).status_code == 302

@@ -57,16 +57,12 @@ def test_three_short_distinct_sounds(staff):
 
 
 def test_the_page_right_after_switching_language_says_its_language(staff, app, db):
-    from kiosk.people import tablets
-
-    from support import build_event
+    from support import build_event, tablet_client
 
     event = build_event(db, open_now=True)
     assert '<html lang="en">' in staff.get("/scan?lang=en").get_data(as_text=True)
     assert '<html lang="th">' in staff.get("/scan?lang=th").get_data(as_text=True)
-    paired = tablets.pair_tablet(db, event["cohort_id"], "A")
-    tablet = app.test_client()
-    tablet.set_cookie("kiosk_tablet", tablets.claim_pairing(db, paired["code"])[1])
+    tablet = tablet_client(app, db, event["cohort_id"])
     assert '<html lang="th">' in tablet.get("/register").get_data(as_text=True)
     assert '<html lang="en">' in tablet.get("/register?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in tablet.get("/register").get_data(as_text=True)  # remembered

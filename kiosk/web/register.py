@@ -263,36 +263,46 @@ def add_tablet(cohort_id):
     return _tablets_page(cohort, paired)
 
 
+def _tablets_change(cohort_id: str, change, done: str):
+    """Runs one change of the tablets page, says how it went, and goes back to that page."""
+    try:
+        change()
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(done, "ok")
+    return redirect(url_for("register.tablets", cohort_id=cohort_id))
+
+
+def _tablet_or_404(tablet_id: str) -> dict:
+    return pairing.get_tablet(get_db(), tablet_id) or abort(404)
+
+
 @bp.post("/tablets/<tablet_id>/revoke")
 @login_required("coordinator")
 def revoke(tablet_id):
     """Unpairs a tablet at once."""
-    tablet = pairing.revoke_tablet(get_db(), tablet_id) or abort(404)
-    flash(_("The tablet is unpaired."), "ok")
-    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+    tablet = _tablet_or_404(tablet_id)
+    return _tablets_change(tablet["cohort_id"], lambda: pairing.revoke_tablet(get_db(), tablet_id),
+                           _("The tablet is unpaired."))
 
 
 @bp.post("/tablets/<tablet_id>/roles")
 @login_required("coordinator")
 def set_roles(tablet_id):
     """The roles a walk-in may choose on this tablet."""
-    tablet = pairing.get_tablet(get_db(), tablet_id) or abort(404)
-    try:
-        pairing.set_roles(get_db(), tablet_id, request.form.getlist("roles"))
-    except KioskError as exc:
-        flash(user_message(exc), "error")
-    else:
-        flash(_("Saved."), "ok")
-    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+    tablet = _tablet_or_404(tablet_id)
+    return _tablets_change(tablet["cohort_id"],
+                           lambda: pairing.set_roles(get_db(), tablet_id, request.form.getlist("roles")), _("Saved."))
 
 
 @bp.post("/tablets/<tablet_id>/resume")
 @login_required("coordinator")
 def resume(tablet_id):
     """Resumes a tablet paused after finding several people already registered."""
-    tablet = pairing.resume_tablet(get_db(), tablet_id) or abort(404)
-    flash(_("The tablet takes registrations again."), "ok")
-    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+    tablet = _tablet_or_404(tablet_id)
+    return _tablets_change(tablet["cohort_id"], lambda: pairing.resume_tablet(get_db(), tablet_id),
+                           _("The tablet takes registrations again."))
 
 
 @bp.post("/cohorts/<cohort_id>/registration-settings")
@@ -300,12 +310,7 @@ def resume(tablet_id):
 def save_settings(cohort_id):
     """What a full cohort does, its capacity, immediate check-in, and the idle time of the tablets' form."""
     events.cohort_by_id(get_db(), cohort_id) or abort(404)
-    try:
-        pairing.save_settings(get_db(), cohort_id, request.form.get("quota_mode", ""),
-                              bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"),
-                              capacity=request.form.get("capacity"))
-    except KioskError as exc:
-        flash(user_message(exc), "error")
-    else:
-        flash(_("Saved."), "ok")
-    return redirect(url_for("register.tablets", cohort_id=cohort_id))
+    form = request.form
+    return _tablets_change(cohort_id, lambda: pairing.save_settings(
+        get_db(), cohort_id, form.get("quota_mode", ""), bool(form.get("checkin_on_register")),
+        form.get("idle_seconds"), capacity=form.get("capacity")), _("Saved."))
