@@ -440,3 +440,18 @@ def test_the_coordinator_offers_speakers_on_one_tablet_only(app, coordinator, db
     assert refused["errors"]["role"]["reason"] == "role_not_offered"
     assert coordinator.post(f"/tablets/{tablet['id']}/roles", data={}).status_code == 302
     assert tablets.tablet_roles(tablets.tablets_of(db, venue["cohort_id"])[0]) == ("participant", "speaker")
+
+
+def test_the_badge_pdf_link_holds_no_badge_code_and_stops_with_a_reissue(db, tab):
+    import base64
+
+    from kiosk.badges.issuing import reissue_badge
+    body = submit(tab, WALK_IN).get_json()
+    url, code = body["badge"]["pdf_url"], body["badge"]["code"]
+    assert "ref" not in body["badge"]
+    token = url.split("t=")[1].split(".")[0]
+    assert code not in base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()  # browser history
+    assert tab.get(url).status_code == 200
+    person_id = db.execute("select participant_id from badges where code = ?", [code]).fetchone()[0]
+    reissue_badge(db, person_id)
+    assert tab.get(url).status_code == 404

@@ -361,18 +361,21 @@ def check_in_now(db, tablet: dict, registration: Registration) -> CheckinResult 
 
 
 def badge_view(db, registration: Registration) -> dict | None:
-    """The badge card a registration shows on screen (no national ID, no phone), or None."""
+    """The badge card a registration shows on screen (no national ID, no phone), or None; `ref` is
+    the badge's record id, for a link to its PDF that holds no code."""
     if not registration.code:
         return None
     person = registration.person
     cohort = cohort_by_id(db, person["cohort_id"])
-    return badge_card(person, registration.code, cohort, get_program(db, person["program_id"]))
+    badge = _one(db, "select id from badges where code = ?", [registration.code])
+    return {**badge_card(person, registration.code, cohort, get_program(db, person["program_id"])), "ref": badge["id"]}
 
 
-def current_card(db, code: str) -> dict | None:
-    """The badge card of a badge code still in use, or None (replaced since, or unknown)."""
-    badge = _one(db, "select * from badges where code = ? and revoked_at is null", [code])
+def current_card(db, badge_id: str) -> dict | None:
+    """The badge card of a badge still in use, by its record id; None once replaced, or unknown."""
+    badge = _one(db, "select * from badges where id = ? and revoked_at is null", [badge_id])
     person = badge and get_participant(db, badge["participant_id"])
     if not person or person["status"] != "active":
         return None
-    return badge_card(person, code, cohort_by_id(db, person["cohort_id"]), get_program(db, person["program_id"]))
+    return badge_card(person, badge["code"], cohort_by_id(db, person["cohort_id"]),
+                      get_program(db, person["program_id"]))

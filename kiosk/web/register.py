@@ -194,9 +194,10 @@ def _registered(tablet: dict, done: registration.Registration):
     result = registration.check_in_now(db, tablet, done)
     badge = None
     if card:
+        link = url_for("register.badge_pdf", t=_sign("badge", tablet, card.pop("ref")))  # no code in a URL
         badge = {**card, "role_name": role_label(card["role"]), "display_code": display_code(card["code"]),
                  "qr": ["".join("1" if dark else "0" for dark in row) for row in qr_matrix(card["code"], mask=2)],
-                 "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, card["code"]))}
+                 "pdf_url": link}
     return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
                     "name": full_name(done.person), "badge": badge,
                     "checkin": door.result_json(result) if result else None, **contact.stamp(_device(tablet))})
@@ -206,8 +207,8 @@ def _registered(tablet: dict, done: registration.Registration):
 def badge_pdf():
     """The badge just shown, as a PDF to print (A6, or ?paper=a4), built in memory."""
     tablet = current_tablet()
-    code = _unsign("badge", tablet, request.args.get("t")) if tablet else None
-    card = registration.current_card(get_db(), code) if code else None
+    badge_id = _unsign("badge", tablet, request.args.get("t")) if tablet else None
+    card = registration.current_card(get_db(), badge_id) if badge_id else None
     if card is None:
         abort(404)
     paper = "a4" if request.args.get("paper") == "a4" else "a6"
