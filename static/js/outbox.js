@@ -124,14 +124,14 @@
 
   window.KioskOutbox = Outbox;
 
-  // Pages that work without the laptop: the service worker serves them from its cache. A page it
-  // did not serve (the very first load) asks it to keep a copy now, so one load is enough.
+  // Pages that work without the laptop: the service worker serves them from its cache. Each page
+  // asks it to keep a copy if it has none yet (the very first load went past it), so one load is
+  // enough.
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    const first = !navigator.serviceWorker.controller;
     navigator.serviceWorker.register("/sw.js", { scope: "/" })
       .then(() => navigator.serviceWorker.ready)
       .then((registration) => {
-        if (first && registration.active) registration.active.postMessage({ keep: window.location.pathname });
+        if (registration.active) registration.active.postMessage({ keep: window.location.pathname });
       })
       .catch(() => {});
   }

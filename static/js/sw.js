@@ -43,10 +43,12 @@ self.addEventListener("activate", (event) => {
   })());
 });
 
-// A page loaded before this worker took it over asks to be kept: fetched now, after its own
-// navigation has set the session cookie (language, CSRF token) it will be served with offline.
+// A page asks to be kept when it has loaded: if this worker has no copy yet (it did not serve that
+// load), one is fetched now, after the page's own navigation has set the session cookie (language,
+// CSRF token) it will be served with offline.
 async function keep(path) {
   const cache = await caches.open(CACHE);
+  if (await cache.match(path)) return;
   try {
     await remember(cache, path, await fetch(path, { credentials: "same-origin" }));
   } catch (e) { /* the laptop went away already: the next load keeps it */ }
