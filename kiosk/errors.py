@@ -75,10 +75,20 @@ _register(
     choice_expired=N_("This choice has expired: please send the form again."),
     missing_area=N_("Choose the province and the district."),
     bad_setting=N_("Idle time is 15 to 600 seconds; a full cohort refuses or takes a waiting list."),
+    bad_roles=N_("Choose at least one role this tablet offers."),
+    bad_capacity=N_("The capacity is a whole number of seats (1 or more), or empty for none."),
+    role_not_offered=N_("This tablet does not register this role: ask staff at the registration desk."),
 )
-_register(409, quota_full=N_("Registration is closed: this cohort or area is full."),
-          possible_duplicate=N_("Someone with these details is already registered. Is this you?"),
-          national_id_taken=N_("This national ID is already registered: take the existing badge."))
+_register(409, quota_full=N_("This training is full, so registration here is closed. Please speak to the staff "
+                             "at the registration desk."),
+          possible_duplicate=N_("Someone with these details is already registered. If it is you, your badge is "
+                                "at the registration desk."),
+          national_id_taken=N_("This national ID is already registered. If it is yours, your badge is at the "
+                               "registration desk; if not, check the 13 digits."),
+          ask_at_desk=N_("These details were looked up several times on the tablets. Please register at the "
+                         "registration desk with staff."))
+_register(429, tablet_paused=N_("This tablet is paused: it found several people who are already registered. "
+                                "Please go to the registration desk; staff can resume it."))
 _register(403, tablet_only=N_("This tablet is set up for registration only."),
           not_paired=N_("This browser is not a registration tablet. Ask the coordinator to pair it."),
           bad_pairing_code=N_("The pairing link is wrong, used or expired: ask for a new one."))
@@ -127,9 +137,16 @@ _register(
     wrong_cohort=N_("This person belongs to another cohort or day."),
     no_open_session=N_("No session is open for check-in now."),
     withdrawn=N_("This person has withdrawn from the program."),
+    not_admitted=N_("This person is on the waiting list and not admitted yet. A coordinator admits them on "
+                    "the person's page; then print their badge."),
     not_checked_in=N_("This person has not checked in to this session."),
 )
-_register(422, invalid_code=N_("Not a badge of this event: mistyped, damaged or forged."))
+_register(422, invalid_code=N_("Not a badge of this event: mistyped, damaged or forged."),
+          paper_row_at_door=N_("This QR is a row of a signature sheet, not a badge. Signed sheets are recorded "
+                               "after the session with \"Signed sheet\" on the scan page."),
+          not_a_sheet_row=N_("This is not a row of a signature sheet: scan the small QR beside the signature."))
+_register(409, paper_other_session=N_("This sheet row belongs to another session: choose that session, "
+                                      "or \"Automatic\"."))
 _register(404, unknown_participant=N_(
     "The badge is genuine but nobody on this kiosk holds it. Sync, or search by name."))
 _register(410, revoked_badge=N_(

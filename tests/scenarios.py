@@ -67,8 +67,8 @@ def bangkok(db) -> dict:
             if not bangkok_present(i, d):
                 continue
             if d == 1 and bangkok_paper(i):  # scanned back from the sheet the next morning
-                code = paper_row_code(person["code"], session["id"], key)
-                check_in(db, code, at=_at(BANGKOK_START + timedelta(days=2), i))
+                code = paper_row_code(program_id, person["id"], session["id"], key)
+                check_in(db, code, at=_at(BANGKOK_START + timedelta(days=2), i), paper=True)
             else:
                 check_in(db, person["code"], session["id"], at=_at(BANGKOK_START + timedelta(days=d), i))
     return {"program_id": program_id, "cohort_id": cohort_id, "people": people, "sessions": sessions, "key": key}

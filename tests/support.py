@@ -275,6 +275,17 @@ def log_in(page, server, username: str = "door", password: str = "password123", 
     page.wait_for_url(re.compile(re.escape(next_path) + "$"))
 
 
+def tablet_client(app, db, cohort_id: str, label: str = "A"):
+    """A test client that is a registration tablet paired for `cohort_id` (its row in `.tablet`)."""
+    from kiosk.people import tablets
+
+    tablet, token = tablets.claim_pairing(db, tablets.pair_tablet(db, cohort_id, label)["code"])
+    client = app.test_client()
+    client.set_cookie("kiosk_tablet", token)
+    client.tablet = tablet
+    return client
+
+
 # --- venue time and events ----------------------------------------------------------------------
 
 def bangkok(day: str, hhmm: str) -> datetime:

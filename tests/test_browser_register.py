@@ -23,6 +23,8 @@ from kiosk.clock import now_utc, parse_iso
 from kiosk.trust import accounts as auth
 from kiosk.trust.programkeys import program_keys
 
+from support import wait_until
+
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 PHONE = {"width": 360, "height": 740}
@@ -148,14 +150,16 @@ def test_a_walk_in_registers_in_thai_and_the_door_checks_their_badge_in(venue, c
     fill_walk_in(page, first="สมศรี", last="มีสุข")  # the same name and phone again
     page.click("#reg-send")
     expect(page.locator("#step-match")).to_be_visible()
-    match = page.locator("#match-list li").first
-    expect(match.locator(".initials")).to_have_text("ส. ม.")
-    expect(match).to_contain_text("4567")
+    expect(page.locator("#match-title")).to_be_focused()
+    assert page.locator("#match-list li").all_inner_texts() == ["เบอร์โทรศัพท์ที่พิมพ์"]
     assert "มีสุข" not in page.locator("#step-match").inner_text()
+    assert page.locator("#badge-qr").is_hidden()
     page.screenshot(path=str(ARTIFACTS / "register-duplicate-360.png"), full_page=True)
-    match.get_by_role("button").click()
-    expect(page.locator("#done-banner")).to_have_text("ยินดีต้อนรับ นี่คือบัตรเดิมของท่าน")
-    assert decode_canvas(page) == code
+    page.click("#match-desk")
+    expect(page.locator("#step-desk")).to_be_visible()
+    assert "สมศรี" not in page.evaluate("document.body.innerText")
+    page.click("#desk-next")
+    expect(page.locator("#f-first_name")).to_have_value("")
     assert db.execute("select count(*) from participants where first_name = 'สมศรี'").fetchone()[0] == 1
 
     for path in ("/", "/scan", "/users", f"/cohorts/{event['cohort_id']}", "/sync/", "/login"):
@@ -243,3 +247,73 @@ def test_a_registration_and_two_camera_scans_made_offline_arrive_once_with_their
     for (_, at, _), when in zip(scans, scan_times):
         assert abs(parse_iso(at) - when) < timedelta(seconds=3)
     assert db.execute("select count(*) from attendance").fetchone()[0] == 2
+
+
+def test_an_idle_tablet_asks_still_there_and_counts_down_before_it_forgets(venue, chromium):
+    from kiosk.people import tablets
+    server, event, db, token = venue
+    tablets.save_settings(db, event["cohort_id"], "refuse", False, 15)
+    browser = chromium()
+    page = pair(browser, server, event, lang="en")
+    page.clock.install()
+    page.goto(f"{server.url}/register?lang=en")
+    page.clock.pause_at(now_utc() + timedelta(seconds=1))  # the page's time moves only when told
+    page.fill("#f-first_name", "สมศรี")  # someone starts, then goes to find their ID card
+    page.clock.run_for(15_000)
+    dialog = page.locator("#idle-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#idle-stay")).to_be_focused()
+    expect(page.locator("#idle-count")).to_have_text("To protect your details, this screen is cleared in 30 seconds.")
+    page.clock.run_for(5_000)
+    expect(page.locator("#idle-count")).to_contain_text("25 seconds")
+    page.screenshot(path=str(ARTIFACTS / "register-still-there-360.png"))
+    page.keyboard.press("Enter")  # "yes, I am still here"
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#f-first_name")).to_have_value("สมศรี")
+    page.clock.run_for(16_000)
+    expect(dialog).to_be_visible()
+    page.clock.run_for(31_000)  # nobody answers: the person is forgotten
+    expect(page.locator("#f-first_name")).to_have_value("")
+    expect(dialog).to_be_hidden()
+    browser.close()
+
+
+def test_a_tablet_that_loaded_the_form_once_reloads_it_offline(venue, chromium):
+    server, event, db, token = venue
+    browser = chromium()
+    page = pair(browser, server, event)  # one load of /register after pairing, no more
+    wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"),
+               message="the service worker to take the page")
+    wait_until(lambda: page.evaluate("caches.open('kiosk-tablet-v2').then(c => c.match('/register')).then(Boolean)"),
+               message="the service worker to keep /register")
+    server.stop()
+    page.reload()
+    expect(page.locator("#reg-form")).to_be_visible()
+    expect(page.locator(".reg-program")).to_have_text(event["program"]["title"])
+    browser.close()
+
+
+def test_the_form_by_keyboard_and_screen_reader(venue, chromium):
+    server, event, db, token = venue
+    browser = chromium()
+    page = pair(browser, server, event, lang="en")
+    page.click("#reg-send")  # nothing filled in
+    first = page.locator("#f-first_name")
+    expect(first).to_be_focused()
+    expect(first).to_have_attribute("aria-invalid", "true")
+    assert "err-first_name" in first.get_attribute("aria-describedby")
+    expect(page.locator("#err-first_name")).to_have_text("This is required.")
+    for name in ("f-last_name", "f-province", "f-district", "f-phone", "f-pdpa"):
+        expect(page.locator(f"#{name}")).to_have_attribute("aria-invalid", "true")
+    fill_walk_in(page)
+    expect(first).not_to_have_attribute("aria-invalid", "true")
+    page.locator("#reg-send").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#done-banner")).to_be_focused()
+    expect(page.locator("#announce")).to_have_text("You are registered. Here is your badge.")
+    page.keyboard.press("Tab")
+    expect(page.locator("#print-a6")).to_be_focused()
+    with page.context.expect_page() as opened:
+        page.keyboard.press("Enter")
+    assert "/register/badge.pdf" in opened.value.url
+    browser.close()

@@ -317,3 +317,23 @@ def test_the_door_domain_imports_no_web_framework():
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug', 'jinja2', 'flask_babel')))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_person_on_the_waiting_list_is_not_admitted_at_the_door(db, event, day1):
+    from kiosk.badges.issuing import BadgeError, reissue_badge
+    from kiosk.door.screen import find_people
+    from kiosk.people.participants import register_participant
+    from kiosk.program.events import cohort_by_id
+
+    cohort = cohort_by_id(db, event["cohort_id"])
+    waiting = register_participant(db, cohort, {"first_name": "รอคิว", "last_name": "ใจเย็น", "phone": "0866660000"},
+                                   issue_badge=False, via="walk_in", status="waiting")
+    with pytest.raises(CheckinError) as refused:
+        check_in(db, participant_id=waiting["id"], at=at(day1, "09:00"))
+    assert refused.value.reason == "not_admitted"
+    assert refused.value.participant["id"] == waiting["id"]
+    with pytest.raises(BadgeError) as no_badge:
+        reissue_badge(db, waiting["id"])
+    assert no_badge.value.reason == "not_admitted"
+    assert db.execute("select count(*) from attendance").fetchone()[0] == 0
+    assert [p["status"] for p in find_people(db, "รอคิว")] == ["waiting"]

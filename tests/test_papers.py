@@ -11,7 +11,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from kiosk.badges.codes import verify_certificate_code
+from kiosk.badges.codes import paper_row_code, verify_certificate_code
 from kiosk.documents import papers
 from kiosk.documents.sheets import paginate, sheet_rows
 from kiosk.door.checkin import check_in
@@ -70,13 +70,14 @@ def test_a_signed_sheet_row_scanned_at_the_door_is_a_paper_check_in(tmp_path, db
     pages = paginate(sheet_rows(bkk["data"], day2, bkk["key"]))
     page = next(n for n, rows in enumerate(pages, 1) if any(r.person and r.person["id"] == absent["id"] for r in rows))
     codes = {r.text for r in zxingcpp.read_barcodes(page_png(out, page, tmp_path, dpi=300))}
-    assert len(codes) >= 15 and all(c.startswith("P") and len(c) == 27 for c in codes)
-    row_code = next(c for c in codes if c[1:21] == bkk["data"].badges[absent["id"]])
-    result = check_in(db, row_code)  # days later, outside the session's window
+    assert len(codes) >= 15 and all(c.startswith("P") and len(c) == 25 for c in codes)
+    row_code = paper_row_code(bkk["program_id"], absent["id"], day2["id"], bkk["key"])
+    assert row_code in codes
+    result = check_in(db, row_code, paper=True)  # days later, outside the session's window
     assert result.status == "checked_in" and result.participant["id"] == absent["id"]
     assert result.session["id"] == day2["id"]
     assert db.execute("select via from scans where id = ?", [result.scan_id]).fetchone()[0] == "paper"
-    assert check_in(db, row_code).status == "already_checked_in"
+    assert check_in(db, row_code, paper=True).status == "already_checked_in"
     data = kiosk_dataset(db, bkk["program_id"], bkk["cohort_id"])
     row = next(r for r in grid(data)["rows"] if r["id"] == absent["id"])
     assert row["marks"][1] == "paper"

@@ -114,11 +114,15 @@ def test_each_certificate_rule_kind(nat, kind, wanted):
 
 
 def test_a_paper_row_of_another_session_or_forged_is_refused(db, bkk):
-    person, (day1, _) = bkk["people"][0], bkk["sessions"]
-    forged = paper_row_code(person["code"], day1["id"], b"not the key")
+    person, (day1, day2) = bkk["people"][0], bkk["sessions"]
+    forged = paper_row_code(bkk["program_id"], person["id"], day1["id"], b"not the key")
     with pytest.raises(Exception) as refused:
-        check_in(db, forged)
+        check_in(db, forged, paper=True)
     assert refused.value.reason == "invalid_code"
+    genuine = paper_row_code(bkk["program_id"], person["id"], day1["id"], bkk["key"])
+    with pytest.raises(Exception) as refused:
+        check_in(db, genuine, day2["id"], paper=True)
+    assert refused.value.reason == "paper_other_session"
 
 
 def test_area_names_and_thai_order():

@@ -54,3 +54,15 @@ def test_three_short_distinct_sounds(staff):
             assert sound.getnchannels() == 1 and 0.1 < seconds < 1.0, (name, seconds)
         bodies[name] = response.data
     assert len(set(bodies.values())) == 3
+
+
+def test_the_page_right_after_switching_language_says_its_language(staff, app, db):
+    from support import build_event, tablet_client
+
+    event = build_event(db, open_now=True)
+    assert '<html lang="en">' in staff.get("/scan?lang=en").get_data(as_text=True)
+    assert '<html lang="th">' in staff.get("/scan?lang=th").get_data(as_text=True)
+    tablet = tablet_client(app, db, event["cohort_id"])
+    assert '<html lang="th">' in tablet.get("/register").get_data(as_text=True)
+    assert '<html lang="en">' in tablet.get("/register?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in tablet.get("/register").get_data(as_text=True)  # remembered

@@ -23,6 +23,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from kiosk.errors import KioskError
 
@@ -68,12 +69,18 @@ def make_code(program_id: str, key: bytes) -> str:
     return tag_and_body + _mac(key, tag_and_body)
 
 
+# Base32 has no 0 or 1, and the printed code's font makes 0 and O, 1 and I look alike: a person
+# typing a badge code by hand gets either right.
+_LOOK_ALIKES = str.maketrans("01", "OI")
+
+
 def normalize_code(raw: str) -> str:
-    """`raw` without spaces or dashes, upper-cased: what a person or a scanner typed.
+    """`raw` without spaces or dashes, upper-cased, 0 read as O and 1 as I: what a person or a
+    scanner typed.
 
     The result is not checked; `verify_code` does that.
     """
-    return _SEPARATORS.sub("", raw).upper()
+    return _SEPARATORS.sub("", raw).upper().translate(_LOOK_ALIKES)
 
 
 def _programs_by_tag(
@@ -117,12 +124,14 @@ def verify_code(
 # paper-row or certificate code can never pass as a badge code and the other way round.
 
 PAPER_PREFIX = "P"
-PAPER_MAC_LEN = 6
-PAPER_LEN = 1 + CODE_LEN + PAPER_MAC_LEN
+PAPER_REF_LEN = 8       # the person, as a keyed reference (not their id, not their badge)
+PAPER_SESSION_LEN = 4   # the session, likewise
+PAPER_MAC_LEN = 8
+PAPER_LEN = 1 + TAG_LEN + PAPER_REF_LEN + PAPER_SESSION_LEN + PAPER_MAC_LEN
 CERT_PREFIX = "C"
 _UUID_B32_LEN = 26
 CERT_LEN = 1 + TAG_LEN + _UUID_B32_LEN + MAC_LEN
-_PAPER_RE = re.compile(rf"{PAPER_PREFIX}[A-Z2-7]{{{CODE_LEN + PAPER_MAC_LEN}}}")
+_PAPER_RE = re.compile(rf"{PAPER_PREFIX}[A-Z2-7]{{{PAPER_LEN - 1}}}")
 _CERT_RE = re.compile(rf"{CERT_PREFIX}[A-Z2-7]{{{TAG_LEN + _UUID_B32_LEN + MAC_LEN}}}")
 
 
@@ -131,32 +140,53 @@ def purpose_key(key: bytes, purpose: str) -> bytes:
     return hmac.new(key, f"attendance-kiosk:{purpose}".encode(), hashlib.sha256).digest()
 
 
-def paper_row_code(badge_code: str, session_id: str, key: bytes) -> str:
-    """The code in a signature-sheet row's QR: the badge code, and a MAC binding it to the session.
+@dataclass(frozen=True)
+class PaperRow:
+    """The parts of a sheet-row code, not yet checked: program tag, person and session references, MAC."""
 
-    'P' + 20-character badge code + 6 characters of HMAC(paper key, badge code + session id).
+    tag: str
+    person_ref: str
+    session_ref: str
+    mac: str
+
+
+def paper_ref(key: bytes, kind: str, record_id: str) -> str:
+    """The short keyed reference a sheet-row code gives a person ("person") or a session ("session")."""
+    digest = hmac.new(purpose_key(key, "sheet-row"), f"{kind}:{record_id}".encode(), hashlib.sha256).digest()
+    return _b32(digest[:5])[:PAPER_REF_LEN if kind == "person" else PAPER_SESSION_LEN]
+
+
+def paper_row_code(program_id: str, participant_id: str, session_id: str, key: bytes) -> str:
+    """The code in a signature-sheet row's QR: evidence of one person in one session, not a badge.
+
+    'P' + program tag + keyed references to the person and the session + a MAC over the tag and
+    both ids (25 characters). It holds no badge code, so nothing cut out of it checks anyone in.
     """
-    return PAPER_PREFIX + badge_code + _paper_mac(badge_code, session_id, key)
+    row = PaperRow(program_tag(program_id), paper_ref(key, "person", participant_id),
+                   paper_ref(key, "session", session_id), "")
+    return PAPER_PREFIX + row.tag + row.person_ref + row.session_ref + _paper_mac(row, participant_id, session_id, key)
 
 
-def _paper_mac(badge_code: str, session_id: str, key: bytes) -> str:
-    digest = hmac.new(purpose_key(key, "paper-row"), f"{badge_code}:{session_id}".encode(), hashlib.sha256)
-    return _b32(digest.digest()[:5])[:PAPER_MAC_LEN]
+def _paper_mac(row: PaperRow, participant_id: str, session_id: str, key: bytes) -> str:
+    text = f"{row.tag}{row.person_ref}{row.session_ref}:{participant_id}:{session_id}"
+    return _b32(hmac.new(purpose_key(key, "sheet-row"), text.encode(), hashlib.sha256).digest()[:5])
 
 
-def split_paper_code(raw: str) -> tuple[str, str] | None:
-    """(badge code, session MAC) when `raw` has the shape of a sheet-row code, else None (not checked)."""
+def split_paper_code(raw: str) -> PaperRow | None:
+    """The parts of `raw` when it has the shape of a sheet-row code, else None (nothing checked)."""
     if not isinstance(raw, str) or len(raw) > _MAX_RAW_LEN:
         return None
     code = normalize_code(raw)
     if not _PAPER_RE.fullmatch(code):
         return None
-    return code[1:1 + CODE_LEN], code[1 + CODE_LEN:]
+    person_end = 1 + TAG_LEN + PAPER_REF_LEN
+    return PaperRow(code[1:1 + TAG_LEN], code[1 + TAG_LEN:person_end],
+                    code[person_end:person_end + PAPER_SESSION_LEN], code[-PAPER_MAC_LEN:])
 
 
-def paper_row_session(mac: str, badge_code: str, session_ids: Iterable[str], key: bytes) -> str | None:
-    """Which of `session_ids` a sheet-row code was printed for, or None (forged or another program)."""
-    return next((s for s in session_ids if hmac.compare_digest(_paper_mac(badge_code, s, key), mac)), None)
+def paper_row_is(row: PaperRow, participant_id: str, session_id: str, key: bytes) -> bool:
+    """Whether a sheet-row code was printed for this person and session with this program's key."""
+    return hmac.compare_digest(_paper_mac(row, participant_id, session_id, key), row.mac)
 
 
 def certificate_code(program_id: str, participant_id: str, key: bytes) -> str:

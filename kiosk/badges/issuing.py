@@ -11,7 +11,7 @@ from kiosk.trust.programkeys import badge_key
 
 
 class BadgeError(KioskError):
-    """A badge that cannot be issued: the person is unknown or withdrawn."""
+    """A badge that cannot be issued: the person is unknown, withdrawn or not admitted yet."""
 
 
 def active_badge(db, participant_id: str) -> dict | None:
@@ -43,8 +43,8 @@ def _reissue(db, participant_id: str) -> str:
     rows = list(db.query("select * from participants where id = ?", [participant_id]))
     if not rows:
         raise BadgeError("unknown_participant")
-    if rows[0]["status"] == "withdrawn":
-        raise BadgeError("withdrawn")
+    if rows[0]["status"] in ("withdrawn", "waiting"):
+        raise BadgeError("withdrawn" if rows[0]["status"] == "withdrawn" else "not_admitted")
     return issue_badge(db, rows[0])
 
 

@@ -4,8 +4,8 @@ Rows are grouped by area in Thai order (districts when everyone shares a provinc
 provinces), then speakers and staff; each group ends with its total and the sheet with the
 overall total. A row has its number, title and name, position, organization, the check-in time
 for people already scanned, a box to sign, and a small QR of a sheet-row code
-(`kiosk.badges.codes.paper_row_code`): scanned at the door later it records a *paper* check-in for that
-person and session. National IDs and phone numbers are never printed. The last page is blank
+(`kiosk.badges.codes.paper_row_code`): scanned back with "signed sheet" chosen it records a *paper*
+check-in for that person and that session, and nothing else (it holds no badge code). National IDs and phone numbers are never printed. The last page is blank
 rows for walk-ins; `blank=True` prints only those.
 """
 
@@ -67,8 +67,7 @@ def sheet_rows(data: Dataset, session: dict, key: bytes | None) -> list[Row]:
             current, in_group, came_group = label, 0, 0
         mark = data.marks.get((p["id"], session["id"]))
         when = "" if not mark else ("ลงกระดาษ" if mark.get("via") == "paper" else local_time(mark["first_at"]))
-        badge = data.badges.get(p["id"])
-        code = paper_row_code(badge, session["id"], key) if badge and key else ""
+        code = paper_row_code(data.program["id"], p["id"], session["id"], key) if key else ""
         rows.append(Row("person", person=p, number=number, time=when, code=code))
         in_group, came_group, came_all = in_group + 1, came_group + bool(mark), came_all + bool(mark)
     if current is not None:

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from kiosk.badges.codes import TAG_LEN, CodeError, normalize_code, program_tag, verify_code
 from kiosk.clock import LOCAL_ZONE, iso, new_id, now_utc, parse_iso
-from kiosk.door.sheet_rows import paper_row
+from kiosk.door.sheet_rows import is_sheet_row_shape, sheet_row
 from kiosk.errors import KioskError, message_of
 from kiosk.people.participants import get_participant
 from kiosk.store import changes
@@ -85,19 +85,20 @@ class _Claim:
 
 def check_in(db, code: str | None = None, session_id: str | None = None, at=None,
              device: str | None = None, operator: str | None = None, nonce: str | None = None,
-             direction: str = "in", participant_id: str | None = None) -> CheckinResult:
+             direction: str = "in", participant_id: str | None = None, paper: bool = False) -> CheckinResult:
     """Checks a badge `code` (or, as a staff override, a `participant_id`) in or out of a session.
 
     The one door entry, for the API and for direct callers alike. The session is the one open at
     `at` (default now) for the person's cohort unless staff chose `session_id`. The attempt is
     stored whatever the outcome, and the answer comes only once it is committed; the same `nonce`
     from the same `device` again returns (or raises) the first outcome and stores nothing new.
-    Raises CheckinError with its reason (kiosk.errors).
+    `paper` records a signed sheet's row code (kiosk.door.sheet_rows) for its own session, which
+    is the only thing such a code is good for. Raises CheckinError with its reason (kiosk.errors).
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}")
+    if direction not in DIRECTIONS or (paper and direction != "in"):
+        raise ValueError(f"direction must be one of {DIRECTIONS}, and 'in' for paper")
     code = code if isinstance(code, str) else None  # what is not text is no code
-    scan = (code, session_id, _moment(at), device, operator, nonce, direction, participant_id)
+    scan = (code, session_id, _moment(at), device, operator, nonce, direction, participant_id, paper)
     outcome = commit_together(db, lambda conn: _scan(conn, *scan))
     _log(outcome, direction)
     if isinstance(outcome, CheckinError):
@@ -115,7 +116,7 @@ def _log(outcome, direction: str) -> None:
                                 "session_id": session["id"] if session else None, "replayed": outcome.replayed})
 
 
-def _scan(db, code, session_id, moment, device, operator, nonce, direction, participant_id):
+def _scan(db, code, session_id, moment, device, operator, nonce, direction, participant_id, paper):
     """The decided and stored scan: a CheckinResult, or the CheckinError to raise (stored too,
     so that a batch of scans in one transaction keeps every record). Runs inside the write
     transaction, which is undone as a whole if this raises."""
@@ -123,11 +124,13 @@ def _scan(db, code, session_id, moment, device, operator, nonce, direction, part
     earlier = _scan_by_nonce(db, device, nonce)
     if earlier:
         return _replay(db, earlier)
-    paper = paper_row(db, code)
-    if paper:
-        code, session_id = paper
-    claim = _claim(db, code, participant_id)
-    found = _find(db, claim, session_id, moment, direction, bool(paper))
+    on_paper = _paper_claim(db, code, session_id, paper)
+    if on_paper:
+        claim, session_id = on_paper
+        paper = claim.error is None
+    else:
+        claim = _claim(db, code, participant_id)
+    found = _find(db, claim, session_id, moment, direction, paper)
     scan_id = new_id()
     if isinstance(found, _Refusal):
         outcome, program_id = found.error, found.program_id
@@ -177,6 +180,27 @@ def _claim(db, code, participant_id: str | None) -> _Claim:
             error = CheckinError("program_key_missing", "this kiosk holds the program but not its key",
                                  program_id=keyless)
         return _Claim(stored, program_id=error.program_id, error=error)
+
+
+def _paper_claim(db, code, session_id, paper: bool) -> tuple[_Claim, str | None] | None:
+    """(claim, session) of a scan that is about a sheet row: one that asks to record paper, or
+    whose code has a sheet row's shape. None for every other scan."""
+    shaped = is_sheet_row_shape(code)
+    if not (paper or shaped):
+        return None
+    row = sheet_row(db, code) if shaped else None
+    stored = normalize_code(code[:STORED_CODE_LEN * 2])[:STORED_CODE_LEN] if code else None
+    program_id = row.program_id if row else None
+    if not paper:  # a sheet row is not a badge, whoever holds the sheet
+        return _Claim(stored, program_id, error=CheckinError("paper_row_at_door", program_id=program_id)), session_id
+    if row is None:
+        reason = "invalid_code" if shaped else "not_a_sheet_row"
+        return _Claim(stored, error=CheckinError(reason, detail="paper")), session_id
+    if session_id and session_id != row.session_id:
+        error = CheckinError("paper_other_session", program_id=program_id, session=get_door_session(db, row.session_id),
+                             participant=get_participant(db, row.participant_id))
+        return _Claim(row.code, program_id, error=error), session_id
+    return _Claim(row.code, program_id, participant_id=row.participant_id), row.session_id
 
 
 def _has_thai(text: str) -> bool:
@@ -229,9 +253,9 @@ def _participant(db, claim: _Claim) -> dict:
         person = _holder(db, claim)
     if person.get("erased_at"):
         raise CheckinError("erased", program_id=person["program_id"])
-    if person["status"] == "withdrawn":
-        raise CheckinError("withdrawn", program_id=person["program_id"],
-                           participant=person)
+    if person["status"] in ("withdrawn", "waiting"):  # a waiting walk-in has no seat until admitted
+        raise CheckinError("withdrawn" if person["status"] == "withdrawn" else "not_admitted",
+                           program_id=person["program_id"], participant=person)
     return person
 
 
@@ -276,7 +300,19 @@ def _session_for(db, person: dict, session_id, moment, direction, paper: bool = 
         return mine[0]
     if open_now:
         raise _error("wrong_cohort", person, open_now[0])
-    raise _error("no_open_session", person)
+    raise _not_open(db, person, day, hhmm)
+
+
+def _not_open(db, person: dict, day: str, hhmm: str) -> CheckinError:
+    """no_open_session with the person's session of that day, next to open (detail not_yet) or
+    last closed (closed), or none (no_session_today): what the door says to the person."""
+    today = _rows(db, _SESSION_SQL + " where s.cohort_id = ? and s.day = ? order by s.opens_at",
+                  [person["cohort_id"], day])
+    later = [s for s in today if s["opens_at"] > hhmm]
+    session = later[0] if later else (today[-1] if today else None)
+    detail = "not_yet" if later else ("closed" if today else "no_session_today")
+    return CheckinError("no_open_session", program_id=person["program_id"], participant=person,
+                        session=session, detail=detail)
 
 
 def _chosen_session(db, person: dict, session_id: str, moment, direction, paper: bool = False) -> dict:
@@ -288,7 +324,12 @@ def _chosen_session(db, person: dict, session_id: str, moment, direction, paper:
         raise _error("wrong_program", person, session)
     if session["cohort_id"] != person["cohort_id"]:
         raise _error("wrong_cohort", person, session)
-    if not paper and not is_open(session, moment, direction):  # a signed sheet is scanned after the day
+    if not paper and not is_open(session, moment, direction):
+        day, hhmm = _local(moment)
+        detail = "other_day" if session["day"] != day else ("not_yet" if hhmm < session["opens_at"] else "closed")
+        raise CheckinError("no_open_session", program_id=person["program_id"], participant=person,
+                           session=session, detail=detail)
+    if paper and not has_started(session, moment):  # a signed sheet is scanned after the session, not before
         raise _error("no_open_session", person, session)
     return session
 
@@ -309,6 +350,12 @@ def is_open(session: dict, moment: datetime | None = None, direction: str = "in"
     if session["day"] != day or hhmm < session["opens_at"]:
         return False
     return direction == "out" or hhmm < session["closes_at"]
+
+
+def has_started(session: dict, moment: datetime | None = None) -> bool:
+    """Whether a session's check-in had opened by `moment` (on its day or any later day)."""
+    day, hhmm = _local(moment or now_utc())
+    return session["day"] < day or (session["day"] == day and hhmm >= session["opens_at"])
 
 
 def _mark(db, person: dict, session: dict, moment, direction, scan_id) -> CheckinResult:

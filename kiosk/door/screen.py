@@ -10,13 +10,13 @@ from datetime import datetime
 
 from kiosk.badges.issuing import active_badge, badge_card
 from kiosk.clock import local_day, now_utc
-from kiosk.door.checkin import CheckinError, CheckinResult, get_door_session, is_open, local_hhmm
+from kiosk.door.checkin import CheckinError, CheckinResult, get_door_session, has_started, is_open, local_hhmm
 from kiosk.people.participants import get_participant, search
-from kiosk.program.events import cohort_by_id, get_program, sessions_on
+from kiosk.program.events import cohort_by_id, get_program, sessions, sessions_on
 from kiosk.reports import session_attendance
 from kiosk.thai import ROLE_NAMES_TH, area_label, full_name
 
-__all__ = ["badge_of", "door_sessions", "refusal_json", "find_people", "get_door_session", "is_open",
+__all__ = ["badge_of", "cohort_days", "door_sessions", "refusal_json", "find_people", "get_door_session", "is_open",
            "public_participant", "public_session", "result_json", "session_attendance"]
 
 
@@ -52,10 +52,22 @@ def result_json(result: CheckinResult) -> dict:
     }
 
 
-def refusal_json(error: CheckinError) -> dict:
-    """What the door shows beside a refused scan's reason: who and which session, if known."""
-    return {"detail": error.detail, "participant": public_participant(error.participant),
+def refusal_json(error: CheckinError, db=None) -> dict:
+    """What the door shows beside a refused scan's reason: who and which session, if known, and
+    (given `db`) the person's own cohort and its days, to say where they belong."""
+    body = {"detail": error.detail, "participant": public_participant(error.participant),
             "session": public_session(error.session), "replayed": error.replayed}
+    if db is not None and error.participant and error.participant.get("cohort_id"):
+        body["cohort"] = cohort_days(db, error.participant["cohort_id"])
+    return body
+
+
+def cohort_days(db, cohort_id: str) -> dict | None:
+    """A cohort's number and the days it meets, in order."""
+    cohort = cohort_by_id(db, cohort_id)
+    if cohort is None:
+        return None
+    return {"number": cohort["number"], "days": sorted({s["day"] for s in sessions(db, cohort_id)})}
 
 
 def door_sessions(db, moment: datetime | None = None) -> list[dict]:
@@ -65,8 +77,15 @@ def door_sessions(db, moment: datetime | None = None) -> list[dict]:
     for s in sessions_on(db, local_day(moment)):
         counts = session_attendance(db, s)
         out.append({**public_session(s), "program_title": s["program_title"], "open": is_open(s, moment),
-                    **counts})
+                    "state": session_state(s, moment), **counts})
     return out
+
+
+def session_state(session: dict, moment: datetime | None = None) -> str:
+    """"open", "not_yet" (opens later today) or "closed" (closed, or not today)."""
+    if is_open(session, moment):
+        return "open"
+    return "closed" if has_started(session, moment) or session["day"] != local_day(moment).isoformat() else "not_yet"
 
 
 def find_people(db, query: str, session_id: str | None = None, limit: int = 20) -> list[dict]:

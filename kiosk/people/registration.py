@@ -1,25 +1,41 @@
 """Walk-ins registering themselves on a paired tablet (kiosk.people.tablets): the form, duplicates,
 quotas, keys.
 
-The form: `form_fields` checks every field on its own
-so each bad field gets its message, then `register_walk_in` looks for the person among those
-already registered (same national ID, same phone, or a very similar Thai name in the same
-district), applies the cohort's quota, and creates the person with a badge, once per
-submission key (a tablet resending after a lost answer creates no one twice).
+The form: `form_fields` checks every field on its own so each bad field gets its message, then
+`register_walk_in` looks for the person among those already registered (same national ID, same
+phone, or a very similar Thai name in the same district), applies the cohort's quota, and
+creates the person with a badge, once per submission key (a tablet resending after a lost
+answer creates no one twice).
+
+A public tablet never hands out an existing person: a match answers only which of the typed
+facts match someone (never a name, initials, phone digits or a badge), and a person who is
+already registered gets their badge at the desk, where staff see them and reprint it on the
+door page. Lookups are counted: a tablet that keeps finding registered people pauses, and a
+person looked up again and again can only be registered anew at the desk.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from kiosk.badges.issuing import active_badge, badge_card, issue_badge
-from kiosk.clock import iso, now_utc, parse_iso
+from kiosk.badges.issuing import active_badge, badge_card
+from kiosk.clock import LOCAL_ZONE, iso, local_day, now_utc, parse_iso
 from kiosk.door.checkin import CheckinError, CheckinResult, check_in
 from kiosk.errors import KioskError, PeopleError
 from kiosk.people.participants import ValidFields, get_participant, participant_fields, register_participant
-from kiosk.people.tablets import bounded_time, settings_of
+from kiosk.people.tablets import (
+    LateClaim,
+    OfflineError,
+    carried_time,
+    earliest_day,
+    is_paused,
+    locked_people,
+    note_lookups,
+    settings_of,
+    tablet_roles,
+)
 from kiosk.program.events import cohort_by_id, get_program
 from kiosk.store.db import transaction
 from kiosk.thai import (
@@ -36,14 +52,14 @@ from kiosk.thai import (
 FORM_TITLES = ("นาย", "นาง", "นางสาว", "ว่าที่ร้อยตรี", "ว่าที่ร้อยตรีหญิง", "ดร.", "ร.ต.อ.", "พ.ต.ท.", "พ.ต.อ.",
                "จ.ส.อ.", "พระ")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_THAI_CONSONANT = re.compile("[\u0e01-\u0e2e]")
+MATCHES = ("national_id", "phone", "name")
 
 
 class RegistrationError(KioskError):
     """A registration that cannot be made now.
 
-    `errors` maps each bad field to its PeopleError (reason invalid_form); `matches` are the
-    people already registered who look like this one (possible_duplicate, national_id_taken).
+    `errors` maps each bad field to its PeopleError (reason invalid_form); `matches` names which
+    typed facts match someone already registered (national_id, phone, name), nothing of them.
     """
 
     def __init__(self, reason: str, message: str | None = None, field: str | None = None, *,
@@ -55,7 +71,7 @@ class RegistrationError(KioskError):
 
 @dataclass
 class Registration:
-    """What a submission came to: `status` created, waiting (no badge yet) or existing."""
+    """What a submission came to: `status` created or waiting (no badge yet)."""
 
     status: str
     person: dict
@@ -64,6 +80,8 @@ class Registration:
     made_at: str
     replayed: bool = False
     checkin: CheckinResult | None = field(default=None)
+    # False for a form kept on a tablet whose time the laptop could not vouch for: no check-in then
+    timed: bool = True
 
 
 def _one(db, sql: str, args) -> dict | None:
@@ -77,12 +95,12 @@ _NAMES = ("first_name", "last_name")
 _TEXTS = ("title", "position", "organization")
 
 
-def form_fields(data: dict) -> ValidFields:
+def form_fields(data: dict, roles=ROLES) -> ValidFields:
     """The participant fields of a registration form, every field checked.
 
-    `data` holds the texts, `role`, the area as geothai codes (`province`, `district`,
-    `subdistrict`), `phone`, an optional `national_id` and `pdpa` (the notice accepted).
-    Raises RegistrationError("invalid_form") whose `errors` name every bad field.
+    `data` holds the texts, `role` (one of `roles`, those the tablet offers), the area as geothai
+    codes (`province`, `district`, `subdistrict`), `phone`, an optional `national_id` and `pdpa`
+    (the notice accepted). Raises RegistrationError("invalid_form") whose `errors` name every bad field.
     """
     errors: dict[str, PeopleError] = {}
 
@@ -97,7 +115,7 @@ def form_fields(data: dict) -> ValidFields:
     area = check("province", lambda: _area(data))
     check("phone", lambda: _phone(data.get("phone")))
     check("national_id", lambda: national_id_fields(_text(data.get("national_id"))[:40]))
-    check("role", lambda: _role(data.get("role")))
+    check("role", lambda: _role(data.get("role"), roles))
     check("pdpa", lambda: _accepted(data.get("pdpa")))
     fields = None
     if not errors:
@@ -138,10 +156,12 @@ def _phone(raw) -> str:
     return normalize_phone(text)
 
 
-def _role(raw) -> str:
-    role = _text(raw) or "participant"
+def _role(raw, offered) -> str:
+    role = _text(raw) or offered[0]
     if role not in ROLES:
         raise PeopleError("unknown_role", f"unknown role {role[:20]!r}", "role")
+    if role not in offered:  # a walk-in does not make themselves a speaker
+        raise PeopleError("role_not_offered", f"this tablet does not register {role}", "role")
     return role
 
 
@@ -169,43 +189,59 @@ def find_matches(db, program_id: str, fields: dict) -> list[dict]:
             if person["id"] not in found and similar_names(fields["first_name"], fields["last_name"],
                                                            person["first_name"], person["last_name"]):
                 found[person["id"]] = {**person, "match": "name"}
-    return sorted(found.values(), key=lambda p: ("national_id", "phone", "name").index(p["match"]))
+    return sorted(found.values(), key=lambda p: MATCHES.index(p["match"]))
 
 
-def initial(name: str) -> str:
-    """The first consonant of a Thai name ('ใจดี' → 'จ.'), or the first letter of a Latin one."""
-    found = _THAI_CONSONANT.search(name or "")
-    letter = found.group(0) if found else (name or "?")[:1].upper()
-    return f"{letter}."
+def match_kinds(matches: list[dict]) -> list[str]:
+    """Which of the typed facts matched someone: all a tablet may be told."""
+    return sorted({m["match"] for m in matches}, key=MATCHES.index)
 
 
-def public_match(person: dict) -> dict:
-    """What 'is this you?' may show: initials and the last four phone digits, nothing more."""
-    return {"id": person["id"], "initials": f"{initial(person['first_name'])} {initial(person['last_name'])}",
-            "phone_tail": (person.get("phone") or "")[-4:], "match": person["match"]}
+# --- when a cohort is full ---------------------------------------------------------------------
+# Not the roster: a cohort whose 180 are all registered but 7 have arrived still has room. Full is
+# either the seats the coordinator set (people holding a place) or a target of the cohort met by
+# the people present in today's session.
 
 
-# --- quotas -----------------------------------------------------------------------------------
+def full_because(db, cohort_id: str, role: str, now: datetime | None = None) -> str | None:
+    """Why a walk-in of `role` finds the cohort full: "capacity" (the coordinator's seats are all
+    taken by active people), "attendance" (a target of the cohort, for everyone or this role, is
+    met by the people present in the session open now, or last opened today), or None."""
+    capacity = settings_of(db, cohort_id)["capacity"]
+    if capacity and db.execute("select count(*) from participants where cohort_id = ? and status = 'active'",
+                               [cohort_id]).fetchone()[0] >= capacity:
+        return "capacity"
+    session = _session_now(db, cohort_id, now or now_utc())
+    if session is None:
+        return None
+    for target in db.query("select role, expected from targets where cohort_id = ? and expected > 0"
+                           " and coalesce(area_code, '') = ''", [cohort_id]):
+        if target["role"] in (None, "", role) and _present(db, session, target["role"]) >= target["expected"]:
+            return "attendance"
+    return None
 
-_AREA_COLUMNS = {2: "province_code", 4: "district_code", 6: "subdistrict_code"}
+
+def walk_in_state(db, tablet: dict) -> dict:
+    """What the tablet shows before its form: full (for every role it offers), why, and what a
+    full cohort does (refuse or waiting list)."""
+    reasons = [full_because(db, tablet["cohort_id"], role) for role in tablet_roles(tablet)]
+    full = all(reasons)
+    return {"full": full, "why": reasons[0] if full else None,
+            "mode": settings_of(db, tablet["cohort_id"])["quota_mode"]}
 
 
-def quota_full(db, cohort_id: str, fields: dict) -> bool:
-    """Whether a target of this cohort that the person would count towards is already met."""
-    for target in db.query("select * from targets where cohort_id = ? and expected > 0", [cohort_id]):
-        if target["role"] and target["role"] != fields["role"]:
-            continue
-        sql, args = "select count(*) from participants where cohort_id = ? and status = 'active'", [cohort_id]
-        if target["role"]:
-            sql, args = sql + " and role = ?", [*args, target["role"]]
-        if target["area_code"]:
-            column = _AREA_COLUMNS[len(target["area_code"])]
-            if fields.get(column) != target["area_code"]:
-                continue
-            sql, args = sql + f" and {column} = ?", [*args, target["area_code"]]
-        if db.execute(sql, args).fetchone()[0] >= target["expected"]:
-            return True
-    return False
+def _session_now(db, cohort_id: str, now: datetime) -> str | None:
+    local = now.astimezone(LOCAL_ZONE)
+    row = db.execute("select id from sessions where cohort_id = ? and day = ? and opens_at <= ?"
+                     " order by opens_at desc limit 1",
+                     [cohort_id, local.date().isoformat(), local.strftime("%H:%M")]).fetchone()
+    return row[0] if row else None
+
+
+def _present(db, session_id: str, role: str | None) -> int:
+    sql = ("select count(*) from attendance a join participants p on p.id = a.participant_id"
+           " where a.session_id = ?")
+    return db.execute(sql + (" and p.role = ?" if role else ""), [session_id, *([role] if role else [])]).fetchone()[0]
 
 
 # --- registering ------------------------------------------------------------------------------
@@ -218,69 +254,75 @@ def check_key(key) -> str:
     return key
 
 
-def register_walk_in(db, tablet: dict, data: dict, key: str, *, made_at=None, confirm_new: bool = False,
-                     deferred: bool = False) -> Registration:
+def register_walk_in(db, tablet: dict, data: dict, key: str, *, late: LateClaim | None = None,
+                     confirm_new: bool = False, deferred: bool = False) -> Registration:
     """Registers the person a tablet's form describes, once per `key`.
 
-    Someone already registered with the same national ID, phone or a similar name in the same
-    district raises RegistrationError (national_id_taken, possible_duplicate) with `matches`,
-    unless `confirm_new` (the person said "not me") or `deferred` (a form saved on the tablet
-    while offline, with nobody left to ask: the same national ID then takes the existing badge,
-    anything else registers). A full cohort refuses (quota_full) or puts them on the waiting
+    Someone already registered with the same national ID raises RegistrationError
+    (national_id_taken); the same phone or a similar name in the same district raises
+    possible_duplicate unless `confirm_new` (the person said "not me") or `deferred` (a form saved
+    on the tablet while offline, with nobody left to ask). Neither answer carries anything of the
+    person found; each counts as a lookup (kiosk.people.tablets lockouts): a paused tablet is
+    refused (tablet_paused), and a person looked up too often is not registered anew here
+    (ask_at_desk). A full cohort (`full_because`) refuses (quota_full) or puts them on the waiting
     list, as the coordinator chose. Nothing is written unless a person is created.
+
+    A deferred form carries the time it was made only as `late` says and within the bounds the
+    laptop checks (kiosk.people.tablets.carried_time); otherwise it takes the laptop's time of
+    arrival and checks no one in.
     """
     key = check_key(key)
+    if is_paused(db, tablet):
+        raise RegistrationError("tablet_paused")
     cohort = cohort_by_id(db, tablet["cohort_id"])
-    program = get_program(db, cohort["program_id"])
-    moment = iso(bounded_time(made_at, _day(cohort)) if made_at else now_utc())
-    fields = form_fields(data)
+    moment, timed = _when(db, cohort, late if deferred else None)
+    fields = form_fields(data, tablet_roles(tablet))
     with transaction(db):
         earlier = _replay(db, tablet, key)
         if earlier:
             return earlier
-        matches = find_matches(db, program["id"], fields)
-        same_id = [m for m in matches if m["match"] == "national_id"]
-        if same_id and deferred:
-            return _take(db, tablet, same_id[0], key, moment)
-        if same_id or (matches and not (confirm_new or deferred)):
-            raise RegistrationError("national_id_taken" if same_id else "possible_duplicate", matches=matches)
-        status = "active"
-        if quota_full(db, cohort["id"], fields):
-            if settings_of(db, cohort["id"])["quota_mode"] != "waitlist":
-                raise RegistrationError("quota_full", "a target of this cohort is met")
-            status = "waiting"
-        person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
-                                      at=moment, status=status)
-        _remember(db, tablet, key, person["id"], "created" if status == "active" else "waiting", moment)
+        matches = find_matches(db, cohort["program_id"], fields)
+        refusal = _match_refusal(db, matches, confirm_new or deferred)
+        if refusal is None:
+            return replace(_create(db, tablet, cohort, fields, key, moment), timed=timed or not deferred)
+    note_lookups(db, tablet["id"], [m["id"] for m in matches])
+    raise refusal
+
+
+def _match_refusal(db, matches: list[dict], new: bool) -> RegistrationError | None:
+    """Why the people found stop this registration, or None when it may go on."""
+    if not matches:
+        return None
+    kinds = match_kinds(matches)
+    if "national_id" in kinds:  # one ID, one person: "not me" cannot be true
+        return RegistrationError("national_id_taken", matches=["national_id"])
+    if locked_people(db, [m["id"] for m in matches]):
+        return RegistrationError("ask_at_desk")
+    return None if new else RegistrationError("possible_duplicate", matches=kinds)
+
+
+def _create(db, tablet: dict, cohort: dict, fields: dict, key: str, moment: str) -> Registration:
+    status = "active"
+    full = full_because(db, cohort["id"], fields["role"])
+    if full:
+        if settings_of(db, cohort["id"])["quota_mode"] != "waitlist":
+            raise RegistrationError("quota_full", f"the cohort is full ({full})")
+        status = "waiting"
+    person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
+                                  at=moment, status=status)
+    _remember(db, tablet, key, person["id"], "created" if status == "active" else "waiting", moment)
     return Registration("created" if status == "active" else "waiting", person, person["code"], key, moment)
 
 
-def take_existing(db, tablet: dict, participant_id: str, key: str) -> Registration:
-    """The person said "this is me": their current badge (issued now if they had none)."""
-    key = check_key(key)
-    cohort = cohort_by_id(db, tablet["cohort_id"])
-    with transaction(db):
-        earlier = _replay(db, tablet, key)
-        if earlier:
-            return earlier
-        person = get_participant(db, participant_id)
-        if not person or person["program_id"] != cohort["program_id"] or person["status"] == "withdrawn":
-            raise RegistrationError("choice_expired", "no such person to take")
-        return _take(db, tablet, person, key, iso(now_utc()))
-
-
-def _take(db, tablet: dict, person: dict, key: str, moment: str) -> Registration:
-    badge = active_badge(db, person["id"])
-    waiting = person["status"] == "waiting"
-    code = badge["code"] if badge else (None if waiting else issue_badge(db, person))
-    _remember(db, tablet, key, person["id"], "existing", moment)
-    return Registration("waiting" if waiting else "existing", person, code, key, moment)
-
-
-def _day(cohort: dict) -> date:
-    """The earliest day a registration for this cohort may carry: a week before it starts."""
-    starts = date.fromisoformat(cohort["starts_on"]) if cohort.get("starts_on") else now_utc().date()
-    return starts - timedelta(days=7)
+def _when(db, cohort: dict, late: LateClaim | None) -> tuple[str, bool]:
+    """(time, carried) of a registration: a kept form's own time when the laptop can vouch for it,
+    else the laptop's time now (a walk-in is never lost over a time)."""
+    if late is not None:
+        try:
+            return iso(carried_time(db, late, earliest_day(db, cohort_id=cohort["id"]))), True
+        except OfflineError:
+            pass
+    return iso(now_utc()), False
 
 
 def _remember(db, tablet: dict, key: str, participant_id: str, status: str, moment: str) -> None:
@@ -293,6 +335,8 @@ def _replay(db, tablet: dict, key: str) -> Registration | None:
     row = _one(db, "select * from registration_keys where tablet_id = ? and key = ?", [tablet["id"], key])
     if not row:
         return None
+    if row["status"] == "existing":  # a key that once took someone's badge: that door is closed
+        raise RegistrationError("choice_expired")
     person = get_participant(db, row["participant_id"])
     badge = active_badge(db, person["id"])
     status = "waiting" if person["status"] == "waiting" else row["status"]
@@ -300,12 +344,14 @@ def _replay(db, tablet: dict, key: str) -> Registration | None:
 
 
 def check_in_now(db, tablet: dict, registration: Registration) -> CheckinResult | None:
-    """Checks the new person in to the session open now, where the coordinator asked for it.
+    """Checks the new person in to the session open when they registered, where the coordinator asked.
 
     Runs after the registration committed (check_in takes its own turn at the write lock);
     the nonce comes from the submission key, so a resend checks no one in twice.
     """
-    if not registration.code or not settings_of(db, tablet["cohort_id"])["checkin_on_register"]:
+    if not (registration.code and registration.timed) or local_day(parse_iso(registration.made_at)) != local_day():
+        return None  # never into a past day, never at a time the laptop could not vouch for
+    if not settings_of(db, tablet["cohort_id"])["checkin_on_register"]:
         return None
     try:
         return check_in(db, code=registration.code, at=parse_iso(registration.made_at),
@@ -315,19 +361,21 @@ def check_in_now(db, tablet: dict, registration: Registration) -> CheckinResult 
 
 
 def badge_view(db, registration: Registration) -> dict | None:
-    """The badge card a registration shows on screen (no national ID, no phone), or None."""
+    """The badge card a registration shows on screen (no national ID, no phone), or None; `ref` is
+    the badge's record id, for a link to its PDF that holds no code."""
     if not registration.code:
         return None
     person = registration.person
     cohort = cohort_by_id(db, person["cohort_id"])
-    return badge_card(person, registration.code, cohort, get_program(db, person["program_id"]))
+    badge = _one(db, "select id from badges where code = ?", [registration.code])
+    return {**badge_card(person, registration.code, cohort, get_program(db, person["program_id"])), "ref": badge["id"]}
 
 
-def current_card(db, participant_id: str) -> dict | None:
-    """The badge card of a person's current code, or None (no badge, or waiting)."""
-    person = get_participant(db, participant_id)
-    badge = person and active_badge(db, participant_id)
-    if not badge:
+def current_card(db, badge_id: str) -> dict | None:
+    """The badge card of a badge still in use, by its record id; None once replaced, or unknown."""
+    badge = _one(db, "select * from badges where id = ? and revoked_at is null", [badge_id])
+    person = badge and get_participant(db, badge["participant_id"])
+    if not person or person["status"] != "active":
         return None
     return badge_card(person, badge["code"], cohort_by_id(db, person["cohort_id"]),
                       get_program(db, person["program_id"]))

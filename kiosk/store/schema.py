@@ -323,7 +323,33 @@ def revocations(db):
     )
 
 
-@migrations(name="0009_privacy")
+@migrations(name="0009_tablet_guards")
+def tablet_guards(db):
+    """What keeps a public tablet honest, local to this laptop like the tablets themselves.
+
+    `tablet_lookups`: each time a tablet was told that what it typed matches someone registered,
+    for the lockouts per tablet and per person (kiosk.people.tablets); `tablets.resumed_at`: when
+    a coordinator last resumed a paused tablet; `tablets.roles`: the roles a walk-in may choose there;
+    `registration_settings.capacity`: the seats of a cohort, past which walk-ins are refused or
+    wait; `contacts`: the spans of time a tablet or a scan page kept reaching the laptop, against which the times of its queued work are checked.
+    """
+    db.executescript(
+        """
+        create table tablet_lookups (
+            tablet_id text not null references tablets(id), participant_id text not null, at text not null
+        );
+        create index tablet_lookups_tablet on tablet_lookups(tablet_id, at);
+        create index tablet_lookups_person on tablet_lookups(participant_id, at);
+        alter table tablets add column resumed_at text;
+        alter table tablets add column roles text not null default 'participant';
+        alter table registration_settings add column capacity integer;
+        create table contacts (device text not null, started_at text not null, last_at text not null);
+        create index contacts_device on contacts(device, last_at);
+        """
+    )
+
+
+@migrations(name="0010_privacy")
 def privacy(db):
     """PDPA: erasures (synced, append-only), how each person's data came in (consent), each
     program's retention date, and when a person's values were erased here (`erased_at`, derived

@@ -4,10 +4,12 @@ Every endpoint but /api/ping needs a staff session or `Authorization: Bearer TOK
 one shape: {"ok": false, "reason": CODE, "error": MESSAGE}.
 
 POST /api/checkins takes {"code"} or, as a staff override for a forgotten badge,
-{"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601) and "direction" ("in" |
-"out"). An "at" more than a couple of minutes ahead of the kiosk's clock is refused (400 bad_time,
-not stored). A tablet sending a scan it kept while the kiosk was unreachable adds "queued": true:
-its "at" must then also not be before its session's day.
+{"participant_id"}, plus optional "session", "nonce", "at" (ISO 8601), "direction" ("in" |
+"out") and "paper" (true: the code is a signed sheet's row, recorded for its own session). An "at" more than a couple of minutes ahead of the kiosk's clock, or more than one session day back,
+is refused (400 bad_time, not stored). A page sending a scan it kept while the kiosk was
+unreachable adds "queued": true and the contact stamp it held ("contact", from POST /api/contact,
+and "contact_seen_at", when it got it on its own clock): its time is then counted from that
+contact (kiosk.people.tablets.carried_time).
 What is a scan attempt and what is not:
 
 * a body over 16 KB (413 payload_too_large), a body that is not JSON sent as application/json, or JSON
@@ -19,7 +21,6 @@ What is a scan attempt and what is not:
   wrong_program), 404 unknown_participant, 410 revoked_badge, 409 for the rest.
 """
 
-from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
@@ -31,12 +32,13 @@ from kiosk.badges import issuing
 from kiosk.clock import local_day, parse_iso
 from kiosk.door import camera, checkin
 from kiosk.door import screen as door
-from kiosk.people.tablets import OfflineError, bounded_time
+from kiosk.people.tablets import OfflineError, scan_time
 from kiosk.program.events import get_session
 from kiosk.store.db import get_db
+from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.webkit.errors import error_of, error_response, reason_message
-from kiosk.webkit.language import role_label
+from kiosk.webkit.language import role_label, thai_date
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -92,10 +94,34 @@ def _person(public: dict | None) -> dict | None:
 
 
 def _checkin_error(exc: checkin.CheckinError):
-    message = THAI_LAYOUT_MESSAGE if exc.detail == "thai_layout" else reason_message(exc.reason)
-    extra = door.refusal_json(exc)
+    extra = door.refusal_json(exc, get_db())
+    message = THAI_LAYOUT_MESSAGE if exc.detail == "thai_layout" else _refusal_message(exc, extra)
     _person(extra["participant"])
     return error_response(exc.reason, message, exc.status, **extra)
+
+
+def _refusal_message(exc: checkin.CheckinError, extra: dict) -> str:
+    """What the red screen says: for a closed door, when it opens or closed; for a wrong cohort,
+    where the person belongs. Otherwise the reason's own message."""
+    cohort, session = extra.get("cohort") or {}, extra.get("session") or {}
+    number, days = cohort.get("number"), _days(cohort.get("days") or [])
+    if exc.reason == "no_open_session" and number is not None:
+        if exc.detail == "not_yet" and session:
+            return _("Check-in for cohort %(cohort)s opens at %(time)s.", cohort=number, time=session["opens_at"])
+        if exc.detail == "closed" and session:
+            return _("Check-in for cohort %(cohort)s closed at %(time)s.", cohort=number, time=session["closes_at"])
+        if exc.detail in ("no_session_today", "other_day") and days:
+            return _("Cohort %(cohort)s has no session today. Its days: %(days)s.", cohort=number, days=days)
+    if exc.reason == "wrong_cohort" and number is not None and days:
+        return _("This person is in cohort %(cohort)s, which meets on %(days)s.", cohort=number, days=days)
+    return reason_message(exc.reason)
+
+
+def _days(days: list[str]) -> str:
+    """A cohort's days as people read them: one date, or the first and the last."""
+    if not days:
+        return ""
+    return thai_date(days[0]) if len(days) == 1 else f"{thai_date(days[0])} – {thai_date(days[-1])}"
 
 
 def _storable(text: str) -> bool:
@@ -129,25 +155,22 @@ def _scan_request():
         return None, error_response("bad_request", _("Send a code or a participant_id, not both."))
     if fields["direction"] not in (None, *checkin.DIRECTIONS):
         return None, error_response("bad_request", _("direction is \"in\" or \"out\"."))
+    fields["paper"] = body.get("paper", False)
+    if fields["paper"] not in (True, False) or (fields["paper"] and fields["direction"] == "out"):
+        return None, error_response("bad_request", _("paper is true or false, and only for arriving."))
     try:
         fields["at"] = parse_iso(fields["at"]) if fields["at"] else None
     except ValueError:
         return None, error_response("bad_request", _("at must be an ISO 8601 time."))
-    if fields["at"] is not None:
-        # No scan is ahead of the kiosk's clock; one a tablet kept while the kiosk was unreachable
-        # keeps its real time, but not from before its session's day.
-        queued = body.get("queued") is True
-        try:
-            fields["at"] = bounded_time(fields["at"], _earliest_day(fields["session"]) if queued else None)
-        except OfflineError as exc:
-            return None, error_of(exc)
+    # The laptop's clock decides: a scan the page kept while the laptop was unreachable carries its
+    # time as counted from its last contact (kiosk.web.contact); any other "at" only within bounds.
+    late = contact.late_claim(contact.staff_device(current_user()), body, "at") if body.get("queued") is True else None
+    session = get_session(get_db(), fields["session"]) if fields["session"] else None
+    try:
+        fields["at"] = scan_time(get_db(), fields["at"], late, session["program_id"] if session else None)
+    except OfflineError as exc:
+        return None, error_of(exc)
     return fields, None
-
-
-def _earliest_day(session_id: str | None):
-    """A late scan may not be older than its session's day (today's, when the clock chooses)."""
-    session = get_session(get_db(), session_id) if session_id else None
-    return date.fromisoformat(session["day"]) if session else local_day()
 
 
 @bp.post("/checkins")
@@ -159,7 +182,8 @@ def create_checkin():
         return problem
     scan = {"code": fields["code"], "session_id": fields["session"], "at": fields["at"],
             "operator": current_user()["username"], "nonce": fields["nonce"],
-            "direction": fields["direction"] or "in", "participant_id": fields["participant_id"]}
+            "direction": fields["direction"] or "in", "participant_id": fields["participant_id"],
+            "paper": fields["paper"]}
     try:
         result = checkin.check_in(get_db(), **scan)
     except checkin.CheckinError as exc:
@@ -167,6 +191,13 @@ def create_checkin():
     body = door.result_json(result)
     _person(body["participant"])
     return jsonify(body)
+
+
+@bp.post("/contact")
+@login_required()
+def heartbeat():
+    """The scan page reaches the laptop: a fresh contact stamp for the scans it may have to keep."""
+    return jsonify({"ok": True, **contact.stamp(contact.staff_device(current_user()))})
 
 
 @bp.get("/sessions")

@@ -33,16 +33,17 @@ from kiosk.people import registration
 from kiosk.people import tablets as pairing
 from kiosk.program import events
 from kiosk.store.db import get_db
-from kiosk.thai import ROLE_NAMES_TH, ROLES, area_lists, full_name
+from kiosk.thai import ROLES, area_lists, full_name
+from kiosk.web import contact
 from kiosk.web.access import current_user, login_required
 from kiosk.web.security import TABLET_COOKIE, current_tablet, limiter
 from kiosk.webkit.errors import error_of, error_response, reason_message, user_message
-from kiosk.webkit.language import role_label
+from kiosk.webkit.language import current_language, role_label
 from kiosk.webkit.qr import qr_data_uri
 
 bp = Blueprint("register", __name__)
 MAX_BODY = 16 * 1024
-SIGNED_FOR = 15 * 60  # seconds a badge link or an "is this you?" choice stays valid
+SIGNED_FOR = 15 * 60  # seconds a badge link stays valid
 TABLET_COOKIE_AGE = 30 * 24 * 3600
 
 
@@ -50,17 +51,17 @@ def _signer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt=f"register-{purpose}")
 
 
-def _sign(purpose: str, tablet: dict, participant_id: str) -> str:
-    return _signer(purpose).dumps([tablet["id"], participant_id])
+def _sign(purpose: str, tablet: dict, value: str) -> str:
+    return _signer(purpose).dumps([tablet["id"], value])
 
 
 def _unsign(purpose: str, tablet: dict, token) -> str | None:
-    """The participant id a token of this tablet names, or None if forged, foreign or expired."""
+    """The value a token of this tablet names, or None if forged, foreign or expired."""
     try:
-        tablet_id, participant_id = _signer(purpose).loads(str(token or ""), max_age=SIGNED_FOR)
+        tablet_id, value = _signer(purpose).loads(str(token or ""), max_age=SIGNED_FOR)
     except (BadSignature, ValueError, TypeError):
         return None
-    return participant_id if tablet_id == tablet["id"] else None
+    return value if tablet_id == tablet["id"] else None
 
 
 # --- the tablet -------------------------------------------------------------------------------
@@ -78,7 +79,8 @@ def page():
     return render_template("register.html", tablet=tablet, cohort=cohort,
                            program=events.get_program(db, cohort["program_id"]), sessions=today,
                            settings=pairing.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
-                           roles=[(r, role_label(r), ROLE_NAMES_TH[r]) for r in ROLES])
+                           roles=[(r, role_label(r)) for r in pairing.tablet_roles(tablet)],
+                           walk_ins=registration.walk_in_state(db, tablet))
 
 
 @bp.get("/register/areas.json")
@@ -106,10 +108,9 @@ def _pair(code: str):
         tablet, token = pairing.claim_pairing(get_db(), code)
     except KioskError as exc:
         return render_template("error.html", message=user_message(exc), status=exc.status), exc.status
-    lang = session.get("lang")
+    lang = current_language()  # read first: it also takes a ?lang= on the pairing link
     session.clear()  # a registration tablet carries no staff login
-    if lang:
-        session["lang"] = lang
+    session["lang"] = lang
     response = make_response(redirect(url_for("register.page")))
     response.set_cookie(TABLET_COOKIE, token, max_age=TABLET_COOKIE_AGE, httponly=True, samesite="Lax",
                         secure=bool(current_app.config["HTTPS"]), path="/")
@@ -146,7 +147,7 @@ def _tablet_json():
 
 @bp.post("/register/submit")
 def submit():
-    """Registers the person on the form; answers their badge, or what to fix, or "is this you?"."""
+    """Registers the person on the form; answers their badge, or what to fix, or "already registered?"."""
     tablet, body = _tablet_json()
     if tablet is None:
         return body
@@ -154,40 +155,36 @@ def submit():
     deferred = body.get("deferred") is True
     try:
         done = registration.register_walk_in(
-            get_db(), tablet, fields, body.get("key"), made_at=body.get("made_at") if deferred else None,
+            get_db(), tablet, fields, body.get("key"), late=contact.late_claim(_device(tablet), body, "made_at"),
             confirm_new=body.get("confirm_new") is True, deferred=deferred)
     except registration.RegistrationError as exc:
-        return _refusal(exc, tablet)
+        return _refusal(exc)
     except KioskError as exc:
         return error_of(exc)
     return _registered(tablet, done)
 
 
-@bp.post("/register/claim")
-def claim():
-    """The person said "this is me": their existing badge."""
-    tablet, body = _tablet_json()
+def _device(tablet: dict) -> str:
+    return f"tablet:{tablet['id']}"
+
+
+@bp.post("/register/contact")
+def heartbeat():
+    """The tablet reaches the laptop: a fresh contact stamp (kiosk.web.contact) and whether the
+    cohort is full now."""
+    tablet = current_tablet()
     if tablet is None:
-        return body
-    participant_id = _unsign("match", tablet, body.get("ref"))
-    if participant_id is None:
-        return error_response("choice_expired")
-    try:
-        done = registration.take_existing(get_db(), tablet, participant_id, body.get("key"))
-    except KioskError as exc:
-        return error_of(exc)
-    return _registered(tablet, done)
+        return error_response("not_paired")
+    return jsonify({"ok": True, **contact.stamp(_device(tablet)),
+                    "walk_ins": registration.walk_in_state(get_db(), tablet)})
 
 
-def _refusal(exc: registration.RegistrationError, tablet: dict):
+def _refusal(exc: registration.RegistrationError):
     if exc.errors:
         errors = {name: {"reason": e.reason, "message": reason_message(e.reason)} for name, e in exc.errors.items()}
         return error_response(exc.reason, status=exc.status, errors=errors)
-    if exc.matches:
-        matches = [{**registration.public_match(m), "ref": _sign("match", tablet, m["id"])} for m in exc.matches]
-        for m in matches:
-            del m["id"]
-        return error_response(exc.reason, status=exc.status, matches=matches)
+    if exc.matches:  # which typed facts match someone: nothing of that someone
+        return error_response(exc.reason, status=exc.status, matches=exc.matches)
     return error_of(exc)
 
 
@@ -197,20 +194,21 @@ def _registered(tablet: dict, done: registration.Registration):
     result = registration.check_in_now(db, tablet, done)
     badge = None
     if card:
+        link = url_for("register.badge_pdf", t=_sign("badge", tablet, card.pop("ref")))  # no code in a URL
         badge = {**card, "role_name": role_label(card["role"]), "display_code": display_code(card["code"]),
                  "qr": ["".join("1" if dark else "0" for dark in row) for row in qr_matrix(card["code"], mask=2)],
-                 "pdf_url": url_for("register.badge_pdf", t=_sign("badge", tablet, done.person["id"]))}
+                 "pdf_url": link}
     return jsonify({"ok": True, "status": done.status, "replayed": done.replayed, "made_at": done.made_at,
                     "name": full_name(done.person), "badge": badge,
-                    "checkin": door.result_json(result) if result else None})
+                    "checkin": door.result_json(result) if result else None, **contact.stamp(_device(tablet))})
 
 
 @bp.get("/register/badge.pdf")
 def badge_pdf():
     """The badge just shown, as a PDF to print (A6, or ?paper=a4), built in memory."""
     tablet = current_tablet()
-    participant_id = _unsign("badge", tablet, request.args.get("t")) if tablet else None
-    card = registration.current_card(get_db(), participant_id) if participant_id else None
+    badge_id = _unsign("badge", tablet, request.args.get("t")) if tablet else None
+    card = registration.current_card(get_db(), badge_id) if badge_id else None
     if card is None:
         abort(404)
     paper = "a4" if request.args.get("paper") == "a4" else "a6"
@@ -241,7 +239,8 @@ def _tablets_page(cohort: dict, paired: dict | None = None):
     return render_template("tablets.html", cohort=cohort, program=events.get_program(db, cohort["program_id"]),
                            tablets=pairing.tablets_of(db, cohort["id"]),
                            settings=pairing.settings_of(db, cohort["id"]), paired=paired, link=link,
-                           qr=qr_data_uri(link) if link else None, modes=pairing.QUOTA_MODES)
+                           qr=qr_data_uri(link) if link else None, modes=pairing.QUOTA_MODES,
+                           roles=[(r, role_label(r)) for r in ROLES], offered=pairing.tablet_roles)
 
 
 @bp.get("/cohorts/<cohort_id>/tablets")
@@ -265,25 +264,54 @@ def add_tablet(cohort_id):
     return _tablets_page(cohort, paired)
 
 
+def _tablets_change(cohort_id: str, change, done: str):
+    """Runs one change of the tablets page, says how it went, and goes back to that page."""
+    try:
+        change()
+    except KioskError as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(done, "ok")
+    return redirect(url_for("register.tablets", cohort_id=cohort_id))
+
+
+def _tablet_or_404(tablet_id: str) -> dict:
+    return pairing.get_tablet(get_db(), tablet_id) or abort(404)
+
+
 @bp.post("/tablets/<tablet_id>/revoke")
 @login_required("coordinator")
 def revoke(tablet_id):
     """Unpairs a tablet at once."""
-    tablet = pairing.revoke_tablet(get_db(), tablet_id) or abort(404)
-    flash(_("The tablet is unpaired."), "ok")
-    return redirect(url_for("register.tablets", cohort_id=tablet["cohort_id"]))
+    tablet = _tablet_or_404(tablet_id)
+    return _tablets_change(tablet["cohort_id"], lambda: pairing.revoke_tablet(get_db(), tablet_id),
+                           _("The tablet is unpaired."))
+
+
+@bp.post("/tablets/<tablet_id>/roles")
+@login_required("coordinator")
+def set_roles(tablet_id):
+    """The roles a walk-in may choose on this tablet."""
+    tablet = _tablet_or_404(tablet_id)
+    return _tablets_change(tablet["cohort_id"],
+                           lambda: pairing.set_roles(get_db(), tablet_id, request.form.getlist("roles")), _("Saved."))
+
+
+@bp.post("/tablets/<tablet_id>/resume")
+@login_required("coordinator")
+def resume(tablet_id):
+    """Resumes a tablet paused after finding several people already registered."""
+    tablet = _tablet_or_404(tablet_id)
+    return _tablets_change(tablet["cohort_id"], lambda: pairing.resume_tablet(get_db(), tablet_id),
+                           _("The tablet takes registrations again."))
 
 
 @bp.post("/cohorts/<cohort_id>/registration-settings")
 @login_required("coordinator")
 def save_settings(cohort_id):
-    """What a full cohort does, immediate check-in, and the idle time of the tablets' form."""
+    """What a full cohort does, its capacity, immediate check-in, and the idle time of the tablets' form."""
     events.cohort_by_id(get_db(), cohort_id) or abort(404)
-    try:
-        pairing.save_settings(get_db(), cohort_id, request.form.get("quota_mode", ""),
-                              bool(request.form.get("checkin_on_register")), request.form.get("idle_seconds"))
-    except KioskError as exc:
-        flash(user_message(exc), "error")
-    else:
-        flash(_("Saved."), "ok")
-    return redirect(url_for("register.tablets", cohort_id=cohort_id))
+    form = request.form
+    return _tablets_change(cohort_id, lambda: pairing.save_settings(
+        get_db(), cohort_id, form.get("quota_mode", ""), bool(form.get("checkin_on_register")),
+        form.get("idle_seconds"), capacity=form.get("capacity")), _("Saved."))

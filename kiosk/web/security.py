@@ -23,7 +23,7 @@ from kiosk.webkit.security import install_security_headers
 TABLET_COOKIE = "kiosk_tablet"
 # What a paired tablet may open: the registration page, its JSON, its assets.
 TABLET_ENDPOINTS = frozenset({
-    "register.page", "register.submit", "register.claim", "register.badge_pdf", "register.areas",
+    "register.page", "register.submit", "register.heartbeat", "register.badge_pdf", "register.areas",
     "register.pair", "register.pair_short", "register.service_worker", "static", "font",
 })
 CACHEABLE_ENDPOINTS = frozenset({"static", "font", "register.areas"})

@@ -1,7 +1,8 @@
 // Work the kiosk could not be reached for, kept on this tablet (IndexedDB) until it is sent.
 //
 // Each item has its idempotency key (a registration's submission key, a scan's nonce), the time
-// it was made and the JSON body to send. `flush` sends the waiting items of one kind in the
+// it was made, the laptop's signed stamp of the page's last contact with it (see keepInTouch) and
+// the JSON body to send. `flush` sends the waiting items of one kind in the
 // order they were made and drops each one the kiosk answered for good (accepted, or refused for
 // a reason a resend cannot change); the server de-duplicates by key, so a resend is harmless.
 (function () {
@@ -51,6 +52,26 @@
 
   const sending = {};
 
+  // The laptop's signed time of this page's last contact, and when this device received it on its
+  // own clock: a kept item sends both, so the laptop counts its time from its own clock.
+  const CONTACT_EVERY_MS = 60000;
+
+  function saveContact(scope, answer) {
+    if (!answer || !answer.contact) return;
+    try {
+      localStorage.setItem(`kiosk-contact-${scope}`,
+                           JSON.stringify({ contact: answer.contact, contact_seen_at: new Date().toISOString() }));
+    } catch (e) { /* storage full or disabled: the laptop then takes its own time */ }
+  }
+
+  function lastContact(scope) {
+    try {
+      return JSON.parse(localStorage.getItem(`kiosk-contact-${scope}`)) || {};
+    } catch (e) {
+      return {};
+    }
+  }
+
   const Outbox = {
     uid,
     settled,
@@ -76,6 +97,22 @@
         sending[kind] = false;
       }
     },
+    saveContact,
+    lastContact,
+    // Reach the laptop now, when the browser is online again, and every minute; keep its stamp.
+    // post(url) -> {status, json}; heard(json) gets each answer.
+    keepInTouch(scope, url, post, heard) {
+      const go = async () => {
+        const answer = await post(url, {});
+        if (answer.json && answer.json.ok) {
+          saveContact(scope, answer.json);
+          if (heard) heard(answer.json);
+        }
+      };
+      window.addEventListener("online", go);
+      setInterval(go, CONTACT_EVERY_MS);
+      go();
+    },
     // Flush now, when the browser says it is online again, and every few seconds.
     keepFlushing(kind, send, done, every) {
       const go = () => Outbox.flush(kind, send, done).catch(() => {});
@@ -87,8 +124,15 @@
 
   window.KioskOutbox = Outbox;
 
-  // Pages that work without the laptop: the service worker serves them from its cache.
+  // Pages that work without the laptop: the service worker serves them from its cache. Each page
+  // asks it to keep a copy if it has none yet (the very first load went past it), so one load is
+  // enough.
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+    navigator.serviceWorker.register("/sw.js", { scope: "/" })
+      .then(() => navigator.serviceWorker.ready)
+      .then((registration) => {
+        if (registration.active) registration.active.postMessage({ keep: window.location.pathname });
+      })
+      .catch(() => {});
   }
 })();

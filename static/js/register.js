@@ -1,10 +1,12 @@
 // The registration tablet: a walk-in fills the form, gets a badge on screen.
 //
 // Areas narrow as one types (geothai lists served by the kiosk), the national ID's check digit is
-// verified as one types, every field's message appears beside it. A form sent while the kiosk
-// cannot be reached is kept on the tablet (outbox.js) with its submission key and the time it was
-// made, and sent by itself later. After the idle time the page forgets the person: it reloads
-// itself in place (no history entry) and keeps nothing in storage but unsent forms.
+// verified as one types, every field's message appears beside it (and is tied to its field for
+// screen readers). A form sent while the kiosk cannot be reached is kept on the tablet
+// (outbox.js) with its submission key and the time it was made, counted from the laptop's signed
+// time of the last contact, and sent by itself later. After the idle time the page asks "still
+// there?" and counts down; then it forgets the person: it reloads itself in place (no history
+// entry) and keeps nothing in storage but unsent forms.
 (function () {
   "use strict";
 
@@ -195,12 +197,24 @@
 
   // --- errors beside their fields -----------------------------------------------------------
 
+  // The control a field's message belongs to: marked invalid and described by the message.
+  function control(name) {
+    const el = $(`f-${name}`);
+    return el && el.type !== "hidden" ? el : null;
+  }
+
   function showError(name, message) {
     const slot = $(`err-${name}`) || $("form-error");
     slot.textContent = message;
     slot.hidden = false;
     const box = slot.closest("[data-field]");
     if (box) box.classList.add("invalid");
+    const el = control(name);
+    if (el && slot.id === `err-${name}`) {
+      el.setAttribute("aria-invalid", "true");
+      const described = (el.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (!described.includes(slot.id)) el.setAttribute("aria-describedby", described.concat(slot.id).join(" "));
+    }
   }
 
   function clearError(name) {
@@ -210,6 +224,8 @@
     slot.textContent = "";
     const box = slot.closest("[data-field]");
     if (box) box.classList.remove("invalid");
+    const el = control(name);
+    if (el) el.removeAttribute("aria-invalid");
   }
 
   function clearErrors() {
@@ -292,7 +308,8 @@
     try {
       const answer = await post(root.dataset.submitUrl, body);
       if (unreachable(answer)) {
-        await Outbox.put({ key, kind: "registration", made_at: madeAt, body: { ...body, deferred: true } });
+        const kept = { ...body, ...Outbox.lastContact("register"), deferred: true };
+        await Outbox.put({ key, kind: "registration", made_at: madeAt, body: kept });
         showStep("step-saved");
         updateQueueNote();
         return;
@@ -305,6 +322,7 @@
   }
 
   function handle({ status, json }) {
+    Outbox.saveContact("register", json);
     if (json && json.ok) return showBadge(json);
     if (!json) return showError("form", text.server_error);
     if (json.reason === "invalid_form") {
@@ -314,6 +332,8 @@
     if (json.reason === "possible_duplicate" || json.reason === "national_id_taken") {
       return showMatches(json);
     }
+    if (json.reason === "ask_at_desk" || json.reason === "tablet_paused") return showDesk(json.error);
+    if (json.reason === "quota_full") return showStep("step-full", "full-title");
     showError("form", json.error || text.server_error);
   }
 
@@ -322,41 +342,34 @@
     if (first) first.focus();
   }
 
-  // --- "is this you?" -----------------------------------------------------------------------
+  // --- "already registered?" ---------------------------------------------------------------
+  // The kiosk says only which of the typed facts match someone: their badge is at the desk.
 
   function showMatches(json) {
+    const byId = json.reason === "national_id_taken";
     $("match-why").textContent = json.error;
-    $("match-new").hidden = json.reason === "national_id_taken";
-    $("match-list").replaceChildren(...json.matches.map((m) => {
+    $("match-list").replaceChildren(...json.matches.map((kind) => {
       const li = document.createElement("li");
-      const who = document.createElement("div");
-      const initials = document.createElement("b");
-      initials.className = "initials";
-      initials.textContent = m.initials;
-      const why = document.createElement("span");
-      why.className = "muted";
-      why.textContent = [text[`match_${m.match}`], m.phone_tail ? `${text.phone_tail} ${m.phone_tail}` : ""]
-        .filter(Boolean).join(" · ");
-      who.append(initials, why);
-      const take = document.createElement("button");
-      take.type = "button";
-      take.className = "primary";
-      take.textContent = text.this_is_me;
-      take.addEventListener("click", () => claim(m.ref));
-      li.append(who, take);
+      li.textContent = text[`match_${kind}`] || kind;
       return li;
     }));
-    showStep("step-match");
+    $("match-new").hidden = byId;
+    $("match-fix").hidden = !byId;
+    showStep("step-match", "match-title");
   }
 
-  async function claim(ref) {
-    const answer = await post(root.dataset.claimUrl, { key, ref });
-    if (answer.json && answer.json.ok) return showBadge(answer.json);
-    showStep("step-form");
-    showError("form", (answer.json && answer.json.error) || text.server_error);
+  function showDesk(message) {
+    if (message) $("desk-why").textContent = message;
+    showStep("step-desk", "desk-title");
   }
 
+  $("match-desk").addEventListener("click", () => showDesk());
   $("match-new").addEventListener("click", () => { showStep("step-form"); send({ confirm_new: true }); });
+  $("match-fix").addEventListener("click", () => {
+    showStep("step-form");
+    showError("national_id", text.nid_taken);
+    $("f-national_id").focus();
+  });
   $("match-back").addEventListener("click", () => showStep("step-form"));
 
   // --- the badge ----------------------------------------------------------------------------
@@ -391,11 +404,21 @@
       $("badge-detail").textContent = [badge.role_name, badge.position, badge.organization, badge.area, badge.cohort]
         .filter(Boolean).join(" · ");
       $("badge-code").textContent = badge.display_code;
-      $("print-a6").dataset.href = badge.pdf_url;
-      $("print-a4").dataset.href = badge.pdf_url + "&paper=a4";
+      $("print-a6").href = badge.pdf_url;
+      $("print-a4").href = badge.pdf_url + "&paper=a4";
+    } else {
+      $("print-a6").removeAttribute("href");
+      $("print-a4").removeAttribute("href");
     }
-    showStep("step-done");
+    showStep("step-done", "done-banner");
+    announce(banner.textContent);
     if (json.checkin && json.checkin.status === "checked_in") showCheckedIn(json.checkin);
+  }
+
+  function announce(message) {
+    const live = $("announce");
+    live.textContent = "";
+    setTimeout(() => { live.textContent = message; }, 50);  // a change screen readers notice
   }
 
   function showCheckedIn(result) {
@@ -410,39 +433,69 @@
 
   $("scan-result").addEventListener("click", () => { $("scan-result").hidden = true; });
   ["print-a6", "print-a4"].forEach((id) => $(id).addEventListener("click", (event) => {
-    event.preventDefault();
-    printWindow = window.open($(id).dataset.href, "_blank");
+    event.preventDefault();  // opened here, so that forgetting the person closes it too
+    printWindow = window.open($(id).href, "_blank");
   }));
 
   // --- steps, idle, forgetting --------------------------------------------------------------
 
-  function showStep(id) {
+  function showStep(id, focusId) {
     document.querySelectorAll(".step").forEach((step) => { step.hidden = step.id !== id; });
     window.scrollTo(0, 0);
+    if (focusId) $(focusId).focus();
     touch();
   }
 
   function forget() {
+    clearInterval(countdown);
     if (printWindow && !printWindow.closed) printWindow.close();
     form.reset();
     // A fresh page in place of this one: no history entry, nothing of this person kept in memory.
     window.location.replace(window.location.pathname);
   }
 
+  // Something of a person is on the screen: a form begun, a badge, an answer about them.
   function started() {
+    if (!$("step-full").hidden) return false;
     return !$("step-form").hidden ? Array.from(form.elements).some((el) =>
       (el.type === "checkbox" ? el.checked : el.tagName === "INPUT" && el.type !== "hidden" && el.value)) : true;
   }
 
+  // After the idle time the tablet asks "still there?" and counts down before it forgets.
+  const idleDialog = $("idle-dialog");
+  let countdown = null;
+
   function touch() {
+    if (idleDialog.open) return;  // only the dialog's own button (or Escape) answers it
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => { if (started()) forget(); else touch(); },
+    idleTimer = setTimeout(() => { if (started()) askStillThere(); else touch(); },
                            Number(root.dataset.idle || 60) * 1000);
   }
 
+  function askStillThere() {
+    let left = Number(idleDialog.dataset.seconds || 30);
+    const show = () => { $("idle-count").textContent = text.idle_count.replace("{n}", left); };
+    show();
+    idleDialog.showModal();
+    $("idle-stay").focus();
+    countdown = setInterval(() => {
+      left -= 1;
+      if (left <= 0) forget(); else show();
+    }, 1000);
+  }
+
+  function stillHere() {
+    clearInterval(countdown);
+    if (idleDialog.open) idleDialog.close();
+    touch();
+  }
+
+  $("idle-stay").addEventListener("click", stillHere);
+  idleDialog.addEventListener("cancel", (event) => { event.preventDefault(); stillHere(); });
   ["pointerdown", "keydown", "input"].forEach((type) => document.addEventListener(type, touch, true));
   $("done-next").addEventListener("click", forget);
   $("saved-next").addEventListener("click", forget);
+  $("desk-next").addEventListener("click", forget);
   // Coming back through the back/forward cache would show the previous person: reload instead.
   window.addEventListener("pageshow", (event) => { if (event.persisted) forget(); });
 
@@ -458,8 +511,21 @@
     note.hidden = !note.textContent;
   }
 
+  // Full or not, as the laptop says every minute: the tablet tells before anyone fills the form.
+  function applyWalkIns(state) {
+    const waiting = !$("step-full").hidden || (!$("step-form").hidden && !started());
+    if (!state || !waiting) return;  // never under the hands of someone filling the form
+    const refuse = state.full && state.mode === "refuse";
+    $("full-note").hidden = !(state.full && state.mode === "waitlist");
+    $("reg-send").textContent = $("reg-send").dataset[$("full-note").hidden ? "badge" : "wait"];
+    if (refuse !== !$("step-full").hidden) showStep(refuse ? "step-full" : "step-form");
+  }
+
+  Outbox.keepInTouch("register", root.dataset.contactUrl, post, (json) => applyWalkIns(json.walk_ins));
+
   let refused = false;
   Outbox.keepFlushing("registration", (item) => post(root.dataset.submitUrl, item.body), (item, answer) => {
+    Outbox.saveContact("register", answer.json);
     if (!(answer.json && answer.json.ok)) refused = true;
     updateQueueNote(refused ? text.failed_later : text.sent_later);
   });

@@ -50,8 +50,17 @@
     input.setSelectionRange(start + ch.length, start + ch.length);
   }
 
+  // A link or a button someone reached with Tab keeps its own Enter and Space. A scanner never
+  // leaves one focused when it sends Enter: its first character already moved focus to the field.
+  function activatedByKeyboard(target, event) {
+    if (target === input || !(target && target.closest)) return false;
+    const control = target.closest("a[href], button, summary, [role=button], input[type=radio]");
+    return !!control && (event.key === "Enter" || event.key === " " || event.code === "Space");
+  }
+
   function onKeyDown(event) {
     if (ownedByOtherField(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (activatedByKeyboard(event.target, event)) return;
     if (event.key && event.key.length === 1 && THAI.test(event.key)) showLayoutWarning();
     if (event.code === "Enter" || event.code === "NumpadEnter" || event.key === "Enter") {
       event.preventDefault();
@@ -134,10 +143,12 @@
     if (sessionSelect.value) payload.session = sessionSelect.value;
     const mode = document.querySelector("input[name=scan-direction]:checked");
     if (mode && mode.value === "out") payload.direction = "out";
+    if (mode && mode.value === "paper") payload.paper = true;
     const answer = await postJSON(door.dataset.checkinsUrl, payload, 2);
     if (answer.status === 0 && outbox) {
       // The kiosk cannot be reached: keep the scan here with its nonce and real time.
-      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: { ...payload, at: madeAt, queued: true } });
+      const kept = { ...payload, ...outbox.lastContact("scan"), at: madeAt, queued: true };
+      await outbox.put({ key: payload.nonce, kind: "scan", made_at: madeAt, body: kept });
       showResult("queued", "⇡", text.saved, "", text.saved_detail, "");
       updateQueueNote();
       return answer;
@@ -169,14 +180,18 @@
       const time = text.first_at.replace("{time}", json.first_checked_in_time || "");
       return showResult("repeat", "↺", text.already_checked_in, name, participantLine(p), time);
     }
+    if (json.ok && json.status === "checked_out") {  // leaving: another colour, another arrow
+      return showResult("out", "⇦", text.checked_out, name, participantLine(p),
+                        json.session ? `${text.cohort} ${json.session.cohort_number}` : "");
+    }
     if (json.ok) {
       return showResult("ok", "✓", text[json.status] || text.checked_in, name, participantLine(p),
                         json.session ? `${text.cohort} ${json.session.cohort_number}` : "");
     }
-    showResult("error", "✕", text.rejected, name, json.error || json.reason, "", json.reason);
+    showResult("error", "✕", text.rejected, name, json.error || text.rejected, "");
   }
 
-  function showResult(kind, icon, status, name, detail, time, reason) {
+  function showResult(kind, icon, status, name, detail, time) {
     result.className = "scan-result " + kind;
     result.dataset.kind = kind;
     $("result-icon").textContent = icon;
@@ -184,12 +199,11 @@
     $("result-name").textContent = name;
     $("result-detail").textContent = detail;
     $("result-time").textContent = time;
-    // The reason code, small: what staff read out when they phone for help.
-    $("result-foot").textContent = reason ? `${reason} · ${text.tap}` : text.tap;
+    $("result-foot").textContent = text.tap;
     result.hidden = false;
-    playSound(kind);
+    playSound(kind === "out" ? "ok" : kind);
     clearTimeout(hideTimer);
-    hideTimer = setTimeout(hideResult, kind === "ok" ? 3500 : 6000);
+    hideTimer = setTimeout(hideResult, kind === "ok" || kind === "out" ? 3500 : 6000);
   }
 
   function hideResult() {
@@ -225,9 +239,10 @@
   async function refreshCount() {
     const id = countSessionId();
     if (!id) {
+      const next = sessions.find((s) => s.state === "not_yet");
       $("count-in").textContent = "–";
       $("count-expected").textContent = "–";
-      $("count-label").textContent = text.no_session;
+      $("count-label").textContent = next ? text.opens_at.replace("{time}", next.opens_at) : text.no_session;
       $("count-roles").replaceChildren();
       return;
     }
@@ -308,14 +323,17 @@
     if (p.phone_tail) bits.push(`${text.phone} …${p.phone_tail}`);
     about.textContent = bits.filter(Boolean).join(" · ");
     who.append(name, about);
-    if (p.checked_in_time || p.status === "withdrawn") {
+    if (p.checked_in_time || p.status !== "active") {
       const tag = document.createElement("span");
-      tag.className = "tag " + (p.status === "withdrawn" ? "bad" : "in");
-      tag.textContent = p.status === "withdrawn" ? text.withdrawn : text.in_at.replace("{time}", p.checked_in_time);
+      tag.className = "tag " + ({ withdrawn: "bad", waiting: "wait" }[p.status] || "in");
+      tag.textContent = p.status === "active" ? text.in_at.replace("{time}", p.checked_in_time)
+        : (text[p.status] || p.status);
       who.append(tag);
     }
     const actions = document.createElement("div");
     actions.className = "actions";
+    li.append(who, actions);
+    if (p.status === "waiting") return li;  // no seat, no badge: a coordinator admits them first
     actions.append(
       button(text.check_in, "primary", async () => {
         await sendCheckin({ participant_id: p.id });
@@ -323,7 +341,6 @@
       }),
       button(text.reprint, "", () => reprint(p)),
     );
-    li.append(who, actions);
     return li;
   }
 
@@ -348,6 +365,7 @@
   }
 
   if (outbox) {
+    outbox.keepInTouch("scan", door.dataset.contactUrl, (url, body) => postJSON(url, body, 0));
     outbox.keepFlushing("scan", (item) => postJSON(door.dataset.checkinsUrl, item.body, 0), () => {
       updateQueueNote();
       refreshCount();

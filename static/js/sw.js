@@ -4,7 +4,7 @@
 // Answers with personal data (APIs, badges) are never cached.
 "use strict";
 
-const CACHE = "kiosk-tablet-v1";
+const CACHE = "kiosk-tablet-v2";
 const PAGES = ["/register", "/scan"];
 const ASSETS = [
   "/static/css/kiosk.css", "/static/css/register.css", "/static/css/scan.css",
@@ -26,7 +26,7 @@ self.addEventListener("install", (event) => {
     const cache = await caches.open(CACHE);
     // Pages are not fetched here: a page fetched beside the user's own navigation would answer with
     // the session cookie as it was before that navigation (a language just chosen, lost again).
-    // Each page is cached when it is first opened.
+    // Each page is kept once it has loaded (see "keep").
     await Promise.all(ASSETS.map(async (path) => {
       try {
         await remember(cache, path, await fetch(path, { credentials: "same-origin" }));
@@ -41,6 +41,22 @@ self.addEventListener("activate", (event) => {
     for (const name of await caches.keys()) if (name !== CACHE) await caches.delete(name);
     await self.clients.claim();
   })());
+});
+
+// A page asks to be kept when it has loaded: if this worker has no copy yet (it did not serve that
+// load), one is fetched now, after the page's own navigation has set the session cookie (language,
+// CSRF token) it will be served with offline.
+async function keep(path) {
+  const cache = await caches.open(CACHE);
+  if (await cache.match(path)) return;
+  try {
+    await remember(cache, path, await fetch(path, { credentials: "same-origin" }));
+  } catch (e) { /* the laptop went away already: the next load keeps it */ }
+}
+
+self.addEventListener("message", (event) => {
+  const path = event.data && event.data.keep;
+  if (PAGES.includes(path)) event.waitUntil(keep(path));
 });
 
 function withTimeout(promise, ms) {
