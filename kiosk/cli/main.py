@@ -235,7 +235,7 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
     if not chosen:
         raise events.EventError("unknown_cohort", f"no cohort {number} in {found['title']}")
     update, finish = progress("Importing")
-    result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
+    result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update, by=operator())
     finish()
     for repair in result.repairs:
         click.echo(f"row {repair.row}: {repair.name}: phone {repair.before} read as {repair.after}")

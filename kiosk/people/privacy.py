@@ -23,6 +23,7 @@ from datetime import date
 from kiosk.badges.codes import certificate_code
 from kiosk.clock import iso, local_day, now_utc
 from kiosk.errors import N_, KioskError
+from kiosk.i18n import translations
 from kiosk.reports.certificates import allowance_rows, eligibility, parse_rule
 from kiosk.reports.sources import kiosk_dataset
 from kiosk.store import changes
@@ -62,6 +63,11 @@ def notice_version(translate=None) -> str:
     if translate is not None:
         texts += [translate(text) for text in texts]
     return "v" + hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:8]
+
+
+def current_notice_version() -> str:
+    """The version of the notice the tablets show now: its English and Thai texts."""
+    return notice_version(translations("th").gettext)
 
 
 def consent_fields(via: str, version: str | None = None, by: str | None = None, at: str | None = None) -> dict:

@@ -254,7 +254,7 @@ def confirm_roster(cohort_id):
 def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_moves: bool):
     try:
         result = import_roster(db, data, events.get_program(db, found["program_id"]), found, filename,
-                               skip_bad=skip_bad, allow_moves=allow_moves)
+                               skip_bad=skip_bad, allow_moves=allow_moves, by=current_user()["username"])
     except KioskError as exc:
         flash(user_message(exc), "error")
         return redirect(url_for("admin.cohort", cohort_id=found["id"]))
