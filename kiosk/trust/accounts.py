@@ -208,8 +208,9 @@ def user_for_token(db, token: str) -> dict | None:
     """The enabled user holding API `token`, or None."""
     if not token:
         return None
-    rows = list(db.query("select * from users where token_hash = ? and disabled_at is null", [_token_hash(token)]))
-    return rows[0] if rows else None
+    cursor = db.execute("select * from users where token_hash = ? and disabled_at is null", [_token_hash(token)])
+    row = cursor.fetchone()
+    return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
 
 def has_coordinator(db) -> bool:
