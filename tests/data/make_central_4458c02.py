@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from kiosk.door.checkin import check_in  # noqa: F401  (the scenarios check people in)
+from sync.client import sync_once
+
 from scenarios import bangkok, national
 from support import CentralServer, Kiosk, enrol
-from sync.client import sync_once
 
 
 def build(out: Path, url: str) -> dict:

@@ -10,7 +10,7 @@ from kiosk.store.changes import ChangeError, validate
 from kiosk.store.schema import APPEND_ONLY, FIXED_FIELDS, LEGACY_FIELDS, REFERENCES
 from kiosk.store.validator import check_first_insert
 from kiosk.trust import keys
-from sync.central.storage.tables import changes, devices, fields, origin_keys, owners, vectors
+from sync.central.storage.tables import READ_TABLES, changes, devices, origin_keys, owners, vectors
 from sync.central.storage.tables import dump as _dump
 from sync.protocol import SyncError, same_change
 
@@ -211,11 +211,12 @@ class ChangeLog:
     def _held_fixed(self, conn, program_id: str, key: tuple, offered):
         """The value held of a fixed field, or the one offered if the row may still take it."""
         entity, entity_id, name = key
-        where = (fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id)
-        held = conn.execute(select(fields.c.value).where(*where, fields.c.field == name)).scalar()
-        if held is not None:
-            return json.loads(held)
-        row_held = conn.execute(select(fields.c.field).where(*where).limit(1)).first() is not None
+        table = READ_TABLES[entity]
+        row = conn.execute(select(table.c[name], table.c.clocks).where(
+            table.c.program_id == program_id, table.c.id == entity_id)).first()
+        if row is not None and row[0] is not None:
+            return row[0]
+        row_held = row is not None and row[1] != "{}"
         return None if row_held and name in FIXED_FIELDS.get(entity, ()) else offered
 
     def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
@@ -298,9 +299,7 @@ class ChangeLog:
                 if latest:
                     self._clock.observe(latest)
                 stamp = self._clock.tick()
-            base = dict(conn.execute(select(fields.c.field, fields.c.hlc).where(
-                fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id,
-                fields.c.field.in_(list(fields_)))).all())
+            base = self._field_stamps(conn, program_id, entity, entity_id, fields_)
             payload = {**fields_, "_base": base} if base and entity != "scans" else dict(fields_)
             change = {"program_id": program_id, "origin": self.server_id, "seq": seq, "entity": entity,
                       "id": entity_id, "op": op, "payload": payload, "hlc": stamp}
@@ -310,6 +309,16 @@ class ChangeLog:
             self._store(conn, program_id, [change], None, "central", None, {self.server_id: chain})
             return change
         return self._retrying(work)
+
+    def _field_stamps(self, conn, program_id: str, entity: str, entity_id: str, names) -> dict[str, str]:
+        """The stamps central holds of these fields of a row: the `_base` of its own change."""
+        table = READ_TABLES.get(entity)
+        if table is None:
+            return {}
+        clocks = conn.execute(select(table.c.clocks).where(table.c.program_id == program_id,
+                                                           table.c.id == entity_id)).scalar()
+        held = json.loads(clocks) if clocks else {}
+        return {name: held[name] for name in names if name in held}
 
     def change_count(self) -> int:
         with self.engine.connect() as conn:
