@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
 from kiosk.reports.charts import bar_chart
 from kiosk.reports.export import session_label
-from kiosk.reports.rows import Dataset, area_name
+from kiosk.reports.rows import Dataset
 from kiosk.reports.settings import progress_percent, progress_rows
 
 
-def attendance_page(data: Dataset) -> dict:
-    """Totals, per session / day / role / area / target, and two charts."""
-    level = "district" if len({p.get("province_code") for p in data.active}) <= 1 else "province"
-    sessions = att.by_session(data)
-    labels = {s["id"]: session_label(s) for s in data.sessions}
-    areas = att.by_area(data, level)
+def attendance_page(found: dict) -> dict:
+    """The attendance page from `aggregates.summary` (counted by the database), with two charts."""
+    labels = {s["id"]: session_label(s) for s in found["session_rows"]}
+    sessions = [{**r, "label": labels[r["session_id"]]} for r in found["sessions"]]
+    areas = found["areas"]
     return {
-        "totals": att.totals(data), "sessions": [{**r, "label": labels[r["session_id"]]} for r in sessions],
-        "days": att.by_day(data), "roles": att.by_role(data), "areas": areas, "area_level": level,
-        "targets": att.against_targets(data),
-        "session_chart": bar_chart([(labels[r["session_id"]], r["present"], r["expected"]) for r in sessions],
+        **found, "sessions": sessions,
+        "session_chart": bar_chart([(r["label"], r["present"], r["expected"]) for r in sessions],
                                    "ผู้มาในแต่ละช่วง / Attendance per session"),
         "area_chart": bar_chart([(r["area"], r["attended"], r["target"] or r["registered"]) for r in areas],
                                 "ผู้มาตามพื้นที่ / Attendance per area"),
@@ -43,9 +39,3 @@ def certificate_page(data: Dataset) -> dict:
 
 def progress_page(data: Dataset) -> dict:
     return {"entries": progress_rows(data, data.progress), "now": progress_percent(data, "")}
-
-
-def provinces(data: Dataset) -> list[tuple[str, str]]:
-    """(code, name) of the provinces people come from, for the filter."""
-    codes = sorted({p.get("province_code") for p in data.participants if p.get("province_code")})
-    return [(c, area_name(c)) for c in codes]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kiosk.reports.aggregates import Reader
 from kiosk.reports.rows import Dataset
 
 PERSON_COLUMNS = ("id", "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
@@ -37,3 +38,8 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
                          " from progress_entries where program_id = ?"
                          + (" and cohort_id = ?" if cohort_id else ""), [program_id, *([cohort_id] if cohort_id else [])])
     return Dataset(program, cohorts, sessions, people, attendance, targets, sites, badges, progress)
+
+
+def kiosk_reader(db) -> Reader:
+    """The report SQL (kiosk.reports.aggregates) run on this kiosk's database."""
+    return Reader(lambda sql, params: list(db.query(sql, params)))

@@ -10,7 +10,7 @@ from kiosk.documents import papers
 from kiosk.people.participants import get_participant
 from kiosk.program import events
 from kiosk.reports.settings import kiosk_writer
-from kiosk.reports.sources import kiosk_dataset
+from kiosk.reports.sources import kiosk_dataset, kiosk_reader
 from kiosk.reports.verify import verify_certificate
 from kiosk.store.db import get_db
 from kiosk.trust.programkeys import program_keys
@@ -32,6 +32,9 @@ class KioskSource:
             return None
         data = kiosk_dataset(db, program_id, cohort["id"] if cohort else None)
         return data.restricted(province_code=province) if province else data
+
+    def reader(self):
+        return kiosk_reader(get_db())
 
     def program_key(self, program_id):
         return program_keys(get_db()).get(program_id)

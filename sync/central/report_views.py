@@ -24,6 +24,9 @@ class CentralSource:
     def dataset(self, program_id, cohort_number=None, province=None):
         return reports.central_dataset(storage(), program_id, cohort_number, province)
 
+    def reader(self):
+        return reports.central_reader(storage())
+
     def program_key(self, program_id):
         return reports.program_key(storage(), program_id)
 

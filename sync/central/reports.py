@@ -3,10 +3,22 @@ tables (`fields`, `attendance`, `scans`), so both servers compute with `kiosk.re
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
+from kiosk.reports.aggregates import Reader
 from kiosk.reports.rows import Dataset
 from kiosk.reports.verify import verify_certificate
 
 ENTITIES = ("programs", "cohorts", "sessions", "participants", "targets", "sites", "progress_entries")
+
+
+def central_reader(storage) -> Reader:
+    """The report SQL (kiosk.reports.aggregates) run on central's typed tables, which keep deleted
+    rows marked."""
+    def run(sql: str, params: dict) -> list[dict]:
+        with storage.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+    return Reader(run, lambda alias: f" and {alias}.deleted is null")
 
 
 def _rows(storage, program_id: str, entity: str) -> list[dict]:
