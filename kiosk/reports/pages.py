@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
 from kiosk.reports.charts import bar_chart
 from kiosk.reports.export import session_label
