@@ -43,13 +43,15 @@ def create_app(config: dict | None = None) -> Flask:
     make_private(app.config["CENTRAL_DATA"])  # central.db, its WAL and keys: the owner's alone
     storage.prune_nonces()  # replays are refused for NONCE_DAYS; older nonces are let go at start
     app.extensions["central_storage"] = storage
-    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.get_meta("secret_key") or _new_key(storage)
+    # the cookie key is the database's, made once by the first process: every process reads the same
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.meta_once("secret_key", _new_key)
     init_babel(app)
     backend = CentralBackend(storage)
     sync_api = make_blueprint("central_sync", lambda: backend)
     app.register_blueprint(sync_api)
-    from sync.central import report_views, views
+    from sync.central import dashboard_views, report_views, views
     app.register_blueprint(views.bp)
+    app.register_blueprint(dashboard_views.bp)
     report_views.register(app)
     install_form_limit(app)  # before CSRF, which reads the form
     csrf = CSRFProtect(app)
@@ -60,7 +62,5 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _new_key(storage: Storage) -> str:
-    key = secrets.token_hex(32)
-    storage.set_meta("secret_key", key)
-    return key
+def _new_key() -> str:
+    return secrets.token_hex(32)
