@@ -92,7 +92,8 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
             form = request.form
             try:
                 rule = make_rule(form.get("kind", ""), form.get("min_percent"), form.get("signer_name", ""),
-                                 form.get("signer_position", ""), bool(form.get("thai_digits")))
+                                 form.get("signer_position", ""), bool(form.get("thai_digits")),
+                                 form.get("verify_url", ""))
                 set_certificate_rule(source.writer(), program_id, rule)
             except ERRORS as exc:
                 _flash_error(exc)
