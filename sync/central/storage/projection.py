@@ -199,12 +199,17 @@ class Projection:
 
     def rebuild_counts(self, conn, program_id: str | None = None) -> None:
         """Counts every person's attendance and every area's people again from the rows (the
-        upgrade that made these tables, the benchmark's bulk load, or a repair)."""
+        upgrade that made these tables, or a repair)."""
         where = [participants.c.program_id == program_id] if program_id else []
         counted = (select(func.count()).where(attendance.c.program_id == participants.c.program_id,
                                               attendance.c.participant_id == participants.c.id)
                    .scalar_subquery())
         conn.execute(update(participants).where(*where).values(attended=counted))
+        self.count_areas(conn, program_id)
+
+    def count_areas(self, conn, program_id: str | None = None) -> None:
+        """`area_counts` made again from the people's rows and counts (a bulk load writes those)."""
+        where = [participants.c.program_id == program_id] if program_id else []
         conn.execute(delete(area_counts).where(*([area_counts.c.program_id == program_id] if program_id else [])))
         keys = [participants.c.program_id, *[func.coalesce(participants.c[k], "") for k in AREA_KEY]]
         query = (select(*keys, func.count(), func.sum(case((participants.c.attended > 0, 1), else_=0)))
