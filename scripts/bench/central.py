@@ -341,9 +341,9 @@ def run(args, work: Path, url: str) -> dict:
     result = {"build": built, "pages": measure_pages(work, url, args.requests, province, district),
               "export": measure_export(work, url, province)}
     with storage.engine.connect() as conn:
-        result["export"]["people"] = conn.exec_driver_sql(
+        result["export"]["people"] = int(conn.exec_driver_sql(
             f"select sum(registered) from area_counts where program_id = '{PROGRAM}' and province_code = '{province}'"
-        ).scalar()
+        ).scalar())
     sizes = venue_sizes(args.people, args.venues)
     result["ingest"] = measure_ingest(work, url, storage, args.kiosks, args.changes, args.processes, sizes)
     storage.close()

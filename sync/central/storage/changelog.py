@@ -173,7 +173,7 @@ class ChangeLog:
         ids = {c["id"] for c in fresh if c["entity"] not in APPEND_ONLY}
         named = {v for c in fresh for f in REFERENCES if isinstance(v := c["payload"].get(f), str)}
         known = dict(conn.execute(select(owners.c.entity_id, owners.c.program_id)
-                                  .where(owners.c.entity_id.in_(sorted(ids | named)))).all())
+                                  .where(self.among(owners.c.entity_id, sorted(ids | named)))).all())
         stranger = next((i for i, p in known.items() if p != program_id), None)
         if stranger:
             raise SyncError("wrong_program", f"row {stranger} belongs to another program")

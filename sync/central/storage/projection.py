@@ -87,7 +87,7 @@ class Projection:
 
     def _held_rows(self, conn, program_id: str, entity: str, ids) -> dict[str, dict]:
         table = READ_TABLES[entity]
-        query = (select(table).where(table.c.program_id == program_id, table.c.id.in_(sorted(ids)))
+        query = (select(table).where(table.c.program_id == program_id, self.among(table.c.id, sorted(ids)))
                  .order_by(table.c.id).with_for_update())
         return {r["id"]: dict(r) for r in conn.execute(query).mappings()}
 
@@ -132,7 +132,7 @@ class Projection:
             return
         counted = dict(conn.execute(
             select(attendance.c.participant_id, func.count()).where(
-                attendance.c.program_id == program_id, attendance.c.participant_id.in_([r["id"] for r in rows]))
+                attendance.c.program_id == program_id, self.among(attendance.c.participant_id, [r["id"] for r in rows]))
             .group_by(attendance.c.participant_id)).all())
         for row in rows:
             row["attended"] = counted.get(row["id"], 0)
@@ -141,13 +141,8 @@ class Projection:
         """New attendance rows, earlier first check-ins, and each person's count with them."""
         if not firsts:
             return
-        people = self._lock_people(conn, program_id, {k[0] for k in firsts})
-        held = set(conn.execute(select(attendance.c.participant_id, attendance.c.session_id).where(
-            attendance.c.program_id == program_id,
-            attendance.c.participant_id.in_(sorted({k[0] for k in firsts})))).all())
-        new = [firsts[k] for k in sorted(firsts) if k not in held]
-        earlier = [firsts[k] for k in sorted(firsts) if k in held]
-        self.bulk_insert(conn, attendance, new)
+        made = self._new_attendance(conn, program_id, [firsts[k] for k in sorted(firsts)])
+        earlier = [firsts[k] for k in sorted(firsts) if k not in made]
 
         def earlier_upsert():
             stmt = self.insert(attendance)
@@ -156,33 +151,57 @@ class Projection:
                 set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
                 where=stmt.excluded.first_at < attendance.c.first_at)
         self._executemany(conn, "attendance", earlier_upsert, earlier)
-        self._count_attendance(conn, people, new, deltas)
-
-    def _lock_people(self, conn, program_id: str, ids: set[str]) -> dict[str, dict]:
-        """The people rows of `ids`, locked; a placeholder for anyone not held yet."""
-        people = self._held_rows(conn, program_id, "participants", ids)
-        missing = sorted(ids - set(people))
-        if missing:
-            placeholders = [merge_row("participants", None, program_id, i, []) | {"role": None, "status": None}
-                            for i in missing]
-            self._insert_new(conn, "participants", placeholders)
-            people.update({r["id"]: r for r in placeholders})
-        return people
-
-    def _count_attendance(self, conn, people: dict[str, dict], new: list[dict], deltas: dict) -> None:
         more: dict[str, int] = {}
-        for row in new:
-            more[row["participant_id"]] = more.get(row["participant_id"], 0) + 1
-        for person_id, n in sorted(more.items()):
-            before = people[person_id]
-            add_delta(deltas, before, {**before, "attended": before["attended"] + n})
+        for person_id, _session in made:
+            more[person_id] = more.get(person_id, 0) + 1
+        for after in self._add_attended(conn, program_id, more):
+            add_delta(deltas, {**after, "attended": after["attended"] - more[after["id"]]}, after)
 
-        def build():
-            return (update(participants).where(participants.c.program_id == bindparam("k_program"),
-                                               participants.c.id == bindparam("k_id"))
-                    .values(attended=participants.c.attended + bindparam("more")))
-        self._executemany(conn, "count:attendance", build,
-                          [{"more": n, "k_program": people[p]["program_id"], "k_id": p} for p, n in sorted(more.items())])
+    def _new_attendance(self, conn, program_id: str, rows: list[dict]) -> set[tuple]:
+        """Inserts the rows not held yet; returns their (participant, session). PostgreSQL says
+        which it inserted (two processes may insert the same at once: one waits and skips);
+        SQLite has one writer, which looks first."""
+        if self.dialect == "postgresql":
+            sql = ("INSERT INTO attendance (program_id, participant_id, session_id, first_at, first_scan_id)"
+                   " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[])"
+                   " ON CONFLICT DO NOTHING RETURNING participant_id, session_id")
+            columns = ("program_id", "participant_id", "session_id", "first_at", "first_scan_id")
+            return set(conn.exec_driver_sql(sql, tuple([r[c] for r in rows] for c in columns)).all())
+        held = set(conn.execute(select(attendance.c.participant_id, attendance.c.session_id).where(
+            attendance.c.program_id == program_id,
+            self.among(attendance.c.participant_id, sorted({r["participant_id"] for r in rows})))).all())
+        new = [r for r in rows if (r["participant_id"], r["session_id"]) not in held]
+        self.bulk_insert(conn, attendance, new)
+        return {(r["participant_id"], r["session_id"]) for r in new}
+
+    def _add_attended(self, conn, program_id: str, more: dict[str, int]) -> list[dict]:
+        """participants.attended += n for each (id, n); returns the rows after. The UPDATE holds
+        each row (two processes count one after the other); a person not held yet gets a
+        placeholder row with the count."""
+        if not more:
+            return []
+        ids, counts = zip(*sorted(more.items()))
+        back = ", ".join(f"participants.{c}" for c in ("id", "attended", "deleted", "status", *AREA_KEY))
+        if self.dialect == "postgresql":
+            found = conn.exec_driver_sql(
+                "UPDATE participants SET attended = participants.attended + v.more"
+                " FROM unnest(%b::text[], %b::bigint[]) AS v(id, more)"
+                f" WHERE participants.program_id = %s AND participants.id = v.id RETURNING {back}",
+                (list(ids), list(counts), program_id)).mappings().all()
+        else:  # one writer at a time: count, then read the rows back
+            def build():
+                return (update(participants).where(participants.c.program_id == bindparam("k_program"),
+                                                   participants.c.id == bindparam("k_id"))
+                        .values(attended=participants.c.attended + bindparam("more")))
+            self._executemany(conn, "count:attendance", build,
+                              [{"more": n, "k_program": program_id, "k_id": i} for i, n in zip(ids, counts)])
+            found = self._held_rows(conn, program_id, "participants", ids).values()
+        rows = [{**r, "program_id": program_id} for r in found]
+        missing = sorted(set(ids) - {r["id"] for r in rows})
+        self._insert_new(conn, "participants", [
+            merge_row("participants", None, program_id, i, []) | {"role": None, "status": None, "attended": more[i]}
+            for i in missing])
+        return rows
 
     def _apply_deltas(self, conn, deltas: dict) -> None:
         """Adds the batch's changes of counts to `area_counts` (rows in key order: no deadlock)."""
