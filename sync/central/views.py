@@ -7,7 +7,6 @@ CSRF token (Flask-WTF). The first account is made at /setup with the one-time co
 
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-
 from flask_babel import gettext
 
 from kiosk.errors import KioskError
@@ -15,8 +14,8 @@ from kiosk.trust.accounts import AuthError
 from kiosk.webkit.errors import user_message
 from kiosk.webkit.login import attempt_login, safe_next, start_login_session
 from kiosk.webkit.qr import qr_data_uri
-from sync.protocol import SyncError
 from sync.central import national
+from sync.protocol import SyncError
 
 bp = Blueprint("central", __name__)
 OPEN = ("central.login", "central.setup")

@@ -7,9 +7,9 @@ import time
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import String, any_, bindparam, select
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql.dml import Insert
 
 from kiosk.clock import HybridClock
 from kiosk.trust import keys
