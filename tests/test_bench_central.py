@@ -20,5 +20,6 @@ def test_the_central_benchmark_smoke_run_prints_pages_export_and_ingest():
     for page in ("national", "province", "district"):
         assert found["pages"][page]["p95_ms"] >= found["pages"][page]["p50_ms"] > 0
     assert found["export"]["people"] > 0 and found["export"]["server_peak_rss_mb"] > 0
-    ingest = found["ingest"]
-    assert ingest["errors"] == [] and ingest["stored"] == ingest["changes"] == 120 and ingest["changes_per_s"] > 0
+    for ingest in found["ingest"]:  # one server process, then two
+        assert ingest["errors"] == [] and ingest["stored"] == ingest["changes"] == 120 and ingest["changes_per_s"] > 0
+    assert [i["processes"] for i in found["ingest"]] == [1, 2]

@@ -9,7 +9,8 @@ scans, owners, area_counts; PostgreSQL by COPY), without a change log. Then, thr
 * dashboard pages (national, the largest province, one of its districts): p50/p95 of `--requests`;
 * the largest province's people as XLSX (streamed): seconds, size, the server's peak RSS;
 * ingest: `--kiosks` pushers at once, `--changes` signed changes each (a day-end: a new session,
-  walk-ins and scans of their venue's people) to `--processes` server processes.
+  walk-ins and scans of their venue's people) to `--processes` server processes (each number of a
+  list measured in turn, on the same database).
 
     .venv/bin/python scripts/bench/central.py --backend postgresql --people 1000000 --venues 2000
     .venv/bin/python scripts/bench/central.py --backend sqlite --people 100000 --venues 200
@@ -345,7 +346,8 @@ def run(args, work: Path, url: str) -> dict:
             f"select sum(registered) from area_counts where program_id = '{PROGRAM}' and province_code = '{province}'"
         ).scalar())
     sizes = venue_sizes(args.people, args.venues)
-    result["ingest"] = measure_ingest(work, url, storage, args.kiosks, args.changes, args.processes, sizes)
+    result["ingest"] = [measure_ingest(work, url, storage, args.kiosks, args.changes, int(n), sizes)
+                        for n in str(args.processes).split(",")]
     storage.close()
     return result
 
@@ -357,7 +359,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--kiosks", type=int, default=20)
     parser.add_argument("--changes", type=int, default=2000, help="changes each kiosk pushes")
-    parser.add_argument("--processes", type=int, default=1, help="central server processes taking the pushes")
+    parser.add_argument("--processes", default="1,2", help="central server processes taking the pushes; a list measures each")
     parser.add_argument("--requests", type=int, default=20, help="requests per dashboard page")
     parser.add_argument("--url", help="an existing database (built by an earlier run) instead of a new one")
     parser.add_argument("--smoke", action="store_true", help="a tiny run on SQLite (seconds): the script works")

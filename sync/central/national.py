@@ -182,8 +182,11 @@ def _cohorts(conn, program_id: str) -> dict[str, dict]:
 
 
 def _cohort_rows(counted: dict, numbers: dict, goals: list[dict], view: View) -> list[dict]:
+    mine: dict[str | None, list[dict]] = {}
+    for t in goals:  # each cohort's targets once, not every target for every cohort (2,000 venues)
+        mine.setdefault(t["cohort_id"], []).append(t)
     rows = [{**numbers.get(cid, {"id": cid, "number": None, "title": None}),
-             **_area_row(view.area, counts, target_for(goals, view.with_(cohort_id=cid), view.area))}
+             **_area_row(view.area, counts, target_for(mine.get(cid, []), view.with_(cohort_id=cid), view.area))}
             for cid, counts in counted.items()]
     return sorted(rows, key=lambda r: (r["number"] is None, r["number"] or 0))
 
