@@ -41,7 +41,6 @@ import geothai  # noqa: E402
 
 from kiosk.clock import format_hlc  # noqa: E402
 from kiosk.trust import keys  # noqa: E402
-from sync import auth  # noqa: E402
 from sync.central.storage import Storage  # noqa: E402
 from sync.central.storage.projection import bulk_row  # noqa: E402
 from sync.central.storage.tables import (  # noqa: E402
@@ -55,6 +54,16 @@ from sync.central.storage.tables import (  # noqa: E402
 from sync.protocol import PROTOCOL, encode_body, split_batches  # noqa: E402
 
 from support import CentralServer, PostgresCluster  # noqa: E402
+
+
+def _sync_bench():
+    """scripts/bench/sync.py, whose pusher this benchmark's kiosks use too."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_sync", Path(__file__).with_name("sync.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 PROGRAM = "national-bench-0001"
 SESSIONS = 6
@@ -286,16 +295,6 @@ def day_end(signer: keys.Signer, v: int, size: int, count: int) -> list[dict]:
     return out
 
 
-def push_all(base: str, device: str, secret: str, bodies: list[tuple[bytes, dict]], errors: list) -> None:
-    session = requests.Session()
-    for raw, headers in bodies:
-        signed = {**headers, **auth.sign(device, secret, "POST", "/api/sync/push", raw)}
-        answer = session.post(base + "/api/sync/push", data=raw, headers=signed, timeout=600)
-        if answer.status_code != 200:
-            errors.append(answer.text[:200])
-            return
-
-
 def measure_ingest(work: Path, url: str, storage: Storage, kiosks: int, changes: int, processes: int,
                    sizes: list[int]) -> dict:
     prepared = []
@@ -310,6 +309,7 @@ def measure_ingest(work: Path, url: str, storage: Storage, kiosks: int, changes:
     servers = [CentralServer(work / f"ingest-{n}", url=url, threads=8).start() for n in range(processes)]
     errors: list = []
     try:
+        push_all = _sync_bench().push_all
         threads = [threading.Thread(target=push_all, args=(servers[k % processes].url, d, s, b, errors))
                    for k, (d, s, b) in enumerate(prepared)]
         started = time.perf_counter()
