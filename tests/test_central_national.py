@@ -159,3 +159,19 @@ def test_a_broadcast_session_counts_each_room_against_its_people_as_each_kiosk_c
     for kiosk in (chainat, singburi):
         kiosk.close()
     storage.close()
+
+
+def test_pages_that_list_every_person_ask_for_a_cohort_or_province_above_the_limit(db, central, tmp_path,
+                                                                                  monkeypatch):
+    from kiosk.webkit import report_views
+
+    storage, made = central
+    pid = made["bangkok"]["program_id"]
+    client = _client(storage, tmp_path)
+    monkeypatch.setattr(report_views, "PERSON_LIMIT", 150)  # Bangkok's cohort has 200: a national program a million
+    for page in ("grid", "certificates", "allowances", "progress", "report.xlsx"):
+        refused = client.get(f"/reports/{pid}/{page}?province=10")
+        assert refused.status_code == 302 and refused.location.endswith(f"/reports/{pid}?province=10"), page
+    assert "200" in client.get(f"/reports/{pid}?province=10").get_data(as_text=True)  # the counts still show
+    monkeypatch.setattr(report_views, "PERSON_LIMIT", 1000)
+    assert client.get(f"/reports/{pid}/grid?province=10").status_code == 200

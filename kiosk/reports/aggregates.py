@@ -236,3 +236,8 @@ def program_row(reader: Reader, program_id: str) -> dict | None:
 def cohort_id(reader: Reader, program_id: str, number: int) -> str | None:
     """The id of a program's cohort by its number, or None."""
     return next((i for i, n in cohort_numbers(reader, Selection(program_id)).items() if n == number), None)
+
+
+def people_count(reader: Reader, sel: Selection) -> int:
+    """How many active people a selection holds."""
+    return int(reader.run(f"select count(*) as n from participants p where {sel.people(reader)}", sel.params())[0]["n"])

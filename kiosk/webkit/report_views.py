@@ -24,6 +24,10 @@ from kiosk.reports.certificates import make_rule
 from kiosk.reports.settings import save_progress_entry, set_allowance_rate, set_certificate_rule
 
 FORMATS = ("csv", "xlsx")
+# Pages listing every person (the grid, certificates, allowances, progress, the report file) read
+# the selection's people into memory: above this many, a coordinator narrows to a cohort or a
+# province first (a national program has a million; central's dashboard streams its people).
+PERSON_LIMIT = 20_000
 ERRORS = (KioskError, PeopleError)  # PeopleError: a signer name that looks like a formula
 
 
@@ -44,6 +48,13 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
 
     def data_or_404(program_id):
         f = _filters()
+        selected = selection_or_404(program_id)[1]
+        count = aggregates.people_count(source.reader(), selected)
+        if count > PERSON_LIMIT:
+            flash(_("This selection has %(count)s people: choose a cohort or a province to list them one by one.",
+                    count=f"{count:,}"), "error")
+            abort(redirect(url_for(f"{bp.name}.attendance", program_id=program_id,
+                                   **{k: v for k, v in f.items() if v})))
         found = source.dataset(program_id, f["cohort"], f["province"])
         return found if found is not None else abort(404)
 

@@ -63,12 +63,14 @@ def programs_overview(storage) -> list[dict]:
         rows = conn.execute(select(programs.c.id, programs.c.title, programs.c.organizer, programs.c.fiscal_year)
                             .where(programs.c.deleted.is_(None), programs.c.clocks != "{}")).mappings().all()
         goals = _targets(conn, None)
+        cohort_count = dict(conn.execute(select(cohorts.c.program_id, func.count()).where(
+            cohorts.c.deleted.is_(None), cohorts.c.clocks != "{}").group_by(cohorts.c.program_id)).all())
     out = []
     for row in rows:
         registered, came = counted.get(row["id"], (0, 0))
         goal = target_for([t for t in goals if t["program_id"] == row["id"]], View(row["id"]), "")
         out.append({**row, "registered": registered, "attended": came, "target": goal,
-                    "percent": percent(came, goal or registered)})
+                    "percent": percent(came, goal or registered), "cohorts": cohort_count.get(row["id"], 0)})
     return sorted(out, key=lambda r: thai_sort_key(r["title"] or ""))
 
 
