@@ -19,7 +19,8 @@ from sync.central import create_app, national, rooms
 from sync.central.national import View
 from sync.central.storage import Storage
 
-from scenarios import bangkok, national as national_course
+from scenarios import bangkok
+from scenarios import national as national_course
 from support import Kiosk, push_all
 
 

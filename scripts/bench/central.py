@@ -309,15 +309,9 @@ def measure_ingest(work: Path, url: str, storage: Storage, kiosks: int, changes:
     servers = [CentralServer(work / f"ingest-{n}", url=url, threads=8).start() for n in range(processes)]
     errors: list = []
     try:
-        push_all = _sync_bench().push_all
-        threads = [threading.Thread(target=push_all, args=(servers[k % processes].url, d, s, b, errors))
-                   for k, (d, s, b) in enumerate(prepared)]
-        started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds = time.perf_counter() - started
+        pushers = _sync_bench()
+        seconds = pushers.run_together([threading.Thread(target=pushers.push_all, args=(
+            servers[k % processes].url, d, s, b, errors)) for k, (d, s, b) in enumerate(prepared)])
         peaks = [peak_rss_mb(s.pid) for s in servers]
     finally:
         for server in servers:
