@@ -9,11 +9,12 @@ import openpyxl
 import pytest
 
 from kiosk.badges.codes import certificate_code
+from kiosk.reports import aggregates
 from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
-from kiosk.reports.sources import kiosk_dataset
+from kiosk.reports.sources import kiosk_dataset, kiosk_reader
 from sync.central import create_app
-from sync.central.reports import central_dataset
+from sync.central.reports import central_dataset, central_reader
 from sync.client import sync_once
 
 from scenarios import bangkok, national
@@ -55,6 +56,33 @@ def test_kiosk_and_central_give_the_same_numbers_after_a_sync(synced):
             central_dataset(storage, scenario["program_id"], 1, "10")), name
     paper = att.totals(central_dataset(storage, scenarios["bangkok"]["program_id"]))["paper"]
     assert paper == sum(1 for i in range(200) if i % 10 == 0 and i % 4 != 3)
+    storage.close()
+
+
+def counted(reader, program_id, cohort_id=None, province=None) -> dict:
+    """The SQL aggregates' numbers in the shape `numbers` gives from a Dataset."""
+    selection = aggregates.Selection(program_id, cohort_id, province)
+    found = aggregates.summary(reader, selection)
+    return {"totals": found["totals"], "sessions": found["sessions"], "days": found["days"], "roles": found["roles"],
+            "districts": aggregates.summary(reader, selection, "district")["areas"],
+            "provinces": aggregates.summary(reader, selection, "province")["areas"],
+            "targets": [(t["cohort"], t["role"], t["area_code"], t["expected"], t["attended"], t["percent"])
+                        for t in found["targets"]]}
+
+
+def test_the_database_counts_what_the_reports_count_on_kiosk_and_central(synced):
+    kiosk, scenarios, server = synced
+    storage = server.storage()
+    for name, scenario in scenarios.items():
+        pid, cohort = scenario["program_id"], scenario["cohort_id"]
+        from_rows = {k: v for k, v in numbers(kiosk_dataset(kiosk.db, pid)).items()
+                     if k not in ("grid", "certificates")}
+        assert counted(kiosk_reader(kiosk.db), pid) == from_rows, name
+        assert counted(central_reader(storage), pid) == from_rows, name
+        cut = {k: v for k, v in numbers(kiosk_dataset(kiosk.db, pid).restricted(cohort, "10")).items()
+               if k not in ("grid", "certificates")}
+        assert counted(kiosk_reader(kiosk.db), pid, cohort, "10") == cut, name
+        assert counted(central_reader(storage), pid, cohort, "10") == cut, name
     storage.close()
 
 

@@ -46,9 +46,3 @@ def certificate_page(data: Dataset) -> dict:
 
 def progress_page(data: Dataset) -> dict:
     return {"entries": progress_rows(data, data.progress), "now": progress_percent(data, "")}
-
-
-def provinces(data: Dataset) -> list[tuple[str, str]]:
-    """(code, name) of the provinces people come from, for the filter."""
-    codes = sorted({p.get("province_code") for p in data.participants if p.get("province_code")})
-    return [(c, area_name(c)) for c in codes]

@@ -1,0 +1,46 @@
+"""The central server's schema under Alembic, on SQLite and PostgreSQL.
+
+`upgrade(conn)` brings the database behind a connection (in its own transaction, which the
+caller commits) to the newest revision; `Storage` calls it at every start, one process at a time.
+A database made before Alembic (no `alembic_version`) is taken up by revision 0001, which turns
+any older shape into the one main had at 4458c02; 0002 adds the typed read tables and fills them
+from the change log.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+HERE = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=1)
+def scripts() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    return ScriptDirectory.from_config(config)
+
+
+def current(conn) -> str | None:
+    """The revision the database is at (None before any)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(conn, target: str = "head") -> None:
+    """Runs every revision the database lacks, up to `target`, on `conn`'s transaction."""
+    directory = scripts()
+    if current(conn) == directory.get_current_head() and target == "head":
+        return
+    context = MigrationContext.configure(conn, opts={"script": directory, "fn": _steps(directory, target)})
+    with Operations.context(context), context.begin_transaction():
+        context.run_migrations()
+
+
+def _steps(directory: ScriptDirectory, target: str):
+    def steps(revision, _context):
+        return directory._upgrade_revs(target, revision)
+    return steps

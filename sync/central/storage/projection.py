@@ -1,0 +1,255 @@
+"""The typed read tables, projected from the change log in the transaction that stores a batch.
+
+Each entity's row holds the winning value of every field by HLC (per-field last-writer-wins, as
+on a kiosk), the stamps in `clocks`, and a delete's stamp in `deleted`. Beside the rows, two
+counts are kept so that a national dashboard sums a few thousand rows instead of a million:
+`participants.attended` (how many attendance rows the person has) and `area_counts` (active
+people, and those who came at least once, per program, cohort, role and area).
+
+Two processes may push at once (PostgreSQL): the rows a batch touches are read `FOR UPDATE` in
+id order, and a new row another transaction made first ends the attempt with `LostRace`, which
+the write's retry runs again from the start. Attendance of a person not held yet gets a
+placeholder row (no status, no stamps) that holds the count until the person arrives.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import and_, bindparam, case, delete, func, select, update
+
+from sync.central.storage.tables import READ_TABLES, area_counts, attendance, participants
+
+KEYS = ("program_id", "id", "clocks", "deleted", "attended")
+COLUMNS = {name: tuple(c.name for c in table.columns if c.name not in KEYS) for name, table in READ_TABLES.items()}
+# What a kiosk's table fills in when a row's first insert leaves the field out (kiosk.store.schema).
+DEFAULTS = {"participants": {"role": "participant", "status": "active"},
+            "sessions": {"slot": "day", "opens_at": "06:00", "closes_at": "18:00"}, "sites": {"kind": "venue"}}
+AREA_KEY = ("cohort_id", "role", "province_code", "district_code", "subdistrict_code")
+
+
+class LostRace(Exception):
+    """Another transaction made a row this one was about to make: run the whole write again."""
+
+
+def merge_row(entity: str, row: dict | None, program_id: str, entity_id: str, changes: list[dict]) -> dict:
+    """The row after `changes` (any order): each field takes the value of its latest stamp."""
+    row = dict(row) if row else {"program_id": program_id, "id": entity_id, "deleted": None, "clocks": "{}",
+                                 **({"attended": 0} if entity == "participants" else {}),
+                                 **dict.fromkeys(COLUMNS[entity])}
+    clocks = json.loads(row["clocks"])
+    if not clocks:  # a new row, or a placeholder: the kiosk's defaults until a change sets the field
+        row.update({k: v for k, v in DEFAULTS.get(entity, {}).items() if row.get(k) is None})
+    kept = COLUMNS[entity]
+    for change in changes:
+        stamp = change["hlc"]
+        if change["op"] == "delete":
+            row["deleted"] = max(row["deleted"] or stamp, stamp)
+            continue
+        for name, value in change["payload"].items():
+            if name in kept and (name not in clocks or stamp > clocks[name]):
+                row[name], clocks[name] = value, stamp
+    row["clocks"] = json.dumps(clocks, sort_keys=True, separators=(",", ":"))
+    return row
+
+
+def area_key(row: dict) -> tuple:
+    return (row["program_id"], *[row.get(k) or "" for k in AREA_KEY])
+
+
+def contribution(row: dict | None) -> tuple | None:
+    """(area key, came at least once) of an active person, None for anyone else."""
+    if not row or row.get("deleted") or row.get("status") != "active":
+        return None
+    return area_key(row), bool(row.get("attended"))
+
+
+def add_delta(deltas: dict, before: dict | None, after: dict | None) -> None:
+    """Counts a person's move between areas, statuses or first attendance into `deltas`."""
+    for found, sign in ((contribution(before), -1), (contribution(after), 1)):
+        if found:
+            counts = deltas.setdefault(found[0], [0, 0])
+            counts[0] += sign
+            counts[1] += sign * found[1]
+
+
+class Projection:
+    """Typed rows and counts kept from the change log (a part of Storage)."""
+
+    def _project(self, conn, program_id: str, fresh: list[dict], deltas: dict) -> None:
+        """Merges a batch's non-event changes into their typed rows."""
+        grouped: dict[str, dict[str, list[dict]]] = {}
+        for change in fresh:
+            if change["entity"] in READ_TABLES:
+                grouped.setdefault(change["entity"], {}).setdefault(change["id"], []).append(change)
+        for entity in sorted(grouped):
+            self._merge_entity(conn, program_id, entity, grouped[entity], deltas)
+
+    def _held_rows(self, conn, program_id: str, entity: str, ids) -> dict[str, dict]:
+        table = READ_TABLES[entity]
+        query = (select(table).where(table.c.program_id == program_id, self.among(table.c.id, sorted(ids)))
+                 .order_by(table.c.id).with_for_update())
+        return {r["id"]: dict(r) for r in conn.execute(query).mappings()}
+
+    def _merge_entity(self, conn, program_id: str, entity: str, by_id: dict[str, list[dict]], deltas: dict) -> None:
+        held = self._held_rows(conn, program_id, entity, by_id)
+        new, changed = [], []
+        for entity_id in sorted(by_id):
+            before = held.get(entity_id)
+            after = merge_row(entity, before, program_id, entity_id, by_id[entity_id])
+            if before is None:
+                new.append(after)
+            elif after != before:
+                changed.append(after)
+        if entity == "participants":
+            self._count_new_people(conn, program_id, new)
+            for row in new + changed:
+                add_delta(deltas, held.get(row["id"]), row)
+        self._insert_new(conn, entity, new)
+        self._update_rows(conn, entity, changed)
+
+    def _insert_new(self, conn, entity: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        table = READ_TABLES[entity]
+        done = self._executemany(conn, f"new:{entity}", lambda: self.insert(table).on_conflict_do_nothing(), rows)
+        if done is not None and done < len(rows):
+            raise LostRace(f"a {entity} row was made by another transaction")
+
+    def _update_rows(self, conn, entity: str, rows: list[dict]) -> None:
+        table = READ_TABLES[entity]
+        names = [c for c in (*COLUMNS[entity], "clocks", "deleted")]
+
+        def build():
+            return (update(table).where(table.c.program_id == bindparam("k_program"), table.c.id == bindparam("k_id"))
+                    .values({n: bindparam(n) for n in names}))
+        self._executemany(conn, f"update:{entity}", build,
+                          [{**{n: r[n] for n in names}, "k_program": r["program_id"], "k_id": r["id"]} for r in rows])
+
+    def _count_new_people(self, conn, program_id: str, rows: list[dict]) -> None:
+        """A person arriving after their attendance (relayed by another kiosk) starts with its count."""
+        if not rows:
+            return
+        counted = dict(conn.execute(
+            select(attendance.c.participant_id, func.count()).where(
+                attendance.c.program_id == program_id, self.among(attendance.c.participant_id, [r["id"] for r in rows]))
+            .group_by(attendance.c.participant_id)).all())
+        for row in rows:
+            row["attended"] = counted.get(row["id"], 0)
+
+    def _store_attendance(self, conn, program_id: str, firsts: dict[tuple, dict], deltas: dict) -> None:
+        """New attendance rows, earlier first check-ins, and each person's count with them."""
+        if not firsts:
+            return
+        made = self._new_attendance(conn, program_id, [firsts[k] for k in sorted(firsts)])
+        earlier = [firsts[k] for k in sorted(firsts) if k not in made]
+
+        def earlier_upsert():
+            stmt = self.insert(attendance)
+            return stmt.on_conflict_do_update(
+                index_elements=["program_id", "participant_id", "session_id"],
+                set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
+                where=stmt.excluded.first_at < attendance.c.first_at)
+        self._executemany(conn, "attendance", earlier_upsert, earlier)
+        more: dict[str, int] = {}
+        for person_id, _session in made:
+            more[person_id] = more.get(person_id, 0) + 1
+        for after in self._add_attended(conn, program_id, more):
+            add_delta(deltas, {**after, "attended": after["attended"] - more[after["id"]]}, after)
+
+    def _new_attendance(self, conn, program_id: str, rows: list[dict]) -> set[tuple]:
+        """Inserts the rows not held yet; returns their (participant, session). PostgreSQL says
+        which it inserted (two processes may insert the same at once: one waits and skips);
+        SQLite has one writer, which looks first."""
+        if self.dialect == "postgresql":
+            sql = ("INSERT INTO attendance (program_id, participant_id, session_id, first_at, first_scan_id)"
+                   " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[])"
+                   " ON CONFLICT DO NOTHING RETURNING participant_id, session_id")
+            columns = ("program_id", "participant_id", "session_id", "first_at", "first_scan_id")
+            return set(conn.exec_driver_sql(sql, tuple([r[c] for r in rows] for c in columns)).all())
+        held = set(conn.execute(select(attendance.c.participant_id, attendance.c.session_id).where(
+            attendance.c.program_id == program_id,
+            self.among(attendance.c.participant_id, sorted({r["participant_id"] for r in rows})))).all())
+        new = [r for r in rows if (r["participant_id"], r["session_id"]) not in held]
+        self.bulk_insert(conn, attendance, new)
+        return {(r["participant_id"], r["session_id"]) for r in new}
+
+    def _add_attended(self, conn, program_id: str, more: dict[str, int]) -> list[dict]:
+        """participants.attended += n for each (id, n); returns the rows after. The UPDATE holds
+        each row (two processes count one after the other); a person not held yet gets a
+        placeholder row with the count."""
+        if not more:
+            return []
+        ids, counts = zip(*sorted(more.items()))
+        back = ", ".join(f"participants.{c}" for c in ("id", "attended", "deleted", "status", *AREA_KEY))
+        if self.dialect == "postgresql":
+            found = conn.exec_driver_sql(
+                "UPDATE participants SET attended = participants.attended + v.more"
+                " FROM unnest(%b::text[], %b::bigint[]) AS v(id, more)"
+                f" WHERE participants.program_id = %s AND participants.id = v.id RETURNING {back}",
+                (list(ids), list(counts), program_id)).mappings().all()
+        else:  # one writer at a time: count, then read the rows back
+            def build():
+                return (update(participants).where(participants.c.program_id == bindparam("k_program"),
+                                                   participants.c.id == bindparam("k_id"))
+                        .values(attended=participants.c.attended + bindparam("more")))
+            self._executemany(conn, "count:attendance", build,
+                              [{"more": n, "k_program": program_id, "k_id": i} for i, n in zip(ids, counts)])
+            found = self._held_rows(conn, program_id, "participants", ids).values()
+        rows = [{**r, "program_id": program_id} for r in found]
+        missing = sorted(set(ids) - {r["id"] for r in rows})
+        self._insert_new(conn, "participants", [
+            merge_row("participants", None, program_id, i, []) | {"role": None, "status": None, "attended": more[i]}
+            for i in missing])
+        return rows
+
+    def _apply_deltas(self, conn, deltas: dict) -> None:
+        """Adds the batch's changes of counts to `area_counts` (rows in key order: no deadlock)."""
+        rows = [dict(zip(("program_id", *AREA_KEY), key), registered=d[0], attended=d[1])
+                for key, d in sorted(deltas.items()) if d != [0, 0]]
+
+        def build():
+            stmt = self.insert(area_counts)
+            return stmt.on_conflict_do_update(
+                index_elements=[c.name for c in area_counts.primary_key],
+                set_={"registered": area_counts.c.registered + stmt.excluded.registered,
+                      "attended": area_counts.c.attended + stmt.excluded.attended})
+        self._executemany(conn, "area_counts", build, rows)
+
+    def rebuild_counts(self, conn, program_id: str | None = None) -> None:
+        """Counts every person's attendance and every area's people again from the rows (the
+        upgrade that made these tables, or a repair)."""
+        where = [participants.c.program_id == program_id] if program_id else []
+        counted = (select(func.count()).where(attendance.c.program_id == participants.c.program_id,
+                                              attendance.c.participant_id == participants.c.id)
+                   .scalar_subquery())
+        conn.execute(update(participants).where(*where).values(attended=counted))
+        self.count_areas(conn, program_id)
+
+    def count_areas(self, conn, program_id: str | None = None) -> None:
+        """`area_counts` made again from the people's rows and counts (a bulk load writes those)."""
+        where = [participants.c.program_id == program_id] if program_id else []
+        conn.execute(delete(area_counts).where(*([area_counts.c.program_id == program_id] if program_id else [])))
+        keys = [participants.c.program_id, *[func.coalesce(participants.c[k], "") for k in AREA_KEY]]
+        query = (select(*keys, func.count(), func.sum(case((participants.c.attended > 0, 1), else_=0)))
+                 .where(*where, participants.c.status == "active", participants.c.deleted.is_(None))
+                 .group_by(*keys))
+        conn.execute(area_counts.insert().from_select(
+            ["program_id", *AREA_KEY, "registered", "attended"], query))
+
+    def _people_without_rows(self, conn) -> None:
+        """Placeholders for people with attendance but no row (their changes never arrived)."""
+        missing = (select(attendance.c.program_id, attendance.c.participant_id).distinct()
+                   .where(~select(participants.c.id).where(
+                       and_(participants.c.program_id == attendance.c.program_id,
+                            participants.c.id == attendance.c.participant_id)).exists()))
+        conn.execute(participants.insert().from_select(
+            ["program_id", "id"], missing))
+
+
+def bulk_row(entity: str, program_id: str, fields: dict) -> dict:
+    """A typed row as the projection leaves it after one change setting `fields` (stamped "0"):
+    for a bulk path (a benchmark, an import) that writes the tables without the change log."""
+    row = merge_row(entity, None, program_id, fields["id"],
+                    [{"op": "upsert", "hlc": "0", "payload": {k: v for k, v in fields.items() if k != "id"}}])
+    return {**row, "attended": fields.get("attended", 0)} if entity == "participants" else row
