@@ -3,8 +3,9 @@
 `upgrade(conn)` brings the database behind a connection (in its own transaction, which the
 caller commits) to the newest revision; `Storage` calls it at every start, one process at a time.
 A database made before Alembic (no `alembic_version`) is taken up by revision 0001, which turns
-any older shape into the one main had at 4458c02; 0002 adds the typed read tables and fills them
-from the change log.
+any older shape into the one main had at 4458c02; 0002 adds the typed read tables. A revision
+that needs the read tables filled again asks for it, and the projection of the head does it once
+every revision has run (`sync.central.storage.rebuild`).
 """
 
 from functools import lru_cache
@@ -14,6 +15,8 @@ from alembic.config import Config
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
+from sync.central.storage import rebuild
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,13 +34,15 @@ def current(conn) -> str | None:
 
 
 def upgrade(conn, target: str = "head") -> None:
-    """Runs every revision the database lacks, up to `target`, on `conn`'s transaction."""
+    """Runs every revision the database lacks, up to `target`, on `conn`'s transaction; at the
+    head, then the rebuild of the read tables a revision asked for."""
     directory = scripts()
-    if current(conn) == directory.get_current_head() and target == "head":
-        return
-    context = MigrationContext.configure(conn, opts={"script": directory, "fn": _steps(directory, target)})
-    with Operations.context(context), context.begin_transaction():
-        context.run_migrations()
+    if current(conn) != directory.get_current_head() or target != "head":
+        context = MigrationContext.configure(conn, opts={"script": directory, "fn": _steps(directory, target)})
+        with Operations.context(context), context.begin_transaction():
+            context.run_migrations()
+    if target == "head":
+        rebuild.run(conn)
 
 
 def _steps(directory: ScriptDirectory, target: str):

@@ -5,14 +5,17 @@ sessions, targets, participants, badges, progress_entries) with the columns the 
 `participants.attended` and `area_counts` (what the national dashboard sums), `login_failures`
 (the login back-off every process of the server shares), the room of each device and an index
 of attendance by session. The rows are built by replaying the change log through the server's
-projection (`sync.central.storage.projection`), oldest stamp first, then the counts are made.
+projection, oldest stamp first, then the counts are made: once every revision has run, by the
+projection of the head (`sync.central.storage.rebuild`), which writes the tables as they are then.
 
 Revision ID: 0002
 Revises: 0001
 """
 
 from alembic import op
-from sqlalchemy import BigInteger, Column, Float, Integer, String, Text, select
+from sqlalchemy import BigInteger, Column, Float, Integer, String, Text
+
+from sync.central.storage import rebuild
 
 revision = "0002"
 down_revision = "0001"
@@ -21,7 +24,6 @@ depends_on = None
 
 HLC = String(64).with_variant(String(64, collation="C"), "postgresql")
 CODE = String(200)
-CHUNK = 5000
 TYPED = {
     "programs": [Column("title", Text), Column("organizer", Text), Column("fiscal_year", Integer),
                  Column("key_check", String(32)), Column("signing_key", String(64)), Column("certificate_rule", Text),
@@ -65,40 +67,9 @@ def upgrade() -> None:
                     Column("at", Float, primary_key=True))
     op.add_column("devices", Column("room", Text))
     op.add_column("devices", Column("room_area", String(200)))
-    replay(op.get_bind())
+    rebuild.request(op.get_bind(), ["*"])
     op.drop_table("fields")
 
 
 def downgrade() -> None:
     raise NotImplementedError("the field-per-row table is not made again: restore a backup taken before 0002")
-
-
-def replay(conn) -> None:
-    """Every row and count of the typed tables, from the change log (scans and attendance are
-    already typed and stay as they are)."""
-    from sync.central.storage.base import Statements
-    from sync.central.storage.projection import Projection
-    from sync.central.storage.tables import changes
-
-    class Replay(Projection, Statements):
-        """The server's projection on the upgrade's connection."""
-
-    projector = Replay(conn.dialect)
-    programs = [r[0] for r in conn.execute(select(changes.c.program_id).distinct())]
-    for program_id in programs:
-        query = (select(changes.c.origin, changes.c.seq, changes.c.entity, changes.c.entity_id, changes.c.op,
-                        changes.c.payload, changes.c.hlc)
-                 .where(changes.c.program_id == program_id, changes.c.entity != "scans")
-                 .order_by(changes.c.hlc, changes.c.origin, changes.c.seq).execution_options(yield_per=CHUNK))
-        rows = conn.execute(query)
-        for chunk in rows.partitions():
-            projector._project(conn, program_id, [_change(program_id, r) for r in chunk], {})
-    projector._people_without_rows(conn)
-    projector.rebuild_counts(conn)
-
-
-def _change(program_id: str, row) -> dict:
-    import json
-
-    return {"program_id": program_id, "origin": row.origin, "seq": row.seq, "entity": row.entity,
-            "id": row.entity_id, "op": row.op, "payload": json.loads(row.payload), "hlc": row.hlc}
