@@ -1,6 +1,7 @@
 """Central's schema under Alembic: a database made by main at 4458c02 (before Alembic and the
 typed read tables; tests/data/make_central_4458c02.py) upgrades on SQLite and PostgreSQL, keeps
-every change, device and account, and gets read tables equal to a replay of its change log."""
+every change, device and account, states its revoked device's origin, and gets read tables equal
+to a replay of its change log."""
 
 import gzip
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from sync import revocations
 from sync.central import migrations
 from sync.central.storage import Storage
 from sync.central.storage.tables import READ_TABLES, area_counts, participants
@@ -64,6 +66,9 @@ def test_a_database_of_4458c02_upgrades_keeping_every_change_device_and_account(
     assert len(storage.scan_ids()) == OLD["scans"] and storage.attendance_count() == OLD["attendance"]
     devices = storage.device_list()
     assert len(devices) == 2 and sum(bool(d["revoked_at"]) for d in devices) == 1
+    revoked = next(d for d in devices if d["revoked_at"])
+    statements = [revocations.checked(e, {storage.server_id}) for e in storage.revocation_entries()]
+    assert [(s["device"], s["revoked_at"]) for s in statements] == [(revoked["id"], revoked["revoked_at"])]
     assert storage.authenticate("office", "password123")["username"] == "office"
     assert sum(len(storage.entity_rows(p, "participants")) for p in storage.programs()) == OLD["people"]
     code_holder = storage.create_enrol_code("after the upgrade")

@@ -233,7 +233,7 @@ def _as_before_alembic(conn) -> None:
     what the upgrade of such a database starts from."""
     from sync.central.storage.tables import READ_TABLES
 
-    for name in [*READ_TABLES, "area_counts", "login_failures", "alembic_version"]:
+    for name in [*READ_TABLES, "area_counts", "login_failures", "alembic_version", "revoked_origins"]:
         conn.exec_driver_sql(f"DROP TABLE {name}")
     conn.exec_driver_sql("DROP INDEX attendance_session")
     for column in ("room", "room_area"):

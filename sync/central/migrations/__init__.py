@@ -3,9 +3,10 @@
 `upgrade(conn)` brings the database behind a connection (in its own transaction, which the
 caller commits) to the newest revision; `Storage` calls it at every start, one process at a time.
 A database made before Alembic (no `alembic_version`) is taken up by revision 0001, which turns
-any older shape into the one main had at 4458c02; 0002 adds the typed read tables. A revision
-that needs the read tables filled again asks for it, and the projection of the head does it once
-every revision has run (`sync.central.storage.rebuild`).
+any older shape into the one main had at 4458c02; 0002 adds the typed read tables; 0003 the
+signed statements of revoked origins. A revision that needs
+the read tables filled again asks for it, and the projection of the head does it once every
+revision has run (`sync.central.storage.rebuild`).
 """
 
 from functools import lru_cache
