@@ -233,11 +233,12 @@ def _as_before_alembic(conn) -> None:
     what the upgrade of such a database starts from."""
     from sync.central.storage.tables import READ_TABLES
 
-    for name in [*READ_TABLES, "area_counts", "login_failures", "alembic_version", "revoked_origins"]:
+    for name in [*READ_TABLES, "area_counts", "login_failures", "alembic_version", "revoked_origins", "undos"]:
         conn.exec_driver_sql(f"DROP TABLE {name}")
-    conn.exec_driver_sql("DROP INDEX attendance_session")
-    for column in ("room", "room_area"):
-        conn.exec_driver_sql(f"ALTER TABLE devices DROP COLUMN {column}")
+    for index in ("attendance_session", "scans_person"):
+        conn.exec_driver_sql(f"DROP INDEX {index}")
+    for table, column in (("devices", "room"), ("devices", "room_area"), ("scans", "operator"), ("scans", "note")):
+        conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def test_a_device_whose_stamps_run_backwards_is_refused_on_central_and_kiosks(tmp_path):

@@ -4,7 +4,7 @@
 caller commits) to the newest revision; `Storage` calls it at every start, one process at a time.
 A database made before Alembic (no `alembic_version`) is taken up by revision 0001, which turns
 any older shape into the one main had at 4458c02; 0002 adds the typed read tables; 0003 the
-signed statements of revoked origins. A revision that needs
+signed statements of revoked origins; 0004 what corrections by hand need. A revision that needs
 the read tables filled again asks for it, and the projection of the head does it once every
 revision has run (`sync.central.storage.rebuild`).
 """

@@ -6,25 +6,34 @@ counts are kept so that a national dashboard sums a few thousand rows instead of
 `participants.attended` (how many attendance rows the person has) and `area_counts` (active
 people, and those who came at least once, per program, cohort, role and area).
 
+Attendance is the kiosk's (`kiosk.store.changes.derive_attendance`): per (participant, session)
+the earliest check-in after the latest undo by a coordinator (`undos` keeps that undo), whatever
+order the scans arrive in. An undo that moves later derives the key's attendance again from its
+scans; a check-in at or before the undo held is taken back the same way.
+
 Two processes may push at once (PostgreSQL): the rows a batch touches are read `FOR UPDATE` in
 id order, and a new row another transaction made first ends the attempt with `LostRace`, which
-the write's retry runs again from the start. Attendance of a person not held yet gets a
-placeholder row (no status, no stamps) that holds the count until the person arrives.
+the write's retry runs again from the start. A batch with undos holds its people's rows before
+it reads `undos`; a batch of check-ins reads `undos` after writing attendance and counts, which
+wait for those rows: whichever commits second sees the other. Attendance of a person not held
+yet gets a placeholder row (no status, no stamps) that holds the count until the person arrives.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
-from sqlalchemy import and_, bindparam, case, delete, func, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, select, tuple_, update
 
-from sync.central.storage.tables import READ_TABLES, area_counts, attendance, participants
+from sync.central.storage.tables import READ_TABLES, area_counts, attendance, participants, scans, undos
 
 KEYS = ("program_id", "id", "clocks", "deleted", "attended")
 COLUMNS = {name: tuple(c.name for c in table.columns if c.name not in KEYS) for name, table in READ_TABLES.items()}
 # What a kiosk's table fills in when a row's first insert leaves the field out (kiosk.store.schema).
 DEFAULTS = {"participants": {"role": "participant", "status": "active"},
-            "sessions": {"slot": "day", "opens_at": "06:00", "closes_at": "18:00"}, "sites": {"kind": "venue"}}
+            "sessions": {"slot": "day", "opens_at": "06:00", "closes_at": "18:00", "status": "active"},
+            "sites": {"kind": "venue"}}
 AREA_KEY = ("cohort_id", "role", "province_code", "district_code", "subdistrict_code")
 
 
@@ -51,6 +60,34 @@ def merge_row(entity: str, row: dict | None, program_id: str, entity_id: str, ch
                 row[name], clocks[name] = value, stamp
     row["clocks"] = json.dumps(clocks, sort_keys=True, separators=(",", ":"))
     return row
+
+
+def placeholder(program_id: str, person_id: str, attended: int = 0) -> dict:
+    """The row of a person whose changes have not arrived: only the count of their attendance."""
+    return merge_row("participants", None, program_id, person_id, []) | {"role": None, "status": None,
+                                                                           "attended": attended}
+
+
+def marks(program_id: str, rows) -> tuple[dict[tuple, dict], dict[tuple, str]]:
+    """Of a batch's scans, per (participant, session): the earliest check-in (by time, then id)
+    as an attendance row, and the time of the latest undo."""
+    firsts: dict[tuple, dict] = {}
+    undone: dict[tuple, str] = {}
+    for row in rows:
+        key = (row["participant_id"], row["session_id"])
+        if not key[0]:
+            continue
+        if row["result"] == "checked_in" and (row["direction"] or "in") == "in":
+            if key not in firsts or (row["at"], row["id"]) < (firsts[key]["first_at"], firsts[key]["first_scan_id"]):
+                firsts[key] = {"program_id": program_id, "participant_id": key[0], "session_id": key[1],
+                               "first_at": row["at"], "first_scan_id": row["id"]}
+        elif row["result"] == "undone" and row["at"] > undone.get(key, ""):
+            undone[key] = row["at"]
+    return firsts, undone
+
+
+def _of_key(table, program_id: str, key: tuple) -> tuple:
+    return table.c.program_id == program_id, table.c.participant_id == key[0], table.c.session_id == key[1]
 
 
 def area_key(row: dict) -> tuple:
@@ -137,10 +174,23 @@ class Projection:
         for row in rows:
             row["attended"] = counted.get(row["id"], 0)
 
-    def _store_attendance(self, conn, program_id: str, firsts: dict[tuple, dict], deltas: dict) -> None:
-        """New attendance rows, earlier first check-ins, and each person's count with them."""
-        if not firsts:
-            return
+    def _store_attendance(self, conn, program_id: str, rows, deltas: dict) -> None:
+        """Attendance from a batch's scans as a kiosk derives it (kiosk.store.changes.derive_attendance):
+        per (participant, session), the earliest check-in after the latest undo by a coordinator,
+        whatever order the scans arrive in; each person's count with it."""
+        firsts, undone = marks(program_id, rows)
+        if undone:
+            raised = self._raise_undos(conn, program_id, undone)
+            firsts = {k: v for k, v in firsts.items() if k not in raised}  # derived again from every scan
+            self._rederive(conn, program_id, raised, deltas)
+        if firsts:
+            self._add_firsts(conn, program_id, firsts, deltas)
+            # an undo that came first, or through another process while this batch waited for
+            # the rows it holds, cancels the batch's check-ins made before it
+            self._rederive(conn, program_id, self._undone_since(conn, program_id, firsts), deltas)
+
+    def _add_firsts(self, conn, program_id: str, firsts: dict[tuple, dict], deltas: dict) -> None:
+        """New attendance rows and earlier first check-ins (by time, then scan id, as on a kiosk)."""
         made = self._new_attendance(conn, program_id, [firsts[k] for k in sorted(firsts)])
         earlier = [firsts[k] for k in sorted(firsts) if k not in made]
 
@@ -149,13 +199,75 @@ class Projection:
             return stmt.on_conflict_do_update(
                 index_elements=["program_id", "participant_id", "session_id"],
                 set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
-                where=stmt.excluded.first_at < attendance.c.first_at)
+                where=tuple_(stmt.excluded.first_at, stmt.excluded.first_scan_id)
+                < tuple_(attendance.c.first_at, attendance.c.first_scan_id))
         self._executemany(conn, "attendance", earlier_upsert, earlier)
-        more: dict[str, int] = {}
-        for person_id, _session in made:
-            more[person_id] = more.get(person_id, 0) + 1
+        self._count_attendance(conn, program_id, Counter(person_id for person_id, _session in made), deltas)
+
+    def _count_attendance(self, conn, program_id: str, more: Counter, deltas: dict) -> None:
+        """participants.attended moved by each person's change of attendance rows, and the areas' counts."""
+        more = {k: n for k, n in more.items() if n}
         for after in self._add_attended(conn, program_id, more):
             add_delta(deltas, {**after, "attended": after["attended"] - more[after["id"]]}, after)
+
+    def _raise_undos(self, conn, program_id: str, undone: dict[tuple, str]) -> dict[tuple, str]:
+        """Keeps the latest undo of each (participant, session); returns those the batch moved
+        later. The people's rows are held first: a check-in of theirs pushed through another
+        process at once waits for them, and then sees the undo (`_undone_since`)."""
+        self._hold_people(conn, program_id, sorted({k[0] for k in undone}))
+        held = self._undos_of(conn, program_id, undone)
+        raised = {k: at for k, at in sorted(undone.items()) if at > held.get(k, "")}
+
+        def build():
+            stmt = self.insert(undos)
+            return stmt.on_conflict_do_update(index_elements=["program_id", "participant_id", "session_id"],
+                                              set_={"at": stmt.excluded.at}, where=stmt.excluded.at > undos.c.at)
+        self._executemany(conn, "undos", build, [{"program_id": program_id, "participant_id": k[0],
+                                                  "session_id": k[1], "at": at} for k, at in raised.items()])
+        return raised
+
+    def _undos_of(self, conn, program_id: str, keys) -> dict[tuple, str]:
+        """The latest undo held of each (participant, session) of `keys` that has one."""
+        found = conn.execute(select(undos.c.participant_id, undos.c.session_id, undos.c.at).where(
+            undos.c.program_id == program_id, self.among(undos.c.participant_id, sorted({k[0] for k in keys}))))
+        return {(p, s): at for p, s, at in found if (p, s) in keys}
+
+    def _undone_since(self, conn, program_id: str, firsts: dict[tuple, dict]) -> dict[tuple, str]:
+        """The keys of `firsts` whose check-in of the batch was undone (an undo at or after it)."""
+        return {k: at for k, at in self._undos_of(conn, program_id, firsts).items() if at >= firsts[k]["first_at"]}
+
+    def _rederive(self, conn, program_id: str, since: dict[tuple, str], deltas: dict) -> None:
+        """The attendance of each (participant, session) again from its scans: the earliest
+        check-in after `since[key]`, its latest undo."""
+        more: Counter = Counter()
+        for key in sorted(since):
+            gone = conn.execute(delete(attendance).where(*_of_key(attendance, program_id, key))
+                                .returning(attendance.c.session_id)).first() is not None
+            first = conn.execute(select(scans.c.id, scans.c.at).where(
+                *_of_key(scans, program_id, key), scans.c.result == "checked_in",
+                func.coalesce(scans.c.direction, "in") == "in", scans.c.at > since[key])
+                .order_by(scans.c.at, scans.c.id).limit(1)).first()
+            if first is not None:
+                conn.execute(attendance.insert().values(program_id=program_id, participant_id=key[0],
+                                                        session_id=key[1], first_at=first.at, first_scan_id=first.id))
+            more[key[0]] += (first is not None) - gone
+        self._count_attendance(conn, program_id, more, deltas)
+
+    def rederive_undone(self, conn) -> None:
+        """Every attendance a coordinator undid, derived again (an upgrade that made `undos`)."""
+        found: dict[str, dict[tuple, str]] = {}
+        for program_id, person, session, at in conn.execute(select(undos)):
+            found.setdefault(program_id, {})[(person, session)] = at
+        for program_id, since in sorted(found.items()):
+            self._hold_people(conn, program_id, sorted({k[0] for k in since}))
+            self._rederive(conn, program_id, since, {})
+
+    def _hold_people(self, conn, program_id: str, ids: list[str]) -> None:
+        """Holds the people's rows (in id order), making a placeholder for those not held yet."""
+        held = self._held_rows(conn, program_id, "participants", ids)
+        missing = [placeholder(program_id, i) for i in ids if i not in held]
+        self._count_new_people(conn, program_id, missing)
+        self._insert_new(conn, "participants", missing)
 
     def _new_attendance(self, conn, program_id: str, rows: list[dict]) -> set[tuple]:
         """Inserts the rows not held yet; returns their (participant, session). PostgreSQL says
@@ -198,9 +310,7 @@ class Projection:
             found = self._held_rows(conn, program_id, "participants", ids).values()
         rows = [{**r, "program_id": program_id} for r in found]
         missing = sorted(set(ids) - {r["id"] for r in rows})
-        self._insert_new(conn, "participants", [
-            merge_row("participants", None, program_id, i, []) | {"role": None, "status": None, "attended": more[i]}
-            for i in missing])
+        self._insert_new(conn, "participants", [placeholder(program_id, i, max(more[i], 0)) for i in missing])
         return rows
 
     def _apply_deltas(self, conn, deltas: dict) -> None:

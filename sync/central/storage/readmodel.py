@@ -1,8 +1,9 @@
 """The central server's read model, kept from the change log in the push's transaction: the typed
-rows (`sync.central.storage.projection`), scans once each, attendance per (participant, session)."""
+rows (`sync.central.storage.projection`), scans once each (with who made them and, for a
+correction by hand, why), attendance per (participant, session) as the kiosk derives it."""
 
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, func, select
 
 from kiosk.clock import iso, now_utc
 from kiosk.trust import programkeys
@@ -15,21 +16,15 @@ class ReadModel(Projection):
     """The dashboards' tables (a part of Storage)."""
 
     def _materialize(self, conn, program_id, fresh, received_from, own_origins, offset) -> None:
-        scan_rows, firsts, deltas = {}, {}, {}
+        scan_rows, deltas = {}, {}
         for c in fresh:
             if c["entity"] == "scans" and c["op"] == "upsert":
                 scan_rows[c["id"]] = _scan_row(c, received_from, offset if c["origin"] in own_origins else None)
         self._project(conn, program_id, fresh, deltas)
-        for row in scan_rows.values():
-            if row["result"] == "checked_in" and (row["direction"] or "in") == "in" and row["participant_id"]:
-                key = (row["participant_id"], row["session_id"])
-                if key not in firsts or (row["at"], row["id"]) < (firsts[key]["first_at"], firsts[key]["first_scan_id"]):
-                    firsts[key] = {"program_id": program_id, "participant_id": key[0], "session_id": key[1],
-                                   "first_at": row["at"], "first_scan_id": row["id"]}
         self._executemany(conn, "scans",
                           lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["program_id", "id"]),
                           [scan_rows[k] for k in sorted(scan_rows)])
-        self._store_attendance(conn, program_id, firsts, deltas)
+        self._store_attendance(conn, program_id, scan_rows.values(), deltas)
         self._apply_deltas(conn, deltas)
 
     def entity_rows(self, program_id: str, entity: str, conn=None) -> dict[str, dict]:
@@ -144,7 +139,8 @@ def _scan_row(change: dict, received_from, offset) -> dict:
     return {"id": change["id"], "program_id": change["program_id"], "participant_id": p.get("participant_id"),
             "session_id": p.get("session_id"), "result": p.get("result"), "direction": p.get("direction") or "in",
             "device_id": p.get("device_id"), "at": p.get("at"), "origin": change["origin"],
-            "received_from": received_from, "clock_offset_s": offset, "via": p.get("via")}
+            "received_from": received_from, "clock_offset_s": offset, "via": p.get("via"),
+            "operator": p.get("operator"), "note": p.get("note")}
 
 
 def _fields(row) -> dict:

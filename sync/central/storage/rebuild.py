@@ -3,8 +3,9 @@
 A revision that makes read tables or adds columns to them asks for a rebuild (`request`) rather
 than replaying the change log itself: the projection writes the tables as they are at the head,
 so a replay run by an older revision would name columns its database does not have yet. Once
-every revision has run, `run` replays the entities asked for (oldest stamp first) and counts
-again, in the upgrade's transaction.
+every revision has run, `run` replays the entities asked for (oldest stamp first), re-derives
+the attendance a coordinator undid (`Projection.rederive_undone`) and counts again, in the
+upgrade's transaction.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def run(conn) -> None:
     for program_id in [r[0] for r in conn.execute(select(changes.c.program_id).distinct())]:
         _replay(conn, projector, program_id, entities)
     projector._people_without_rows(conn)
+    projector.rederive_undone(conn)
     projector.rebuild_counts(conn)
     conn.execute(delete(meta).where(meta.c.key == KEY))
 

@@ -98,7 +98,9 @@ scans = Table(
     Column("participant_id", String(64)), Column("session_id", String(64)), Column("result", String(32)),
     Column("direction", String(8)), Column("device_id", String(64)), Column("at", String(40)),
     Column("origin", String(64), nullable=False), Column("received_from", String(80)),
-    Column("clock_offset_s", Float), Column("via", String(8)),
+    Column("clock_offset_s", Float), Column("via", String(8)), Column("operator", Text), Column("note", Text),
+    # an undo by hand finds the person's check-ins after it by key (sync.central.storage.projection)
+    Index("scans_person", "program_id", "participant_id"),
 )
 attendance = Table(
     "attendance", metadata,
@@ -127,7 +129,8 @@ cohorts = _typed("cohorts", Column("number", Integer), Column("title", Text), Co
                  Column("starts_on", String(10)), Column("ends_on", String(10)))
 sessions = _typed("sessions", Column("cohort_id", String(64)), Column("day", String(10)), Column("slot", String(40)),
                   Column("site_id", String(64)), Column("opens_at", String(40)), Column("closes_at", String(40)),
-                  Column("title", Text), indexes=[Index("sessions_cohort", "program_id", "cohort_id")])
+                  Column("title", Text), Column("status", String(20)),  # "removed": counts nowhere
+                  indexes=[Index("sessions_cohort", "program_id", "cohort_id")])
 targets = _typed("targets", Column("cohort_id", String(64)), Column("role", String(40)),
                  Column("area_code", CODE), Column("area_name", Text), Column("expected", BigInteger))
 # `attended`: how many attendance rows the person has, kept with each new one, so "came at least
