@@ -88,9 +88,9 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
 
     @guard
     def attendance(program_id):
-        data = data_or_404(program_id)
-        return render("reports/attendance.html", program_id, data.program,
-                      page=pages.attendance_page(data, request.args.get("level")))
+        program, selected = selection_or_404(program_id)
+        counted = aggregates.summary(source.reader(), selected, request.args.get("level"))
+        return render("reports/attendance.html", program_id, program, page=pages.attendance_page(counted))
 
     @guard
     def report_file(program_id, fmt):

@@ -1,5 +1,6 @@
-"""The central server's rows for the reports: the same `Dataset` a kiosk builds, from the read
-tables (`fields`, `attendance`, `scans`), so both servers compute with `kiosk.reports` alone."""
+"""The central server's rows for the reports: the same `Dataset` a kiosk builds, from the typed
+read tables, `attendance` and `scans`, and the same report SQL (`kiosk.reports.aggregates`) on
+them, so both servers compute with `kiosk.reports` alone."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ ENTITIES = ("programs", "cohorts", "sessions", "participants", "targets", "sites
 
 def central_reader(storage) -> Reader:
     """The report SQL (kiosk.reports.aggregates) run on central's typed tables, which keep deleted
-    rows marked."""
+    rows marked, and placeholders (no stamps yet) of people whose changes have not arrived."""
     def run(sql: str, params: dict) -> list[dict]:
         with storage.engine.connect() as conn:
             return [dict(r) for r in conn.execute(text(sql), params).mappings()]
-    return Reader(run, lambda alias: f" and {alias}.deleted is null")
+    return Reader(run, lambda alias: f" and {alias}.deleted is null and {alias}.clocks != '{{}}'")
 
 
 def _rows(storage, program_id: str, entity: str) -> list[dict]:
@@ -36,7 +37,7 @@ def central_dataset(storage, program_id: str, cohort_number: int | None = None,
     program.pop("signing_key", None)  # reports never carry keys
     data = Dataset(program, rows["cohorts"], rows["sessions"], rows["participants"],
                    storage.attendance_rows(program_id), rows["targets"], rows["sites"], {},
-                   rows["progress_entries"])
+                   rows["progress_entries"], storage.correction_rows(program_id))
     cohort = None
     if cohort_number is not None:
         cohort = next((c for c in data.cohorts if c.get("number") == cohort_number), None)

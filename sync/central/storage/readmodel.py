@@ -125,6 +125,13 @@ class ReadModel(Projection):
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def correction_rows(self, program_id: str) -> list[dict]:
+        """A program's corrections of attendance by hand (scans via "manual"): who, when and why."""
+        query = select(scans.c.id, scans.c.participant_id, scans.c.session_id, scans.c.result, scans.c.operator,
+                       scans.c.at, scans.c.note).where(scans.c.program_id == program_id, scans.c.via == "manual")
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def flagged_scans(self, program_id: str | None = None) -> list[dict]:
         """Scans uploaded by a device whose clock was off by more than 10 minutes."""
         query = select(scans).where(func.abs(scans.c.clock_offset_s) > SKEW_FLAG_SECONDS)
