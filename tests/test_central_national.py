@@ -19,7 +19,7 @@ from sync.central import create_app, national, rooms
 from sync.central.national import View
 from sync.central.storage import Storage
 
-from scenarios import bangkok
+from scenarios import bangkok, corrections_day
 from scenarios import national as national_course
 from support import Kiosk, push_all
 
@@ -176,3 +176,42 @@ def test_pages_that_list_every_person_ask_for_a_cohort_or_province_above_the_lim
     assert "200" in client.get(f"/reports/{pid}?province=10").get_data(as_text=True)  # the counts still show
     monkeypatch.setattr(report_views, "PERSON_LIMIT", 1000)
     assert client.get(f"/reports/{pid}/grid?province=10").status_code == 200
+
+
+def _dashboard_counts(storage, pid: str, cohort_id: str) -> dict:
+    page = national.dashboard(storage, View(pid))
+    one = national.dashboard(storage, View(pid, cohort_id=cohort_id))
+    return {"headline": (page["headline"]["registered"], page["headline"]["attended"]),
+            "roles": _counts(page["roles"], "role"),
+            "areas": _counts(national.dashboard(storage, View(pid, role="participant"))["areas"]),
+            "sessions": {r["id"]: r["attended"] for r in one["sessions"]}}
+
+
+def _report_counts(data, cohort_id: str) -> dict:
+    totals = att.totals(data)
+    return {"headline": (totals["registered"], totals["attended"]),
+            "roles": {r["role"]: (r["registered"], r["attended"]) for r in att.by_role(data)},
+            "areas": {r["area_code"]: (r["registered"], r["attended"]) for r in att.by_area(data, "province")},
+            "sessions": {r["session_id"]: r["present"] for r in att.by_session(data.restricted(cohort_id))}}
+
+
+def test_a_removed_session_counts_nowhere_on_the_dashboard_until_restored(db, central_db_url):
+    made = corrections_day(db)
+    pid, cohort, removed = made["program_id"], made["cohort_id"], made["removed"]
+    storage = Storage(central_db_url)
+    push_all(db, storage, pid)
+    came = {}
+    for step in ("removed", "restored", "removed again"):
+        if step != "removed":
+            (events.restore_session if step == "restored" else events.remove_session)(db, removed)
+            push_all(db, storage, pid)
+        found, expected = _dashboard_counts(storage, pid, cohort), _report_counts(kiosk_dataset(db, pid), cohort)
+        assert found == expected, step
+        assert (removed in found["sessions"]) == (step == "restored")
+        came[step] = found["headline"][1]
+        with storage.write() as conn:  # what each push kept is what counting again from the rows gives
+            kept = sorted(tuple(r) for r in conn.exec_driver_sql("select * from area_counts"))
+            storage.rebuild_counts(conn, pid)
+            assert sorted(tuple(r) for r in conn.exec_driver_sql("select * from area_counts")) == kept, step
+    assert came["removed"] == came["removed again"] == came["restored"] - 1  # who came only that day
+    storage.close()

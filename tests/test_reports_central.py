@@ -4,28 +4,21 @@ and the central report pages, downloads, commands and certificate check."""
 import io
 import subprocess
 import sys
-from datetime import datetime, time, timedelta
 
 import openpyxl
 import pytest
 
 from kiosk.badges.codes import certificate_code
-from kiosk.clock import LOCAL_ZONE, local_day
-from kiosk.door.checkin import check_in
-from kiosk.people import participants
-from kiosk.people.participants import register_participant
-from kiosk.program import events
 from kiosk.reports import aggregates
 from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
 from kiosk.reports.sources import kiosk_dataset, kiosk_reader
-from kiosk.store.db import transaction
 from sync.central import create_app
 from sync.central.reports import central_dataset, central_reader
 from sync.central.storage import Storage
 from sync.client import sync_once
 
-from scenarios import bangkok, national
+from scenarios import bangkok, corrections_day, national
 from support import ROOT, Kiosk, enrol, push_all
 
 
@@ -134,54 +127,8 @@ def test_kiosk_central_report_command(synced, tmp_path):
     assert len(rows) == 2
 
 
-def corrected(db) -> dict:
-    """A program on its second day: cohort 1 from yesterday to tomorrow (today's session removed
-    after check-ins, tomorrow's still to come), cohort 2 held last week; targets for the program,
-    the cohort, its roles and areas at every level; corrections by hand; a withdrawn person."""
-    today = local_day()
-    pid = events.create_program(db, "อบรมอาสาสมัครพัฒนาสังคม", "สำนักงานพัฒนาสังคม", 2570)
-    first, second = (events.add_cohort(db, pid, n, start, days)
-                     for n, start, days in ((1, today - timedelta(days=1), 3), (2, today - timedelta(days=7), 1)))
-    areas = [("กรุงเทพมหานคร", "ดุสิต", "ดุสิต")] * 3 + [("กรุงเทพมหานคร", "ดุสิต", "วชิรพยาบาล")] * 2 + [
-        ("กรุงเทพมหานคร", "พระนคร", "พระบรมมหาราชวัง")] * 2 + [("เชียงใหม่", "เมืองเชียงใหม่", "ศรีภูมิ")] * 3
-    people = _people(db, first, [{"province": p, "district": d, "subdistrict": s} for p, d, s in areas]
-                     + [{"province": "กรุงเทพมหานคร", "role": "speaker"}, {"role": "staff"}])
-    others = _people(db, second, [{"province": "เชียงใหม่", "district": "จอมทอง"}] * 3)
-    for expected, cohort, role, area in ((40, None, None, ()), (15, first, None, ()), (12, first, "participant", ()),
-                                         (2, first, "speaker", ()), (4, first, None, ("กรุงเทพมหานคร", "ดุสิต", "ดุสิต")),
-                                         (3, first, None, ("กรุงเทพมหานคร", "ดุสิต", "วชิรพยาบาล")),
-                                         (3, first, "participant", ("กรุงเทพมหานคร", "พระนคร")),
-                                         (5, first, None, ("เชียงใหม่",)), (4, second, None, ("เชียงใหม่", "จอมทอง"))):
-        events.add_target(db, pid, expected, cohort, role, *area)
-    yesterday, today_session, tomorrow = events.sessions(db, first)
-    for n, person in enumerate(people):
-        if n % 4 != 3:
-            check_in(db, person["code"], yesterday["id"], at=_nine(today - timedelta(days=1)))
-        if n % 2 == 0:
-            check_in(db, person["code"], today_session["id"], at=_nine(today))
-    for person in others[:2]:
-        check_in(db, person["code"], events.sessions(db, second)[0]["id"], at=_nine(today - timedelta(days=7)))
-    row = {p["id"]: participants.get_participant(db, p["id"]) for p in people}
-    participants.undo_checkin(db, row[people[0]["id"]], yesterday, "หัวหน้าศูนย์", "บัตรของคนอื่น")
-    participants.mark_attended(db, row[people[3]["id"]], yesterday, "หัวหน้าศูนย์", "ลืมบัตร")
-    participants.set_status(db, row[people[1]["id"]], "withdrawn")
-    events.remove_session(db, today_session["id"])
-    return {"program_id": pid, "cohort_id": first, "people": people, "tomorrow": tomorrow}
-
-
-def _nine(day) -> datetime:
-    return datetime.combine(day, time(9, 0), LOCAL_ZONE)
-
-
-def _people(db, cohort_id: str, areas: list[dict]) -> list[dict]:
-    cohort = events.cohort_by_id(db, cohort_id)
-    with transaction(db):
-        return [register_participant(db, cohort, {"first_name": f"อาสา{n}", "last_name": "ใจบุญ", **area})
-                for n, area in enumerate(areas)]
-
-
 def test_the_database_counts_corrections_removed_and_coming_sessions_as_the_reports(db, central_db_url):
-    made = corrected(db)
+    made = corrections_day(db)
     pid, cohort = made["program_id"], made["cohort_id"]
     storage = Storage(central_db_url)
     push_all(db, storage, pid)
@@ -203,7 +150,7 @@ def test_the_database_counts_corrections_removed_and_coming_sessions_as_the_repo
 
 
 def test_central_shows_who_corrected_attendance_by_hand_and_why(db, central_db_url, tmp_path):
-    pid = corrected(db)["program_id"]
+    pid = corrections_day(db)["program_id"]
     app = create_app({"CENTRAL_DATA": str(tmp_path / "web"), "CENTRAL_DATABASE": central_db_url, "TESTING": True,
                       "WTF_CSRF_ENABLED": False})
     storage = app.extensions["central_storage"]

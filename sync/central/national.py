@@ -198,11 +198,17 @@ def _role_rows(counted: dict, goals: list[dict], view: View) -> list[dict]:
             for role in ROLES if role in counted]
 
 
+def _held_sessions() -> tuple:
+    """The sessions that count: neither deleted nor removed by a coordinator."""
+    return (sessions.c.deleted.is_(None), sessions.c.clocks != "{}",
+            func.coalesce(sessions.c.status, "active") != "removed")
+
+
 def _sessions(conn, view: View) -> list[dict]:
     """The chosen cohort's sessions, each with the people of the view who came."""
     rows = conn.execute(select(sessions.c.id, sessions.c.day, sessions.c.slot, sessions.c.title)
                         .where(sessions.c.program_id == view.program_id, sessions.c.cohort_id == view.cohort_id,
-                               sessions.c.deleted.is_(None), sessions.c.clocks != "{}")
+                               *_held_sessions())
                         .order_by(sessions.c.day, sessions.c.opens_at)).mappings().all()
     came = dict(conn.execute(
         select(attendance.c.session_id, func.count()).select_from(attendance.join(
@@ -250,7 +256,7 @@ def _own_sessions(conn, program_id: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for cohort_id, session_id in conn.execute(
             select(sessions.c.cohort_id, sessions.c.id)
-            .where(sessions.c.program_id == program_id, sessions.c.deleted.is_(None), sessions.c.clocks != "{}")
+            .where(sessions.c.program_id == program_id, *_held_sessions())
             .order_by(sessions.c.cohort_id, sessions.c.day, sessions.c.opens_at, sessions.c.id)):
         out.setdefault(cohort_id, []).append(session_id)
     return out
@@ -323,5 +329,5 @@ def session_of(storage, program_id: str, session_id: str) -> dict | None:
                            .select_from(sessions.outerjoin(cohorts, and_(cohorts.c.program_id == sessions.c.program_id,
                                                                         cohorts.c.id == sessions.c.cohort_id)))
                            .where(sessions.c.program_id == program_id, sessions.c.id == session_id,
-                                  sessions.c.deleted.is_(None))).mappings().first()
+                                  *_held_sessions())).mappings().first()
     return dict(row) if row else None

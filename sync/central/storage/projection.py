@@ -26,7 +26,15 @@ from collections import Counter
 
 from sqlalchemy import and_, bindparam, case, delete, func, select, tuple_, update
 
-from sync.central.storage.tables import READ_TABLES, area_counts, attendance, participants, scans, undos
+from sync.central.storage.tables import (
+    READ_TABLES,
+    area_counts,
+    attendance,
+    participants,
+    scans,
+    sessions,
+    undos,
+)
 
 KEYS = ("program_id", "id", "clocks", "deleted", "attended")
 COLUMNS = {name: tuple(c.name for c in table.columns if c.name not in KEYS) for name, table in READ_TABLES.items()}
@@ -35,6 +43,7 @@ DEFAULTS = {"participants": {"role": "participant", "status": "active"},
             "sessions": {"slot": "day", "opens_at": "06:00", "closes_at": "18:00", "status": "active"},
             "sites": {"kind": "venue"}}
 AREA_KEY = ("cohort_id", "role", "province_code", "district_code", "subdistrict_code")
+REMOVED = "removed"  # a session's status once a coordinator took it out: its attendance counts nowhere
 
 
 class LostRace(Exception):
@@ -84,6 +93,22 @@ def marks(program_id: str, rows) -> tuple[dict[tuple, dict], dict[tuple, str]]:
         elif row["result"] == "undone" and row["at"] > undone.get(key, ""):
             undone[key] = row["at"]
     return firsts, undone
+
+
+def removed(session: dict | None) -> int:
+    """1 for a session a coordinator removed, 0 for any other (or none yet)."""
+    return int(bool(session) and session.get("status") == REMOVED)
+
+
+def counted_attendance():
+    """Attendance with its session, if held: what a person's count counts (`still_held`)."""
+    return attendance.outerjoin(sessions, and_(sessions.c.program_id == attendance.c.program_id,
+                                               sessions.c.id == attendance.c.session_id))
+
+
+def still_held():
+    """Of `counted_attendance`, the rows of a session not removed (or not arrived yet)."""
+    return func.coalesce(sessions.c.status, "active") != REMOVED
 
 
 def _of_key(table, program_id: str, key: tuple) -> tuple:
@@ -144,6 +169,30 @@ class Projection:
                 add_delta(deltas, held.get(row["id"]), row)
         self._insert_new(conn, entity, new)
         self._update_rows(conn, entity, changed)
+        if entity == "sessions":
+            self._count_removals(conn, program_id, {r["id"]: removed(r) - removed(held.get(r["id"]))
+                                                    for r in new + changed}, deltas)
+
+    def _count_removals(self, conn, program_id: str, flips: dict[str, int], deltas: dict) -> None:
+        """A session removed (+1) stops counting its attendance in the people's counts; restored
+        (-1), counts it again. Its row is held: a batch adding attendance to it waits
+        (`_removed_sessions`)."""
+        flips = {k: n for k, n in flips.items() if n}
+        if not flips:
+            return
+        more: Counter = Counter()
+        for person, session in conn.execute(select(attendance.c.participant_id, attendance.c.session_id).where(
+                attendance.c.program_id == program_id, self.among(attendance.c.session_id, sorted(flips)))):
+            more[person] -= flips[session]
+        self._count_attendance(conn, program_id, more, deltas)
+
+    def _removed_sessions(self, conn, program_id: str, ids) -> set[str]:
+        """Which of these sessions a coordinator removed. Their rows are shared-held, so that a
+        removal or a restore in another transaction counts this batch's attendance too."""
+        query = (select(sessions.c.id, sessions.c.status)
+                 .where(sessions.c.program_id == program_id, self.among(sessions.c.id, sorted(ids)))
+                 .order_by(sessions.c.id).with_for_update(read=True))
+        return {i for i, status in conn.execute(query) if status == REMOVED}
 
     def _insert_new(self, conn, entity: str, rows: list[dict]) -> None:
         if not rows:
@@ -168,9 +217,9 @@ class Projection:
         if not rows:
             return
         counted = dict(conn.execute(
-            select(attendance.c.participant_id, func.count()).where(
-                attendance.c.program_id == program_id, self.among(attendance.c.participant_id, [r["id"] for r in rows]))
-            .group_by(attendance.c.participant_id)).all())
+            select(attendance.c.participant_id, func.count()).select_from(counted_attendance()).where(
+                attendance.c.program_id == program_id, self.among(attendance.c.participant_id, [r["id"] for r in rows]),
+                still_held()).group_by(attendance.c.participant_id)).all())
         for row in rows:
             row["attended"] = counted.get(row["id"], 0)
 
@@ -191,6 +240,7 @@ class Projection:
 
     def _add_firsts(self, conn, program_id: str, firsts: dict[tuple, dict], deltas: dict) -> None:
         """New attendance rows and earlier first check-ins (by time, then scan id, as on a kiosk)."""
+        gone = self._removed_sessions(conn, program_id, {k[1] for k in firsts})
         made = self._new_attendance(conn, program_id, [firsts[k] for k in sorted(firsts)])
         earlier = [firsts[k] for k in sorted(firsts) if k not in made]
 
@@ -202,7 +252,10 @@ class Projection:
                 where=tuple_(stmt.excluded.first_at, stmt.excluded.first_scan_id)
                 < tuple_(attendance.c.first_at, attendance.c.first_scan_id))
         self._executemany(conn, "attendance", earlier_upsert, earlier)
-        self._count_attendance(conn, program_id, Counter(person_id for person_id, _session in made), deltas)
+        # attendance of a removed session counts nowhere, but its people's rows are held all the
+        # same: an undo pushed at once through another process waits for them (`_raise_undos`)
+        self._hold_people(conn, program_id, sorted({p for p, s in made if s in gone}))
+        self._count_attendance(conn, program_id, Counter(p for p, s in made if s not in gone), deltas)
 
     def _count_attendance(self, conn, program_id: str, more: Counter, deltas: dict) -> None:
         """participants.attended moved by each person's change of attendance rows, and the areas' counts."""
@@ -240,6 +293,7 @@ class Projection:
         """The attendance of each (participant, session) again from its scans: the earliest
         check-in after `since[key]`, its latest undo."""
         more: Counter = Counter()
+        removed_here = self._removed_sessions(conn, program_id, {k[1] for k in since})
         for key in sorted(since):
             gone = conn.execute(delete(attendance).where(*_of_key(attendance, program_id, key))
                                 .returning(attendance.c.session_id)).first() is not None
@@ -250,7 +304,7 @@ class Projection:
             if first is not None:
                 conn.execute(attendance.insert().values(program_id=program_id, participant_id=key[0],
                                                         session_id=key[1], first_at=first.at, first_scan_id=first.id))
-            more[key[0]] += (first is not None) - gone
+            more[key[0]] += 0 if key[1] in removed_here else (first is not None) - gone
         self._count_attendance(conn, program_id, more, deltas)
 
     def rederive_undone(self, conn) -> None:
@@ -330,8 +384,9 @@ class Projection:
         """Counts every person's attendance and every area's people again from the rows (the
         upgrade that made these tables, or a repair)."""
         where = [participants.c.program_id == program_id] if program_id else []
-        counted = (select(func.count()).where(attendance.c.program_id == participants.c.program_id,
-                                              attendance.c.participant_id == participants.c.id)
+        counted = (select(func.count()).select_from(counted_attendance())
+                   .where(attendance.c.program_id == participants.c.program_id,
+                          attendance.c.participant_id == participants.c.id, still_held())
                    .scalar_subquery())
         conn.execute(update(participants).where(*where).values(attended=counted))
         self.count_areas(conn, program_id)
