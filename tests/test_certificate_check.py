@@ -98,3 +98,29 @@ def test_a_public_address_that_is_not_a_web_address_is_refused(db):
         with pytest.raises(KioskError) as refused:
             make_rule("percent", 80, verify_url=bad)
         assert refused.value.reason == "bad_verify_url"
+
+
+def test_a_session_removed_by_hand_no_longer_counts_against_a_certificate(db, data_dir, tmp_path):
+    from kiosk.program import events
+    from kiosk.reports.certificates import eligibility
+    from sync.central.storage import Storage
+
+    made = national(db)
+    pid = made["program_id"]
+    set_certificate_rule(kiosk_writer(db), pid, make_rule("percent", 80))
+    index, person = _three_of_four(made)
+    missed = next(d for d in range(4) if not national_present(index, d))
+    storage = Storage(f"sqlite:///{tmp_path / 'central.db'}")
+    push_all(db, storage, pid, made["key"])
+    kiosk, central = _pages(tmp_path, db, data_dir, storage)
+    code = certificate_code(pid, person["id"], made["key"])
+    for client in (kiosk, central):
+        assert "flash error" in _answers(client, code)[1]  # three days of four: below 80 %
+    events.remove_session(db, made["sessions"][missed]["id"])  # the day they missed was a mistake
+    push_all(db, storage, pid)
+    rule = parse_rule(kiosk_dataset(db, pid).program["certificate_rule"])
+    assert next(r for r in eligibility(kiosk_dataset(db, pid), rule) if r["id"] == person["id"])["eligible"]
+    for client in (kiosk, central):
+        status, page = _answers(client, code)
+        assert status == 200 and "flash ok" in page  # the check agrees with the certificates page
+    storage.close()

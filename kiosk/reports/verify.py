@@ -45,8 +45,9 @@ def verify_certificate(code: str, keys: dict[str, bytes], lookup) -> dict | None
 
 
 def person_dataset(reader: Reader, program_id: str, participant_id: str) -> Dataset | None:
-    """One person's rows for the rule: the program, their cohort and its sessions, their
-    attendance (one SQL text for a kiosk and central, see kiosk.reports.aggregates)."""
+    """One person's rows for the rule: the program, their cohort and its sessions (a removed one
+    left out by the Dataset), their attendance (one SQL text for a kiosk and central, see
+    kiosk.reports.aggregates)."""
     program = program_row(reader, program_id)
     args = {"program": program_id, "person": participant_id}
     people = reader.run(f"""select p.id, p.cohort_id, p.title, p.first_name, p.last_name, p.role, p.status
@@ -57,7 +58,7 @@ def person_dataset(reader: Reader, program_id: str, participant_id: str) -> Data
     args["cohort"] = people[0]["cohort_id"]
     cohorts = reader.run(f"""select c.id, c.number, c.starts_on, c.ends_on from cohorts c where c.program_id = :program
                              and c.id = :cohort{reader.live('c')}""", args)
-    sessions = reader.run(f"""select s.id, s.cohort_id, s.day, s.slot, s.opens_at from sessions s
+    sessions = reader.run(f"""select s.id, s.cohort_id, s.day, s.slot, s.opens_at, s.status from sessions s
                               where s.program_id = :program and s.cohort_id = :cohort{reader.live('s')}""", args)
     marks = reader.run("""select a.participant_id, a.session_id, a.first_at from attendance a
                           where a.program_id = :program and a.participant_id = :person""", args)
