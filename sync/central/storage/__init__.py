@@ -7,7 +7,8 @@ tables kept up to date from it, in the same transaction, for the dashboards and 
   `participants`, `badges`, `progress_entries`), with the kiosk's column names, holding each
   field's winning value by HLC (per-field last-writer-wins, as on a kiosk);
 * `scans`    - every scan event, once (union by id), with the pushing device's clock offset;
-* `attendance` - one row per (participant, session) with a successful check-in;
+* `attendance` - one row per (participant, session): its earliest check-in after the latest undo
+  by a coordinator (`undos`), as a kiosk derives it;
 * `area_counts` - active people and those who came, per program, cohort, role and area.
 
 Writes use `INSERT … ON CONFLICT … DO UPDATE … WHERE`, which reads the same on both databases;
@@ -16,9 +17,11 @@ each batch is deduplicated first because PostgreSQL refuses to touch a row twice
 `Storage` is a thin facade over four parts, one module each: `accounts` (coordinators, the
 login back-off), `devices` (enrolment, revocation, nonces, rooms), `changelog` (push, pull, the
 server's own changes) and `readmodel` (the read tables, with `projection` keeping the typed
-rows and counts); `base` holds the engine and the write discipline, `tables` the schema, whose
-changes are Alembic revisions (`sync.central.migrations`). Nothing of a process's own memory
-decides anything two processes must agree on: several may serve one PostgreSQL database.
+rows and counts); `base` holds the engine and the write discipline, `statements` the compiled
+statements for many rows, `tables` the schema, whose changes are Alembic revisions
+(`sync.central.migrations`), and `rebuild` the read tables filled again after an upgrade.
+Nothing of a process's own memory decides anything two processes must agree on: several may
+serve one PostgreSQL database.
 """
 
 from sync.central.storage.accounts import Accounts
