@@ -176,10 +176,7 @@ class LoginThrottle:
     def _wait(self, key: str, now: float) -> float:
         recent = [t for t in self._failures.get(key, []) if now - t < self.WINDOW]
         self._failures[key] = recent
-        if len(recent) < self.FREE:
-            return 0.0
-        delay = min(self.MAX_WAIT, 2 ** (len(recent) - self.FREE))
-        return max(0.0, recent[-1] + delay - now)
+        return backoff(recent, now)
 
     def failed(self, *keys: str) -> None:
         now = self._clock()
@@ -191,6 +188,14 @@ class LoginThrottle:
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
+
+
+def backoff(recent: list[float], now: float) -> float:
+    """Seconds still to wait after `recent` failures (times within the WINDOW, oldest first)."""
+    if len(recent) < LoginThrottle.FREE:
+        return 0.0
+    delay = min(LoginThrottle.MAX_WAIT, 2 ** (len(recent) - LoginThrottle.FREE))
+    return max(0.0, recent[-1] + delay - now)
 
 
 def issue_token(db, username: str) -> str:
