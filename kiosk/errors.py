@@ -166,6 +166,8 @@ _register(
     bad_rate=N_("The allowance rate is a number of baht, zero or more."),
     bad_period=N_("The period is a month (2569-11) or a short name of up to 40 characters."),
     bad_report_format=N_("The report format is csv or xlsx."),
+    bad_verify_url=N_("The public address of the central server is a web address such as "
+                      "https://central.example.go.th (no spaces, no ? or #)."),
 )
 _register(404, unknown_certificate=N_("No certificate matches this code: it is mistyped or forged."))
 

@@ -6,16 +6,19 @@ tests can compute the expected numbers on their own.
   + 14 staff; some day-2 check-ins come from the paper sheet scanned back.
 * National (seed 003): 77 provinces × 2 people, four days (28 Feb – 3 Mar 2562 BE),
   certificates at ≥ 80 % of sessions.
+* A coordinator's second day (`corrections_day`): a session removed after check-ins, one still
+  to come, targets at every level, corrections by hand, a withdrawn person.
 """
 
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import geothai
 
 from kiosk.badges.codes import paper_row_code
-from kiosk.clock import LOCAL_ZONE
+from kiosk.clock import LOCAL_ZONE, local_day
 from kiosk.door.checkin import check_in
+from kiosk.people import participants
 from kiosk.people.participants import register_participant
 from kiosk.program import events
 from kiosk.program.demo import DISTRICTS, ORGANIZER, TITLE, VENUE, demo_people
@@ -120,3 +123,50 @@ def pdf_letters(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in text if not ch.isspace() and not unicodedata.combining(ch)
                    and ch not in "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e")
+
+
+def corrections_day(db) -> dict:
+    """A program on its second day: cohort 1 from yesterday to tomorrow (today's session removed
+    after check-ins, tomorrow's still to come), cohort 2 held last week; targets for the program,
+    the cohort, its roles and areas at every level; corrections by hand; a withdrawn person."""
+    today = local_day()
+    pid = events.create_program(db, "อบรมอาสาสมัครพัฒนาสังคม", "สำนักงานพัฒนาสังคม", 2570)
+    first, second = (events.add_cohort(db, pid, n, start, days)
+                     for n, start, days in ((1, today - timedelta(days=1), 3), (2, today - timedelta(days=7), 1)))
+    areas = [("กรุงเทพมหานคร", "ดุสิต", "ดุสิต")] * 3 + [("กรุงเทพมหานคร", "ดุสิต", "วชิรพยาบาล")] * 2 + [
+        ("กรุงเทพมหานคร", "พระนคร", "พระบรมมหาราชวัง")] * 2 + [("เชียงใหม่", "เมืองเชียงใหม่", "ศรีภูมิ")] * 3
+    people = _volunteers(db, first, [{"province": p, "district": d, "subdistrict": s} for p, d, s in areas]
+                     + [{"province": "กรุงเทพมหานคร", "role": "speaker"}, {"role": "staff"}])
+    others = _volunteers(db, second, [{"province": "เชียงใหม่", "district": "จอมทอง"}] * 3)
+    for expected, cohort, role, area in ((40, None, None, ()), (15, first, None, ()), (12, first, "participant", ()),
+                                         (2, first, "speaker", ()), (4, first, None, ("กรุงเทพมหานคร", "ดุสิต", "ดุสิต")),
+                                         (3, first, None, ("กรุงเทพมหานคร", "ดุสิต", "วชิรพยาบาล")),
+                                         (3, first, "participant", ("กรุงเทพมหานคร", "พระนคร")),
+                                         (5, first, None, ("เชียงใหม่",)), (4, second, None, ("เชียงใหม่", "จอมทอง"))):
+        events.add_target(db, pid, expected, cohort, role, *area)
+    yesterday, today_session, tomorrow = events.sessions(db, first)
+    for n, person in enumerate(people):
+        if n % 4 != 3:
+            check_in(db, person["code"], yesterday["id"], at=_nine(today - timedelta(days=1)))
+        if n % 2 == 0:
+            check_in(db, person["code"], today_session["id"], at=_nine(today))
+    for person in others[:2]:
+        check_in(db, person["code"], events.sessions(db, second)[0]["id"], at=_nine(today - timedelta(days=7)))
+    row = {p["id"]: participants.get_participant(db, p["id"]) for p in people}
+    participants.undo_checkin(db, row[people[0]["id"]], yesterday, "หัวหน้าศูนย์", "บัตรของคนอื่น")
+    participants.mark_attended(db, row[people[3]["id"]], yesterday, "หัวหน้าศูนย์", "ลืมบัตร")
+    participants.set_status(db, row[people[1]["id"]], "withdrawn")
+    events.remove_session(db, today_session["id"])
+    return {"program_id": pid, "cohort_id": first, "people": people, "tomorrow": tomorrow,
+            "removed": today_session["id"]}
+
+
+def _nine(day) -> datetime:
+    return datetime.combine(day, time(9, 0), LOCAL_ZONE)
+
+
+def _volunteers(db, cohort_id: str, areas: list[dict]) -> list[dict]:
+    cohort = events.cohort_by_id(db, cohort_id)
+    with transaction(db):
+        return [register_participant(db, cohort, {"first_name": f"อาสา{n}", "last_name": "ใจบุญ", **area})
+                for n, area in enumerate(areas)]

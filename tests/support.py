@@ -468,3 +468,18 @@ def sync_post(server_url: str, endpoint: str, raw: bytes, creds: dict | None = N
     if creds:
         headers.update(auth.sign(creds["device_id"], creds["secret"], "POST", f"/api/sync/{endpoint}", raw))
     return requests.post(f"{server_url}/api/sync/{endpoint}", data=raw, headers=headers, timeout=30)
+
+
+def push_all(db, storage, program_id: str, key: bytes | None = None) -> None:
+    """Hands a kiosk database's changes of a program to a central Storage as a sync would (no HTTP):
+    every batch the kiosk would send, with its origins' keys, and the program's key."""
+    from kiosk.store import changes as change_log
+
+    public = dict(db.execute("select origin, public_key from origin_keys").fetchall())
+    more = True
+    while more:
+        batch, more = change_log.batch_since(db, program_id, storage.vector(program_id), 500)
+        if batch:
+            storage.push(program_id, batch, source="test", keys=public)
+    if key and not storage.program_key(program_id):
+        storage.store_program_key(program_id, key.hex())

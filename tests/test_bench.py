@@ -21,6 +21,7 @@ BENCH = ROOT / "scripts" / "bench"
 SMOKE = {
     "badges.py": ["--people", "20"],
     "bundle.py": ["--people", "20", "--sessions", "2"],
+    "central.py": ["--smoke"],  # run and checked by tests/test_bench_central.py
     "checkin.py": ["--seconds", "1", "--people", "6000", "--once", "50", "--badge-people", "20"],
     "documents.py": ["--people", "20", "--venues", "2"],
     "register.py": ["--people", "50", "--tablets", "2", "--seconds", "1"],

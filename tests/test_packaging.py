@@ -21,7 +21,7 @@ def test_wheel_carries_templates_static_and_translations_and_serves_pages(tmp_pa
     wheel = next((tmp_path / "dist").glob("attendance_kiosk-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("kiosk/templates/base.html", "kiosk/static/css/kiosk.css",
-                     "kiosk/translations/th/LC_MESSAGES/messages.mo", "kiosk/cli.py", "sync/__init__.py",
+                     "kiosk/translations/th/LC_MESSAGES/messages.mo", "kiosk/cli/main.py", "sync/__init__.py",
                      "kiosk/templates/central/base.html", "kiosk/static/sounds/ok.wav", "kiosk/static/js/scan.js"):
         assert expected in names, expected
     site = tmp_path / "site"

@@ -72,20 +72,21 @@ def sheets(ctx, session_ref, program_ref, out, blank):
 @click.option("--signer-name", default="", help="Who signs the certificates.")
 @click.option("--signer-position", default="", help="The signer's position.")
 @click.option("--thai-digits", is_flag=True, help="Write numbers on certificates in Thai digits.")
+@click.option("--verify-url", default="", help="The central server's public address: the QR becomes a link to its check.")
 @pass_ctx
-def certificate_rule(ctx, program_ref, kind, min_percent, signer_name, signer_position, thai_digits):
+def certificate_rule(ctx, program_ref, kind, min_percent, signer_name, signer_position, thai_digits, verify_url):
     """Set who earns a certificate and who signs it.
 
     \b
     Example:
         kiosk certificate-rule --kind percent --min-percent 80 --signer-name "นายสมศักดิ์ ใจดี" \\
-            --signer-position "ผู้อำนวยการกองส่งเสริม"
+            --signer-position "ผู้อำนวยการกองส่งเสริม" --verify-url https://central.example.go.th
     """
     from kiosk.reports.certificates import make_rule
     from kiosk.reports.settings import kiosk_writer, set_certificate_rule
 
     program = events.find_program(ctx.db, program_ref)
-    rule = make_rule(kind, min_percent, signer_name, signer_position, thai_digits)
+    rule = make_rule(kind, min_percent, signer_name, signer_position, thai_digits, verify_url)
     set_certificate_rule(kiosk_writer(ctx.db), program["id"], rule)
     click.echo(f"certificate rule: {rule.to_json()}")
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from kiosk.badges.codes import certificate_code
-from kiosk.documents.layout import MUTED, draw_qr, new_document, row_qr_matrix, text
+from kiosk.documents.layout import MUTED, draw_qr, new_document, qr_matrix, text
 from kiosk.reports.certificates import CertificateRule
 from kiosk.reports.rows import Dataset, display_name
 from kiosk.thai import thai_date, thai_date_range, thai_digits
@@ -59,7 +59,7 @@ def draw_certificate(pdf, data: Dataset, row: dict, rule: CertificateRule, code:
     pdf.line(108, 163, 189, 163)
     text(pdf, 78, 165, 141, 8, f"({rule.signer_name})" if rule.signer_name else "", 14, align="C", smallest=9)
     text(pdf, 78, 173, 141, 8, rule.signer_position, 13, align="C", smallest=8)
-    draw_qr(pdf, PAGE_W - 24 - QR_SIZE, PAGE_H - 27 - QR_SIZE, QR_SIZE, row_qr_matrix(code))
+    draw_qr(pdf, PAGE_W - 24 - QR_SIZE, PAGE_H - 27 - QR_SIZE, QR_SIZE, qr_matrix(rule.qr_text(code)))
     text(pdf, PAGE_W - 94, PAGE_H - 26, 70, 5, code, 7, align="R", colour=MUTED)
 
 

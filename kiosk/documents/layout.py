@@ -84,6 +84,16 @@ def row_qr_matrix(code: str) -> list[list[bool]]:
     return qr.get_matrix()
 
 
+def qr_matrix(text: str) -> list[list[bool]]:
+    """A QR of any text (a link: byte mode, level M, no quiet zone); a bare code as `row_qr_matrix`."""
+    if all(ch.isupper() or ch.isdigit() for ch in text):
+        return row_qr_matrix(text)
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    qr.add_data(text)
+    qr.make(fit=True)
+    return qr.get_matrix()
+
+
 def draw_qr(pdf: FPDF, x: float, y: float, size: float, matrix: list[list[bool]]) -> None:
     """The QR as runs of dark modules, one filled rectangle per run, written as one block of PDF
     operators (the same `re f` that FPDF.rect writes, without its per-call overhead)."""

@@ -15,10 +15,10 @@ from kiosk.reports.rows import AREA_LEVELS, Dataset, area_name, display_name, le
 from kiosk.thai import ROLE_NAMES_TH, ROLES, area_label, area_parts, thai_sort_key
 
 
-def cohort_target(data: Dataset, cohort_id: str | None) -> int | None:
+def cohort_target(targets: list[dict], cohort_id: str | None) -> int | None:
     """A cohort's head-count target: its target for everyone, else the sum of its role targets
     (areas aside); None when it has none."""
-    mine = [t for t in data.targets if t.get("cohort_id") == cohort_id and not t.get("area_code")]
+    mine = [t for t in targets if t.get("cohort_id") == cohort_id and not t.get("area_code")]
     whole = [int(t["expected"]) for t in mine if not t.get("role")]
     return sum(whole) if whole else (sum(int(t["expected"]) for t in mine) or None)
 
@@ -28,9 +28,25 @@ def _held(session: dict, today: date) -> bool:
     return session["day"] <= today.isoformat()
 
 
+def session_row(session: dict, cohort: int | None, counts: dict[str, int], registered: int, target: int | None,
+                today: date) -> dict:
+    """One session's row: present (door / paper / by hand), the cohort's target, people registered
+    (`expected`), and percent of them (None for a session still to come)."""
+    present, held = sum(counts.values()), _held(session, today)
+    return {"session_id": session["id"], "cohort": cohort, "day": session["day"], "slot": session.get("slot") or "day",
+            "present": present, **counts, "expected": registered, "registered": registered, "target": target,
+            "upcoming": not held, "percent": percent(present, registered) if held else None}
+
+
+def day_row(cohort: int | None, day: str, present: int, registered: int, target: int | None, today: date) -> dict:
+    """One cohort's day: people present at one session of it or more, as `session_row` counts."""
+    held = day <= today.isoformat()
+    return {"cohort": cohort, "day": day, "present": present, "expected": registered, "registered": registered,
+            "target": target, "upcoming": not held, "percent": percent(present, registered) if held else None}
+
+
 def by_session(data: Dataset, today: date | None = None) -> list[dict]:
-    """Per session: people present (door / paper / by hand), the cohort's target, people registered
-    (active people of the cohort, `expected`), and percent of them (None for a session still to come)."""
+    """Per session: `session_row` over the active people's attendance."""
     today = today or local_day()
     expected = Counter(p.get("cohort_id") for p in data.active)
     active = {p["id"] for p in data.active}
@@ -38,20 +54,13 @@ def by_session(data: Dataset, today: date | None = None) -> list[dict]:
     for a in data.attendance:
         if a["participant_id"] in active:
             how.get(a.get("via"), how["door"])[a["session_id"]] += 1
-    rows = []
-    for s in data.ordered_sessions:
-        counts = {via: how[via][s["id"]] for via in how}
-        present, want, held = sum(counts.values()), expected[s["cohort_id"]], _held(s, today)
-        rows.append({"session_id": s["id"], "cohort": data.cohort(s["cohort_id"]).get("number"), "day": s["day"],
-                     "slot": s.get("slot") or "day", "present": present, **counts, "expected": want,
-                     "registered": want, "target": cohort_target(data, s["cohort_id"]), "upcoming": not held,
-                     "percent": percent(present, want) if held else None})
-    return rows
+    return [session_row(s, data.cohort(s["cohort_id"]).get("number"), {via: how[via][s["id"]] for via in how},
+                        expected[s["cohort_id"]], cohort_target(data.targets, s["cohort_id"]), today)
+            for s in data.ordered_sessions]
 
 
 def by_day(data: Dataset, today: date | None = None) -> list[dict]:
-    """Per cohort and day: people present at one session of that day or more, the cohort's target,
-    people registered, and percent of them (None for a day still to come)."""
+    """Per cohort and day: `day_row` over the active people's attendance."""
     today = today or local_day()
     expected = Counter(p.get("cohort_id") for p in data.active)
     day_of = {s["id"]: (s["cohort_id"], s["day"]) for s in data.sessions}
@@ -60,13 +69,14 @@ def by_day(data: Dataset, today: date | None = None) -> list[dict]:
     for a in data.attendance:
         if a["participant_id"] in active and a["session_id"] in day_of:
             present[day_of[a["session_id"]]].add(a["participant_id"])
-    keys = sorted({day_of[s["id"]] for s in data.sessions},
-                  key=lambda k: (data.cohort(k[0]).get("number") or 0, k[1]))
-    return [{"cohort": data.cohort(c).get("number"), "day": day, "present": len(present[(c, day)]),
-             "expected": expected[c], "registered": expected[c], "target": cohort_target(data, c),
-             "upcoming": day > today.isoformat(),
-             "percent": percent(len(present[(c, day)]), expected[c]) if day <= today.isoformat() else None}
-            for c, day in keys]
+    number = {c: data.cohort(c).get("number") for c, _day in day_of.values()}
+    return [day_row(number[c], day, len(present[(c, day)]), expected[c], cohort_target(data.targets, c), today)
+            for c, day in day_order(day_of.values(), number)]
+
+
+def day_order(keys, number: dict) -> list[tuple]:
+    """(cohort id, day) pairs once each, by cohort number, then day."""
+    return sorted(set(keys), key=lambda k: (number.get(k[0]) or 0, k[1]))
 
 
 def _attended_ids(data: Dataset) -> set[str]:
@@ -77,12 +87,12 @@ def _complete_ids(data: Dataset) -> set[str]:
     return {p["id"] for p in data.active if data.sessions_for(p) and len(data.attended(p)) == len(data.sessions_for(p))}
 
 
-def area_goals(data: Dataset, level: str) -> dict[str, int]:
+def area_goals(targets: list[dict], level: str) -> dict[str, int]:
     """Participants' targets per area at `level`: the targets set at that level, else the sum of
     those set within it (district targets make their province's)."""
     exact, within = Counter(), Counter()
     depth = {lv: AREA_LEVELS.index(lv) for lv in AREA_LEVELS}
-    for t in data.targets:
+    for t in targets:
         code, at = t.get("area_code"), level_of(t.get("area_code"))
         if not at or t.get("role") not in (None, "", "participant"):
             continue
@@ -93,29 +103,34 @@ def area_goals(data: Dataset, level: str) -> dict[str, int]:
     return {code: exact.get(code) or within[code] for code in set(exact) | set(within)}
 
 
-def by_area(data: Dataset, level: str = "district") -> list[dict]:
-    """Per area at `level`: participants registered, attended (one session or more), attended every
-    session, the area's target (`area_goals`) and percent of target (else of registered). `area` is
+def area_rows(counts: dict, targets: list[dict], level: str) -> list[dict]:
+    """Per area at `level`, from (registered, attended, complete) participants per area code: the
+    area's target (`area_goals`), percent of target and of registered, in place order. `area` is
     the area's own name, `label` it with its district and province."""
     if level not in AREA_LEVELS:
         raise ValueError(f"level is one of {AREA_LEVELS}")
-    attended, complete = _attended_ids(data), _complete_ids(data)
-    groups: dict[str | None, list[dict]] = defaultdict(list)
-    for p in data.active:
-        if p.get("role") == "participant":
-            groups[p.get(f"{level}_code")].append(p)
-    goal = area_goals(data, level)
+    goal = area_goals(targets, level)
     rows = []
-    for code in set(groups) | set(goal):
-        people = groups.get(code, [])
-        came = sum(p["id"] in attended for p in people)
+    for code in set(counts) | set(goal):
+        registered, came, complete = counts.get(code, (0, 0, 0))
         name = area_name(code) or "ไม่ระบุพื้นที่"
         label = area_label(*area_parts(code)) if level != "province" else name
-        rows.append({"area_code": code, "area": name, "label": label or name,
-                     "registered": len(people), "attended": came, "complete": sum(p["id"] in complete for p in people),
-                     "target": goal.get(code) or None, "percent": percent(came, goal.get(code) or 0),
-                     "percent_registered": percent(came, len(people))})
+        rows.append({"area_code": code, "area": name, "label": label or name, "registered": registered,
+                     "attended": came, "complete": complete, "target": goal.get(code) or None,
+                     "percent": percent(came, goal.get(code) or 0), "percent_registered": percent(came, registered)})
     return sorted(rows, key=lambda r: (_place_key(r["area_code"]), r["area_code"] or ""))
+
+
+def by_area(data: Dataset, level: str = "district") -> list[dict]:
+    """Per area at `level`: participants registered, attended (one session or more), attended every
+    session, against the area's target (`area_rows`)."""
+    attended, complete = _attended_ids(data), _complete_ids(data)
+    counts: dict[str | None, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for p in data.active:
+        if p.get("role") == "participant":
+            mine = counts[p.get(f"{level}_code")]
+            mine[0], mine[1], mine[2] = mine[0] + 1, mine[1] + (p["id"] in attended), mine[2] + (p["id"] in complete)
+    return area_rows(counts, data.targets, level)
 
 
 def _place_key(code: str | None) -> tuple:
@@ -125,50 +140,76 @@ def _place_key(code: str | None) -> tuple:
     return tuple(thai_sort_key(area_name(part)) for part in area_parts(code) if part)
 
 
-def default_level(data: Dataset) -> str:
+def level_for(targets: list[dict], provinces: set) -> str:
     """The area level a report shows first: the finest level a target is set at, else districts when
-    everyone shares a province, else provinces."""
-    levels = {level_of(t.get("area_code")) for t in data.targets} - {None}
+    the active people (of `provinces`) share a province, else provinces."""
+    levels = {level_of(t.get("area_code")) for t in targets} - {None}
     for level in reversed(AREA_LEVELS):
         if level in levels:
             return level
-    return "district" if len({p.get("province_code") for p in data.active}) <= 1 else "province"
+    return "district" if len(provinces) <= 1 else "province"
 
 
-def by_role(data: Dataset) -> list[dict]:
-    """Per role: registered, attended, every session, the role's target and percent of it (and of
-    those registered)."""
-    attended, complete = _attended_ids(data), _complete_ids(data)
+def default_level(data: Dataset) -> str:
+    """`level_for` a Dataset."""
+    return level_for(data.targets, {p.get("province_code") for p in data.active})
+
+
+def role_rows(counts: dict[str, tuple[int, int, int]], targets: list[dict]) -> list[dict]:
+    """Per role, from (registered, attended, complete) people per role: the role's target and
+    percent of it (and of those registered); a role with nobody and no target is left out."""
     goal = Counter()
-    for t in data.targets:
+    for t in targets:
         if t.get("role") and not t.get("area_code"):
             goal[t["role"]] += int(t["expected"])
     rows = []
     for role in ROLES:
-        people = [p for p in data.active if p.get("role") == role]
-        if not people and not goal.get(role):
+        registered, came, complete = counts.get(role, (0, 0, 0))
+        if not registered and not goal.get(role):
             continue
-        came = sum(p["id"] in attended for p in people)
-        rows.append({"role": role, "role_name": ROLE_NAMES_TH[role], "registered": len(people), "attended": came,
-                     "complete": sum(p["id"] in complete for p in people), "target": goal.get(role) or None,
-                     "percent": percent(came, goal.get(role) or 0), "percent_registered": percent(came, len(people))})
+        rows.append({"role": role, "role_name": ROLE_NAMES_TH[role], "registered": registered, "attended": came,
+                     "complete": complete, "target": goal.get(role) or None,
+                     "percent": percent(came, goal.get(role) or 0), "percent_registered": percent(came, registered)})
     return rows
+
+
+def by_role(data: Dataset) -> list[dict]:
+    """Per role: registered, attended, every session, against the role's target (`role_rows`)."""
+    attended, complete = _attended_ids(data), _complete_ids(data)
+    counts = {}
+    for role in ROLES:
+        people = [p for p in data.active if p.get("role") == role]
+        counts[role] = (len(people), sum(p["id"] in attended for p in people), sum(p["id"] in complete for p in people))
+    return role_rows(counts, data.targets)
+
+
+def target_row(target: dict, cohort: int | None, came: int) -> dict:
+    """A target with the people matching it who came, and percent reached."""
+    code = target.get("area_code")
+    return {**target, "cohort": cohort, "area": area_name(code), "area_label": area_label(*area_parts(code)),
+            "attended": came, "percent": percent(came, int(target["expected"]))}
+
+
+def matches(target: dict, person: dict) -> bool:
+    """Whether a person (or a group of people alike) counts for a target: its cohort, role and area."""
+    code = target.get("area_code")
+    return ((not target.get("cohort_id") or person.get("cohort_id") == target["cohort_id"])
+            and (not target.get("role") or person.get("role") == target["role"])
+            and (not code or person.get(f"{level_of(code)}_code") == code))
 
 
 def against_targets(data: Dataset) -> list[dict]:
     """Each target with the distinct active people matching it who attended, and percent reached."""
     attended = _attended_ids(data)
-    rows = []
-    for t in data.targets:
-        code, level = t.get("area_code"), level_of(t.get("area_code"))
-        people = [p for p in data.active if (not t.get("cohort_id") or p.get("cohort_id") == t["cohort_id"])
-                  and (not t.get("role") or p.get("role") == t["role"])
-                  and (not code or p.get(f"{level}_code") == code)]
-        came = sum(p["id"] in attended for p in people)
-        rows.append({**t, "cohort": data.cohort(t.get("cohort_id")).get("number"), "area": area_name(code),
-                     "area_label": area_label(*area_parts(code)), "attended": came,
-                     "percent": percent(came, int(t["expected"]))})
-    return rows
+    return [target_row(t, data.cohort(t.get("cohort_id")).get("number"),
+                       sum(p["id"] in attended for p in data.active if matches(t, p))) for t in data.targets]
+
+
+def totals_row(registered: int, attended: int, complete: int, sessions: int, marks: int, possible: int,
+               paper: int, manual: int) -> dict:
+    """The headline numbers, and percent of the person-sessions held so far."""
+    return {"registered": registered, "attended": attended, "complete": complete, "sessions": sessions,
+            "marks": marks, "possible": possible, "paper": paper, "manual": manual, "percent": percent(marks, possible)}
 
 
 def totals(data: Dataset, today: date | None = None) -> dict:
@@ -179,10 +220,8 @@ def totals(data: Dataset, today: date | None = None) -> dict:
     possible = sum(sum(_held(s, today) for s in data.sessions_for(p)) for p in data.active)
     active = {p["id"] for p in data.active}
     marks = [a for a in data.attendance if a["participant_id"] in active]
-    return {"registered": len(data.active), "attended": len(attended & active), "complete": len(complete),
-            "sessions": len(data.sessions), "marks": len(marks), "possible": possible,
-            "paper": sum(a.get("via") == "paper" for a in marks), "manual": sum(a.get("via") == "manual" for a in marks),
-            "percent": percent(len(marks), possible)}
+    return totals_row(len(data.active), len(attended & active), len(complete), len(data.sessions), len(marks),
+                      possible, sum(a.get("via") == "paper" for a in marks), sum(a.get("via") == "manual" for a in marks))
 
 
 def grid(data: Dataset, today: date | None = None) -> dict:
@@ -218,15 +257,21 @@ def _mark(data: Dataset, person: dict, session: dict, today: date) -> str | None
     return found.get("via") or "door"
 
 
-def corrections(data: Dataset) -> list[dict]:
-    """Attendance corrected by hand, oldest first: who it is about, the session, what, who did it,
+def correction_row(correction: dict, person: dict, cohort: int | None, session: dict) -> dict:
+    """A correction by hand as the report lists it: who it is about, the session, what, who did it,
     when and why."""
+    keep = ("id", "participant_id", "session_id", "result", "operator", "at", "note")
+    return {**{k: correction.get(k) for k in keep}, "name": display_name(person), "cohort": cohort,
+            "session": session_label(session)}
+
+
+def corrections(data: Dataset) -> list[dict]:
+    """Attendance corrected by hand, oldest first (`correction_row`)."""
     people = {p["id"]: p for p in data.participants}
     sessions = {s["id"]: s for s in data.sessions}
     rows = []
     for c in sorted(data.corrections, key=lambda c: (c.get("at") or "", c.get("id") or "")):
         person, session = people.get(c["participant_id"]), sessions.get(c["session_id"])
         if person and session:
-            rows.append({**c, "name": display_name(person), "cohort": data.cohort(person.get("cohort_id")).get("number"),
-                         "session": session_label(session)})
+            rows.append(correction_row(c, person, data.cohort(person.get("cohort_id")).get("number"), session))
     return rows

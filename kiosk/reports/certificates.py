@@ -4,7 +4,9 @@ A program's rule (JSON in `programs.certificate_rule`, set by a coordinator) is 
   {"kind": "all_sessions"}                   every session of the person's cohort
   {"kind": "percent", "min_percent": 80}     at least N % of those sessions
   {"kind": "all_days"}                       at least one session on every day of the cohort
-plus what the certificate prints: "signer_name", "signer_position", "thai_digits" (bool).
+plus what the certificate prints: "signer_name", "signer_position", "thai_digits" (bool), and
+"verify_url", the public address of the central server set by the coordinator: the certificate's
+QR is then the link VERIFY_URL/verify/CODE anyone can open (a kiosk checks the same code offline).
 The older form {"min_percent": 80} reads as the percent rule. Only participants (not speakers,
 staff or observers) receive certificates; withdrawn people are left out.
 """
@@ -12,6 +14,7 @@ staff or observers) receive certificates; withdrawn people are left out.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -31,6 +34,11 @@ class CertificateRule:
     signer_name: str = ""
     signer_position: str = ""
     thai_digits: bool = False
+    verify_url: str = ""
+
+    def qr_text(self, code: str) -> str:
+        """What a certificate's QR holds: the public link to its check, else the bare code."""
+        return f"{self.verify_url}/verify/{code}" if self.verify_url else code
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
@@ -41,12 +49,12 @@ def parse_rule(text: str | None) -> CertificateRule:
     data = json.loads(text) if text else {}
     kind = data.get("kind") or "percent"
     return make_rule(kind, data.get("min_percent", 80), data.get("signer_name", ""),
-                     data.get("signer_position", ""), bool(data.get("thai_digits")))
+                     data.get("signer_position", ""), bool(data.get("thai_digits")), data.get("verify_url") or "")
 
 
 def make_rule(kind: str, min_percent=80, signer_name: str = "", signer_position: str = "",
-              thai_digits: bool = False) -> CertificateRule:
-    """A checked rule; raises KioskError("bad_certificate_rule")."""
+              thai_digits: bool = False, verify_url: str = "") -> CertificateRule:
+    """A checked rule; raises KioskError("bad_certificate_rule", "bad_verify_url")."""
     try:
         minimum = int(min_percent if min_percent not in (None, "") else 80)
     except (TypeError, ValueError):
@@ -57,7 +65,19 @@ def make_rule(kind: str, min_percent=80, signer_name: str = "", signer_position:
 
     name, position = clean_text(signer_name)[:100], clean_text(signer_position)[:200]
     reject_formula(name), reject_formula(position)
-    return CertificateRule(kind, minimum, name, position, bool(thai_digits))
+    return CertificateRule(kind, minimum, name, position, bool(thai_digits), public_address(verify_url))
+
+
+_ADDRESS = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%-]+)*")
+
+
+def public_address(text: str | None) -> str:
+    """The central server's public address as typed ('' for none), without a trailing slash;
+    raises KioskError("bad_verify_url")."""
+    text = (text or "").strip().rstrip("/")
+    if text and (len(text) > 200 or not _ADDRESS.fullmatch(text)):
+        raise KioskError("bad_verify_url", field="verify_url")
+    return text
 
 
 def eligibility(data: Dataset, rule: CertificateRule) -> list[dict]:

@@ -197,3 +197,42 @@ def export(tables: list[Table], fmt: str) -> tuple[bytes, str]:
     if fmt == "xlsx":
         return to_xlsx(tables), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     raise KioskError("bad_report_format", field="format")
+
+
+def csv_stream(tables: list[Table], rows_per_chunk: int = 500):
+    """The tables as `to_csv` writes them, yielded in pieces as their rows come (rows may be a
+    generator reading a database): the memory holds one piece, whatever the size."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
+    for index, table in enumerate(tables):
+        if index:
+            writer.writerow([])
+        if len(tables) > 1:
+            writer.writerow([table.title])
+        writer.writerow(table.headers)
+        for count, row in enumerate(table.rows, 1):
+            writer.writerow(["'" + v if is_formula_like(v) else _cell(v) for v in row])
+            if count % rows_per_chunk == 0:
+                yield out.getvalue().encode("utf-8")
+                out.seek(0)
+                out.truncate()
+    yield out.getvalue().encode("utf-8")
+
+
+def write_xlsx(tables: list[Table], path) -> None:
+    """The tables as XLSX at `path`, written row by row (XlsxWriter's constant memory: each row
+    goes to disk as it is written). One sheet per table, header bold and frozen; text is always
+    text (never a formula, a link or a number)."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                           "strings_to_urls": False, "strings_to_numbers": False})
+    bold = book.add_format({"bold": True})
+    for table in tables:
+        sheet = book.add_worksheet(table.title[:31])
+        sheet.write_row(0, 0, table.headers, bold)
+        sheet.freeze_panes(1, 0)
+        for r, row in enumerate(table.rows, start=1):
+            sheet.write_row(r, 0, [_cell(v) if v is not None else "" for v in row])
+    book.close()

@@ -1,4 +1,4 @@
-"""What the report pages show, from a `Dataset`: the same on the kiosk and on the central server."""
+"""What the report pages show: the same on the kiosk and on the central server. The attendance page\nfrom the database's counts (`kiosk.reports.aggregates`), the others from a `Dataset`."""
 
 from __future__ import annotations
 
@@ -6,24 +6,20 @@ from kiosk.reports import attendance as att
 from kiosk.reports.certificates import eligibility, parse_rule
 from kiosk.reports.charts import bar_chart
 from kiosk.reports.export import local_time_text, session_label
-from kiosk.reports.rows import AREA_LEVELS, Dataset, area_name
+from kiosk.reports.rows import AREA_LEVELS, Dataset
 from kiosk.reports.settings import progress_percent, progress_rows
 
 
-def attendance_page(data: Dataset, level: str | None = None) -> dict:
-    """Totals, per session / day / role / area (at `level`, default the report's own) / target, the
-    corrections made by hand, and two charts."""
-    level = level if level in AREA_LEVELS else att.default_level(data)
-    sessions = att.by_session(data)
-    labels = {s["id"]: session_label(s) for s in data.sessions}
-    areas = att.by_area(data, level)
+def attendance_page(found: dict) -> dict:
+    """The attendance page from `aggregates.summary` (counted by the database): its numbers, the
+    session labels, the area levels to choose from, the corrections' local times, and two charts."""
+    labels = {s["id"]: session_label(s) for s in found["session_rows"]}
+    sessions = [{**r, "label": labels[r["session_id"]]} for r in found["sessions"]]
+    areas = found["areas"]
     return {
-        "totals": att.totals(data), "sessions": [{**r, "label": labels[r["session_id"]]} for r in sessions],
-        "days": att.by_day(data), "roles": att.by_role(data), "areas": areas, "area_level": level,
-        "area_levels": AREA_LEVELS, "targets": att.against_targets(data),
-        "corrections": [{**c, "when": local_time_text(c.get("at"))} for c in att.corrections(data)],
-        "session_chart": bar_chart([(labels[r["session_id"]], r["present"], r["expected"]) for r in sessions
-                                    if not r["upcoming"]],
+        **found, "sessions": sessions, "area_levels": AREA_LEVELS,
+        "corrections": [{**c, "when": local_time_text(c.get("at"))} for c in found["corrections"]],
+        "session_chart": bar_chart([(r["label"], r["present"], r["expected"]) for r in sessions if not r["upcoming"]],
                                    "ผู้มาในแต่ละช่วง เทียบผู้ลงทะเบียน / Attendance per session, of those registered"),
         "area_chart": bar_chart([(r["area"], r["attended"], r["target"] or r["registered"]) for r in areas],
                                 "ผู้มาตามพื้นที่ / Attendance per area"),
@@ -46,9 +42,3 @@ def certificate_page(data: Dataset) -> dict:
 
 def progress_page(data: Dataset) -> dict:
     return {"entries": progress_rows(data, data.progress), "now": progress_percent(data, "")}
-
-
-def provinces(data: Dataset) -> list[tuple[str, str]]:
-    """(code, name) of the provinces people come from, for the filter."""
-    codes = sorted({p.get("province_code") for p in data.participants if p.get("province_code")})
-    return [(c, area_name(c)) for c in codes]

@@ -17,7 +17,7 @@ Row keys:
   badges       participant_id -> current badge code (kiosk only: row QR codes need them)
   progress     id, cohort_id, period, problems, obstacles, written_by, written_at
   corrections  id, participant_id, session_id, result ("checked_in" or "undone"), operator, at, note
-               (attendance corrected by hand; kiosk only for now: central keeps no operator or note)
+               (attendance corrected by hand)
 """
 
 from __future__ import annotations

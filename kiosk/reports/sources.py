@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kiosk.reports.aggregates import Reader
 from kiosk.reports.rows import Dataset
 
 PERSON_COLUMNS = ("id", "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
@@ -40,3 +41,8 @@ def kiosk_dataset(db, program_id: str, cohort_id: str | None = None) -> Dataset:
                             " from scans x join sessions s on s.id = x.session_id where x.via = 'manual' and s."
                             + where, args)
     return Dataset(program, cohorts, sessions, people, attendance, targets, sites, badges, progress, corrections)
+
+
+def kiosk_reader(db) -> Reader:
+    """The report SQL (kiosk.reports.aggregates) run on this kiosk's database."""
+    return Reader(lambda sql, params: list(db.query(sql, params)))

@@ -123,7 +123,7 @@ def write_lock(db: sqlite_utils.Database) -> threading.Lock:
     which at the door turns a 1 ms check-in into a 250 ms one whenever two writes meet; a mutex
     hands over the moment the writer before is done.
     """
-    key = os.path.realpath(database_path(db))
+    key = _real_path(db)
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())
 
@@ -161,7 +161,7 @@ def commit_together(db: sqlite_utils.Database, job):
         with transaction(db):
             return job(db)
     pending = _Pending(job)
-    queue = _waiting.setdefault(os.path.realpath(database_path(db)), collections.deque())
+    queue = _waiting.setdefault(_real_path(db), collections.deque())
     queue.append(pending)  # before the lock, so that its holder can take this job along
     with write_lock(db):  # the same lock as `transaction`: one regime for every writer
         if not pending.done:
@@ -260,6 +260,14 @@ def database_path(db: sqlite_utils.Database) -> str:
     path = getattr(db, "_kiosk_path", None)
     if path is None:
         path = db._kiosk_path = db.execute("PRAGMA database_list").fetchone()[2]
+    return path
+
+
+def _real_path(db: sqlite_utils.Database) -> str:
+    """`database_path` with links resolved, the key of the file's write lock (asked once per connection)."""
+    path = getattr(db, "_kiosk_real_path", None)
+    if path is None:
+        path = db._kiosk_real_path = os.path.realpath(database_path(db))
     return path
 
 

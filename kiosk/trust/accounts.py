@@ -176,10 +176,7 @@ class LoginThrottle:
     def _wait(self, key: str, now: float) -> float:
         recent = [t for t in self._failures.get(key, []) if now - t < self.WINDOW]
         self._failures[key] = recent
-        if len(recent) < self.FREE:
-            return 0.0
-        delay = min(self.MAX_WAIT, 2 ** (len(recent) - self.FREE))
-        return max(0.0, recent[-1] + delay - now)
+        return backoff(recent, now)
 
     def failed(self, *keys: str) -> None:
         now = self._clock()
@@ -191,6 +188,14 @@ class LoginThrottle:
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
+
+
+def backoff(recent: list[float], now: float) -> float:
+    """Seconds still to wait after `recent` failures (times within the WINDOW, oldest first)."""
+    if len(recent) < LoginThrottle.FREE:
+        return 0.0
+    delay = min(LoginThrottle.MAX_WAIT, 2 ** (len(recent) - LoginThrottle.FREE))
+    return max(0.0, recent[-1] + delay - now)
 
 
 def issue_token(db, username: str) -> str:
@@ -208,8 +213,9 @@ def user_for_token(db, token: str) -> dict | None:
     """The enabled user holding API `token`, or None."""
     if not token:
         return None
-    rows = list(db.query("select * from users where token_hash = ? and disabled_at is null", [_token_hash(token)]))
-    return rows[0] if rows else None
+    cursor = db.execute("select * from users where token_hash = ? and disabled_at is null", [_token_hash(token)])
+    row = cursor.fetchone()
+    return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
 
 def has_coordinator(db) -> bool:

@@ -8,11 +8,10 @@ from flask import Blueprint, abort, request, send_file
 
 from kiosk.documents import papers
 from kiosk.ops import log
-from kiosk.people.participants import get_participant
 from kiosk.program import events
 from kiosk.reports.settings import kiosk_writer
-from kiosk.reports.sources import kiosk_dataset
-from kiosk.reports.verify import verify_certificate
+from kiosk.reports.sources import kiosk_dataset, kiosk_reader
+from kiosk.reports.verify import person_dataset, verify_certificate
 from kiosk.store.db import get_db
 from kiosk.trust.programkeys import program_keys
 from kiosk.web.access import current_user, login_required
@@ -34,6 +33,9 @@ class KioskSource:
         data = kiosk_dataset(db, program_id, cohort["id"] if cohort else None)
         return data.restricted(province_code=province) if province else data
 
+    def reader(self):
+        return kiosk_reader(get_db())
+
     def program_key(self, program_id):
         return program_keys(get_db()).get(program_id)
 
@@ -45,13 +47,8 @@ class KioskSource:
 
     def verify(self, code):
         db = get_db()
-
-        def lookup(program_id, participant_id):
-            person = get_participant(db, participant_id)
-            if not person or person["program_id"] != program_id:
-                return None
-            return events.get_program(db, program_id), person, events.cohort_by_id(db, person["cohort_id"])
-        return verify_certificate(code, program_keys(db), lookup)
+        return verify_certificate(code, program_keys(db), lambda program_id, participant_id: person_dataset(
+            kiosk_reader(db), program_id, participant_id))
 
 
 SOURCE = KioskSource()

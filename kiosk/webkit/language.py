@@ -1,5 +1,7 @@
 """The user's language (Thai first, English second), Thai dates, and role names as users read them."""
 
+import functools
+
 from flask import request, session
 from flask_babel import Babel, get_locale
 from flask_babel import lazy_gettext as _l
@@ -54,4 +56,9 @@ def local_datetime(stamp: str | None) -> str:
 
 def role_label(role: str | None) -> str:
     """A role code as the user reads it."""
-    return str(ROLE_LABELS.get(role, role or ""))
+    return _role_label(current_language(), role)
+
+
+@functools.lru_cache(maxsize=64)
+def _role_label(language: str, role: str | None) -> str:
+    return str(ROLE_LABELS.get(role, role or ""))  # in `language`: the request's, as lazy_gettext reads it

@@ -2,6 +2,7 @@
 
 The kiosk (`kiosk.web.reports`) and the central server (`sync.central.report_views`) register the
 same views over their own `source`, which answers:
+  reader() -> kiosk.reports.aggregates.Reader   (the attendance page and the filters: SQL counts)
   dataset(program_id, cohort_number, province) -> Dataset | None   (None: no such program/cohort)
   program_key(program_id) -> bytes | None
   writer() -> write(program_id, entity, entity_id, fields)
@@ -20,12 +21,16 @@ from kiosk.clock import local_day
 from kiosk.documents import papers
 from kiosk.errors import KioskError, PeopleError, message_of
 from kiosk.ops import log
-from kiosk.reports import pages
+from kiosk.reports import aggregates, pages
 from kiosk.reports.certificates import make_rule
 from kiosk.reports.rows import AREA_LEVELS
 from kiosk.reports.settings import save_progress_entry, set_allowance_rate, set_certificate_rule
 
 FORMATS = ("csv", "xlsx")
+# Pages listing every person (the grid, certificates, allowances, progress, the report file) read
+# the selection's people into memory: above this many, a coordinator narrows to a cohort or a
+# province first (a national program has a million; central's dashboard streams its people).
+PERSON_LIMIT = 20_000
 ERRORS = (KioskError, PeopleError)  # PeopleError: a signer name that looks like a formula
 
 
@@ -54,14 +59,31 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
 
     def data_or_404(program_id):
         f = _filters()
+        selected = selection_or_404(program_id)[1]
+        count = aggregates.people_count(source.reader(), selected)
+        if count > PERSON_LIMIT:
+            flash(_("This selection has %(count)s people: choose a cohort or a province to list them one by one.",
+                    count=f"{count:,}"), "error")
+            abort(redirect(url_for(f"{bp.name}.attendance", program_id=program_id,
+                                   **{k: v for k, v in f.items() if v})))
         found = source.dataset(program_id, f["cohort"], f["province"])
         return found if found is not None else abort(404)
 
-    def render(template, program_id, data, **extra):
-        everyone = source.dataset(program_id, None, None)
+    def render(template, program_id, program, **extra):
+        reader = source.reader()
+        cohorts = [{"id": i, "number": n} for i, n in aggregates.cohort_numbers(
+            reader, aggregates.Selection(program_id)).items()]
         args = {k: v for k, v in _filters().items() if v}
-        return render_template(template, layout=layout, ep=bp.name, program=data.program, filters=_filters(), args=args,
-                               cohorts=everyone.cohorts, provinces=pages.provinces(everyone), data=data, **extra)
+        return render_template(template, layout=layout, ep=bp.name, program=program, filters=_filters(), args=args,
+                               cohorts=cohorts, provinces=aggregates.provinces(reader, program_id), **extra)
+
+    def selection_or_404(program_id):
+        reader, f = source.reader(), _filters()
+        program = aggregates.program_row(reader, program_id) or abort(404)
+        cohort = aggregates.cohort_id(reader, program_id, f["cohort"]) if f["cohort"] is not None else None
+        if f["cohort"] is not None and cohort is None:
+            abort(404)
+        return program, aggregates.Selection(program_id, cohort, f["province"])
 
     def back(endpoint, program_id):
         return redirect(url_for(f"{bp.name}.{endpoint}", program_id=program_id,
@@ -69,9 +91,9 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
 
     @guard
     def attendance(program_id):
-        data = data_or_404(program_id)
-        return render("reports/attendance.html", program_id, data,
-                      page=pages.attendance_page(data, request.args.get("level")))
+        program, selected = selection_or_404(program_id)
+        counted = aggregates.summary(source.reader(), selected, request.args.get("level"))
+        return render("reports/attendance.html", program_id, program, page=pages.attendance_page(counted))
 
     @guard
     def report_file(program_id, fmt):
@@ -84,7 +106,7 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
     @guard
     def grid(program_id):
         data = data_or_404(program_id)
-        return render("reports/grid.html", program_id, data, page=pages.grid_page(data))
+        return render("reports/grid.html", program_id, data.program, page=pages.grid_page(data))
 
     @guard
     def certificates(program_id):
@@ -93,15 +115,16 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
             form = request.form
             try:
                 rule = make_rule(form.get("kind", ""), form.get("min_percent"), form.get("signer_name", ""),
-                                 form.get("signer_position", ""), bool(form.get("thai_digits")))
+                                 form.get("signer_position", ""), bool(form.get("thai_digits")),
+                                 form.get("verify_url", ""))
                 set_certificate_rule(source.writer(), program_id, rule)
             except ERRORS as exc:
                 _flash_error(exc)
-                return render("reports/certificates.html", program_id, data,
+                return render("reports/certificates.html", program_id, data.program,
                               page=pages.certificate_page(data)), 400
             flash(_("The certificate rule is saved."), "ok")
             return back("certificates", program_id)
-        return render("reports/certificates.html", program_id, data, page=pages.certificate_page(data))
+        return render("reports/certificates.html", program_id, data.program, page=pages.certificate_page(data))
 
     @guard
     def certificates_pdf(program_id):
@@ -125,12 +148,12 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
                 set_allowance_rate(source.writer(), program_id, request.form.get("rate", ""))
             except ERRORS as exc:
                 _flash_error(exc)
-                return render("reports/allowances.html", program_id, data, sheet=None), 400
+                return render("reports/allowances.html", program_id, data.program, sheet=None), 400
             flash(_("The allowance rate is saved."), "ok")
             return back("allowances", program_id)
         rate = data.program.get("allowance_rate")
         sheet = papers.allowance_rows(data, rate) if rate is not None else None
-        return render("reports/allowances.html", program_id, data, sheet=sheet)
+        return render("reports/allowances.html", program_id, data.program, sheet=sheet)
 
     @guard
     def allowances_pdf(program_id):
@@ -152,10 +175,10 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
                                     form.get("problems", ""), form.get("obstacles", ""), source.author())
             except ERRORS as exc:
                 _flash_error(exc)
-                return render("reports/progress.html", program_id, data, page=pages.progress_page(data)), 400
+                return render("reports/progress.html", program_id, data.program, page=pages.progress_page(data)), 400
             flash(_("The progress entry is saved."), "ok")
             return back("progress", program_id)
-        return render("reports/progress.html", program_id, data, page=pages.progress_page(data))
+        return render("reports/progress.html", program_id, data.program, page=pages.progress_page(data))
 
     rules = (("/<program_id>", attendance, ["GET"]), ("/<program_id>/report.<fmt>", report_file, ["GET"]),
              ("/<program_id>/grid", grid, ["GET"]), ("/<program_id>/certificates", certificates, ["GET", "POST"]),

@@ -28,7 +28,11 @@ def install_security_headers(app, cacheable=frozenset({"static", "font"})) -> No
     def headers(response):
         for name, value in SECURITY_HEADERS:
             response.headers.setdefault(name, value)
-        if request.endpoint not in cacheable:
+        if request.endpoint in cacheable:
+            return response
+        if "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"  # what the lines below make of no header
+        else:
             response.cache_control.no_store = True
             response.cache_control.max_age = None
             response.cache_control.public = False

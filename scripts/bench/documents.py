@@ -114,9 +114,10 @@ def case_plain(pages: int, out: Path) -> dict:
 def case_central(people: int, venues: int, out: Path) -> dict:
     """Central on SQLite: one program held at `venues` venues (a cohort each) of `people`, in the
     read tables as a sync leaves them; then the program's report page and its XLSX."""
-    from sync.central.reports import central_dataset
-    from sync.central.storage import Storage, _dump, attendance, fields
-    from sync.central.storage.tables import vectors
+    from sync.central.reports import central_dataset, central_reader
+    from sync.central.storage import Storage, attendance
+    from sync.central.storage.projection import bulk_row
+    from sync.central.storage.tables import READ_TABLES, vectors
 
     storage = Storage(f"sqlite:///{out}")
     setup = time.perf_counter()
@@ -124,30 +125,26 @@ def case_central(people: int, venues: int, out: Path) -> dict:
         for venue in range(venues):
             data = dataset(people, venue=venue)
             pid = data.program["id"]
-            field_rows = []
             programs = [{**data.program, "signing_key": "00" * 32}] if venue == 0 else []
             for entity, items in (("programs", programs), ("cohorts", data.cohorts),
                                   ("sessions", data.sessions), ("sites", data.sites), ("participants", data.participants)):
-                for item in items:
-                    for name, value in item.items():
-                        if name != "id" and value is not None:
-                            field_rows.append({"program_id": pid, "entity": entity, "entity_id": item["id"],
-                                               "field": name, "value": _dump(value), "hlc": "0"})
-            storage.bulk_insert(conn, fields, field_rows)
+                storage.bulk_insert(conn, READ_TABLES[entity], [bulk_row(entity, pid, item) for item in items])
             storage.bulk_insert(conn, attendance, [{"program_id": pid, "participant_id": a["participant_id"],
                                                     "session_id": a["session_id"], "first_at": a["first_at"],
-                                                    "first_scan_id": f"x{i}"} for i, a in enumerate(data.attendance)])
+                                                    "first_scan_id": f"x{venue}-{i}"} for i, a in enumerate(data.attendance)])
         # by column name: the program is then known to central (storage.programs()) whatever
         # columns the table gains
         storage.bulk_insert(conn, vectors, [{"program_id": pid, "origin": "bench", "seq": 1}])
+        storage.rebuild_counts(conn)
     setup = time.perf_counter() - setup
     from kiosk.documents import papers
+    from kiosk.reports import aggregates
     from kiosk.reports import pages as report_pages
 
     start, cpu = time.perf_counter(), time.process_time()
+    report_pages.attendance_page(aggregates.summary(central_reader(storage), aggregates.Selection(pid)))
     data = central_dataset(storage, pid)
     people_total = len(data.active)
-    report_pages.attendance_page(data)
     body, _ = papers.report(data, "xlsx")
     seconds = time.perf_counter() - start
     storage.close()

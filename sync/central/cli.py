@@ -80,6 +80,22 @@ def serve(ctx, host, port, threads, https):
         waitress.serve(app, host=host, port=port, threads=threads, **waitress_options)
 
 
+@main.command()
+@click.pass_context
+def migrate(ctx):
+    """Brings the database's schema up to date (its Alembic revisions) and says which it is at.
+
+    Every start does the same first; run it alone before starting a release's processes.
+
+    Example: kiosk-central --db postgresql+psycopg://kiosk@localhost/central migrate
+    """
+    from sync.central import migrations
+
+    storage = _storage(ctx)
+    with storage.engine.connect() as conn:
+        click.echo(f"schema at revision {migrations.current(conn)}")
+
+
 @main.command("enrol-code")
 @click.option("--name", default=None, help="A name for the device that will use it.")
 @click.option("--program", "programs", multiple=True, help="Limit the device to these program ids.")

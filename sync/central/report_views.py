@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, g, render_template
 
 from kiosk.webkit.language import role_label, thai_date
 from kiosk.webkit.report_views import register_report_views, verify_view
-from sync.central import reports
+from sync.central import national, reports
 from sync.central.views import require_login
 
 bp = Blueprint("central_reports", __name__, url_prefix="/reports")
@@ -23,6 +23,9 @@ class CentralSource:
 
     def dataset(self, program_id, cohort_number=None, province=None):
         return reports.central_dataset(storage(), program_id, cohort_number, province)
+
+    def reader(self):
+        return reports.central_reader(storage())
 
     def program_key(self, program_id):
         return reports.program_key(storage(), program_id)
@@ -42,9 +45,8 @@ bp.before_request(require_login)
 
 @bp.get("/")
 def index():
-    """Every program on central, each linking to its reports."""
-    programs = [reports.central_dataset(storage(), pid) for pid in sorted(storage().programs())]
-    return render_template("central/reports.html", programs=[p for p in programs if p])
+    """Every program on central, each linking to its reports (counted by the database)."""
+    return render_template("central/reports.html", programs=national.programs_overview(storage()))
 
 
 SOURCE = CentralSource()

@@ -1,12 +1,25 @@
-"""The central server's rows for the reports: the same `Dataset` a kiosk builds, from the read
-tables (`fields`, `attendance`, `scans`), so both servers compute with `kiosk.reports` alone."""
+"""The central server's rows for the reports: the same `Dataset` a kiosk builds, from the typed
+read tables, `attendance` and `scans`, and the same report SQL (`kiosk.reports.aggregates`) on
+them, so both servers compute with `kiosk.reports` alone."""
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
+from kiosk.reports.aggregates import Reader
 from kiosk.reports.rows import Dataset
-from kiosk.reports.verify import verify_certificate
+from kiosk.reports.verify import person_dataset, verify_certificate
 
 ENTITIES = ("programs", "cohorts", "sessions", "participants", "targets", "sites", "progress_entries")
+
+
+def central_reader(storage) -> Reader:
+    """The report SQL (kiosk.reports.aggregates) run on central's typed tables, which keep deleted
+    rows marked, and placeholders (no stamps yet) of people whose changes have not arrived."""
+    def run(sql: str, params: dict) -> list[dict]:
+        with storage.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+    return Reader(run, lambda alias: f" and {alias}.deleted is null and {alias}.clocks != '{{}}'")
 
 
 def _rows(storage, program_id: str, entity: str) -> list[dict]:
@@ -24,7 +37,7 @@ def central_dataset(storage, program_id: str, cohort_number: int | None = None,
     program.pop("signing_key", None)  # reports never carry keys
     data = Dataset(program, rows["cohorts"], rows["sessions"], rows["participants"],
                    storage.attendance_rows(program_id), rows["targets"], rows["sites"], {},
-                   rows["progress_entries"])
+                   rows["progress_entries"], storage.correction_rows(program_id))
     cohort = None
     if cohort_number is not None:
         cohort = next((c for c in data.cohorts if c.get("number") == cohort_number), None)
@@ -41,14 +54,8 @@ def program_key(storage, program_id: str) -> bytes | None:
 
 
 def verify(storage, code: str) -> dict | None:
-    """A certificate code checked on central: name, program and dates, or None."""
+    """A certificate code checked on central: name, program, dates and standing, or None."""
     keys = {pid: k for pid in storage.programs() if (k := program_key(storage, pid))}
-
-    def lookup(program_id, participant_id):
-        person = storage.entity_rows(program_id, "participants").get(participant_id)
-        if not person:
-            return None
-        program = storage.entity_rows(program_id, "programs").get(program_id, {})
-        cohort = storage.entity_rows(program_id, "cohorts").get(person.get("cohort_id"))
-        return program, person, cohort
-    return verify_certificate(code, keys, lookup)
+    reader = central_reader(storage)
+    return verify_certificate(code, keys, lambda program_id, participant_id: person_dataset(
+        reader, program_id, participant_id))

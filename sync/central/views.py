@@ -7,12 +7,15 @@ CSRF token (Flask-WTF). The first account is made at /setup with the one-time co
 
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
+from kiosk.errors import KioskError
 from kiosk.trust.accounts import AuthError
 from kiosk.webkit.errors import user_message
 from kiosk.webkit.login import attempt_login, safe_next, start_login_session
 from kiosk.webkit.qr import qr_data_uri
-from sync.central import dashboards
+from sync.central import national
+from sync.protocol import SyncError
 
 bp = Blueprint("central", __name__)
 OPEN = ("central.login", "central.setup")
@@ -74,12 +77,33 @@ def setup():
 
 @bp.get("/")
 def index():
-    return render_template("central/index.html", programs=dashboards.program_totals(storage()))
+    """Every program on central with its people, those who came and its target."""
+    return render_template("central/index.html", programs=national.programs_overview(storage()))
 
 
 @bp.get("/devices")
 def devices():
-    return render_template("central/devices.html", devices=storage().device_list())
+    return render_template("central/devices.html", devices=storage().device_list(), areas=_area_choices())
+
+
+def _area_choices() -> list[tuple[str, str]]:
+    """Provinces and their districts, for a room's area: (code, name)."""
+    import geothai
+
+    return [(d.code, f"{d.name_th} ({p.name_th})") if len(d.code) == 4 else (d.code, d.name_th)
+            for p in geothai.provinces() for d in [p, *geothai.districts(p.code)]]
+
+
+@bp.post("/devices/<device_id>/room")
+def room(device_id):
+    """Names the room a kiosk stands in and the area whose people it expects."""
+    try:
+        storage().set_room(device_id, request.form.get("room"), request.form.get("area"))
+    except (KioskError, SyncError) as exc:
+        flash(user_message(exc), "error")
+    else:
+        flash(gettext("The room is saved."), "ok")
+    return redirect(url_for("central.devices"))
 
 
 @bp.post("/devices/<device_id>/revoke")

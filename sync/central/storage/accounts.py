@@ -1,7 +1,9 @@
 """Coordinators' accounts on the central server: the same rules as a kiosk's, a one-time set-up code."""
 
+import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from datetime import timedelta
 
@@ -10,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.clock import iso, now_utc
-from kiosk.trust.accounts import SESSION_HOURS, AuthError, check_account, check_password
+from kiosk.trust.accounts import SESSION_HOURS, AuthError, LoginThrottle, backoff, check_account, check_password
 from sync import auth
-from sync.central.storage.tables import login_sessions, meta, users
+from sync.central.storage.tables import login_failures, login_sessions, meta, users
 
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 
@@ -126,3 +128,37 @@ class Accounts:
                 raise AuthError("bad_setup_code", "wrong set-up code")
             return self.add_user(username, password, conn)
 
+
+
+class SharedThrottle:
+    """The login back-off of `kiosk.trust.accounts.LoginThrottle` (the same rule, `backoff`), with
+    the failures kept in the database: every process of the server counts them, so a guesser
+    gains nothing by landing on another process, and a restart forgets nothing."""
+
+    def __init__(self, storage, clock=time.time):
+        self.storage, self._clock = storage, clock
+
+    def wait_seconds(self, *keys: str) -> float:
+        """How long the caller must still wait before trying these keys again (0: go ahead)."""
+        keys, now = _keys(keys), self._clock()
+        with self.storage.engine.connect() as conn:
+            rows = conn.execute(select(login_failures.c.key, login_failures.c.at).where(
+                login_failures.c.key.in_(keys), login_failures.c.at > now - LoginThrottle.WINDOW)
+                .order_by(login_failures.c.at)).all()
+        return max((backoff([at for k, at in rows if k == key], now) for key in keys), default=0.0)
+
+    def failed(self, *keys: str) -> None:
+        keys, now = _keys(keys), self._clock()
+        with self.storage.write() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.at < now - LoginThrottle.WINDOW))
+            conn.execute(self.storage.insert(login_failures).on_conflict_do_nothing(),
+                         [{"key": key, "at": now} for key in keys])
+
+    def succeeded(self, *keys: str) -> None:
+        with self.storage.write() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.key.in_(_keys(keys))))
+
+
+def _keys(keys) -> tuple[str, ...]:
+    """Keys as stored: a long one (a user name typed at length) by its hash."""
+    return tuple(k if len(k) <= 200 else "sha256:" + hashlib.sha256(k.encode()).hexdigest() for k in keys)

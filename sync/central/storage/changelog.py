@@ -11,7 +11,7 @@ from kiosk.store.schema import APPEND_ONLY, FIXED_FIELDS, LEGACY_FIELDS, REFEREN
 from kiosk.store.validator import check_first_insert
 from kiosk.trust import keys
 from sync import revocations
-from sync.central.storage.tables import changes, devices, fields, origin_keys, owners, vectors
+from sync.central.storage.tables import READ_TABLES, changes, devices, origin_keys, owners, vectors
 from sync.central.storage.tables import dump as _dump
 from sync.protocol import SyncError, same_change
 
@@ -184,7 +184,7 @@ class ChangeLog:
         ids = {c["id"] for c in fresh if c["entity"] not in APPEND_ONLY}
         named = {v for c in fresh for f in REFERENCES if isinstance(v := c["payload"].get(f), str)}
         known = dict(conn.execute(select(owners.c.entity_id, owners.c.program_id)
-                                  .where(owners.c.entity_id.in_(sorted(ids | named)))).all())
+                                  .where(self.among(owners.c.entity_id, sorted(ids | named)))).all())
         stranger = next((i for i, p in known.items() if p != program_id), None)
         if stranger:
             raise SyncError("wrong_program", f"row {stranger} belongs to another program")
@@ -222,11 +222,12 @@ class ChangeLog:
     def _held_fixed(self, conn, program_id: str, key: tuple, offered):
         """The value held of a fixed field, or the one offered if the row may still take it."""
         entity, entity_id, name = key
-        where = (fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id)
-        held = conn.execute(select(fields.c.value).where(*where, fields.c.field == name)).scalar()
-        if held is not None:
-            return json.loads(held)
-        row_held = conn.execute(select(fields.c.field).where(*where).limit(1)).first() is not None
+        table = READ_TABLES[entity]
+        row = conn.execute(select(table.c[name], table.c.clocks).where(
+            table.c.program_id == program_id, table.c.id == entity_id)).first()
+        if row is not None and row[0] is not None:
+            return row[0]
+        row_held = row is not None and row[1] != "{}"
         return None if row_held and name in FIXED_FIELDS.get(entity, ()) else offered
 
     def _check_held(self, conn, program_id: str, held: list[dict]) -> None:
@@ -309,9 +310,7 @@ class ChangeLog:
                 if latest:
                     self._clock.observe(latest)
                 stamp = self._clock.tick()
-            base = dict(conn.execute(select(fields.c.field, fields.c.hlc).where(
-                fields.c.program_id == program_id, fields.c.entity == entity, fields.c.entity_id == entity_id,
-                fields.c.field.in_(list(fields_)))).all())
+            base = self._field_stamps(conn, program_id, entity, entity_id, fields_)
             payload = {**fields_, "_base": base} if base and entity != "scans" else dict(fields_)
             change = {"program_id": program_id, "origin": self.server_id, "seq": seq, "entity": entity,
                       "id": entity_id, "op": op, "payload": payload, "hlc": stamp}
@@ -321,6 +320,16 @@ class ChangeLog:
             self._store(conn, program_id, [change], None, "central", None, {self.server_id: chain})
             return change
         return self._retrying(work)
+
+    def _field_stamps(self, conn, program_id: str, entity: str, entity_id: str, names) -> dict[str, str]:
+        """The stamps central holds of these fields of a row: the `_base` of its own change."""
+        table = READ_TABLES.get(entity)
+        if table is None:
+            return {}
+        clocks = conn.execute(select(table.c.clocks).where(table.c.program_id == program_id,
+                                                           table.c.id == entity_id)).scalar()
+        held = json.loads(clocks) if clocks else {}
+        return {name: held[name] for name in names if name in held}
 
     def change_count(self) -> int:
         with self.engine.connect() as conn:

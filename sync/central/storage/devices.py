@@ -8,6 +8,9 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 
 from kiosk.clock import iso, now_utc
+from kiosk.errors import KioskError
+from kiosk.reports.rows import area_name
+from kiosk.thai import clean_text
 from kiosk.trust import keys
 from sync import auth, revocations
 from sync.central.storage.tables import (
@@ -118,6 +121,21 @@ class Devices:
         rows = conn.execute(select(revoked_origins.c.origin, revoked_origins.c.entry)
                             .where(revoked_origins.c.origin.in_(sorted(set(origins))))).all()
         return {origin: json.loads(entry)["statement"]["through"].get(program_id, 0) for origin, entry in rows}
+
+    def set_room(self, device_id: str, room: str | None, area: str | None) -> None:
+        """Names the room a device stands in and the area (province, district or subdistrict code)
+        whose people it expects; empty clears them. Raises KioskError ("unknown_area",
+        "field_too_long") and SyncError("unenrolled")."""
+        room, area = clean_text(room or "") or None, (area or "").strip() or None
+        if room and len(room) > 100:
+            raise KioskError("field_too_long", field="room")
+        if area and not (area.isdigit() and len(area) in (2, 4, 6) and area_name(area)):
+            raise KioskError("unknown_area", field="area")
+        with self.write() as conn:
+            done = conn.execute(update(devices).where(devices.c.id == device_id)
+                                .values(room=room, room_area=area).returning(devices.c.id)).first()
+        if done is None:
+            raise SyncError("unenrolled", f"device {device_id} is not enrolled here")
 
     def lookup(self, device_id: str):
         """(secret, revoked) of a device, or None: what `auth.verify` needs."""

@@ -1,128 +1,52 @@
-"""The central server's read model for dashboards, kept from the change log in the push's transaction:
-winning field values per row, scans once each, attendance per (participant, session)."""
+"""The central server's read model, kept from the change log in the push's transaction: the typed
+rows (`sync.central.storage.projection`), scans once each (with who made them and, for a
+correction by hand, why), attendance per (participant, session) as the kiosk derives it."""
 
-import json
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, func, select
 
 from kiosk.clock import iso, now_utc
 from kiosk.trust import programkeys
-from sync.central.storage.tables import attendance, fields, program_keys, scans, undos
-from sync.central.storage.tables import dump as _dump
+from sync.central.storage.projection import Projection
+from sync.central.storage.tables import READ_TABLES, attendance, program_keys, scans
 from sync.protocol import SKEW_FLAG_SECONDS, SyncError
 
-# Fields kept current in `fields` for the dashboards; the full rows live in the change log.
-# The reports (kiosk.reports, fed by sync.central.reports) read names, positions and areas too;
-# national-ID hashes and phones are never materialized.
-MATERIALIZED = {
-    # `signing_key` only for programs made before keys left the change log (see program_key)
-    "programs": {"title", "organizer", "fiscal_year", "key_check", "signing_key", "certificate_rule",
-                 "allowance_rate"},
-    "sites": {"name", "kind"},
-    "cohorts": {"number", "title", "site_id", "starts_on", "ends_on"},
-    "sessions": {"cohort_id", "day", "slot", "site_id", "opens_at", "closes_at", "title", "status"},
-    "targets": {"cohort_id", "role", "area_code", "area_name", "expected"},
-    "participants": {"cohort_id", "role", "status", "province_code", "district_code", "subdistrict_code",
-                     "title", "first_name", "last_name", "position", "organization"},
-    "badges": {"participant_id", "revoked_at"},
-    "progress_entries": {"cohort_id", "period", "problems", "obstacles", "written_by", "written_at"},
-}
 
-
-class ReadModel:
+class ReadModel(Projection):
     """The dashboards' tables (a part of Storage)."""
 
     def _materialize(self, conn, program_id, fresh, received_from, own_origins, offset) -> None:
-        scan_rows, field_rows, firsts = {}, {}, {}
+        scan_rows, deltas = {}, {}
         for c in fresh:
-            entity = c["entity"]
-            if entity == "scans":
-                if c["op"] == "upsert":
-                    scan_rows[c["id"]] = _scan_row(c, received_from, offset if c["origin"] in own_origins else None)
-                continue
-            values = {"_deleted": True} if c["op"] == "delete" else c["payload"]
-            kept = MATERIALIZED.get(entity, ())
-            hlc = c["hlc"]
-            for name, value in values.items():
-                if name not in kept and name != "_deleted":
-                    continue
-                key = (entity, c["id"], name)
-                if key not in field_rows or hlc > field_rows[key]["hlc"]:
-                    field_rows[key] = {"entity": entity, "entity_id": c["id"], "field": name,
-                                       "program_id": program_id, "value": _dump(value), "hlc": hlc}
-        for row in scan_rows.values():
-            if row["result"] == "checked_in" and (row["direction"] or "in") == "in" and row["participant_id"]:
-                key = (row["participant_id"], row["session_id"])
-                if key not in firsts or (row["at"], row["id"]) < (firsts[key]["first_at"], firsts[key]["first_scan_id"]):
-                    firsts[key] = {"participant_id": key[0], "session_id": key[1], "program_id": program_id,
-                                   "first_at": row["at"], "first_scan_id": row["id"]}
-        self._upsert_fields(conn, [field_rows[k] for k in sorted(field_rows)])
+            if c["entity"] == "scans" and c["op"] == "upsert":
+                scan_rows[c["id"]] = _scan_row(c, received_from, offset if c["origin"] in own_origins else None)
+        self._project(conn, program_id, fresh, deltas)
         self._executemany(conn, "scans",
                           lambda: self.insert(scans).on_conflict_do_nothing(index_elements=["program_id", "id"]),
                           [scan_rows[k] for k in sorted(scan_rows)])
+        self._store_attendance(conn, program_id, scan_rows.values(), deltas)
+        self._apply_deltas(conn, deltas)
 
-        undone = self._record_undos(conn, program_id, scan_rows.values(), set(firsts))
+    def entity_rows(self, program_id: str, entity: str, conn=None) -> dict[str, dict]:
+        """The current rows of an entity on central (deleted ones and placeholders left out): id -> fields."""
+        table = READ_TABLES[entity]
+        query = select(table).where(table.c.program_id == program_id, table.c.deleted.is_(None),
+                                    table.c.clocks != "{}")
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.entity_rows(program_id, entity, own)
+        return {r["id"]: _fields(r) for r in conn.execute(query).mappings()}
 
-        def attendance_upsert():
-            stmt = self.insert(attendance)
-            return stmt.on_conflict_do_update(
-                index_elements=["program_id", "participant_id", "session_id"],
-                set_={"first_at": stmt.excluded.first_at, "first_scan_id": stmt.excluded.first_scan_id},
-                where=stmt.excluded.first_at < attendance.c.first_at)
-        self._executemany(conn, "attendance", attendance_upsert, [firsts[k] for k in sorted(firsts) if k not in undone])
-        for key in sorted(undone):
-            self._rederive(conn, program_id, key, undone[key])
-
-    def _record_undos(self, conn, program_id: str, rows, checked: set) -> dict[tuple, str]:
-        """Keeps the latest undo (a coordinator's correction) per (participant, session) of a batch;
-        returns, for the keys the batch touches that have one, its time: their attendance is derived
-        again as on a kiosk (kiosk.store.changes.derive_attendance: the earliest check-in after it)."""
-        latest: dict[tuple, str] = {}
-        for r in rows:
-            key = (r["participant_id"], r["session_id"])
-            if r["result"] == "undone" and key[0] and r["at"] > latest.get(key, ""):
-                latest[key] = r["at"]
-        for key, at in latest.items():
-            stmt = self.insert(undos).values(program_id=program_id, participant_id=key[0], session_id=key[1], at=at)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["program_id", "participant_id", "session_id"],
-                                                    set_={"at": stmt.excluded.at}, where=stmt.excluded.at > undos.c.at))
-        keys = sorted(set(latest) | {k for k in checked if k[0]})
-        if not keys:
-            return {}
-        query = select(undos.c.participant_id, undos.c.session_id, undos.c.at).where(
-            undos.c.program_id == program_id, tuple_(undos.c.participant_id, undos.c.session_id).in_(keys))
-        return {(p, s): at for p, s, at in conn.execute(query)}
-
-    def _rederive(self, conn, program_id: str, key: tuple, since: str) -> None:
-        conn.execute(attendance.delete().where(attendance.c.program_id == program_id,
-                                               attendance.c.participant_id == key[0], attendance.c.session_id == key[1]))
-        first = conn.execute(
-            select(scans.c.id, scans.c.at).where(
-                scans.c.program_id == program_id, scans.c.participant_id == key[0], scans.c.session_id == key[1],
-                scans.c.result == "checked_in", func.coalesce(scans.c.direction, "in") == "in", scans.c.at > since)
-            .order_by(scans.c.at, scans.c.id).limit(1)).first()
-        if first:
-            conn.execute(attendance.insert().values(program_id=program_id, participant_id=key[0], session_id=key[1],
-                                                    first_at=first.at, first_scan_id=first.id))
-
-    def _upsert_fields(self, conn, rows: list[dict]) -> None:
-        def build():
-            stmt = self.insert(fields)
-            return stmt.on_conflict_do_update(
-                index_elements=["program_id", "entity", "entity_id", "field"],
-                set_={"value": stmt.excluded.value, "hlc": stmt.excluded.hlc},
-                where=stmt.excluded.hlc > fields.c.hlc)
-        self._executemany(conn, "fields", build, rows)
-
-    def entity_rows(self, program_id: str, entity: str) -> dict[str, dict]:
-        """The current rows of an entity on central (deleted ones left out): id -> fields."""
-        query = select(fields.c.entity_id, fields.c.field, fields.c.value).where(
-            fields.c.program_id == program_id, fields.c.entity == entity)
-        rows: dict[str, dict] = {}
-        with self.engine.connect() as conn:
-            for entity_id, name, value in conn.execute(query):
-                rows.setdefault(entity_id, {})[name] = json.loads(value)
-        return {k: v for k, v in rows.items() if not v.get("_deleted")}
+    def entity_row(self, program_id: str, entity: str, entity_id: str | None, conn=None) -> dict | None:
+        """One current row of an entity, or None."""
+        table = READ_TABLES[entity]
+        query = select(table).where(table.c.program_id == program_id, table.c.id == (entity_id or ""),
+                                    table.c.deleted.is_(None), table.c.clocks != "{}")
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.entity_row(program_id, entity, entity_id, own)
+        found = conn.execute(query).mappings().first()
+        return _fields(found) if found else None
 
     def program_key(self, program_id: str) -> str | None:
         """A program's key (hex) held here, or None; a program made before keys left the change
@@ -130,7 +54,7 @@ class ReadModel:
         key = self._kept_key(program_id)
         if key:
             return key
-        row = self.entity_rows(program_id, "programs").get(program_id, {})
+        row = self.entity_row(program_id, "programs", program_id) or {}
         # a row with a key_check is a program made since keys left the log: a `signing_key` a
         # device sends for it is nobody's key (a device of the program could plant its own)
         return None if row.get("key_check") else row.get("signing_key")
@@ -142,7 +66,7 @@ class ReadModel:
     def store_program_key(self, program_id: str, key_hex: str, added_by: str | None = None) -> bool:
         """Keeps a program's key if the program's row commits to it; False if it does not (or one
         is held already). Raises "bad_program_key" for a key of another program."""
-        check = self.entity_rows(program_id, "programs").get(program_id, {}).get("key_check")
+        check = (self.entity_row(program_id, "programs", program_id) or {}).get("key_check")
         if self.program_key(program_id):  # a legacy program's key is in its row
             return False
         if not programkeys.matches(key_hex, check):
@@ -201,6 +125,13 @@ class ReadModel:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def correction_rows(self, program_id: str) -> list[dict]:
+        """A program's corrections of attendance by hand (scans via "manual"): who, when and why."""
+        query = select(scans.c.id, scans.c.participant_id, scans.c.session_id, scans.c.result, scans.c.operator,
+                       scans.c.at, scans.c.note).where(scans.c.program_id == program_id, scans.c.via == "manual")
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def flagged_scans(self, program_id: str | None = None) -> list[dict]:
         """Scans uploaded by a device whose clock was off by more than 10 minutes."""
         query = select(scans).where(func.abs(scans.c.clock_offset_s) > SKEW_FLAG_SECONDS)
@@ -215,4 +146,10 @@ def _scan_row(change: dict, received_from, offset) -> dict:
     return {"id": change["id"], "program_id": change["program_id"], "participant_id": p.get("participant_id"),
             "session_id": p.get("session_id"), "result": p.get("result"), "direction": p.get("direction") or "in",
             "device_id": p.get("device_id"), "at": p.get("at"), "origin": change["origin"],
-            "received_from": received_from, "clock_offset_s": offset, "via": p.get("via")}
+            "received_from": received_from, "clock_offset_s": offset, "via": p.get("via"),
+            "operator": p.get("operator"), "note": p.get("note")}
+
+
+def _fields(row) -> dict:
+    """A typed row as the reports read it: its fields, without the projection's bookkeeping."""
+    return {k: v for k, v in row.items() if k not in ("program_id", "clocks", "deleted")}

@@ -3,7 +3,7 @@
 import json
 import re
 
-from sqlalchemy import BigInteger, Column, Float, Index, MetaData, String, Table, Text, create_engine, event
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 NAMED_PARAM = re.compile(r"%\((\w+)\)s")
@@ -18,6 +18,9 @@ devices = Table(
     Column("programs", Text), Column("enrolled_at", String(32), nullable=False), Column("revoked_at", String(32)),
     Column("last_seen_at", String(32)), Column("last_sync_at", String(32)), Column("clock_offset_s", Float),
     Column("pushed", BigInteger, nullable=False, default=0), Column("pulled", BigInteger, nullable=False, default=0),
+    # the room a device's scans count for in a session followed from several sites (a broadcast):
+    # its name, and the area code (province, district or subdistrict) whose people it expects
+    Column("room", Text), Column("room_area", String(200)),
 )
 device_origins = Table(
     "device_origins", metadata,
@@ -89,25 +92,76 @@ program_keys = Table(
 )
 # The read tables are keyed by program first, so the key serves the per-program reads and no
 # second index has to be kept up to date on every push.
-fields = Table(
-    "fields", metadata,
-    Column("program_id", String(64), primary_key=True), Column("entity", String(32), primary_key=True),
-    Column("entity_id", String(64), primary_key=True), Column("field", String(40), primary_key=True),
-    Column("value", Text), Column("hlc", HLC, nullable=False),
-)
 scans = Table(
     "scans", metadata,
     Column("program_id", String(64), primary_key=True), Column("id", String(64), primary_key=True),
     Column("participant_id", String(64)), Column("session_id", String(64)), Column("result", String(32)),
     Column("direction", String(8)), Column("device_id", String(64)), Column("at", String(40)),
     Column("origin", String(64), nullable=False), Column("received_from", String(80)),
-    Column("clock_offset_s", Float), Column("via", String(8)),
+    Column("clock_offset_s", Float), Column("via", String(8)), Column("operator", Text), Column("note", Text),
+    # an undo by hand finds the person's check-ins after it by key (sync.central.storage.projection)
+    Index("scans_person", "program_id", "participant_id"),
 )
 attendance = Table(
     "attendance", metadata,
     Column("program_id", String(64), primary_key=True), Column("participant_id", String(64), primary_key=True),
     Column("session_id", String(64), primary_key=True), Column("first_at", String(40), nullable=False),
     Column("first_scan_id", String(64), nullable=False),
+    Index("attendance_session", "program_id", "session_id"),
+)
+
+
+def _typed(name: str, *columns, indexes=()) -> Table:
+    """A read table of one entity, projected from the change log (sync.central.storage.projection):
+    the winning value of each field by HLC, the stamps in `clocks` (JSON), a delete's stamp in
+    `deleted`; the same column names as the kiosk's table, so one SQL text reads both."""
+    return Table(name, metadata, Column("program_id", String(64), primary_key=True),
+                 Column("id", String(64), primary_key=True), *columns,
+                 Column("clocks", Text, nullable=False, default="{}"), Column("deleted", HLC), *indexes)
+
+
+CODE = String(200)  # what the validator lets an area code be (text of up to 200)
+programs = _typed("programs", Column("title", Text), Column("organizer", Text), Column("fiscal_year", Integer),
+                  Column("key_check", String(32)), Column("signing_key", String(64)),
+                  Column("certificate_rule", Text), Column("allowance_rate", Float))
+sites = _typed("sites", Column("name", Text), Column("kind", String(40)))
+cohorts = _typed("cohorts", Column("number", Integer), Column("title", Text), Column("site_id", String(64)),
+                 Column("starts_on", String(10)), Column("ends_on", String(10)))
+sessions = _typed("sessions", Column("cohort_id", String(64)), Column("day", String(10)), Column("slot", String(40)),
+                  Column("site_id", String(64)), Column("opens_at", String(40)), Column("closes_at", String(40)),
+                  Column("title", Text), Column("status", String(20)),  # "removed": counts nowhere
+                  indexes=[Index("sessions_cohort", "program_id", "cohort_id")])
+targets = _typed("targets", Column("cohort_id", String(64)), Column("role", String(40)),
+                 Column("area_code", CODE), Column("area_name", Text), Column("expected", BigInteger))
+# `attended`: how many attendance rows the person has, kept with each new one, so "came at least
+# once" needs no join; a row with no first_name yet only holds that count until the person arrives.
+participants = _typed(
+    "participants", Column("cohort_id", String(64)), Column("role", String(40)), Column("status", String(40)),
+    Column("province_code", CODE), Column("district_code", CODE), Column("subdistrict_code", CODE),
+    Column("title", Text), Column("first_name", Text), Column("last_name", Text), Column("position", Text),
+    Column("organization", Text), Column("attended", Integer, nullable=False, default=0),
+    indexes=[Index("participants_area", "program_id", "province_code", "district_code", "subdistrict_code"),
+             Index("participants_cohort", "program_id", "cohort_id")])
+badges = _typed("badges", Column("participant_id", String(64)), Column("revoked_at", String(40)))
+progress_entries = _typed("progress_entries", Column("cohort_id", String(64)), Column("period", String(40)),
+                          Column("problems", Text), Column("obstacles", Text), Column("written_by", Text),
+                          Column("written_at", String(40)))
+READ_TABLES = {t.name: t for t in (programs, sites, cohorts, sessions, targets, participants, badges,
+                                   progress_entries)}
+# Active people and those who came at least once, per (program, cohort, role, area): what the
+# national dashboard sums, kept in the transaction that changes a person or their first attendance.
+area_counts = Table(
+    "area_counts", metadata,
+    Column("program_id", String(64), primary_key=True), Column("cohort_id", String(64), primary_key=True),
+    Column("role", String(40), primary_key=True), Column("province_code", CODE, primary_key=True),
+    Column("district_code", CODE, primary_key=True), Column("subdistrict_code", CODE, primary_key=True),
+    Column("registered", BigInteger, nullable=False, default=0),
+    Column("attended", BigInteger, nullable=False, default=0),
+)
+# Failed logins per account and address, shared by every process of the server (the back-off).
+login_failures = Table(
+    "login_failures", metadata,
+    Column("key", String(200), primary_key=True), Column("at", Float, primary_key=True),
 )
 # The latest undo of a check-in by a coordinator per (participant, session): attendance there is
 # the earliest check-in after it (kept apart from `scans` so a push looks it up by key, not by scan).
