@@ -130,24 +130,34 @@ def _person(db, participant_id: str) -> dict:
 # --- retention ----------------------------------------------------------------------------------
 
 
-def latest_retention(db, program_id: str) -> date | None:
-    """The latest retention date the notice allows: two years after the program's last session
-    (None while it has no session)."""
-    row = db.execute("select max(day) from sessions where program_id = ?", [program_id]).fetchone()
-    if not row or not row[0]:
+def latest_allowed(last_day: str | None) -> date | None:
+    """The latest retention date the notice allows after a program's last session day: two years
+    on (None while the program has no session)."""
+    if not last_day:
         return None
-    last = date.fromisoformat(row[0])
+    last = date.fromisoformat(last_day)
     try:
         return last.replace(year=last.year + RETENTION_YEARS)
     except ValueError:  # 29 February
         return last.replace(year=last.year + RETENTION_YEARS, day=28)
 
 
+def retention_from(last_day: str | None, chosen: str | None) -> date | None:
+    """When a program's people are erased: the coordinator's date (`chosen`), never later than
+    the notice allows after its last session day."""
+    found = [d for d in (date.fromisoformat(chosen) if chosen else None, latest_allowed(last_day)) if d]
+    return min(found) if found else None
+
+
+def latest_retention(db, program_id: str) -> date | None:
+    """The latest retention date the notice allows for a program held here."""
+    return latest_allowed(db.execute("select max(day) from sessions where program_id = ?", [program_id]).fetchone()[0])
+
+
 def retention_date(db, program: dict) -> date | None:
-    """When the program's people are erased: the coordinator's date, else the latest the notice allows."""
-    latest = latest_retention(db, program["id"])
-    chosen = date.fromisoformat(program["retention_until"]) if program.get("retention_until") else None
-    return min(d for d in (chosen, latest) if d) if (chosen or latest) else None
+    """When the program's people are erased here (`retention_from`)."""
+    last = db.execute("select max(day) from sessions where program_id = ?", [program["id"]]).fetchone()[0]
+    return retention_from(last, program.get("retention_until"))
 
 
 def set_retention(db, program: dict, day) -> date:
