@@ -227,3 +227,21 @@ def test_a_coordinator_downloads_the_record_and_erases_from_the_persons_page(coo
     audited = [line for line in lines if line.get("act") == "personal_data"]
     assert {line["what"] for line in audited} == {"person_record"} and all(line["who"] == "coord" for line in audited)
     assert not any("0898765432" in json.dumps(line, ensure_ascii=False) for line in lines)
+
+
+def test_the_retention_thread_keeps_the_dates_once_a_day_and_lives_through_a_failure():
+    from kiosk.ops.retention import RetentionScheduler
+
+    days = []
+
+    def keep(today):
+        days.append(today)
+        if len(days) == 1:
+            raise OSError("disk full")
+        return 0
+
+    scheduler = RetentionScheduler(keep)
+    scheduler.run_once()  # fails: tried again at the next tick
+    scheduler.run_once()
+    scheduler.run_once()  # the same day: already kept
+    assert len(days) == 2 and days[0] == days[1]

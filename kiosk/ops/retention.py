@@ -4,6 +4,7 @@ and the backups taken before go with them."""
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import date
 
 from kiosk.clock import local_day, now_utc
@@ -32,10 +33,11 @@ def keep_retention(data_dir, today: date | None = None) -> int:
 
 
 class RetentionScheduler:
-    """A daemon thread of `kiosk serve`: `keep_retention` at start and whenever the venue's day changes."""
+    """A daemon thread: `keep(today)` at start and whenever the venue's day changes (`kiosk serve`
+    keeps this laptop's dates with `keep_retention`; `kiosk-central serve` its own)."""
 
-    def __init__(self, data_dir, tick: float = 600):
-        self.data_dir, self.tick = data_dir, tick
+    def __init__(self, keep: Callable[[date], int], tick: float = 600):
+        self.keep, self.tick = keep, tick
         self._stop = threading.Event()
         self._done_for: date | None = None
 
@@ -52,9 +54,9 @@ class RetentionScheduler:
         if self._done_for == today:
             return
         try:
-            keep_retention(self.data_dir, today)
+            self.keep(today)
             self._done_for = today
-        except Exception:  # noqa: BLE001 - logged; the next look tries again
+        except Exception:
             log.exception("retention failed", extra={"act": "retention", "reason": "failed"})
 
     def _loop(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 
 from kiosk.webkit import connections
@@ -39,13 +40,13 @@ def start_background(app) -> None:
     each session closes), WAL checkpoints (every second, off the door's commits) and the programs'
     retention dates (at start and daily)."""
     from kiosk.ops.backup import BackupScheduler
-    from kiosk.ops.retention import RetentionScheduler
+    from kiosk.ops.retention import RetentionScheduler, keep_retention
     from kiosk.store.db import Checkpointer
     from sync import Syncer
 
     Checkpointer(app.config["DATABASE"]).start()
     Syncer(app).start()
     BackupScheduler(app.config["DATA_DIR"]).start()
-    RetentionScheduler(Path(app.config["DATA_DIR"])).start()
+    RetentionScheduler(partial(keep_retention, Path(app.config["DATA_DIR"]))).start()
 
 

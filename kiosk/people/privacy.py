@@ -160,18 +160,24 @@ def retention_date(db, program: dict) -> date | None:
     return retention_from(last, program.get("retention_until"))
 
 
-def set_retention(db, program: dict, day) -> date:
-    """Sets an earlier retention date; never later than the notice allows (two years after the
-    program's last session)."""
+def checked_retention(day, latest: date | None) -> date:
+    """A retention date a coordinator chose, checked: a date, not later than the notice allows
+    (`latest`), not in the past."""
     try:
         chosen = day if isinstance(day, date) else date.fromisoformat(str(day).strip())
     except ValueError:
         raise PrivacyError("bad_date", f"not a date: {str(day)[:20]!r}", "retention_until") from None
-    latest = latest_retention(db, program["id"])
     if latest and chosen > latest:
         raise PrivacyError("retention_too_late", f"{chosen} is after {latest}", "retention_until")
     if chosen < local_day():
         raise PrivacyError("retention_past", f"{chosen} is in the past: erase the people instead", "retention_until")
+    return chosen
+
+
+def set_retention(db, program: dict, day) -> date:
+    """Sets an earlier retention date; never later than the notice allows (two years after the
+    program's last session)."""
+    chosen = checked_retention(day, latest_retention(db, program["id"]))
     changes.write(db, program["id"], "programs", program["id"], {"retention_until": chosen.isoformat()})
     return chosen
 

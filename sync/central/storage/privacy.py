@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 from sqlalchemy import func, select, update
 
 from kiosk.clock import iso, local_day, now_utc
-from kiosk.people.privacy import PrivacyError, retention_from
+from kiosk.people.privacy import PrivacyError, checked_retention, latest_allowed, retention_from
+from kiosk.thai import clean_text, normalize_phone
 from kiosk.trust import keys
 from sync.central.storage.tables import (
     attendance,
@@ -99,8 +101,6 @@ class Privacy:
     def erase_person(self, participant_id: str, reason: str, by: str) -> dict:
         """Erases a person held here: an `erasures` change in central's name, which every kiosk of the
         program applies at its next sync."""
-        from kiosk.thai import clean_text
-
         row = self.person_row(participant_id)
         if row is None:
             raise PrivacyError("unknown_participant", "no such person on this server")
@@ -120,7 +120,51 @@ class Privacy:
                                                             participants.c.clocks != "{}")).mappings().first()
         return dict(found) if found else None
 
+    def find_person(self, ref: str) -> dict:
+        """A person by id, badge code or phone (the CLI's PERSON), as kiosk.people.privacy.find_person.
+        Central's typed rows keep neither codes nor phones: those are looked up in the change log,
+        whose values of an erased person are hashes and so never match."""
+        ref = (ref or "").strip()
+        found = self.person_row(ref)
+        if found:
+            return found
+        code = re.sub(r"[\s-]", "", ref).upper()
+        ids = self._named_in_log("badges", "code", code, "participant_id") if code.isalnum() else set()
+        if not ids and re.fullmatch(r"[\d\s+-]{9,16}", ref) and normalize_phone(ref):
+            ids = self._named_in_log("participants", "phone", normalize_phone(ref), None)
+        rows = [r for r in (self.person_row(i) for i in sorted(ids)) if r]
+        if len(rows) != 1:
+            raise PrivacyError("unknown_participant" if not rows else "ambiguous_person",
+                               "no such person" if not rows else f"{len(rows)} people match: give the id")
+        return rows[0]
+
+    def _named_in_log(self, entity: str, field: str, value: str, pointer: str | None) -> set[str]:
+        """The people whose changes of `entity` had `field` = `value`: the change's row id, or the
+        id its `pointer` field names."""
+        text = f"%{_dump(field)}:{_dump(value)}%"
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(changes.c.entity_id, changes.c.payload).where(
+                changes.c.entity == entity, changes.c.payload.like(text))).all()
+        ids = set()
+        for entity_id, payload in rows:
+            fields = json.loads(payload)
+            if fields.get(field) == value:
+                ids.add(fields.get(pointer) if pointer else entity_id)
+        return ids - {None}
+
     # --- retention -------------------------------------------------------------------------------
+
+    def set_retention(self, program_id: str, day) -> date:
+        """An earlier retention date for a program, in central's name (every kiosk of the program
+        keeps it after its next sync); never later than the notice allows."""
+        with self.engine.connect() as conn:
+            known = conn.execute(select(programs.c.id).where(programs.c.id == program_id)).first()
+            last = conn.execute(select(func.max(sessions.c.day)).where(sessions.c.program_id == program_id)).scalar()
+        if known is None:
+            raise PrivacyError("unknown_program", f"no program {program_id} on this server")
+        chosen = checked_retention(day, latest_allowed(last))
+        self.originate(program_id, "programs", program_id, {"retention_until": chosen.isoformat()})
+        return chosen
 
     def retention_plan(self, today: date | None = None) -> list[dict]:
         """Per program: its retention date, the people still held, and whether the date has come."""
