@@ -21,8 +21,8 @@ from kiosk.people import tablets as pairing
 from kiosk.reports.attendance import totals
 from kiosk.reports.sources import kiosk_dataset
 from kiosk.store import changes
-from kiosk.thai import ERASED_NAME
 from kiosk.store.db import open_data_dir
+from kiosk.thai import ERASED_NAME
 from kiosk.trust import programkeys
 from sync.central import cli as central_cli
 from sync.client import sync_once
