@@ -83,6 +83,8 @@ def venue(tmp_path, central):
         sync_once(kiosk.data_dir, url=url)
     person = next(iter(door_a.db.query("select * from participants where id = ?", [made.person["id"]])))
     values = [person[k] for k in ("first_name", "last_name", "phone", "nid_hash", "position", "organization")]
+    # four digits alone turn up in any file: the last four of the ID are looked for as the log holds them
+    values.append(f'"nid_last4":"{person["nid_last4"]}"')
     yield {"a": door_a, "b": door_b, "peer": peer, "central": central, "event": event, "person": person,
            "values": values, "code": made.code, "tmp": tmp_path}
     peer.stop()
@@ -102,6 +104,7 @@ def test_an_erasure_on_one_kiosk_reaches_every_copy_and_old_copies_bring_nothing
     for kiosk in (door_a, door_b):
         kiosk.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert _found(_files(kiosk.data_dir), venue["values"]) == [], kiosk.data_dir
+        assert kiosk.db.execute("select nid_last4 from participants where id = ?", [venue["person"]["id"]]).fetchone() == (None,)
         new_bundle = venue["tmp"] / f"after-{kiosk.data_dir.name}.jsonl.gz"
         sync.export_bundle(kiosk.db, new_bundle)
         assert _found(gzip.decompress(new_bundle.read_bytes()), venue["values"]) == []
