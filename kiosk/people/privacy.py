@@ -11,6 +11,13 @@
 * **A person's own record** (§30): `person_record` holds everything kept about a person.
 * **Consent on record**: how each person's data came in (`consent_fields`), with the notice's
   version (`notice_version`, which changes with the notice's text).
+
+A limit: changes written before personal values were sealed (before migration 0010_privacy) carry
+no salt; their signatures cover the values in clear. Erasing such a person blanks their rows
+everywhere, but those old changes keep their values in the change logs (taking them out would
+break every later signature of their origins), until the replica's database is retired. A design
+where the erasure vouches for the old changes it rewrites (the eraser signing each rewritten
+change's chain value) would close it.
 """
 
 from __future__ import annotations
