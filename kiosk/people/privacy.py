@@ -294,7 +294,7 @@ def _earned(db, person: dict) -> dict:
 def _synced(db, person: dict, remotes: list[dict]) -> list[dict]:
     """Each remote (central, a peer) and whether it acknowledged every change about the person,
     and when: a change is there once the remote's acknowledged vector reaches its seq."""
-    mine = changes.heads_about(db, person["program_id"], "participants", person["id"]).items()
+    mine = changes.heads_about(db, person["program_id"], person["id"]).items()
     out = []
     for remote in remotes:
         acked = remote.get("vector") or {}

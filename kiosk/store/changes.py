@@ -640,11 +640,11 @@ def take_back(db, program_id: str, origin: str, from_seq: int) -> list[dict]:
     return [change_from_row(r) for r in rows]
 
 
-def heads_about(db, program_id: str, entity: str, entity_id: str) -> dict[str, int]:
-    """Per origin, the last seq of its changes about one row: a replica holds every change about
-    the row once its vector reaches these."""
-    return dict(db.execute("select origin, max(seq) from changes where program_id = ? and entity = ?"
-                           " and entity_id = ? group by origin", [program_id, entity, entity_id]).fetchall())
+def heads_about(db, program_id: str, participant_id: str) -> dict[str, int]:
+    """Per origin, the last seq of its changes about one person: a replica holds every change about
+    them once its vector reaches these."""
+    return dict(db.execute("select origin, max(seq) from changes where entity = 'participants' and entity_id = ?"
+                           " and program_id = ? group by origin", [participant_id, program_id]).fetchall())
 
 
 def change_count(db) -> int:

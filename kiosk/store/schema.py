@@ -366,6 +366,6 @@ def privacy(db):
         alter table participants add column consent_by text;
         alter table participants add column erased_at text;
         alter table programs add column retention_until text;
-        create index changes_entity on changes(entity, entity_id);
+        create index changes_people on changes(entity_id) where entity = 'participants';
         """
     )

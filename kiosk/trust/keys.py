@@ -42,6 +42,9 @@ GENESIS = "0" * 64
 # The fields that name a person, signed only through salted hashes (`sealed`).
 PERSONAL = {"participants": ("title", "first_name", "last_name", "position", "organization", "community",
                              "phone", "nid_hash", "nid_last4", "source_key")}
+# what `sealed` leaves out of a payload: its personal fields, the salt and the hashes of erased ones
+_SEALED = {entity: frozenset((*fields, "_salt", "_erased")) for entity, fields in PERSONAL.items()}
+_NONE = frozenset(("_salt", "_erased"))
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -80,8 +83,11 @@ def payload_text(payload: dict) -> str:
 
 def personal_hash(salt: str, field: str, value) -> str:
     """A personal value as it is signed and kept once erased: '#' + SHA-256(salt ‖ field ‖ value)."""
-    data = bytes.fromhex(salt) + field.encode() + b"\x1f" + payload_text({"v": value}).encode()
-    return "#" + hashlib.sha256(data).hexdigest()
+    return _hashed(bytes.fromhex(salt), field, value)
+
+
+def _hashed(salt: bytes, field: str, value) -> str:
+    return "#" + hashlib.sha256(b"".join((salt, field.encode(), b"\x1f", _ENCODER.encode(value).encode()))).hexdigest()
 
 
 def sealed(entity: str, payload: dict) -> dict:
@@ -90,11 +96,11 @@ def sealed(entity: str, payload: dict) -> dict:
     salt, erased = payload.get("_salt"), payload.get("_erased")
     if salt is None and erased is None:
         return payload
-    personal = PERSONAL.get(entity, ())
-    out = {k: v for k, v in payload.items() if k not in ("_salt", "_erased") and k not in personal}
-    for field in personal:
-        if field in payload and salt is not None:
-            out[field] = personal_hash(salt, field, payload[field])
+    personal = _SEALED.get(entity, _NONE)
+    out = {k: v for k, v in payload.items() if k not in personal}
+    if salt is not None:
+        raw = bytes.fromhex(salt)
+        out.update((f, _hashed(raw, f, payload[f])) for f in PERSONAL.get(entity, ()) if f in payload)
     out.update(erased or {})
     return out
 

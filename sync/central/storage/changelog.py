@@ -255,7 +255,7 @@ class ChangeLog:
 
     def _store(self, conn, program_id, fresh, pusher, source, offset, heads: dict[str, str]) -> None:
         now = iso(now_utc())
-        fresh = self._keep_erased(conn, program_id, fresh)  # an erased person's values are never stored
+        fresh, erased = self._keep_erased(conn, program_id, fresh)  # an erased person's values are never stored
         sender = source or pusher
         self._executemany(conn, "changes", changes.insert, [
             {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
@@ -276,7 +276,7 @@ class ChangeLog:
                            for o, s in sorted(tops.items())])
         own = self._origins_of(conn, pusher) if pusher else set()
         self._materialize(conn, program_id, fresh, pusher or source, own, offset)
-        self._apply_erasures(conn, program_id, fresh)
+        self._apply_erasures(conn, program_id, fresh, erased)
 
     def pull(self, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:
         """The changes a replica with vector `theirs` lacks, in HLC (causal) order; and whether more wait.

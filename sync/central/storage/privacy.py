@@ -23,6 +23,7 @@ from kiosk.people.privacy import PrivacyError, checked_retention, latest_allowed
 from kiosk.thai import clean_text, normalize_phone
 from kiosk.trust import keys
 from sync.central.storage.tables import (
+    PEOPLE,
     attendance,
     badges,
     changes,
@@ -55,25 +56,25 @@ class Privacy:
                 erasures.c.program_id == program_id, self.among(erasures.c.id, ids[start:start + CHUNK])))}
         return found
 
-    def _keep_erased(self, conn, program_id: str, fresh: list[dict]) -> list[dict]:
+    def _keep_erased(self, conn, program_id: str, fresh: list[dict]) -> tuple[list[dict], set[str]]:
         """The batch as central keeps it: a change about a person erased here, or by an erasure in
-        the same batch, without their personal values."""
+        the same batch, without their personal values; and the people of the batch erased before."""
         named = [c["id"] for c in fresh if c["entity"] == "participants"]
         if not named:
-            return fresh
-        gone = self._erased_ids(conn, program_id, named) | {c["id"] for c in fresh if c["entity"] == "erasures"}
-        return [_erased(c) if c["entity"] == "participants" and c["id"] in gone else c for c in fresh]
+            return fresh, set()
+        before = self._erased_ids(conn, program_id, named)
+        gone = before | {c["id"] for c in fresh if c["entity"] == "erasures"}
+        return [_erased(c) if c["entity"] == "participants" and c["id"] in gone else c for c in fresh], before
 
-    def _apply_erasures(self, conn, program_id: str, fresh: list[dict]) -> None:
-        """The erasures of a stored batch: each person's values go from the rows and the log."""
+    def _apply_erasures(self, conn, program_id: str, fresh: list[dict], before: set[str]) -> None:
+        """The erasures of a stored batch: each person's values go from the rows and the log; a
+        person's row that arrives after their erasure (`before`) is marked erased too."""
         for change in fresh:
             if change["entity"] == "erasures":
                 fields = change["payload"]
                 self._erase(conn, program_id, change["id"], fields.get("erased_at") or iso(now_utc()),
                             {k: fields.get(k) for k in ("reason", "erased_by", "kind")})
-        named = {c["id"] for c in fresh if c["entity"] == "participants"}
-        if named:  # a person's row that arrives after their erasure is marked erased too
-            self._mark_rows(conn, program_id, self._erased_ids(conn, program_id, named))
+        self._mark_rows(conn, program_id, before)
 
     def _erase(self, conn, program_id: str, person_id: str, stamp: str, about: dict) -> None:
         conn.execute(self.insert(erasures).values(program_id=program_id, id=person_id, erased_at=stamp,
@@ -84,7 +85,7 @@ class Privacy:
         conn.execute(update(badges).where(badges.c.program_id == program_id, badges.c.participant_id == person_id,
                                           badges.c.revoked_at.is_(None)).values(revoked_at=stamp))
         held = conn.execute(select(changes.c.origin, changes.c.seq, changes.c.payload).where(
-            changes.c.program_id == program_id, changes.c.entity == "participants", changes.c.entity_id == person_id))
+            PEOPLE, changes.c.program_id == program_id, changes.c.entity_id == person_id))
         for origin, seq, text in held.all():
             conn.execute(update(changes).where(changes.c.program_id == program_id, changes.c.origin == origin,
                                                changes.c.seq == seq)
@@ -247,7 +248,7 @@ class Privacy:
                                   .where(erasures.c.program_id == program_id, erasures.c.id == participant_id)),
                 "synced_to": [{"kind": "device", "url": sender, "at": at, "holds_all": True} for sender, at in conn.execute(
                     select(changes.c.received_from, func.max(changes.c.received_at))
-                    .where(changes.c.program_id == program_id, changes.c.entity == "participants",
+                    .where(PEOPLE, changes.c.program_id == program_id,
                            changes.c.entity_id == participant_id).group_by(changes.c.received_from))],
             }
         return record

@@ -4,7 +4,7 @@
   their values are gone from the read tables and the change log (sync.central.storage.privacy).
 * `participants.consent_*`: how each person's data came in; `participants.erased_at`.
 * `programs.retention_until`: a date the coordinator set earlier than the notice's latest.
-* `changes_entity`: every change about a row, which an erasure rewrites.
+* `changes_people`: every change about a person, which an erasure rewrites.
 The read tables of people and programs are replayed for the new columns.
 
 Revision ID: 0005
@@ -14,7 +14,7 @@ Revises: 0004
 from alembic import op
 from sqlalchemy import Column, String, Text
 
-from sync.central.storage import rebuild
+from sync.central.storage import rebuild, tables
 
 revision = "0005"
 down_revision = "0004"
@@ -31,12 +31,13 @@ def upgrade() -> None:
                        ("consent_by", Text), ("erased_at", String(40))):
         op.add_column("participants", Column(name, kind))
     op.add_column("programs", Column("retention_until", String(10)))
-    op.create_index("changes_entity", "changes", ["program_id", "entity", "entity_id"])
+    op.create_index("changes_people", "changes", ["program_id", "entity_id"], postgresql_where=tables.PEOPLE,
+                    sqlite_where=tables.PEOPLE)
     rebuild.request(op.get_bind(), ["participants", "programs"])
 
 
 def downgrade() -> None:
-    op.drop_index("changes_entity", "changes")
+    op.drop_index("changes_people", "changes")
     op.drop_column("programs", "retention_until")
     for name in ("erased_at", "consent_by", "consent_at", "consent_notice", "consent_via"):
         op.drop_column("participants", name)
