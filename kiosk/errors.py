@@ -207,6 +207,17 @@ _register(502, not_a_sync_server=N_("Something answered at this address, but it 
                                    "laptop) of the attendance kiosk: check the address and its port."))
 _register(503, unreachable=N_("The other side cannot be reached. The data stays here and is sent later."))
 
+# --- personal data (PDPA) -----------------------------------------------------------------------
+_register(409, erased=N_("This person's data was erased (at their request or at the end of the program): "
+                         "they cannot be checked in. Register them again if they are here."),
+          already_erased=N_("This person's data was erased already."))
+_register(400, erasure_reason=N_("Say why the data is erased (for example: the person asked). Do not type "
+                                 "the person's name or other personal data."),
+          ambiguous_person=N_("Several people match: give the person's id (shown on their page)."),
+          retention_too_late=N_("The privacy notice promises deletion at most 2 years after the training: "
+                                "choose an earlier date."),
+          retention_past=N_("This date has passed: choose a later date, or erase the people now."))
+
 # --- operations: backups, restore, disk ---------------------------------------------------------
 _register(409, kiosk_running=N_("The kiosk is serving from this data folder: stop \"kiosk serve\" first, then restore."))
 _register(

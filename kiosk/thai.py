@@ -247,8 +247,14 @@ def area_names(person: dict) -> dict:
             "subdistrict": subdistrict.name_th if subdistrict else ""}
 
 
+ERASED_NAME = "(ลบข้อมูลแล้ว · erased)"
+
+
 def full_name(p: dict) -> str:
-    """Title, first and last name as Thai writes them: 'นางสาวสมหญิง ใจดี'."""
+    """Title, first and last name as Thai writes them: 'นางสาวสมหญิง ใจดี'; ERASED_NAME for a person
+    whose data was erased (kiosk.people.privacy)."""
+    if p.get("erased_at"):
+        return ERASED_NAME
     title = p.get("title") or ""
     latin = title[:1].isascii() or p["first_name"][:1].isascii()
     sep = " " if title and latin else ""

@@ -6,6 +6,7 @@ This module is the whole API the kiosk uses; the kiosk imports nothing else from
 * `enrol(data_dir, url, code)`     - exchange a one-time code for a device secret;
 * `Syncer(app_or_data_dir)`        - the background thread that syncs every minute;
 * `status(data_dir)`, `open_conflicts(data_dir)` - what the coordinator's sync page shows;
+* `acknowledged(data_dir, program_id)` - what each remote acknowledged holding, and when;
 * `export_bundle(db, path)`, `import_bundle(db, path)` - USB bundles of a kiosk;
 * `register_peer(app)`             - serve the peer endpoints on the kiosk app;
 * `register(cli)`                  - the click commands (cli.py).
@@ -46,6 +47,12 @@ def open_conflicts(data_dir, limit: int = 50) -> list[dict]:
     return _open_conflicts(data_dir, limit)
 
 
+def acknowledged(data_dir, program_id: str) -> list[dict]:
+    """Each remote this kiosk synced a program with (url, kind), the vector it acknowledged and when."""
+    from sync.state import SyncState
+    return SyncState(data_dir).acks(program_id)
+
+
 def export_bundle(db, path, programs: list[str] | None = None) -> dict:
     """Writes every change this kiosk holds (of `programs`, default all) into a USB bundle."""
     from sync.bundle import export_kiosk
@@ -78,5 +85,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["PROTOCOL", "SyncError", "Syncer", "enrol", "export_bundle", "import_bundle", "open_conflicts",
+__all__ = ["PROTOCOL", "SyncError", "Syncer", "acknowledged", "enrol", "export_bundle", "import_bundle", "open_conflicts",
            "register", "register_peer", "status", "sync_now", "sync_once"]

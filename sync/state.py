@@ -107,6 +107,13 @@ class SyncState:
             row = conn.execute("select vector from acks where url = ? and program_id = ?", [url, program_id]).fetchone()
         return json.loads(row[0]) if row else {}
 
+    def acks(self, program_id: str) -> list[dict]:
+        """Each remote's last acknowledgement for a program: url, kind, vector and when."""
+        with self._connect() as conn:
+            rows = conn.execute("select a.url, r.kind, a.vector, a.at from acks a join remotes r on r.url = a.url"
+                                " where a.program_id = ? order by a.at", [program_id]).fetchall()
+        return [{"url": r["url"], "kind": r["kind"], "vector": json.loads(r["vector"]), "at": r["at"]} for r in rows]
+
     def set_acked(self, url: str, program_id: str, vector: dict) -> None:
         with self._write() as conn:
             conn.execute("insert or replace into acks values (?, ?, ?, ?)",

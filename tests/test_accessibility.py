@@ -30,7 +30,7 @@ NOT_PAGES = {
     "api.search_participants", "sync_peer.api", "health.healthz", "register.areas", "register.service_worker",
     "register.badge_pdf", "register.pair", "register.pair_short", "admin.badges_pdf", "admin.participant_badge", "scan.badge_png",
     "reports.report_file", "reports.certificates_pdf", "reports.certificate_list", "reports.allowances_pdf",
-    "reports.sheet_pdf", "sync_page.export_bundle",
+    "reports.sheet_pdf", "sync_page.export_bundle", "admin.participant_record",
 }
 # Pages walked without a staff login (the login page itself, the public certificate check, a tablet).
 PUBLIC = ("auth.login", "verify.verify", "verify.verify_code", "register.page")

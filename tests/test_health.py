@@ -84,7 +84,7 @@ def test_healthz_needs_no_login_and_shows_no_personal_data(client, db):
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == {"ok", "status", "checks"}
-    assert set(body["checks"]) == {"database", "disk", "shaping", "clock", "backup", "sync", "keys"}
+    assert set(body["checks"]) == {"database", "disk", "shaping", "clock", "backup", "sync", "keys", "retention"}
     text = response.get_data(as_text=True)
     assert not any(p["first_name"] in text or p["phone"] and p["phone"] in text for p in people)
 

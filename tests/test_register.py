@@ -455,3 +455,18 @@ def test_the_badge_pdf_link_holds_no_badge_code_and_stops_with_a_reissue(db, tab
     person_id = db.execute("select participant_id from badges where code = ?", [code]).fetchone()[0]
     reissue_badge(db, person_id)
     assert tab.get(url).status_code == 404
+
+
+def test_a_walk_in_carries_the_notice_version_the_tablet_showed_and_a_new_text_is_a_new_version(db, tab, monkeypatch):
+    from kiosk.people import privacy
+
+    page = tab.get("/register").get_data(as_text=True)
+    shown = privacy.current_notice_version()
+    assert shown in page
+    assert submit(tab, WALK_IN).get_json()["status"] == "created"
+    row = db.execute("select consent_via, consent_notice, consent_at from participants where first_name = 'สมศรี'"
+                     ).fetchone()
+    assert row[0] == "tablet" and row[1] == shown and row[2]
+    reworded = (*privacy.NOTICE[:-1], (privacy.NOTICE[-1][0], privacy.NOTICE[-1][1] + " "))
+    monkeypatch.setattr(privacy, "NOTICE", reworded)
+    assert privacy.current_notice_version() != shown

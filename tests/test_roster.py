@@ -216,3 +216,11 @@ def test_a_national_id_at_fault_is_shown_by_its_last_four_digits_only(db, target
     result = import_roster(db, "ชื่อ,นามสกุล,เลขบัตรประชาชน\nสมใจ,ดีงาม,1234567890123\n".encode(), *target)
     [problem] = result.problems
     assert problem.reason == "bad_national_id" and problem.value.endswith("0123") and "123456789" not in problem.value
+
+
+def test_an_imported_person_carries_who_imported_the_roster_and_when(db, target):
+    rows = [["ประเสริฐ", "ทองคำ", "ดินแดง", "กรุงเทพมหานคร"]]
+    assert import_roster(db, csv_bytes(rows, header=["ชื่อ", "นามสกุล", "เขต", "จังหวัด"]), *target, by="chief").added == 1
+    via, by, at = db.execute("select consent_via, consent_by, consent_at from participants"
+                             " where first_name = 'ประเสริฐ'").fetchone()
+    assert (via, by) == ("roster", "chief") and at

@@ -6,7 +6,8 @@ Domain errors end a command through the group (kiosk.cli.kit), in the one CLI fo
 
 import click
 
-from kiosk.cli.context import pass_ctx
+from kiosk.cli.context import operator, pass_ctx
+from kiosk.ops import log
 from kiosk.paths import write_atomically
 from kiosk.program import events
 from kiosk.trust.programkeys import badge_key
@@ -60,6 +61,7 @@ def sheets(ctx, session_ref, program_ref, out, blank):
     session = _session(ctx.db, program, session_ref)
     data = kiosk_dataset(ctx.db, program["id"], session["cohort_id"])
     papers.sheet(data, session, badge_key(ctx.db, program["id"]), out=out, blank=blank)
+    log.audit("sheet", operator())
     click.echo(f"signature sheet in {out}")
 
 
@@ -109,6 +111,7 @@ def certificates(ctx, number, program_ref, out, not_eligible):
     count = papers.certificates(data, badge_key(ctx.db, program["id"]), out=out)
     if not_eligible:
         write_atomically(not_eligible, papers.certificate_list(data, "csv")[0])
+    log.audit("certificates", operator())
     click.echo(f"{count} certificates in {out}")
 
 
@@ -131,6 +134,7 @@ def allowances(ctx, number, program_ref, rate, out):
     program, data = _dataset(ctx.db, program_ref, number)
     amount = set_allowance_rate(kiosk_writer(ctx.db), program["id"], rate)
     sheet = papers.allowances(data, amount, out=out)
+    log.audit("allowances", operator())
     click.echo(f"{len(sheet['rows'])} people, {sheet['days']} days, {sheet['total']:,.2f} baht in {out}")
 
 
@@ -153,6 +157,7 @@ def report(ctx, number, program_ref, fmt, out):
     _, data = _dataset(ctx.db, program_ref, number)
     body, _mime = papers.report(data, fmt)
     write_atomically(out, body)
+    log.audit("report", operator())
     click.echo(f"report in {out}")
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import click
 
 import sync
-from kiosk.cli import documents
-from kiosk.cli.context import Context, pass_ctx, progress
+from kiosk.cli import documents, privacy
+from kiosk.cli.context import Context, operator, pass_ctx, progress
 from kiosk.cli.kit import Group, fail
+from kiosk.ops import log
 from kiosk.paths import FolderBusy, hold_folder
 from kiosk.program import events
 from kiosk.store.db import transaction
@@ -29,8 +30,6 @@ def cli(ctx, folder):
         kiosk demo && kiosk serve
     """
     ctx.obj = Context(folder)
-    from kiosk.ops import log
-
     log.configure(ctx.obj.folder)
 
 
@@ -236,7 +235,7 @@ def import_roster_cmd(ctx, file, number, program_ref, skip_bad):
     if not chosen:
         raise events.EventError("unknown_cohort", f"no cohort {number} in {found['title']}")
     update, finish = progress("Importing")
-    result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update)
+    result = import_roster(ctx.db, Path(file).read_bytes(), found, chosen, file, skip_bad, update, by=operator())
     finish()
     for repair in result.repairs:
         click.echo(f"row {repair.row}: {repair.name}: phone {repair.before} read as {repair.after}")
@@ -277,11 +276,13 @@ def badges(ctx, number, program_ref, out, fmt):
     if fmt == "png":
         with click.progressbar(cards, label="Drawing badges", file=sys.stderr) as bar:
             paths = write_badge_pngs(bar, out)
+        log.audit("badges-png", operator())
         click.echo(f"{len(paths)} badges in {out}")
         return
     update, finish = progress("Laying out badges")
     badge_sheet_pdf(cards, out, progress=update)
     finish()
+    log.audit("badges-pdf", operator())
     click.echo(f"{len(cards)} badges in {out}")
 
 
@@ -502,7 +503,7 @@ def doctor(ctx):
         raise SystemExit(1)
 
 
-for command in documents.COMMANDS:
+for command in (*documents.COMMANDS, *privacy.COMMANDS):
     cli.add_command(command)
 sync.register(cli)
 

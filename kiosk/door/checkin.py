@@ -251,6 +251,8 @@ def _participant(db, claim: _Claim) -> dict:
             raise CheckinError("unknown_participant")
     else:
         person = _holder(db, claim)
+    if person.get("erased_at"):
+        raise CheckinError("erased", program_id=person["program_id"])
     if person["status"] in ("withdrawn", "waiting"):  # a waiting walk-in has no seat until admitted
         raise CheckinError("withdrawn" if person["status"] == "withdrawn" else "not_admitted",
                            program_id=person["program_id"], participant=person)
@@ -272,6 +274,8 @@ def _holder(db, claim: _Claim) -> dict:
         raise CheckinError("unknown_participant",
                            program_id=claim.program_id)
     person = rows[0]
+    if person["erased_at"]:  # their data is gone: no name to show, no attendance to add
+        raise CheckinError("erased", program_id=person["program_id"])
     if person.pop("badge_revoked_at"):
         raise CheckinError("revoked_badge",
                            program_id=person["program_id"], participant=person)

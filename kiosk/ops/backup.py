@@ -30,7 +30,7 @@ import sqlite3
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from kiosk.clock import LOCAL_ZONE, now_utc
@@ -48,6 +48,9 @@ ASIDE_DIR = "replaced"
 SETTINGS_FILE = "backup.json"
 SECOND_SUBDIR = "attendance-kiosk-backups"  # inside the chosen second folder: prune touches nothing else
 KEEP_RECENT = 24
+# The newest backup of each day is kept this many days, no longer: how long a backup may outlive
+# an erasure, as the privacy notice says (kiosk.people.privacy).
+KEEP_DAYS = 30
 INTERVAL_SECONDS = 15 * 60
 PREFIX, SUFFIX = "kiosk-", ".db"
 SEALED = ".sealed"  # a sealed backup is named kiosk-STAMP.db.sealed
@@ -258,19 +261,34 @@ def _taken_at(path: Path) -> datetime | None:
 
 
 def prune(folder: Path, keep_recent: int = KEEP_RECENT) -> list[Path]:
-    """Deletes the backups that are neither among the newest `keep_recent` nor the newest of their day."""
-    found = backups(folder)
+    """Deletes the backups that are neither among the newest `keep_recent` nor the newest of their
+    day, and every backup older than KEEP_DAYS whatever it is."""
+    oldest = now_utc() - timedelta(days=KEEP_DAYS)
+    found = [p for p in backups(folder) if _taken_at(p) >= oldest]
     keep = set(found[-keep_recent:])
     newest_of_day = {}
     for path in found:
         newest_of_day[_taken_at(path).astimezone(LOCAL_ZONE).date()] = path
     keep |= set(newest_of_day.values())
+    found = backups(folder)
     gone = [p for p in found if p not in keep]
     stale = now_utc().timestamp() - 3600  # a copy cut short by a crash or a pulled stick
     gone += [p for pattern in (PREFIX + "*.partial", ".to-seal-*") for p in folder.glob(pattern)
              if p.stat().st_mtime < stale]
     for path in gone:
         path.unlink(missing_ok=True)
+    return gone
+
+
+def drop_before(data_dir, moment: datetime) -> list[Path]:
+    """Deletes every backup taken before `moment`, here and in the second folder: they hold people
+    a retention date has erased."""
+    folders = [Path(data_dir) / BACKUP_DIR, *([second] if (second := second_folder(data_dir)) else [])]
+    gone = [p for folder in folders if folder.is_dir() for p in backups(folder) if _taken_at(p) < moment]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    if gone:
+        log.info("backups dropped", extra={"act": "backup", "dropped": len(gone), "reason": "retention"})
     return gone
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from kiosk.clock import LOCAL_ZONE, local_day, now_utc, parse_iso
 from kiosk.errors import N_
 from kiosk.ops import backup, disk
-from kiosk.store.db import DB_NAME
+from kiosk.store.db import DB_NAME, connect
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CLOCK_OFFSET_WARN_S = 120
@@ -24,7 +24,7 @@ SYNC_WARN_S = 6 * 3600
 TITLES = {
     "database": N_("Database"), "disk": N_("Free disk space"), "shaping": N_("Thai text shaping and fonts"),
     "clock": N_("Clock"), "backup": N_("Last backup"), "sync": N_("Sync with the central server"),
-    "keys": N_("Program keys"),
+    "keys": N_("Program keys"), "retention": N_("Personal data kept until"),
 }
 
 
@@ -49,7 +49,7 @@ def run_checks(data_dir, *, integrity: bool = True, now: datetime | None = None)
     data_dir, now = Path(data_dir), now or now_utc()
     synced = sync.status(data_dir)
     return [database(data_dir, integrity), free_disk(data_dir), shaping(), clock(data_dir, now, synced),
-            last_backup(data_dir, now), sync_state(synced, now), program_keys(data_dir)]
+            last_backup(data_dir, now), sync_state(synced, now), program_keys(data_dir), retention(data_dir)]
 
 
 def overall(checks: list[Check]) -> str:
@@ -183,6 +183,33 @@ def program_keys(data_dir: Path) -> Check:
                                       "\"kiosk program key-add\"."),
                      {"count": len(rows), "titles": ", ".join(r[0] for r in rows)[:200]})
     return Check("keys", OK, N_("Every program held here has its key."))
+
+
+def retention(data_dir: Path) -> Check:
+    """When each program's people are erased (the privacy notice's promise), and whether a date has
+    come that was not kept yet (kiosk serve keeps it at start and daily)."""
+    from kiosk.people.privacy import retention_plan
+
+    path = data_dir / DB_NAME
+    if not path.exists():
+        return Check("retention", OK, N_("No program yet."))
+    db = connect(path)
+    try:
+        plans = [p for p in retention_plan(db) if p["date"] and p["people"]]
+    finally:
+        db.close()
+    if not plans:
+        return Check("retention", OK, N_("No personal data of a program with sessions is kept here."))
+    due = [p for p in plans if p["due"]]
+    first = min(plans, key=lambda p: p["date"])
+    values = {"count": sum(p["people"] for p in (due or [first])), "title": (due or [first])[0]["title"][:80],
+              "date": (due or [first])[0]["date"].isoformat()}
+    if due:
+        return Check("retention", WARN, N_("The retention date of %(title)s (%(date)s) has come: %(count)s people "
+                                           "are erased when kiosk serve starts, or now with \"kiosk retention "
+                                           "--now\"."), values)
+    return Check("retention", OK, N_("Next erasure: the %(count)s people of %(title)s on %(date)s "
+                                     "(\"kiosk retention\" lists every program)."), values)
 
 
 def _cohort_dates(data_dir: Path) -> list[tuple[date, date]]:

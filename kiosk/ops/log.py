@@ -105,6 +105,18 @@ def tail(data_dir, lines: int = 200) -> list[dict]:
     return out
 
 
+# --- who took personal data out ----------------------------------------------------------------------
+
+audit_log = logging.getLogger("kiosk.audit")
+
+
+def audit(what: str, who: str | None, **ids) -> None:
+    """One line for an export or print of personal data (a roster, sheet, badges, report with
+    names, a person's record): who, what, when (the line's time), and ids only, never a name,
+    phone or ID."""
+    audit_log.info("personal data out", extra={"act": "personal_data", "what": what, "who": who or "?", **ids})
+
+
 # --- one line per request ------------------------------------------------------------------------
 
 REQUEST_LOGGER = "kiosk.request"

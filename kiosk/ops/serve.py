@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 
 from kiosk.webkit import connections
@@ -36,13 +37,16 @@ def _stop(_signum, _frame) -> None:
 
 def start_background(app) -> None:
     """The background syncer (every minute, once enrolled), backups (every 15 minutes, and after
-    each session closes) and WAL checkpoints (every second, off the door's commits)."""
+    each session closes), WAL checkpoints (every second, off the door's commits) and the programs'
+    retention dates (at start and daily)."""
     from kiosk.ops.backup import BackupScheduler
+    from kiosk.ops.retention import RetentionScheduler, keep_retention
     from kiosk.store.db import Checkpointer
     from sync import Syncer
 
     Checkpointer(app.config["DATABASE"]).start()
     Syncer(app).start()
     BackupScheduler(app.config["DATA_DIR"]).start()
+    RetentionScheduler(partial(keep_retention, Path(app.config["DATA_DIR"]))).start()
 
 

@@ -75,20 +75,23 @@ def participant_fields(data: dict) -> ValidFields:
 
 
 def register_participant(db, cohort: dict, fields: dict, *, issue_badge: bool = True,
-                         via: str = "roster", at: str | None = None, status: str = "active") -> dict:
+                         via: str = "roster", at: str | None = None, status: str = "active",
+                         consent: dict | None = None) -> dict:
     """Creates a person in `cohort`, with a badge unless asked not to, in one transaction.
 
     `fields` is raw input (a form, a roster row), validated here, or the `ValidFields` that
     `participant_fields` returned. Returns the new person's fields with `id`, `program_id`,
     `cohort_id` and the badge `code` (None without a badge). `at` is when the person registered
     (a tablet that was offline sends it later), default now; `status` "waiting" puts them on the
-    cohort's waiting list. Raises PeopleError; nothing is written then.
+    cohort's waiting list. `consent` says how the data came in (kiosk.people.privacy.consent_fields;
+    by default `via`, at `at`). Raises PeopleError; nothing is written then.
     """
     program_id = cohort["program_id"]
     if not isinstance(fields, ValidFields):
         fields = participant_fields(fields)
     with transaction(db):
-        participant_id = add_participant(db, program_id, cohort["id"], fields, via, at=at, status=status)
+        participant_id = add_participant(db, program_id, cohort["id"], fields, via, at=at, status=status,
+                                         consent=consent)
         person = {**fields, "id": participant_id, "program_id": program_id, "cohort_id": cohort["id"]}
         person["code"] = issuance.issue_badge(db, person) if issue_badge else None
     log.info("registration", extra={"act": "registration", "participant_id": participant_id, "via": via,
@@ -97,18 +100,22 @@ def register_participant(db, cohort: dict, fields: dict, *, issue_badge: bool = 
 
 
 def add_participant(db, program_id: str, cohort_id: str | None, fields: dict, via: str, *,
-                    at: str | None = None, status: str = "active") -> str:
-    """Creates a participant from validated fields; returns the new id."""
+                    at: str | None = None, status: str = "active", consent: dict | None = None) -> str:
+    """Creates a participant from validated fields, with how their data came in; returns the new id."""
     participant_id = new_id()
+    created = at or iso(now_utc())
     changes.write(db, program_id, "participants", participant_id, {
-        **fields, "cohort_id": cohort_id, "status": status, "registered_via": via,
-        "created_at": at or iso(now_utc()),
+        **fields, "cohort_id": cohort_id, "status": status, "registered_via": via, "created_at": created,
+        **(consent or {"consent_via": via, "consent_at": created}),
     })
     return participant_id
 
 
 def update_participant(db, participant: dict, fields: dict) -> list[str]:
-    """Writes only the fields that changed; returns their names."""
+    """Writes only the fields that changed; returns their names. An erased person's data is not
+    written again ("already_erased")."""
+    if participant.get("erased_at"):
+        raise PeopleError("already_erased", "this person's data was erased")
     changed = {k: v for k, v in fields.items() if participant.get(k) != v}
     if changed:
         changes.write(db, participant["program_id"], "participants", participant["id"], changed)

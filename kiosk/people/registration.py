@@ -25,6 +25,7 @@ from kiosk.clock import LOCAL_ZONE, iso, local_day, now_utc, parse_iso
 from kiosk.door.checkin import CheckinError, CheckinResult, check_in
 from kiosk.errors import KioskError, PeopleError
 from kiosk.people.participants import ValidFields, get_participant, participant_fields, register_participant
+from kiosk.people.privacy import consent_fields, current_notice_version
 from kiosk.people.tablets import (
     LateClaim,
     OfflineError,
@@ -309,7 +310,8 @@ def _create(db, tablet: dict, cohort: dict, fields: dict, key: str, moment: str)
             raise RegistrationError("quota_full", f"the cohort is full ({full})")
         status = "waiting"
     person = register_participant(db, cohort, fields, issue_badge=status == "active", via="walk_in",
-                                  at=moment, status=status)
+                                  at=moment, status=status,
+                                  consent=consent_fields("tablet", current_notice_version(), at=moment))
     _remember(db, tablet, key, person["id"], "created" if status == "active" else "waiting", moment)
     return Registration("created" if status == "active" else "waiting", person, person["code"], key, moment)
 

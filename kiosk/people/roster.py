@@ -24,6 +24,7 @@ from kiosk.people.participants import (
     register_participant,
     update_participant,
 )
+from kiosk.people.privacy import consent_fields
 from kiosk.store.db import transaction
 from kiosk.thai import clean_text, repair_phone, split_title
 
@@ -264,8 +265,10 @@ def validate_rows(parsed) -> tuple[list[tuple[int, dict]], list[RowProblem]]:
 
 
 def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = "",
-                  skip_bad: bool = False, progress=None, allow_moves: bool = True) -> ImportResult:
-    """Imports a roster file into a cohort; see the module docstring for the rules.
+                  skip_bad: bool = False, progress=None, allow_moves: bool = True,
+                  by: str | None = None) -> ImportResult:
+    """Imports a roster file into a cohort; see the module docstring for the rules. `by` (who
+    imported it) is kept with each new person, as how their data came in.
 
     People of the file already in another cohort of the program move to this one; `result.moves`
     names them. With `allow_moves=False` such a file imports nothing until asked again with it.
@@ -280,7 +283,7 @@ def import_roster(db, data: bytes, program: dict, cohort: dict, filename: str = 
         return result
     with transaction(db):
         for done, (_, fields) in enumerate(good, 1):
-            _upsert(db, existing.get(fields["source_key"]), fields, program, cohort, result)
+            _upsert(db, existing.get(fields["source_key"]), fields, cohort, result, by)
             if progress:
                 progress(done, len(good))
     result.imported = True
@@ -300,9 +303,9 @@ def _moves(db, good, existing: dict, cohort: dict) -> list[Move]:
     return moves
 
 
-def _upsert(db, person: dict | None, fields: dict, program: dict, cohort: dict, result: ImportResult) -> None:
+def _upsert(db, person: dict | None, fields: dict, cohort: dict, result: ImportResult, by: str | None) -> None:
     if person is None:
-        register_participant(db, cohort, fields, via="roster")
+        register_participant(db, cohort, fields, via="roster", consent=consent_fields("roster", by=by))
         result.added += 1
     elif update_participant(db, person, {**fields, "cohort_id": cohort["id"]}):
         result.updated += 1

@@ -6,7 +6,7 @@ from kiosk.reports.aggregates import Reader
 from kiosk.reports.rows import Dataset
 
 PERSON_COLUMNS = ("id", "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
-                  "province_code", "district_code", "subdistrict_code", "status")
+                  "province_code", "district_code", "subdistrict_code", "status", "erased_at")
 
 
 def _rows(db, sql: str, args) -> list[dict]:

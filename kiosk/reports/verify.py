@@ -1,6 +1,6 @@
 """Checking a certificate's code offline: the signature first, then whose it is and whether it
-still stands: a certificate is withdrawn when its person is withdrawn or no longer earns it
-under the program's rule (a session corrected, the rule changed)."""
+still stands: a certificate is withdrawn when its person is withdrawn, erased (PDPA) or no
+longer earns it under the program's rule (a session corrected, the rule changed)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def verify_certificate(code: str, keys: dict[str, bytes], lookup) -> dict | None
     if not data or not data.participants:
         return None
     person, cohort = data.participants[0], (data.cohorts or [{}])[0]
-    earned = bool(eligible(data, parse_rule(data.program.get("certificate_rule"))))
+    # an erased person's certificate is withdrawn: their name is gone, their attendance anonymous
+    earned = not person.get("erased_at") and bool(eligible(data, parse_rule(data.program.get("certificate_rule"))))
     dates = thai_date_range(cohort["starts_on"], cohort.get("ends_on")) if cohort.get("starts_on") else ""
     return {"name": display_name(person), "program": data.program.get("title") or "",
             "organizer": data.program.get("organizer") or "", "cohort": cohort.get("number"), "dates": dates,
@@ -50,9 +51,9 @@ def person_dataset(reader: Reader, program_id: str, participant_id: str) -> Data
     kiosk.reports.aggregates)."""
     program = program_row(reader, program_id)
     args = {"program": program_id, "person": participant_id}
-    people = reader.run(f"""select p.id, p.cohort_id, p.title, p.first_name, p.last_name, p.role, p.status
-                            from participants p where p.program_id = :program and p.id = :person
-                            and p.first_name is not null{reader.live('p')}""", args)
+    people = reader.run(f"""select p.id, p.cohort_id, p.title, p.first_name, p.last_name, p.role, p.status,
+                            p.erased_at from participants p where p.program_id = :program and p.id = :person
+                            and (p.first_name is not null or p.erased_at is not null){reader.live('p')}""", args)
     if not program or not people:
         return None
     args["cohort"] = people[0]["cohort_id"]

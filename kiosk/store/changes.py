@@ -7,6 +7,7 @@ program (partition) and numbered gap-free per (program, origin device).
 
 import contextlib
 import json
+import secrets
 import threading
 
 from kiosk.clock import HybridClock, iso, now_utc
@@ -50,7 +51,7 @@ def write(db, program_id: str, entity: str, entity_id: str, fields: dict, op: st
         change = {
             "program_id": program_id, "origin": origin, "seq": seq,
             "entity": entity, "id": entity_id, "op": op, "hlc": hlc.tick(),
-            "payload": _with_base(db, entity, entity_id, fields),
+            "payload": _sealable(_with_base(db, entity, entity_id, fields), entity),
         }
         validate(change)
         chain = keys.next_chain(previous, change)
@@ -134,6 +135,14 @@ def _with_base(db, entity: str, entity_id: str, fields: dict) -> dict:
     return {**fields, "_base": base} if base else dict(fields)
 
 
+def _sealable(payload: dict, entity: str) -> dict:
+    """A payload naming a person gets a fresh salt: its personal values are signed only through
+    salted hashes, so an erasure can remove them and keep the signature (kiosk.trust.keys)."""
+    if any(field in payload for field in keys.PERSONAL.get(entity, ())):
+        return {**payload, "_salt": secrets.token_hex(16)}
+    return payload
+
+
 def vector_seq(db, program_id: str, origin: str) -> int:
     """The highest contiguous seq applied from an origin in a program, 0 if none."""
     row = db.execute(
@@ -192,8 +201,22 @@ def apply_received(db, program_id: str, batch: list[dict]) -> int:
     for change in fresh:
         _check_references(db, change)
         chain, kept = checked[id(change)]
-        _log_and_apply(db, {**change, "sig": change.get("sig") if kept else None}, hlc, chain)
+        change = {**change, "payload": _kept_payload(db, change), "sig": change.get("sig") if kept else None}
+        _log_and_apply(db, change, hlc, chain)
     return len(fresh)
+
+
+def _kept_payload(db, change: dict) -> dict:
+    """What this replica keeps of a change: about a person erased here, no personal value (an old
+    bundle or a kiosk offline since the erasure cannot bring one back)."""
+    if change["entity"] in keys.PERSONAL and is_erased(db, change["id"]):
+        return keys.erase_values(change["entity"], change["payload"])
+    return change["payload"]
+
+
+def is_erased(db, participant_id: str) -> bool:
+    """True if this replica holds an erasure of the person."""
+    return db.execute("select 1 from erasures where id = ?", [participant_id]).fetchone() is not None
 
 
 def _check_not_revoked(db, program_id: str, runs: dict[str, list[dict]]) -> None:
@@ -283,7 +306,7 @@ def _log_and_apply(db, change: dict, hlc: HybridClock, chain: str) -> None:
         "insert into changes (program_id, origin, seq, entity, entity_id, op, payload, hlc, chain, sig)"
         " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [change["program_id"], change["origin"], change["seq"], change["entity"], change["id"],
-         change["op"], json.dumps(change["payload"], ensure_ascii=False, separators=(",", ":")),
+         change["op"], _payload_text(change["payload"]),
          change["hlc"], chain, change["sig"]],
     )
     db.execute(
@@ -296,6 +319,10 @@ def _log_and_apply(db, change: dict, hlc: HybridClock, chain: str) -> None:
         facts[("head", change["program_id"], change["origin"])] = (change["seq"], change["hlc"], chain)
     hlc.observe(change["hlc"])
     materialize(db, change)
+
+
+def _payload_text(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 def materialize(db, change: dict) -> None:
@@ -338,6 +365,32 @@ def _append(db, change: dict) -> None:
         _check_owner(db, change["entity"], change["id"], change["program_id"])
     if inserted and change["entity"] == "scans":
         derive_attendance(db, {"id": change["id"], "program_id": change["program_id"], **fields})
+    if inserted and change["entity"] == "erasures":
+        erase_rows(db, change["id"], change["program_id"], fields.get("erased_at"))
+
+
+# What an erased person's row keeps of a personal field: names are NOT NULL, the rest is null.
+_ERASED_VALUE = {"first_name": "", "last_name": ""}
+
+
+def erase_rows(db, participant_id: str, program_id: str, erased_at: str | None = None) -> None:
+    """Removes every personal value of an erased person held here: their row (`erased_at` set),
+    their badges (revoked), the merge conflicts that kept a value of theirs, and every change
+    about them in the log (values replaced by the hashes their signatures cover). What stays is
+    anonymous: their area, role, cohort, scans and attendance, so that filed totals still add up."""
+    _check_owner(db, "participants", participant_id, program_id)
+    personal, now = keys.PERSONAL["participants"], iso(now_utc())
+    if db.execute("select 1 from participants where id = ?", [participant_id]).fetchone():
+        db.execute(f"update participants set {', '.join(f'{f} = ?' for f in personal)}, erased_at = ?"
+                   " where id = ?", [*(_ERASED_VALUE.get(f) for f in personal), erased_at or now, participant_id])
+    db.execute("update badges set revoked_at = coalesce(revoked_at, ?) where participant_id = ?", [now, participant_id])
+    db.execute("delete from conflicts where entity = 'participants' and entity_id = ?", [participant_id])
+    rows = db.execute("select program_id, origin, seq, payload from changes where entity = 'participants'"
+                      " and entity_id = ?", [participant_id]).fetchall()
+    for change_program, origin, seq, payload in rows:
+        erased = keys.erase_values("participants", json.loads(payload))
+        db.execute("update changes set payload = ? where program_id = ? and origin = ? and seq = ?",
+                   [_payload_text(erased), change_program, origin, seq])
 
 
 def derive_attendance(db, scan: dict) -> None:
@@ -399,6 +452,8 @@ def _merge(db, change: dict) -> None:
     entity, entity_id, stamp = change["entity"], change["id"], change["hlc"]
     payload = dict(change["payload"])
     base = payload.pop("_base", {})
+    payload.pop("_salt", None)
+    payload.update({field: _ERASED_VALUE.get(field) for field in payload.pop("_erased", {})})
     clocks = _row_clocks(db, entity, entity_id)
     current = _row(db, entity, entity_id)
     if current and current["program_id"] != change["program_id"]:
@@ -430,6 +485,7 @@ def _merge(db, change: dict) -> None:
                    [entity_id, change["program_id"], *winners.values()])
     db.execute("insert or replace into row_clocks values (?, ?, ?)",
                [entity, entity_id, json.dumps(clocks, separators=(",", ":"))])
+
     if "key_check" in winners and entity == "programs":
         # a key kept before the row said which key is the program's (offered by a peer, or a
         # legacy `signing_key` in a change stamped before the row was made) goes if it is not that one
@@ -582,6 +638,13 @@ def take_back(db, program_id: str, origin: str, from_seq: int) -> list[dict]:
     else:
         db.execute("delete from vectors where program_id = ? and origin = ?", [program_id, origin])
     return [change_from_row(r) for r in rows]
+
+
+def heads_about(db, program_id: str, participant_id: str) -> dict[str, int]:
+    """Per origin, the last seq of its changes about one person: a replica holds every change about
+    them once its vector reaches these."""
+    return dict(db.execute("select origin, max(seq) from changes where entity = 'participants' and entity_id = ?"
+                           " and program_id = ? group by origin", [participant_id, program_id]).fetchall())
 
 
 def change_count(db) -> int:

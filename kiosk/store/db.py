@@ -36,6 +36,9 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     # loss). Its cost, an fsync per commit, is shared by the scans of a group commit.
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # What is deleted or overwritten is zeroed in the file too: an erased person's name must not
+    # linger in free space (kiosk.people.privacy).
+    conn.execute("PRAGMA secure_delete=ON")
     # A WAL once grown (a roster import in one transaction) is cut back when it starts over.
     conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     conn.execute("PRAGMA busy_timeout=30000")

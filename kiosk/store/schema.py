@@ -22,7 +22,7 @@ def rename_applied(db) -> None:
 # Entity name -> (table, fields a change may set). The id and program_id are implicit.
 ENTITIES: dict[str, tuple[str, ...]] = {
     "programs": ("title", "organizer", "fiscal_year", "key_check", "certificate_rule", "created_at",
-                 "allowance_rate"),
+                 "allowance_rate", "retention_until"),
     "sites": ("name", "kind", "address"),
     "cohorts": ("number", "title", "site_id", "starts_on", "ends_on"),
     "sessions": ("cohort_id", "day", "slot", "opens_at", "closes_at", "site_id", "title", "status"),
@@ -31,6 +31,7 @@ ENTITIES: dict[str, tuple[str, ...]] = {
         "cohort_id", "title", "first_name", "last_name", "role", "position", "organization",
         "province_code", "district_code", "subdistrict_code", "community", "phone",
         "nid_hash", "nid_last4", "status", "source_key", "registered_via", "created_at",
+        "consent_via", "consent_notice", "consent_at", "consent_by",
     ),
     "badges": ("participant_id", "code", "issued_at", "revoked_at"),
     "scans": (
@@ -39,9 +40,12 @@ ENTITIES: dict[str, tuple[str, ...]] = {
     ),
     # A coordinator's note on one reporting period (one row per cohort and period).
     "progress_entries": ("cohort_id", "period", "problems", "obstacles", "written_by", "written_at"),
+    # A person erased (PDPA §33), by request or at the program's retention date: the id is the
+    # person's. Every replica that holds it keeps no personal value of theirs (kiosk.people.privacy).
+    "erasures": ("reason", "erased_at", "erased_by", "kind"),
 }
 # Entities that are only ever appended: no per-field clocks, a repeated id is a no-op.
-APPEND_ONLY = frozenset({"scans"})
+APPEND_ONLY = frozenset({"scans", "erasures"})
 
 # What a synced value may be: (kind, limit). Kinds: "text" (up to `limit` characters), "int"
 # (0 to `limit`), "real" (a finite number, 0 to `limit`), "ref" (a row id), "date" (YYYY-MM-DD), "time" (HH:MM), "stamp" (ISO 8601 UTC),
@@ -51,7 +55,7 @@ APPEND_ONLY = frozenset({"scans"})
 FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
     "programs": {"title": ("text", 500), "organizer": ("text", 300), "fiscal_year": ("int", 9999),
                  "key_check": ("hex", 32), "certificate_rule": ("json", 2000), "created_at": ("stamp", 0),
-                 "allowance_rate": ("real", 10_000_000)},
+                 "allowance_rate": ("real", 10_000_000), "retention_until": ("date", 0)},
     "sites": {"kind": ("code", 40), "address": ("text", 500)},
     "cohorts": {"number": ("int", 100_000), "title": ("text", 300), "site_id": ("ref", 0),
                 "starts_on": ("date", 0), "ends_on": ("date", 0)},
@@ -62,7 +66,8 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
     "participants": {"cohort_id": ("ref", 0), "role": ("code", 40), "organization": ("text", 300),
                      "community": ("text", 300), "phone": ("text", 20), "nid_hash": ("hex", 64),
                      "nid_last4": ("text", 4), "status": ("code", 20), "source_key": ("text", 300),
-                     "registered_via": ("code", 40), "created_at": ("stamp", 0)},
+                     "registered_via": ("code", 40), "created_at": ("stamp", 0), "consent_via": ("code", 20),
+                     "consent_notice": ("text", 40), "consent_at": ("stamp", 0), "consent_by": ("text", 80)},
     "badges": {"participant_id": ("ref", 0), "code": ("badge", 64), "issued_at": ("stamp", 0),
                "revoked_at": ("stamp", 0)},
     "scans": {"participant_id": ("ref", 0), "session_id": ("ref", 0), "code": ("text", 200),
@@ -70,6 +75,7 @@ FIELD_RULES: dict[str, dict[str, tuple[str, int]]] = {
               "at": ("stamp", 0), "nonce": ("text", 200), "via": ("code", 8), "note": ("text", 300)},
     "progress_entries": {"cohort_id": ("ref", 0), "period": ("text", 40), "problems": ("text", 5000),
                          "obstacles": ("text", 5000), "written_by": ("text", 80), "written_at": ("stamp", 0)},
+    "erasures": {"reason": ("text", 300), "erased_at": ("stamp", 0), "erased_by": ("text", 80), "kind": ("code", 20)},
 }
 DEFAULT_RULE = ("text", 200)
 # Fields that changes made before a release may still carry, accepted but never materialized:
@@ -82,6 +88,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "programs": ("title",), "sites": ("name",), "cohorts": ("number",), "sessions": ("cohort_id", "day"),
     "targets": ("expected",), "participants": ("first_name", "last_name"),
     "badges": ("participant_id", "code"), "scans": ("result", "device_id", "at"), "progress_entries": ("period",),
+    "erasures": ("erased_at",),
 }
 # Reference fields: the row they name must belong to the same program.
 REFERENCES = {"cohort_id": "cohorts", "site_id": "sites", "session_id": "sessions", "participant_id": "participants"}
@@ -338,5 +345,27 @@ def tablet_guards(db):
         alter table registration_settings add column capacity integer;
         create table contacts (device text not null, started_at text not null, last_at text not null);
         create index contacts_device on contacts(device, last_at);
+        """
+    )
+
+
+@migrations(name="0010_privacy")
+def privacy(db):
+    """PDPA: erasures (synced, append-only), how each person's data came in (consent), each
+    program's retention date, and when a person's values were erased here (`erased_at`, derived
+    from the erasures like attendance from the scans)."""
+    db.executescript(
+        """
+        create table erasures (
+            id text primary key, program_id text not null references programs(id),
+            reason text, erased_at text not null, erased_by text, kind text not null default 'request'
+        );
+        alter table participants add column consent_via text;
+        alter table participants add column consent_notice text;
+        alter table participants add column consent_at text;
+        alter table participants add column consent_by text;
+        alter table participants add column erased_at text;
+        alter table programs add column retention_until text;
+        create index changes_people on changes(entity_id) where entity = 'participants';
         """
     )

@@ -24,7 +24,7 @@ from kiosk.store.schema import (
     LEGACY_FIELDS,
     REQUIRED,
 )
-from kiosk.trust import programkeys
+from kiosk.trust import keys, programkeys
 
 HLC = re.compile(r"(\d{13})-(\d{5})-([0-9A-Za-z][0-9A-Za-z._:-]{0,63})")
 ROW_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
@@ -99,6 +99,9 @@ def _check_payload(change: dict) -> None:
         if name == "_base":
             _check_base(value, allowed)
             continue
+        if name in ("_salt", "_erased"):
+            _check_sealing(entity, name, value)
+            continue
         if name in legacy:
             rules = {**rules, **legacy}
         elif name not in allowed:
@@ -116,6 +119,23 @@ def _check_base(base, allowed) -> None:
     for name, stamp in base.items():
         if name not in allowed or not isinstance(stamp, str) or not HLC.fullmatch(stamp):
             raise ChangeError("bad_change", f"bad _base entry for {str(name)[:40]!r}")
+
+
+_SALT = re.compile(r"[0-9a-f]{32}")
+_HASHED = re.compile(r"#[0-9a-f]{64}")
+
+
+def _check_sealing(entity: str, name: str, value) -> None:
+    """`_salt` (32 hex digits) and `_erased` (personal field -> its '#' hash) only where an entity
+    has personal fields (kiosk.trust.keys.PERSONAL)."""
+    personal = keys.PERSONAL.get(entity, ())
+    if not personal:
+        raise ChangeError("unknown_field", f"{entity} carries no personal values to seal", field=name)
+    if name == "_salt" and not (isinstance(value, str) and _SALT.fullmatch(value)):
+        raise ChangeError("bad_change", "_salt must be 32 hex digits")
+    if name == "_erased" and not (isinstance(value, dict) and all(
+            field in personal and isinstance(h, str) and _HASHED.fullmatch(h) for field, h in value.items())):
+        raise ChangeError("bad_change", "_erased maps personal fields to their hashes")
 
 
 def _fits(value, kind: str, limit: int) -> bool:
@@ -159,7 +179,8 @@ def check_first_insert(change: dict) -> None:
     """A row's first insert carries every field its table requires (a partial one is refused)."""
     if change["op"] != "upsert":
         return
-    missing = [f for f in REQUIRED.get(change["entity"], ()) if change["payload"].get(f) is None]
+    erased = change["payload"].get("_erased", {})  # a value erased was there: the signature covers its hash
+    missing = [f for f in REQUIRED.get(change["entity"], ()) if change["payload"].get(f) is None and f not in erased]
     if missing:
         raise ChangeError("missing_field", f"a new {change['entity']} row needs {', '.join(missing)}",
                           field=missing[0])

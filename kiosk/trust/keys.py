@@ -8,6 +8,11 @@
   but cannot invent, alter, drop from the middle or reorder them, and one verified signature at the
   end of a run vouches for every change before it. The private key stays in the database of its
   device (`meta`), never in the change log or a bundle.
+* **Personal values are signed through salted hashes** (`sealed`): a change that carries a
+  person's name, phone or ID fields also carries a random `_salt`, and what is signed holds each
+  such value only as SHA-256(salt ‖ field ‖ value). Erasing the person (kiosk.people.privacy)
+  replaces the values and the salt by those hashes (`_erased`), on every replica, and every
+  signature still verifies; without the salt a hash cannot be tested against guessed names.
 * **Signatures are checked per run, and kept only once checked**: a receiver checks each origin's
   run in a batch at its end and at each checkpoint (`vouching`), keeps those signatures and stores
   no other (an unchecked signature received is never handed on), and every sender cuts its batches
@@ -34,6 +39,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 GENESIS = "0" * 64
+# The fields that name a person, signed only through salted hashes (`sealed`).
+PERSONAL = {"participants": ("title", "first_name", "last_name", "position", "organization", "community",
+                             "phone", "nid_hash", "nid_last4", "source_key")}
+# what `sealed` leaves out of a payload: its personal fields, the salt and the hashes of erased ones
+_SEALED = {entity: frozenset((*fields, "_salt", "_erased")) for entity, fields in PERSONAL.items()}
+_NONE = frozenset(("_salt", "_erased"))
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -70,19 +81,61 @@ def payload_text(payload: dict) -> str:
     return _ENCODER.encode(payload)
 
 
+def personal_hash(salt: str, field: str, value) -> str:
+    """A personal value as it is signed and kept once erased: '#' + SHA-256(salt ‖ field ‖ value)."""
+    return _hashed(bytes.fromhex(salt), field, value)
+
+
+def _hashed(salt: bytes, field: str, value) -> str:
+    return "#" + hashlib.sha256(b"".join((salt, field.encode(), b"\x1f", _ENCODER.encode(value).encode()))).hexdigest()
+
+
+def sealed(entity: str, payload: dict) -> dict:
+    """The payload as its signature covers it: personal values (PERSONAL) as salted hashes, those
+    already erased as the hashes kept; a payload with no `_salt` nor `_erased` as it is."""
+    salt, erased = payload.get("_salt"), payload.get("_erased")
+    if salt is None and erased is None:
+        return payload
+    personal = _SEALED.get(entity, _NONE)
+    out = {k: v for k, v in payload.items() if k not in personal}
+    if salt is not None:
+        raw = bytes.fromhex(salt)
+        out.update((f, _hashed(raw, f, payload[f])) for f in PERSONAL.get(entity, ()) if f in payload)
+    out.update(erased or {})
+    return out
+
+
+def erase_values(entity: str, payload: dict) -> dict:
+    """The payload with its personal values replaced by the hashes its signature covers (and no
+    salt): what every replica keeps of a change about an erased person."""
+    if payload.get("_salt") is None:
+        return payload
+    personal = PERSONAL.get(entity, ())
+    view = sealed(entity, payload)
+    kept = {k: v for k, v in payload.items() if k not in ("_salt", "_erased") and k not in personal}
+    hashes = {**payload.get("_erased", {}), **{f: view[f] for f in personal if f in payload}}
+    return {**kept, "_erased": hashes} if hashes else kept
+
+
 def canonical(change: dict, payload: str | None = None) -> bytes:
     """The bytes of a change that its signature covers: its fields, unit-separated, with the
-    payload as canonical JSON (`payload` if the caller has it already)."""
-    if payload is None:
-        payload = payload_text(change["payload"])
+    payload as canonical JSON (`payload` if the caller has it already), personal values sealed."""
+    view = sealed(change["entity"], change["payload"])
+    if payload is None or view is not change["payload"]:
+        payload = payload_text(view)
     return "\x1f".join((change["program_id"], change["origin"], str(change["seq"]), change["entity"], change["id"],
                         change["op"], change["hlc"], payload)).encode()
 
 
 def same_change(a: dict, b: dict) -> bool:
     """True if two changes with the same (program, origin, seq) carry the same content (the
-    signature aside: a replica keeps only the signatures it checked)."""
-    return all(a.get(k) == b.get(k) for k in ("entity", "id", "op", "hlc", "payload"))
+    signature aside: a replica keeps only the signatures it checked), a person's values erased
+    on one side and not on the other included."""
+    if not all(a.get(k) == b.get(k) for k in ("entity", "id", "op", "hlc")):
+        return False
+    return a.get("payload") == b.get("payload") or (
+        isinstance(a.get("payload"), dict) and isinstance(b.get("payload"), dict)
+        and sealed(a["entity"], a["payload"]) == sealed(b["entity"], b["payload"]))
 
 
 def next_chain(previous: str | None, change: dict, payload: str | None = None) -> str:

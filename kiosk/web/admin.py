@@ -1,16 +1,21 @@
 """Coordinator pages: programs, cohorts, session days, sites, targets, rosters, badges, accounts."""
 
 import io
+import json
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+import sync
 from kiosk import reports
 from kiosk.badges.issuing import active_badge, cohort_cards, issue_missing_badges, missing_badges
 from kiosk.clock import LOCAL_ZONE, local_day, now_utc
+from kiosk.documents.records import record_pdf
 from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
+from kiosk.ops import log
 from kiosk.people import participants as people
+from kiosk.people import privacy
 from kiosk.people.roster import HeldRosters, import_roster
 from kiosk.program import events
 from kiosk.store.db import get_db
@@ -249,7 +254,7 @@ def confirm_roster(cohort_id):
 def _import(db, found: dict, data: bytes, filename: str, skip_bad: bool, allow_moves: bool):
     try:
         result = import_roster(db, data, events.get_program(db, found["program_id"]), found, filename,
-                               skip_bad=skip_bad, allow_moves=allow_moves)
+                               skip_bad=skip_bad, allow_moves=allow_moves, by=current_user()["username"])
     except KioskError as exc:
         flash(user_message(exc), "error")
         return redirect(url_for("admin.cohort", cohort_id=found["id"]))
@@ -282,7 +287,39 @@ def participant(participant_id):
                            cohort=events.cohort_by_id(db, person["cohort_id"]), roles=ROLES, today=local_day().isoformat(),
                            history=reports.attendance_of(db, participant_id),
                            corrections=people.corrections_of(db, participant_id),
+                           erasure=privacy.erasure_of(db, participant_id),
                            has_badge=bool(active_badge(db, participant_id)))
+
+
+@bp.get("/participants/<participant_id>/record.<fmt>")
+@login_required("coordinator")
+def participant_record(participant_id, fmt):
+    """Everything kept about a person (PDPA §30), as a Thai PDF or as JSON; the export is logged."""
+    if fmt not in ("pdf", "json"):
+        abort(404)
+    db = get_db()
+    person = people.get_participant(db, participant_id) or abort(404)
+    record = privacy.person_record(db, participant_id, sync.acknowledged(current_app.config["DATA_DIR"],
+                                                                          person["program_id"]))
+    log.audit("person_record", current_user()["username"], participant_id=participant_id, format=fmt)
+    if fmt == "json":
+        body, mimetype = json.dumps(record, ensure_ascii=False, indent=2).encode(), "application/json"
+    else:
+        body, mimetype = record_pdf(record), "application/pdf"
+    return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True,
+                     download_name=f"personal-data-{participant_id[:8]}.{fmt}")
+
+
+@bp.post("/participants/<participant_id>/erase")
+@login_required("coordinator")
+def erase_participant(participant_id):
+    """Erases a person's data (PDPA §33) on this kiosk now and everywhere at the next sync."""
+    db = get_db()
+    people.get_participant(db, participant_id) or abort(404)
+    _attempt(lambda: privacy.erase_person(db, participant_id, _form("reason"), current_user()["username"]),
+             _("The person's data is erased here, and will be on every computer after the next sync. "
+               "Their attendance stays in the reports without a name."))
+    return redirect(url_for("admin.participant", participant_id=participant_id))
 
 
 @bp.post("/participants/<participant_id>/attendance")
@@ -310,6 +347,7 @@ def participant_badge(participant_id):
 
     card = badge_of(get_db(), participant_id) or abort(404)
     paper = "a4" if request.args.get("paper") == "a4" else "a6"
+    log.audit(f"badge-{paper}.pdf", current_user()["username"], participant_id=participant_id)
     return send_file(io.BytesIO(badge_pdf(card, paper)), mimetype="application/pdf",
                      download_name=f"badge-{paper}.pdf")
 
@@ -321,6 +359,7 @@ def badges_pdf(cohort_id):
 
     found = _cohort_or_404(cohort_id)
     pdf = badge_sheet_pdf_apart(cohort_cards(get_db(), cohort_id))  # in memory, in a second process
+    log.audit(f"badges-cohort-{found['number']}.pdf", current_user()["username"], cohort_id=cohort_id)
     return send_file(io.BytesIO(pdf), mimetype="application/pdf",
                      download_name=f"badges-cohort-{found['number']}.pdf")
 

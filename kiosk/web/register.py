@@ -29,7 +29,8 @@ from kiosk.badges.drawing import display_code, qr_matrix
 from kiosk.clock import local_day
 from kiosk.door import screen as door
 from kiosk.errors import KioskError
-from kiosk.people import registration
+from kiosk.ops.backup import KEEP_DAYS
+from kiosk.people import privacy, registration
 from kiosk.people import tablets as pairing
 from kiosk.program import events
 from kiosk.store.db import get_db
@@ -80,7 +81,9 @@ def page():
                            program=events.get_program(db, cohort["program_id"]), sessions=today,
                            settings=pairing.settings_of(db, cohort["id"]), titles=registration.FORM_TITLES,
                            roles=[(r, role_label(r)) for r in pairing.tablet_roles(tablet)],
-                           walk_ins=registration.walk_in_state(db, tablet))
+                           walk_ins=registration.walk_in_state(db, tablet),
+                           notice={"paragraphs": privacy.NOTICE, "version": privacy.current_notice_version(),
+                                   "backup_days": KEEP_DAYS})
 
 
 @bp.get("/register/areas.json")

@@ -7,6 +7,7 @@ import io
 from flask import Blueprint, abort, request, send_file
 
 from kiosk.documents import papers
+from kiosk.ops import log
 from kiosk.program import events
 from kiosk.reports.settings import kiosk_writer
 from kiosk.reports.sources import kiosk_dataset, kiosk_reader
@@ -65,6 +66,7 @@ def sheet_pdf(session_id):
     body = papers.pdf_bytes(papers.sheet, data, session, SOURCE.program_key(session["program_id"]), blank=blank)
     # a day's morning and afternoon sheets, and the blank one, each get a name of their own
     name = f"sheet-cohort-{data.cohorts[0]['number']}-{session['day']}-{session['slot']}{'-blank' if blank else ''}.pdf"
+    log.audit(name, SOURCE.author(), session_id=session_id)
     return send_file(io.BytesIO(body), mimetype="application/pdf", as_attachment=True, download_name=name)
 
 

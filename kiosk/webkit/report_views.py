@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from kiosk.clock import local_day
 from kiosk.documents import papers
 from kiosk.errors import KioskError, PeopleError, message_of
+from kiosk.ops import log
 from kiosk.reports import aggregates, pages
 from kiosk.reports.certificates import make_rule
 from kiosk.reports.rows import AREA_LEVELS
@@ -43,7 +44,9 @@ def _filters() -> dict:
     return {"cohort": request.args.get("cohort", type=int), "province": request.args.get("province") or None}
 
 
-def _download(body: bytes, mimetype: str, name: str):
+def _download(body: bytes, mimetype: str, name: str, who: str | None):
+    """The file as a download; a line in the log says who took it (every one names people)."""
+    log.audit(name, who)
     return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name)
 
 
@@ -98,7 +101,7 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
             abort(404)
         data, level = data_or_404(program_id), request.args.get("level")
         body, mime = papers.report(data, fmt, level if level in AREA_LEVELS else None)
-        return _download(body, mime, _report_name("attendance", data, fmt))
+        return _download(body, mime, _report_name("attendance", data, fmt), source.author())
 
     @guard
     def grid(program_id):
@@ -127,7 +130,7 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
     def certificates_pdf(program_id):
         data = data_or_404(program_id)
         body = papers.pdf_bytes(papers.certificates, data, source.program_key(program_id))
-        return _download(body, "application/pdf", _report_name("certificates", data, "pdf"))
+        return _download(body, "application/pdf", _report_name("certificates", data, "pdf"), source.author())
 
     @guard
     def certificate_list(program_id, fmt):
@@ -135,7 +138,7 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
             abort(404)
         data = data_or_404(program_id)
         body, mime = papers.certificate_list(data, fmt)
-        return _download(body, mime, _report_name("certificate-list", data, fmt))
+        return _download(body, mime, _report_name("certificate-list", data, fmt), source.author())
 
     @guard
     def allowances(program_id):
@@ -159,7 +162,7 @@ def register_report_views(bp, source, layout: str, guard=lambda view: view) -> N
         if rate is None:
             abort(404)
         return _download(papers.pdf_bytes(papers.allowances, data, rate), "application/pdf",
-                         _report_name("allowances", data, "pdf"))
+                         _report_name("allowances", data, "pdf"), source.author())
 
     @guard
     def progress(program_id):

@@ -64,7 +64,8 @@ def kiosk_changes(program_id, signer, cohort, sessions, participants, scans, sta
     for i, person in enumerate(people):
         add("participants", person, {"cohort_id": cohort, "title": "นาย", "first_name": f"สมชาย{i}",
                                      "last_name": "ใจดี", "role": "participant", "province_code": "10",
-                                     "phone": f"08{i:08d}", "status": "active", "registered_via": "roster"})
+                                     "phone": f"08{i:08d}", "status": "active", "registered_via": "roster",
+                                     "_salt": secrets.token_hex(16)})  # sealed as kiosk.store.changes writes it
     for i in range(scans):
         add("scans", str(uuid.uuid4()), {"participant_id": people[i % participants],
                                          "session_id": sessions[(i // participants) % len(sessions)],

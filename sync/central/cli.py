@@ -68,6 +68,9 @@ def serve(ctx, host, port, threads, https):
         click.echo(f"First start: create the first coordinator at {scheme}://{host}:{port}/setup "
                    f"with the one-time code {code} (or run: kiosk-central user add NAME)", err=True)
     sys.stderr.flush()
+    from kiosk.ops.retention import RetentionScheduler
+
+    RetentionScheduler(storage.apply_retention).start()  # the programs' retention dates, daily
     waitress_options = {"max_request_body_size": MAX_REQUEST_BYTES + 1, "channel_timeout": 300,
                         "ident": "kiosk-central"}
     if https:
@@ -214,6 +217,74 @@ def user_disable(ctx, name, enable):
     """
     _storage(ctx).set_disabled(name, not enable)
     click.echo(f"{name} {'enabled' if enable else 'disabled'}")
+
+
+# --- what the privacy notice promises (PDPA), for the programs this server holds ------
+
+
+@main.group()
+def person():
+    """A person's own record, and erasing a person (PDPA)."""
+
+
+@person.command("record")
+@click.argument("ref", metavar="PERSON")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.pdf (Thai) or FILE.json.")
+@click.pass_context
+def person_record(ctx, ref, out):
+    """Everything this server holds about a person (PERSON: an id, a badge code or a phone).
+
+    Example: kiosk-central person record 0812345678 --out record.pdf
+    """
+    from kiosk.cli.context import operator
+    from kiosk.cli.privacy import write_record
+    from kiosk.ops import log
+
+    storage = _storage(ctx)
+    found = storage.find_person(ref)
+    write_record(storage.person_record(found["id"]), out)
+    log.audit("person_record", operator(), participant_id=found["id"])
+    click.echo(f"written: {out}")
+
+
+@person.command("erase")
+@click.argument("ref", metavar="PERSON")
+@click.option("--reason", required=True, help="Why (for example: the person asked). No personal data.")
+@click.option("--by", default="cli", help="Who asked for it to be done (your user name).")
+@click.pass_context
+def person_erase(ctx, ref, reason, by):
+    """Erase a person's data on this server now and, at their next sync, on every kiosk of the program.
+
+    Example: kiosk-central person erase 0812345678 --reason "asked by letter"
+    """
+    storage = _storage(ctx)
+    found = storage.find_person(ref)
+    storage.erase_person(found["id"], reason, by)
+    click.echo(f"erased: {found['id']} (their attendance stays, without a name)")
+
+
+@main.command()
+@click.argument("day", required=False)
+@click.option("--program", "program_id", help="Program id (with DAY).")
+@click.option("--now", "keep_now", is_flag=True, help="Erase now the people of every program whose date has come.")
+@click.pass_context
+def retention(ctx, day, program_id, keep_now):
+    """Show when each program's people are erased, set an earlier date for one, or keep the dates now.
+
+    `serve` keeps the dates by itself at start and daily.
+
+    Example: kiosk-central retention 2027-06-30 --program PROGRAM_ID
+    """
+    storage = _storage(ctx)
+    if keep_now:
+        click.echo(f"erased: {storage.apply_retention()} people")
+    elif day:
+        if not program_id:
+            raise click.UsageError("give the program: --program PROGRAM_ID")
+        click.echo(f"{program_id}: erased on {storage.set_retention(program_id, day)}")
+    else:
+        for plan in storage.retention_plan():
+            click.echo(f"{plan['date'] or '-'}  {plan['people']:>6} people  {plan['program_id']}  {plan['title'] or ''}")
 
 
 # --- the office's papers across venues: the kiosk's reports over central's rows ------

@@ -16,7 +16,7 @@ each batch is deduplicated first because PostgreSQL refuses to touch a row twice
 
 `Storage` is a thin facade over four parts, one module each: `accounts` (coordinators, the
 login back-off), `devices` (enrolment, revocation, nonces, rooms), `changelog` (push, pull, the
-server's own changes) and `readmodel` (the read tables, with `projection` keeping the typed
+server's own changes), `privacy` (erasure, retention, a person's record) and `readmodel` (the read tables, with `projection` keeping the typed
 rows and counts); `base` holds the engine and the write discipline, `statements` the compiled
 statements for many rows, `tables` the schema, whose changes are Alembic revisions
 (`sync.central.migrations`), and `rebuild` the read tables filled again after an upgrade.
@@ -28,14 +28,16 @@ from sync.central.storage.accounts import Accounts
 from sync.central.storage.base import Database
 from sync.central.storage.changelog import ChangeLog
 from sync.central.storage.devices import Devices
+from sync.central.storage.privacy import Privacy
 from sync.central.storage.readmodel import ReadModel
 from sync.central.storage.tables import attendance, changes, dump, make_engine, metadata, scans
 
 _dump = dump  # the name scripts/bench/sync.py uses
 
 
-class Storage(Accounts, Devices, ChangeLog, ReadModel, Database):
-    """The central server's data: accounts, devices and enrolment, the change log, and the read tables."""
+class Storage(Accounts, Devices, ChangeLog, Privacy, ReadModel, Database):
+    """The central server's data: accounts, devices and enrolment, the change log, the read
+    tables, and erasure and retention (privacy)."""
 
 
 __all__ = ["Storage", "attendance", "changes", "dump", "make_engine", "metadata", "scans"]

@@ -255,6 +255,7 @@ class ChangeLog:
 
     def _store(self, conn, program_id, fresh, pusher, source, offset, heads: dict[str, str]) -> None:
         now = iso(now_utc())
+        fresh, erased = self._keep_erased(conn, program_id, fresh)  # an erased person's values are never stored
         sender = source or pusher
         self._executemany(conn, "changes", changes.insert, [
             {"program_id": program_id, "origin": c["origin"], "seq": c["seq"], "entity": c["entity"],
@@ -275,6 +276,7 @@ class ChangeLog:
                            for o, s in sorted(tops.items())])
         own = self._origins_of(conn, pusher) if pusher else set()
         self._materialize(conn, program_id, fresh, pusher or source, own, offset)
+        self._apply_erasures(conn, program_id, fresh, erased)
 
     def pull(self, program_id: str, theirs: dict[str, int], limit: int = 500) -> tuple[list[dict], bool]:
         """The changes a replica with vector `theirs` lacks, in HLC (causal) order; and whether more wait.
@@ -365,11 +367,12 @@ def _seq(change: dict) -> int:
 
 
 def _same_as_row(change: dict, row) -> bool:
-    """A change equals the stored row: compared as canonical text first, parsed only if it differs."""
+    """A change equals the stored row: compared as canonical text first, parsed only if it differs
+    (a change about a person erased here is held with the hashes of their values: `same_change`)."""
     if (change["entity"], change["id"], change["op"], change["hlc"]) != (
             row["entity"], row["entity_id"], row["op"], row["hlc"]):
         return False
-    return _dump(change["payload"]) == row["payload"] or change["payload"] == json.loads(row["payload"])
+    return _dump(change["payload"]) == row["payload"] or same_change(change, _change_from_row(row))
 
 
 def _change_from_row(row) -> dict:

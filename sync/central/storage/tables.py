@@ -3,7 +3,20 @@
 import json
 import re
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 NAMED_PARAM = re.compile(r"%\((\w+)\)s")
@@ -50,6 +63,8 @@ nonces = Table(
     Column("device_id", String(64), primary_key=True), Column("nonce", String(64), primary_key=True),
     Column("seen_at", Float, nullable=False), Index("nonces_seen", "seen_at"),
 )
+# The rows of the change log about people (a literal, so that a partial index serves it on both engines).
+PEOPLE = text("entity = 'participants'")
 changes = Table(
     "changes", metadata,
     Column("program_id", String(64), primary_key=True), Column("origin", String(64), primary_key=True),
@@ -59,6 +74,9 @@ changes = Table(
     Column("received_at", String(32), nullable=False), Column("received_from", String(80)),
     Column("sig", String(128)),
     Index("changes_hlc", "program_id", "hlc"),
+    # an erasure finds every change about its person (sync.central.storage.privacy): people only,
+    # so that the scans, most of the log, cost no second index
+    Index("changes_people", "program_id", "entity_id", postgresql_where=PEOPLE, sqlite_where=PEOPLE),
 )
 # Which program each (non-event) row id belongs to, and that its first insert was whole: a device
 # of one program cannot write a row, or name one, of another.
@@ -123,7 +141,8 @@ def _typed(name: str, *columns, indexes=()) -> Table:
 CODE = String(200)  # what the validator lets an area code be (text of up to 200)
 programs = _typed("programs", Column("title", Text), Column("organizer", Text), Column("fiscal_year", Integer),
                   Column("key_check", String(32)), Column("signing_key", String(64)),
-                  Column("certificate_rule", Text), Column("allowance_rate", Float))
+                  Column("certificate_rule", Text), Column("allowance_rate", Float),
+                  Column("retention_until", String(10)))
 sites = _typed("sites", Column("name", Text), Column("kind", String(40)))
 cohorts = _typed("cohorts", Column("number", Integer), Column("title", Text), Column("site_id", String(64)),
                  Column("starts_on", String(10)), Column("ends_on", String(10)))
@@ -140,6 +159,9 @@ participants = _typed(
     Column("province_code", CODE), Column("district_code", CODE), Column("subdistrict_code", CODE),
     Column("title", Text), Column("first_name", Text), Column("last_name", Text), Column("position", Text),
     Column("organization", Text), Column("attended", Integer, nullable=False, default=0),
+    # how the person's data came in, and when it was erased here (kiosk.people.privacy)
+    Column("consent_via", String(20)), Column("consent_notice", String(40)), Column("consent_at", String(40)),
+    Column("consent_by", Text), Column("erased_at", String(40)),
     indexes=[Index("participants_area", "program_id", "province_code", "district_code", "subdistrict_code"),
              Index("participants_cohort", "program_id", "cohort_id")])
 badges = _typed("badges", Column("participant_id", String(64)), Column("revoked_at", String(40)))
@@ -148,6 +170,14 @@ progress_entries = _typed("progress_entries", Column("cohort_id", String(64)), C
                           Column("written_at", String(40)))
 READ_TABLES = {t.name: t for t in (programs, sites, cohorts, sessions, targets, participants, badges,
                                    progress_entries)}
+# A person erased (PDPA), by request on any replica or at the program's retention date: no personal
+# value of theirs is kept in the read tables or the change log (sync.central.storage.privacy).
+erasures = Table(
+    "erasures", metadata,
+    Column("program_id", String(64), primary_key=True), Column("id", String(64), primary_key=True),
+    Column("reason", Text), Column("erased_at", String(40), nullable=False), Column("erased_by", Text),
+    Column("kind", String(20), nullable=False, default="request"),
+)
 # Active people and those who came at least once, per (program, cohort, role, area): what the
 # national dashboard sums, kept in the transaction that changes a person or their first attendance.
 area_counts = Table(
