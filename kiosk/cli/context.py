@@ -1,6 +1,5 @@
 """What every `kiosk` command gets: the data folder, its database opened on demand, a progress bar."""
 
-import getpass
 import sys
 
 import click
@@ -41,11 +40,3 @@ def progress(label: str):
             state["bar"].__exit__(None, None, None)
 
     return update, finish
-
-
-def operator() -> str:
-    """Who ran a command, for the audit line of a paper with names: the computer's user."""
-    try:
-        return "cli:" + getpass.getuser()
-    except (KeyError, OSError):  # no name for this account (a container's numeric user)
-        return "cli"

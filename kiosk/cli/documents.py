@@ -6,7 +6,8 @@ Domain errors end a command through the group (kiosk.cli.kit), in the one CLI fo
 
 import click
 
-from kiosk.cli.context import operator, pass_ctx
+from kiosk.cli.context import pass_ctx
+from kiosk.cli.kit import operator
 from kiosk.ops import log
 from kiosk.paths import write_atomically
 from kiosk.program import events

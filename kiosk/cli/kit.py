@@ -1,4 +1,6 @@
-"""What the project's command lines share: one format for a refused act."""
+"""What the project's command lines share: one format for a refused act, who ran a command."""
+
+import getpass
 
 import click
 
@@ -27,3 +29,11 @@ class Group(click.Group):
             return super().invoke(ctx)
         except KioskError as exc:
             fail(exc)
+
+
+def operator() -> str:
+    """Who ran a command, for the audit line of a paper with names: the computer's user."""
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no name for this account (a container's numeric user)
+        return "cli"

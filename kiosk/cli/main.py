@@ -7,8 +7,8 @@ import click
 
 import sync
 from kiosk.cli import documents, privacy
-from kiosk.cli.context import Context, operator, pass_ctx, progress
-from kiosk.cli.kit import Group, fail
+from kiosk.cli.context import Context, pass_ctx, progress
+from kiosk.cli.kit import Group, fail, operator
 from kiosk.ops import log
 from kiosk.paths import FolderBusy, hold_folder
 from kiosk.program import events

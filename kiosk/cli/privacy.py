@@ -1,16 +1,14 @@
 """`kiosk person record|erase` and `kiosk program retention`: what the privacy notice promises."""
 
-import json
-from pathlib import Path
 
 import click
 
 import sync
-from kiosk.cli.context import operator, pass_ctx
-from kiosk.documents.records import record_pdf
+from kiosk.cli.context import pass_ctx
+from kiosk.cli.kit import operator
+from kiosk.documents.records import write_record
 from kiosk.ops import log
 from kiosk.ops.retention import keep_retention
-from kiosk.paths import write_atomically
 from kiosk.people import privacy
 from kiosk.program import events
 
@@ -36,14 +34,6 @@ def record(ctx, ref, out):
     write_record(data, out)
     log.audit("person_record", operator(), participant_id=found["id"])
     click.echo(f"written: {out}")
-
-
-def write_record(data: dict, out) -> None:
-    """The record as a private file: PDF or JSON by the file's extension."""
-    if Path(out).suffix.lower() == ".json":
-        write_atomically(Path(out), json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        write_atomically(Path(out), record_pdf(data))
 
 
 @person.command("erase")

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from fpdf import FPDF
 
 from kiosk.clock import LOCAL_ZONE, parse_iso
 from kiosk.documents.layout import FILL, MUTED, RULE, local_time, new_document, text
+from kiosk.paths import write_atomically
 from kiosk.thai import ERASED_NAME, ROLE_NAMES_TH, area_label, full_name, thai_date
 
 LEFT, WIDTH, LINE = 18.0, 174.0, 6.2
@@ -154,3 +158,11 @@ def _when(stamp: str | None) -> str:
         return "-"
     moment = parse_iso(stamp).astimezone(LOCAL_ZONE)
     return f"{thai_date(moment.date(), short=True)} {local_time(stamp)}"
+
+
+def write_record(data: dict, out) -> None:
+    """The record as a private file: PDF or JSON by the file's extension."""
+    if Path(out).suffix.lower() == ".json":
+        write_atomically(Path(out), json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        write_atomically(Path(out), record_pdf(data))

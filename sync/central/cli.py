@@ -236,8 +236,8 @@ def person_record(ctx, ref, out):
 
     Example: kiosk-central person record 0812345678 --out record.pdf
     """
-    from kiosk.cli.context import operator
-    from kiosk.cli.privacy import write_record
+    from kiosk.cli.kit import operator
+    from kiosk.documents.records import write_record
     from kiosk.ops import log
 
     storage = _storage(ctx)
