@@ -3,6 +3,7 @@ in: central's attendance, each person's count and the dashboard's area counts ar
 on SQLite and PostgreSQL, and with two servers ingesting at once."""
 
 import itertools
+import json
 import threading
 
 import pytest
@@ -193,7 +194,7 @@ def test_two_servers_ingesting_doors_and_corrections_at_once_agree_with_the_kios
 def _as_at_0002(storage: Storage, conn) -> None:
     """Takes a central database back to revision 0002, as the code of that day left it: no
     statements of revoked origins, no undos (attendance is the earliest check-in, undone or
-    not), no session status, scans without who made them or why."""
+    not), no session status, scans without who made them or why, nothing of privacy (0005)."""
     conn.exec_driver_sql("DELETE FROM attendance")
     conn.exec_driver_sql(
         "INSERT INTO attendance (program_id, participant_id, session_id, first_at, first_scan_id)"
@@ -202,12 +203,21 @@ def _as_at_0002(storage: Storage, conn) -> None:
         " AND t.participant_id = s.participant_id AND t.session_id = s.session_id"
         " AND (t.at < s.at OR (t.at = s.at AND t.id < s.id)))")
     storage.rebuild_counts(conn)
-    for name in ("undos", "revoked_origins"):
+    for name in ("undos", "revoked_origins", "erasures"):
         conn.exec_driver_sql(f"DROP TABLE {name}")
-    conn.exec_driver_sql("DROP INDEX scans_person")
-    for table, column in (("scans", "operator"), ("scans", "note"), ("sessions", "status")):
+    for index in ("scans_person", "changes_people"):
+        conn.exec_driver_sql(f"DROP INDEX {index}")
+    for table, column in (("scans", "operator"), ("scans", "note"), ("sessions", "status"), ("programs", "retention_until"),
+                          *(("participants", c) for c in ("consent_via", "consent_notice", "consent_at", "consent_by",
+                                                          "erased_at"))):
         conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")
+    for table, gone in (("participants", ("consent_via", "consent_notice", "consent_at", "consent_by")),
+                        ("programs", ("retention_until",))):  # no stamps of columns that day had not
+        for row_id, clocks in conn.exec_driver_sql(f"SELECT id, clocks FROM {table}").all():
+            kept = {k: v for k, v in json.loads(clocks).items() if k not in gone}
+            conn.execute(text(f"UPDATE {table} SET clocks = :clocks WHERE id = :id"),
+                         {"clocks": json.dumps(kept, sort_keys=True, separators=(",", ":")), "id": row_id})
 
 
 def test_a_database_at_0002_holding_corrections_upgrades_to_what_the_kiosk_counts(venue, new_url, tmp_path):

@@ -233,9 +233,9 @@ def _as_before_alembic(conn) -> None:
     what the upgrade of such a database starts from."""
     from sync.central.storage.tables import READ_TABLES
 
-    for name in [*READ_TABLES, "area_counts", "login_failures", "alembic_version", "revoked_origins", "undos"]:
+    for name in [*READ_TABLES, "area_counts", "login_failures", "alembic_version", "revoked_origins", "undos", "erasures"]:
         conn.exec_driver_sql(f"DROP TABLE {name}")
-    for index in ("attendance_session", "scans_person"):
+    for index in ("attendance_session", "scans_person", "changes_people"):
         conn.exec_driver_sql(f"DROP INDEX {index}")
     for table, column in (("devices", "room"), ("devices", "room_area"), ("scans", "operator"), ("scans", "note")):
         conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
