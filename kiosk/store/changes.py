@@ -11,7 +11,7 @@ import secrets
 import threading
 
 from kiosk.clock import HybridClock, iso, now_utc
-from kiosk.store.db import device_id, forget_facts, held_facts, origin_key, remembered, transaction
+from kiosk.store.db import device_id, forget_facts, held_facts, origin_key, remembered, transaction, truncate_wal_soon
 from kiosk.store.schema import APPEND_ONLY, LEGACY_FIELDS, REFERENCES
 from kiosk.store.validator import ChangeError, check_change, check_first_insert, check_fixed
 from kiosk.trust import keys, programkeys
@@ -391,6 +391,7 @@ def erase_rows(db, participant_id: str, program_id: str, erased_at: str | None =
         erased = keys.erase_values("participants", json.loads(payload))
         db.execute("update changes set payload = ? where program_id = ? and origin = ? and seq = ?",
                    [_payload_text(erased), change_program, origin, seq])
+    truncate_wal_soon()
 
 
 def derive_attendance(db, scan: dict) -> None:

@@ -190,6 +190,16 @@ def _commit_alone(db, entry: _Pending) -> None:
     entry.done = True
 
 
+_erased_since_checkpoint = threading.Event()
+
+
+def truncate_wal_soon() -> None:
+    """Asks the Checkpointer to empty the WAL at its next look: a person's values were erased,
+    and the WAL's older frames still hold them (without a Checkpointer, SQLite removes the WAL
+    when the last connection closes)."""
+    _erased_since_checkpoint.set()
+
+
 class Checkpointer:
     """A daemon thread of `kiosk serve` that copies the WAL into the database every `interval` seconds.
 
@@ -227,15 +237,20 @@ class Checkpointer:
 
         The copy runs beside the door. Only a WAL of RESTART_FRAMES or more is then started over,
         holding the in-process write lock: SQLite restarts a WAL only when no reader still reads
-        an older part of it, so each try gives such readers a moment to end.
+        an older part of it, so each try gives such readers a moment to end. After an erasure
+        (`truncate_wal_soon`) the WAL is emptied instead, so that no frame keeps an erased value.
         """
         _, frames, _ = db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames < self.RESTART_FRAMES:
+        erased = _erased_since_checkpoint.is_set()
+        if frames < self.RESTART_FRAMES and not erased:
             return False
+        mode = "TRUNCATE" if erased else "RESTART"
         with write_lock(db):
             for _ in range(self.RESTART_TRIES):
-                busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                busy, _, _ = db.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
                 if not busy:
+                    if erased:
+                        _erased_since_checkpoint.clear()
                     return True
                 time.sleep(0.0005)
         return False
