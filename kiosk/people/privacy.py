@@ -54,8 +54,10 @@ NOTICE = (
                     "laptop and the central office delete it by themselves. Backup copies are deleted within "
                     "%(backup_days)d days after that.")),
     (N_("Your rights"), N_("Ask the coordinator at this venue to show you everything kept about you, to correct "
-                       "it, or to delete it. Deleting removes your name and contact from every copy at the "
-                       "next sync; only anonymous counts of attendance remain.")),
+                       "it, or to delete it. Deleting removes your name and contact from every laptop and the "
+                       "central office at their next sync. Backup copies made before are deleted within "
+                       "%(backup_days)d days; a sealed USB transfer file made before keeps them until the "
+                       "coordinator deletes the file. Only anonymous counts of attendance remain.")),
 )
 
 
@@ -274,16 +276,22 @@ def _iso(day: date | None) -> str | None:
 
 
 def _earned(db, person: dict) -> dict:
-    """The certificate (eligible or not, and its code) and the allowance the person earns."""
-    data = kiosk_dataset(db, person["program_id"], person["cohort_id"])
+    """The certificate and allowance the person earns here (`earned`)."""
+    return earned(kiosk_dataset(db, person["program_id"], person["cohort_id"]), person,
+                  badge_key(db, person["program_id"]))
+
+
+def earned(data, person: dict, key: bytes | None) -> dict:
+    """The certificate (eligible or not, and its code signed with the program's `key`) and the
+    allowance a person earns, from a report Dataset holding them (a kiosk's or central's)."""
     row = next((r for r in eligibility(data, parse_rule(data.program.get("certificate_rule")))
                 if r["id"] == person["id"]), None)
     certificate = None
     if row is not None:
         certificate = {"eligible": row["eligible"], "attended": row["attended"], "sessions": row["sessions"],
                        "percent": row["percent"]}
-        if row["eligible"] and not person.get("erased_at"):
-            certificate["code"] = certificate_code(person["program_id"], person["id"], badge_key(db, person["program_id"]))
+        if row["eligible"] and not person.get("erased_at") and key:
+            certificate["code"] = certificate_code(person["program_id"], person["id"], key)
     rate = data.program.get("allowance_rate")
     paid = allowance_rows(data, rate)["rows"] if rate is not None else []
     mine = next((r for r in paid if r["participant"]["id"] == person["id"]), None)
