@@ -168,6 +168,9 @@ def test_central_keeps_the_same_promises_from_its_command_line(venue):
     record = json.loads(out.read_text(encoding="utf-8"))
     assert record["person"]["first_name"] == WALK_IN["first_name"] and len(record["attendance"]) == 2
     assert record["consent"]["via"] == "tablet" and record["consent"]["notice_version"]
+    assert record["certificate"]["eligible"] and record["certificate"]["code"].startswith("C")
+    mine = privacy.person_record(venue["a"].db, venue["person"]["id"])
+    assert (record["certificate"], record["allowance"]) == (mine["certificate"], mine["allowance"])
 
     code, said = _central_cli(central, "retention", "2099-01-01", "--program", program_id)
     assert code == 1 and "[retention_too_late]" in said  # never later than the notice allows

@@ -238,11 +238,12 @@ def person_record(ctx, ref, out):
     """
     from kiosk.cli.kit import operator
     from kiosk.documents.records import write_record
+    from sync.central.reports import person_record as central_record
     from kiosk.ops import log
 
     storage = _storage(ctx)
     found = storage.find_person(ref)
-    write_record(storage.person_record(found["id"]), out)
+    write_record(central_record(storage, found["id"]), out)
     log.audit("person_record", operator(), participant_id=found["id"])
     click.echo(f"written: {out}")
 

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from kiosk.reports.aggregates import Reader
 from kiosk.reports.rows import Dataset
+from kiosk.people.privacy import earned
 from kiosk.reports.verify import person_dataset, verify_certificate
 
 ENTITIES = ("programs", "cohorts", "sessions", "participants", "targets", "sites", "progress_entries")
@@ -51,6 +52,17 @@ def central_dataset(storage, program_id: str, cohort_number: int | None = None,
 def program_key(storage, program_id: str) -> bytes | None:
     key = storage.program_key(program_id)
     return bytes.fromhex(key) if key else None
+
+
+def person_record(storage, participant_id: str) -> dict:
+    """Everything central holds about a person (`Storage.person_record`), with the certificate and
+    allowance they earn here, as on a kiosk (kiosk.people.privacy.earned)."""
+    record = storage.person_record(participant_id)
+    program_id = record["person"]["program_id"]
+    data = person_dataset(central_reader(storage), program_id, participant_id)
+    if data is not None:
+        record.update(earned(data, record["person"], program_key(storage, program_id)))
+    return record
 
 
 def verify(storage, code: str) -> dict | None:
