@@ -294,6 +294,8 @@ def scan_time(db, at: datetime | None, late: LateClaim | None, program_id: str |
     """When a scan is recorded: a queued scan's carried time when it has a checked stamp, else `at`
     within bounds (not ahead of the laptop's clock, not more than one session day back), else
     None (now). Raises OfflineError("bad_time")."""
+    if at is None and late is None:  # the door's own scan: now
+        return None
     earliest = earliest_day(db, program_id=program_id)
     if late is not None:
         return carried_time(db, late, earliest)
