@@ -37,3 +37,13 @@ def operator() -> str:
         return "cli:" + getpass.getuser()
     except (KeyError, OSError):  # no name for this account (a container's numeric user)
         return "cli"
+
+
+def write_person_record(record: dict, out) -> None:
+    """Writes a person's record (a Thai PDF, or JSON by the file's extension) with its audit line."""
+    from kiosk.documents.records import write_record
+    from kiosk.ops import log
+
+    write_record(record, out)
+    log.audit("person_record", operator(), participant_id=record["person"]["id"])
+    click.echo(f"written: {out}")

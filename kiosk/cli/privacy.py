@@ -1,13 +1,10 @@
 """`kiosk person record|erase` and `kiosk program retention`: what the privacy notice promises."""
 
-
 import click
 
 import sync
 from kiosk.cli.context import pass_ctx
-from kiosk.cli.kit import operator
-from kiosk.documents.records import write_record
-from kiosk.ops import log
+from kiosk.cli.kit import write_person_record
 from kiosk.ops.retention import keep_retention
 from kiosk.people import privacy
 from kiosk.program import events
@@ -30,10 +27,8 @@ def record(ctx, ref, out):
         kiosk person record 0812345678 --out record.pdf
     """
     found = privacy.find_person(ctx.db, ref)
-    data = privacy.person_record(ctx.db, found["id"], sync.acknowledged(ctx.folder, found["program_id"]))
-    write_record(data, out)
-    log.audit("person_record", operator(), participant_id=found["id"])
-    click.echo(f"written: {out}")
+    write_person_record(privacy.person_record(ctx.db, found["id"], sync.acknowledged(ctx.folder, found["program_id"])),
+                        out)
 
 
 @person.command("erase")

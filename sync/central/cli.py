@@ -236,16 +236,11 @@ def person_record(ctx, ref, out):
 
     Example: kiosk-central person record 0812345678 --out record.pdf
     """
-    from kiosk.cli.kit import operator
-    from kiosk.documents.records import write_record
+    from kiosk.cli.kit import write_person_record
     from sync.central.reports import person_record as central_record
-    from kiosk.ops import log
 
     storage = _storage(ctx)
-    found = storage.find_person(ref)
-    write_record(central_record(storage, found["id"]), out)
-    log.audit("person_record", operator(), participant_id=found["id"])
-    click.echo(f"written: {out}")
+    write_person_record(central_record(storage, storage.find_person(ref)["id"]), out)
 
 
 @person.command("erase")
