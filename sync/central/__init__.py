@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from kiosk.paths import asset_dir, make_private
 from kiosk.webkit.assets import serve_font
 from kiosk.webkit.errors import install_error_handlers
-from kiosk.webkit.language import init_babel
+from kiosk.webkit.language import current_language, init_babel
 from kiosk.webkit.security import (
     MAX_FORM_MEMORY_SIZE,
     install_form_limit,
@@ -60,6 +60,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or storage.meta_once("secret_key", _new_key)
     app.extensions["login_throttle"] = SharedThrottle(storage)  # shared by every process of the server
     init_babel(app)
+    # <html lang> names the page's language even on the request that chose it (?lang=), before the
+    # session remembers it
+    app.jinja_env.globals.update(current_language=current_language)
     backend = CentralBackend(storage)
     sync_api = make_blueprint("central_sync", lambda: backend)
     app.register_blueprint(sync_api)
