@@ -247,3 +247,13 @@ def test_the_retention_thread_keeps_the_dates_once_a_day_and_lives_through_a_fai
     scheduler.run_once()
     scheduler.run_once()  # the same day: already kept
     assert len(days) == 2 and days[0] == days[1]
+
+
+def test_a_session_removed_by_hand_does_not_push_the_retention_date_later(db, person):
+    program = events.get_program(db, person["program_id"])
+    before = privacy.retention_date(db, program)
+    cohort = db.execute("select id from cohorts where program_id = ?", [program["id"]]).fetchone()[0]
+    wrong = events.add_session(db, cohort, before + timedelta(days=400))  # a day typed wrong…
+    assert privacy.retention_date(db, program) > before
+    events.remove_session(db, wrong)  # …and removed
+    assert privacy.retention_date(db, program) == before

@@ -158,15 +158,20 @@ def retention_from(last_day: str | None, chosen: str | None) -> date | None:
     return min(found) if found else None
 
 
+def _last_session_day(db, program_id: str) -> str | None:
+    """The program's last session day, a session a coordinator removed left out."""
+    return db.execute("select max(day) from sessions where program_id = ? and coalesce(status, 'active') != 'removed'",
+                      [program_id]).fetchone()[0]
+
+
 def latest_retention(db, program_id: str) -> date | None:
     """The latest retention date the notice allows for a program held here."""
-    return latest_allowed(db.execute("select max(day) from sessions where program_id = ?", [program_id]).fetchone()[0])
+    return latest_allowed(_last_session_day(db, program_id))
 
 
 def retention_date(db, program: dict) -> date | None:
     """When the program's people are erased here (`retention_from`)."""
-    last = db.execute("select max(day) from sessions where program_id = ?", [program["id"]]).fetchone()[0]
-    return retention_from(last, program.get("retention_until"))
+    return retention_from(_last_session_day(db, program["id"]), program.get("retention_until"))
 
 
 def checked_retention(day, latest: date | None) -> date:

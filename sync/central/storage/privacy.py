@@ -160,7 +160,7 @@ class Privacy:
         keeps it after its next sync); never later than the notice allows."""
         with self.engine.connect() as conn:
             known = conn.execute(select(programs.c.id).where(programs.c.id == program_id)).first()
-            last = conn.execute(select(func.max(sessions.c.day)).where(sessions.c.program_id == program_id)).scalar()
+            last = _last_days(conn, program_id).get(program_id)
         if known is None:
             raise PrivacyError("unknown_program", f"no program {program_id} on this server")
         chosen = checked_retention(day, latest_allowed(last))
@@ -171,8 +171,7 @@ class Privacy:
         """Per program: its retention date, the people still held, and whether the date has come."""
         today = today or local_day()
         with self.engine.connect() as conn:
-            last = dict(conn.execute(select(sessions.c.program_id, func.max(sessions.c.day))
-                                     .group_by(sessions.c.program_id)).all())
+            last = _last_days(conn)
             held = dict(conn.execute(select(participants.c.program_id, func.count())
                                      .where(participants.c.erased_at.is_(None), participants.c.clocks != "{}")
                                      .group_by(participants.c.program_id)).all())
@@ -214,7 +213,7 @@ class Privacy:
         program_id = row["program_id"]
         with self.engine.connect() as conn:
             program = conn.execute(select(programs).where(programs.c.id == program_id)).mappings().first() or {}
-            last = conn.execute(select(func.max(sessions.c.day)).where(sessions.c.program_id == program_id)).scalar()
+            last = _last_days(conn, program_id).get(program_id)
             record = {
                 "made_at": iso(now_utc()),
                 "person": {k: row.get(k) for k in ("id", "program_id", "cohort_id", "title", "first_name", "last_name",
@@ -258,6 +257,18 @@ def _erased(change: dict) -> dict:
     """A change about an erased person, its personal values replaced by their hashes."""
     kept = {k: v for k, v in change.items() if k != "_text"}
     return {**kept, "payload": keys.erase_values("participants", change["payload"])}
+
+
+def _last_days(conn, program_id: str | None = None) -> dict[str, str]:
+    """Per program (or the one asked for), its last session day: a session deleted or removed by
+    a coordinator, and a placeholder no change has filled yet, left out."""
+    query = (select(sessions.c.program_id, func.max(sessions.c.day))
+             .where(sessions.c.deleted.is_(None), sessions.c.clocks != "{}",
+                    func.coalesce(sessions.c.status, "active") != "removed")
+             .group_by(sessions.c.program_id))
+    if program_id is not None:
+        query = query.where(sessions.c.program_id == program_id)
+    return dict(conn.execute(query).all())
 
 
 def _first(conn, query) -> dict | None:
