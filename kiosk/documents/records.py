@@ -160,9 +160,13 @@ def _when(stamp: str | None) -> str:
     return f"{thai_date(moment.date(), short=True)} {local_time(stamp)}"
 
 
+def record_file(data: dict, fmt: str) -> tuple[bytes, str]:
+    """The record as a file's bytes and their media type: "json", else a Thai PDF."""
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2).encode(), "application/json"
+    return record_pdf(data), "application/pdf"
+
+
 def write_record(data: dict, out) -> None:
     """The record as a private file: PDF or JSON by the file's extension."""
-    if Path(out).suffix.lower() == ".json":
-        write_atomically(Path(out), json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        write_atomically(Path(out), record_pdf(data))
+    write_atomically(Path(out), record_file(data, Path(out).suffix.lower().lstrip("."))[0])

@@ -1,7 +1,6 @@
 """Coordinator pages: programs, cohorts, session days, sites, targets, rosters, badges, accounts."""
 
 import io
-import json
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -10,7 +9,7 @@ import sync
 from kiosk import reports
 from kiosk.badges.issuing import active_badge, cohort_cards, issue_missing_badges, missing_badges
 from kiosk.clock import LOCAL_ZONE, local_day, now_utc
-from kiosk.documents.records import record_pdf
+from kiosk.documents.records import record_file
 from kiosk.door.screen import badge_of
 from kiosk.errors import KioskError
 from kiosk.ops import log
@@ -302,10 +301,7 @@ def participant_record(participant_id, fmt):
     record = privacy.person_record(db, participant_id, sync.acknowledged(current_app.config["DATA_DIR"],
                                                                           person["program_id"]))
     log.audit("person_record", current_user()["username"], participant_id=participant_id, format=fmt)
-    if fmt == "json":
-        body, mimetype = json.dumps(record, ensure_ascii=False, indent=2).encode(), "application/json"
-    else:
-        body, mimetype = record_pdf(record), "application/pdf"
+    body, mimetype = record_file(record, fmt)
     return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True,
                      download_name=f"personal-data-{participant_id[:8]}.{fmt}")
 
