@@ -257,3 +257,17 @@ def test_a_session_removed_by_hand_does_not_push_the_retention_date_later(db, pe
     assert privacy.retention_date(db, program) > before
     events.remove_session(db, wrong)  # …and removed
     assert privacy.retention_date(db, program) == before
+
+
+def test_only_a_coordinator_reads_or_erases_a_persons_data(app, client, staff, db, person):
+    from support import tablet_client
+
+    page = f"/participants/{person['someone']['id']}"
+    tablet = tablet_client(app, db, person["cohort_id"])
+    for caller in (staff, tablet):  # a door staff login; the public tablet (not even authenticated)
+        assert caller.get(page + "/record.json").status_code in (302, 403, 404)
+        assert caller.post(page + "/erase", data={"reason": "not mine to ask"}).status_code in (302, 400, 403, 404)
+    anonymous = app.test_client()
+    assert anonymous.get(page + "/record.json").status_code == 302
+    assert not privacy.erasure_of(db, person["someone"]["id"])
+    assert db.execute("select phone from participants where id = ?", [person["someone"]["id"]]).fetchone()[0]
